@@ -1,0 +1,1 @@
+//! BigCommerce REST client, resource and webhook types, and quota pacing.

@@ -1,0 +1,1 @@
+//! Bloomreach Engagement client: tracking batch commands, catalogs, and retry classification.

@@ -1,0 +1,1 @@
+//! BigReach domain: model, store, identity, mapping, outbox, config and the application API.

@@ -1,0 +1,1 @@
+//! The sync loop, webhook receiver, poller and local HTTP API.

@@ -1,0 +1,1 @@
+//! The Bloomreach Engagement twin.
