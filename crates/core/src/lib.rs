@@ -1,1 +1,12 @@
 //! BigReach domain: model, store, identity, mapping, outbox, config and the application API.
+//!
+//! This crate knows nothing of Tauri, HTTP servers or a UI. The runtime, the CLI and the desktop
+//! shell are thin layers over it.
+
+pub mod config;
+pub mod identity;
+pub mod map;
+pub mod model;
+pub mod pipeline;
+pub mod secret;
+pub mod store;

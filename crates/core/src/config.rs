@@ -1,0 +1,483 @@
+//! `bigreach.toml`: the versioned configuration.
+//!
+//! Loading is two steps (see STYLE.md, "Config"): parse with `deny_unknown_fields`, then
+//! [`Config::validate`] checks everything without I/O and reports every problem at once, each
+//! with its field path. Secrets are [`SecretRef`]s, never values, so a config file can be shown,
+//! exported and audited as it is.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::secret::SecretRef;
+
+/// The config format version this build reads and writes.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be [`CONFIG_VERSION`].
+    pub version: u32,
+    /// Where the redb store, logs and exports live.
+    pub data_dir: PathBuf,
+    /// The BigCommerce store.
+    pub bigcommerce: BigCommerceSettings,
+    /// The Bloomreach Engagement project.
+    pub bloomreach: BloomreachSettings,
+    /// The webhook receiver.
+    pub webhooks: WebhookSettings,
+    /// The local UI and HTTP API.
+    pub api: ApiSettings,
+}
+
+/// BigCommerce connection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BigCommerceSettings {
+    /// The permanent short store identifier (`abc123`).
+    pub store_hash: String,
+    /// API root; defaults to `https://api.bigcommerce.com/stores/{store_hash}/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_root: Option<Url>,
+    /// Where the store-level API account's access token lives.
+    pub access_token: SecretRef,
+    /// Share of the store's API quota left to the merchant's other apps (0.0 to 0.9).
+    #[serde(default = "default_reserve_share")]
+    pub quota_reserve_share: f64,
+    /// How often the safety-net poller runs.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    /// How far before the watermark each poll starts, to catch late writes.
+    #[serde(default = "default_poll_overlap")]
+    pub poll_overlap_secs: u64,
+}
+
+/// Bloomreach Engagement settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BloomreachSettings {
+    /// The instance's API base URL ("API Target"), e.g. `https://api.exponea.com/`.
+    pub base_url: Url,
+    /// The project token (appears in every path; not a secret on its own).
+    pub project_token: String,
+    /// The private API key id.
+    pub key_id: String,
+    /// Where the private API secret lives.
+    pub secret: SecretRef,
+    /// Request ceiling for the tracking API, below the instance's per-IP limit (100/s by default).
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// The product catalog BigReach keeps, one item per variant.
+    #[serde(default = "default_catalog_name")]
+    pub catalog_name: String,
+    /// The project's customer ID names.
+    #[serde(default)]
+    pub ids: IdNames,
+}
+
+/// Which Bloomreach ID names carry which BigCommerce identifier. Hard IDs in the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdNames {
+    /// The BigCommerce customer id (primary).
+    #[serde(default = "default_customer_id_name")]
+    pub customer_id: String,
+    /// Normalized email (trimmed, lowercased).
+    #[serde(default = "default_email_id_name")]
+    pub email: String,
+    /// Phone in E.164.
+    #[serde(default = "default_phone_id_name")]
+    pub phone: String,
+}
+
+impl Default for IdNames {
+    fn default() -> Self {
+        Self {
+            customer_id: default_customer_id_name(),
+            email: default_email_id_name(),
+            phone: default_phone_id_name(),
+        }
+    }
+}
+
+/// The webhook receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Local listen address of the receiver (its own listener, separate from the API).
+    pub listen: SocketAddr,
+    /// The URL BigCommerce calls (HTTPS on 443 in production, through a proxy or tunnel).
+    pub public_url: Url,
+    /// The shared secret sent by BigCommerce in the `X-BigReach-Secret` header.
+    pub secret: SecretRef,
+    /// Largest accepted webhook body.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// Register and re-activate hooks at start.
+    #[serde(default = "default_true")]
+    pub manage_hooks: bool,
+}
+
+/// The local UI and HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Listen address; must be a loopback address.
+    pub listen: SocketAddr,
+}
+
+fn default_reserve_share() -> f64 {
+    0.2
+}
+fn default_poll_interval() -> u64 {
+    300
+}
+fn default_poll_overlap() -> u64 {
+    600
+}
+fn default_rps() -> u32 {
+    90
+}
+fn default_catalog_name() -> String {
+    "bigreach_products".to_owned()
+}
+fn default_customer_id_name() -> String {
+    "customer_id".to_owned()
+}
+fn default_email_id_name() -> String {
+    "email_id".to_owned()
+}
+fn default_phone_id_name() -> String {
+    "phone_id".to_owned()
+}
+fn default_body_limit() -> usize {
+    256 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+
+/// One configuration problem, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted path of the field, e.g. `bloomreach.base_url`.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Errors loading a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error(
+        "cannot read config file {path}: {source}; run `bigreach init` to write a default one"
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this format.
+    #[error("config file {path} is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the line and field).
+        message: String,
+    },
+    /// One or more fields are invalid; all are listed.
+    #[error("config has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl Config {
+    /// Parses TOML text and validates it.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        // The parser's own Display quotes the offending source line, which may hold a pasted
+        // secret: report its message and the line number only.
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            ConfigError::Parse {
+                path: origin.to_owned(),
+                message: match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_owned(),
+                },
+            }
+        })?;
+        config.validate().map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The BigCommerce API root, derived from the store hash unless set.
+    pub fn bigcommerce_api_root(&self) -> Url {
+        match &self.bigcommerce.api_root {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!(
+                "https://api.bigcommerce.com/stores/{}/",
+                self.bigcommerce.store_hash
+            ))
+            .unwrap_or_else(|_| Url::parse("https://api.bigcommerce.com/").expect("static URL")),
+        }
+    }
+
+    /// Checks every field without I/O and returns all problems.
+    pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, field: &str, problem: &str| {
+            if !ok {
+                problems.push(ConfigProblem {
+                    field: field.to_owned(),
+                    problem: problem.to_owned(),
+                });
+            }
+        };
+        check(
+            self.version == CONFIG_VERSION,
+            "version",
+            &format!(
+                "this build reads config version {CONFIG_VERSION}, the file says {}",
+                self.version
+            ),
+        );
+        check(
+            !self.data_dir.as_os_str().is_empty(),
+            "data_dir",
+            "must not be empty",
+        );
+        let hash = &self.bigcommerce.store_hash;
+        check(
+            !hash.is_empty() && hash.chars().all(|c| c.is_ascii_alphanumeric()),
+            "bigcommerce.store_hash",
+            "must be the short alphanumeric store hash from the API path (e.g. abc123)",
+        );
+        if let Some(root) = &self.bigcommerce.api_root {
+            check(
+                root.path().ends_with('/'),
+                "bigcommerce.api_root",
+                "must end with '/' (e.g. https://api.bigcommerce.com/stores/abc123/)",
+            );
+            check(
+                matches!(root.scheme(), "https" | "http"),
+                "bigcommerce.api_root",
+                "must be an http(s) URL",
+            );
+        }
+        let share = self.bigcommerce.quota_reserve_share;
+        check(
+            (0.0..=0.9).contains(&share),
+            "bigcommerce.quota_reserve_share",
+            "must be between 0.0 and 0.9",
+        );
+        check(
+            self.bigcommerce.poll_interval_secs >= 10,
+            "bigcommerce.poll_interval_secs",
+            "must be at least 10 seconds",
+        );
+        let br = &self.bloomreach;
+        check(
+            matches!(br.base_url.scheme(), "https" | "http") && br.base_url.path().ends_with('/'),
+            "bloomreach.base_url",
+            "must be an http(s) URL ending with '/' (e.g. https://api.exponea.com/)",
+        );
+        check(
+            !br.project_token.is_empty()
+                && br
+                    .project_token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "bloomreach.project_token",
+            "must be the project token from Project settings → Access management → API",
+        );
+        check(
+            !br.key_id.is_empty(),
+            "bloomreach.key_id",
+            "must be the private API key id",
+        );
+        check(
+            (1..=1000).contains(&br.requests_per_second),
+            "bloomreach.requests_per_second",
+            "must be between 1 and 1000 (the default instance limit is 100 per second per IP)",
+        );
+        check(
+            !br.catalog_name.is_empty(),
+            "bloomreach.catalog_name",
+            "must not be empty",
+        );
+        let ids = [&br.ids.customer_id, &br.ids.email, &br.ids.phone];
+        for (field, name) in ["customer_id", "email", "phone"].iter().zip(ids.iter()) {
+            check(
+                !name.is_empty() && name.is_ascii(),
+                &format!("bloomreach.ids.{field}"),
+                "must be a non-empty ASCII ID name configured in the project",
+            );
+        }
+        check(
+            br.ids.customer_id != br.ids.email
+                && br.ids.email != br.ids.phone
+                && br.ids.customer_id != br.ids.phone,
+            "bloomreach.ids",
+            "the three ID names must differ",
+        );
+        check(
+            self.api.listen.ip().is_loopback(),
+            "api.listen",
+            "the local API listens on a loopback address only (127.0.0.1 or ::1)",
+        );
+        check(
+            self.webhooks.listen != self.api.listen || self.api.listen.port() == 0,
+            "webhooks.listen",
+            "the webhook receiver needs its own address, separate from api.listen",
+        );
+        check(
+            (1024..=16 * 1024 * 1024).contains(&self.webhooks.max_body_bytes),
+            "webhooks.max_body_bytes",
+            "must be between 1 KiB and 16 MiB",
+        );
+        check(
+            matches!(self.webhooks.public_url.scheme(), "https" | "http"),
+            "webhooks.public_url",
+            "must be the http(s) URL BigCommerce calls",
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The commented default written by `bigreach init`.
+    pub fn default_toml() -> &'static str {
+        DEFAULT_TOML
+    }
+}
+
+const DEFAULT_TOML: &str = r#"# BigReach configuration. Secrets are never written here: each secret field names where the
+# secret lives, as `env:VARIABLE` (an environment variable) or `keyring:NAME` (the OS keyring).
+version = 1
+
+# The redb store, rolling logs and audit exports live here.
+data_dir = "./bigreach-data"
+
+[bigcommerce]
+# The short store hash from the API path https://api.bigcommerce.com/stores/{store_hash}/.
+store_hash = "abc123"
+# api_root = "https://api.bigcommerce.com/stores/abc123/"   # derived from store_hash when absent
+# Store-level API account token (read-only scopes: orders, customers, products, information).
+access_token = "env:BIGREACH_BC_TOKEN"
+# Share of the store's API quota left to the merchant's other apps.
+quota_reserve_share = 0.2
+# Safety-net polling for missed or disabled webhooks.
+poll_interval_secs = 300
+poll_overlap_secs = 600
+
+[bloomreach]
+# The instance's "API Target" from Project settings → Access management → API.
+base_url = "https://api.exponea.com/"
+project_token = "00000000-0000-0000-0000-000000000000"
+# A private API group with: Events Set, Customer properties Set, Catalogs create/update.
+key_id = "your-key-id"
+secret = "env:BIGREACH_BR_SECRET"
+# Stay under the instance's per-IP limit (6,000 requests per minute by default).
+requests_per_second = 90
+catalog_name = "bigreach_products"
+
+[bloomreach.ids]
+# The project's hard ID names for each BigCommerce identifier.
+customer_id = "customer_id"
+email = "email_id"
+phone = "phone_id"
+
+[webhooks]
+# The receiver's own listener. BigCommerce calls public_url (HTTPS on port 443), which your
+# reverse proxy or tunnel forwards here.
+listen = "127.0.0.1:8787"
+public_url = "https://hooks.example.com/bigcommerce/webhooks"
+secret = "env:BIGREACH_WEBHOOK_SECRET"
+max_body_bytes = 262144
+manage_hooks = true
+
+[api]
+# The local UI and HTTP API; loopback only.
+listen = "127.0.0.1:8788"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_template_parses_and_validates() {
+        let config = Config::from_toml(Config::default_toml(), Path::new("default")).unwrap();
+        assert_eq!(config.version, CONFIG_VERSION);
+        assert_eq!(
+            config.bigcommerce_api_root().as_str(),
+            "https://api.bigcommerce.com/stores/abc123/"
+        );
+        assert_eq!(config.bloomreach.ids, IdNames::default());
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_field() {
+        let text = Config::default_toml()
+            .replace("version = 1", "version = 7")
+            .replace("store_hash = \"abc123\"", "store_hash = \"abc/123\"")
+            .replace("listen = \"127.0.0.1:8788\"", "listen = \"0.0.0.0:8788\"")
+            .replace("requests_per_second = 90", "requests_per_second = 0");
+        let err = Config::from_toml(&text, Path::new("t")).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "version",
+                "bigcommerce.store_hash",
+                "bloomreach.requests_per_second",
+                "api.listen"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_inline_secrets_are_refused() {
+        let text = Config::default_toml().replace("poll_overlap_secs = 600", "poll_overlap = 600");
+        assert!(matches!(
+            Config::from_toml(&text, Path::new("t")),
+            Err(ConfigError::Parse { .. })
+        ));
+        let text = Config::default_toml().replace(
+            "secret = \"env:BIGREACH_BR_SECRET\"",
+            "secret = \"my-plain-secret\"",
+        );
+        let err = Config::from_toml(&text, Path::new("t")).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        assert!(!err.to_string().contains("my-plain-secret"), "{err}");
+    }
+}

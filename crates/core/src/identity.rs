@@ -1,0 +1,200 @@
+//! Identity: which Bloomreach customer IDs a command carries.
+//!
+//! Rules (first version; issue 5 deepens them):
+//! - A registered BigCommerce customer is keyed by the customer id (primary hard ID), plus the
+//!   normalized account email when known.
+//! - A guest order whose email belongs to a known customer goes to that customer.
+//! - Other guests are keyed by normalized email; phone-only guests by E.164 phone.
+//! - Placeholder values (`test@test.com`, `noreply@…`, `0000000000`, empty) never become IDs.
+//!
+//! Normalization is deliberately simple: emails are trimmed and lowercased (nothing cleverer);
+//! phones are parsed with the `phonenumber` crate, with the store's country as default region.
+
+use std::collections::BTreeMap;
+
+use crate::config::IdNames;
+
+/// The identifier chosen for a person, in priority order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonKey {
+    /// A registered BigCommerce customer.
+    Customer(u64),
+    /// A guest keyed by normalized email.
+    Email(String),
+    /// A phone-only guest keyed by E.164 phone.
+    Phone(String),
+}
+
+impl PersonKey {
+    /// The key used in the store and in traces, e.g. `customer:42`.
+    pub fn store_key(&self) -> String {
+        match self {
+            PersonKey::Customer(id) => format!("customer:{id}"),
+            PersonKey::Email(email) => format!("email:{email}"),
+            PersonKey::Phone(phone) => format!("phone:{phone}"),
+        }
+    }
+}
+
+/// The IDs a command carries, with the person key they derive from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedIds {
+    /// The person.
+    pub person: PersonKey,
+    /// Bloomreach `customer_ids`: ID name → value.
+    pub customer_ids: BTreeMap<String, String>,
+}
+
+impl ResolvedIds {
+    /// IDs for a registered customer.
+    pub fn customer(names: &IdNames, customer_id: u64, email: Option<&str>) -> Self {
+        let mut customer_ids = BTreeMap::new();
+        customer_ids.insert(names.customer_id.clone(), customer_id.to_string());
+        if let Some(email) = email {
+            customer_ids.insert(names.email.clone(), email.to_owned());
+        }
+        ResolvedIds {
+            person: PersonKey::Customer(customer_id),
+            customer_ids,
+        }
+    }
+
+    /// IDs for a guest keyed by email.
+    pub fn email(names: &IdNames, email: &str) -> Self {
+        ResolvedIds {
+            person: PersonKey::Email(email.to_owned()),
+            customer_ids: BTreeMap::from([(names.email.clone(), email.to_owned())]),
+        }
+    }
+
+    /// IDs for a guest keyed by phone.
+    pub fn phone(names: &IdNames, phone: &str) -> Self {
+        ResolvedIds {
+            person: PersonKey::Phone(phone.to_owned()),
+            customer_ids: BTreeMap::from([(names.phone.clone(), phone.to_owned())]),
+        }
+    }
+}
+
+const PLACEHOLDER_LOCAL_PARTS: &[&str] = &[
+    "noreply",
+    "no-reply",
+    "donotreply",
+    "do-not-reply",
+    "test",
+    "example",
+    "none",
+    "null",
+    "na",
+    "n/a",
+    "unknown",
+    "email",
+];
+const PLACEHOLDER_DOMAINS: &[&str] = &[
+    "test.com",
+    "example.com",
+    "example.org",
+    "example.net",
+    "email.com",
+    "none.com",
+    "noemail.com",
+    "invalid",
+];
+
+/// Trims and lowercases an email; `None` for empty, malformed or placeholder values.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    if local.is_empty()
+        || domain.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || email.chars().any(|c| c.is_whitespace())
+        || domain.contains('@')
+    {
+        return None;
+    }
+    if local.starts_with("noreply") || local.starts_with("no-reply") {
+        return None;
+    }
+    if PLACEHOLDER_LOCAL_PARTS.contains(&local) && PLACEHOLDER_DOMAINS.contains(&domain) {
+        return None;
+    }
+    if PLACEHOLDER_DOMAINS.contains(&domain) && local.starts_with("test") {
+        return None;
+    }
+    Some(email)
+}
+
+/// Parses a phone into E.164 with `default_region` (ISO 3166 alpha-2) for national numbers;
+/// `None` for empty, invalid or placeholder values (all one digit, e.g. `0000000000`).
+pub fn normalize_phone(raw: &str, default_region: Option<&str>) -> Option<String> {
+    let trimmed = raw.trim();
+    let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() < 6 {
+        return None;
+    }
+    let first = digits.chars().next()?;
+    if digits.chars().all(|c| c == first) {
+        return None;
+    }
+    let region = default_region.and_then(|r| r.to_ascii_uppercase().parse().ok());
+    let number = phonenumber::parse(region, trimmed).ok()?;
+    if !phonenumber::is_valid(&number) {
+        return None;
+    }
+    Some(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased_only() {
+        assert_eq!(
+            normalize_email("  Jane.Doe+shop@Example.ORG ").as_deref(),
+            Some("jane.doe+shop@example.org")
+        );
+        // Nothing cleverer: dots and plus tags are kept (Gmail rules are not everyone's rules).
+        assert_ne!(
+            normalize_email("j.a.n.e@gmail.com"),
+            normalize_email("jane@gmail.com")
+        );
+    }
+
+    #[test]
+    fn placeholders_and_garbage_never_become_ids() {
+        for raw in [
+            "",
+            "   ",
+            "test@test.com",
+            "noreply@shop.com",
+            "no-reply@brand.de",
+            "TEST@TEST.COM",
+            "a@b",
+            "@x.com",
+            "jane@",
+            "ja ne@x.com",
+            "email@email.com",
+        ] {
+            assert_eq!(normalize_email(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn phones_become_e164_with_the_store_region() {
+        assert_eq!(
+            normalize_phone("+49 30 1234567", None).as_deref(),
+            Some("+49301234567")
+        );
+        assert_eq!(
+            normalize_phone("(415) 555-2671", Some("US")).as_deref(),
+            Some("+14155552671")
+        );
+        assert_eq!(normalize_phone("0000000000", Some("US")), None);
+        assert_eq!(normalize_phone("", Some("US")), None);
+        assert_eq!(normalize_phone("12", Some("US")), None);
+    }
+}

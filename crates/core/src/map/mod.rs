@@ -1,0 +1,469 @@
+//! Pure mapping from BigCommerce resources to Bloomreach commands. No I/O.
+//!
+//! Payloads are frozen here: every value is derived from the source record (never "now"), keys
+//! are sorted (serde_json maps are ordered), and money is written from its `Decimal` form, so the
+//! same record always yields byte-identical payloads and Bloomreach's duplicate filter absorbs a
+//! resend.
+//!
+//! Money on the wire: Bloomreach reads numbers. A `Decimal` is normalized and written as the
+//! shortest JSON number that round-trips; amounts with more than 15 significant digits are
+//! rounded to 4 decimal places first (BigCommerce's own precision), so no amount is ever changed
+//! by float conversion in the range a shop can produce.
+
+use bigreach_bigcommerce::{Customer, Order, OrderProduct, Product, Variant};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::identity::ResolvedIds;
+use crate::model::{Destination, Lane, NewCommand};
+
+/// Status ids of orders whose payment BigCommerce has confirmed (see reference §3.3): shipped,
+/// partially shipped, refunded, awaiting pickup, awaiting shipment, completed, awaiting
+/// fulfillment, disputed, partially refunded. A refunded order was paid first.
+pub const PAID_STATUS_IDS: [u32; 9] = [2, 3, 4, 8, 9, 10, 11, 13, 14];
+
+/// Whether an order counts as paid (and so as a purchase).
+pub fn is_paid(order: &Order) -> bool {
+    PAID_STATUS_IDS.contains(&order.status_id)
+}
+
+/// The event type of purchases.
+pub const PURCHASE: &str = "purchase";
+/// The event type of purchase lines.
+pub const PURCHASE_ITEM: &str = "purchase_item";
+
+/// Context the mapper needs beyond the resource itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingContext {
+    /// The store's default currency (from `GET v2/store` / `v2/currencies`).
+    pub store_currency: String,
+    /// `purchase_source_name` (the store's domain or name).
+    pub source_name: String,
+}
+
+/// Writes a decimal as a JSON number (see the module docs).
+pub fn money(amount: Decimal) -> Value {
+    let mut normalized = amount.normalize();
+    if normalized.mantissa().unsigned_abs() >= 1_000_000_000_000_000 {
+        normalized = normalized.round_dp(4).normalize();
+    }
+    normalized
+        .to_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// Unix seconds as Bloomreach reads timestamps.
+pub fn unix_seconds(at: chrono::DateTime<chrono::Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
+}
+
+fn content_hash(value: &Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+fn event_command(
+    lane: Lane,
+    fact: String,
+    ids: &ResolvedIds,
+    event_type: &str,
+    timestamp: f64,
+    properties: Map<String, Value>,
+    event_time_ms: i64,
+) -> NewCommand {
+    let data = json!({
+        "customer_ids": ids.customer_ids,
+        "event_type": event_type,
+        "timestamp": timestamp,
+        "properties": properties,
+    });
+    NewCommand {
+        lane,
+        destination: Destination::Tracking {
+            name: "customers/events".to_owned(),
+        },
+        fact,
+        // Events are facts: sent once, whatever later edits say.
+        content_hash: "once".to_owned(),
+        customer_key: Some(ids.person.store_key()),
+        payload: data.to_string().into_bytes(),
+        event_time_ms,
+    }
+}
+
+fn options_text(options: impl Iterator<Item = (String, String)>) -> String {
+    options
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A paid order → one `purchase` plus one `purchase_item` per line, in the order's
+/// transactional currency (`default_currency_code`), with the store-currency total alongside
+/// when they differ. Returns nothing for an unpaid order.
+pub fn purchase_commands(
+    order: &Order,
+    ids: &ResolvedIds,
+    ctx: &MappingContext,
+    lane: Lane,
+) -> Vec<NewCommand> {
+    if !is_paid(order) {
+        return Vec::new();
+    }
+    let currency = transactional_currency(order, ctx);
+    let timestamp = unix_seconds(order.date_created);
+    let event_time_ms = order.date_modified.timestamp_millis();
+    let total_quantity: u32 = order.line_items.iter().map(|l| l.quantity).sum();
+    let mut product_ids: Vec<String> = order
+        .line_items
+        .iter()
+        .map(|l| l.product_id.to_string())
+        .collect();
+    product_ids.dedup();
+    let variant_ids: Vec<String> = order
+        .line_items
+        .iter()
+        .filter_map(|l| l.variant_id.map(|v| v.to_string()))
+        .collect();
+    let product_list: Vec<Value> = order
+        .line_items
+        .iter()
+        .map(|l| {
+            json!({
+                "product_id": l.product_id.to_string(),
+                "variant_id": l.variant_id.map(|v| v.to_string()),
+                "sku": l.sku,
+                "quantity": l.quantity,
+            })
+        })
+        .collect();
+
+    let mut properties = Map::new();
+    properties.insert("purchase_id".into(), json!(order.id));
+    properties.insert("purchase_status".into(), json!("success"));
+    properties.insert("purchase_source_type".into(), json!("online"));
+    properties.insert("purchase_source_name".into(), json!(ctx.source_name));
+    properties.insert("status_id".into(), json!(order.status_id));
+    properties.insert("total_price".into(), money(order.total_inc_tax));
+    properties.insert("total_price_without_tax".into(), money(order.total_ex_tax));
+    properties.insert(
+        "total_price_local_currency".into(),
+        money(order.total_inc_tax),
+    );
+    properties.insert("local_currency".into(), json!(currency));
+    properties.insert("tax_value".into(), money(order.total_tax));
+    properties.insert("shipping_cost".into(), money(order.shipping_cost_inc_tax));
+    properties.insert("discount_value".into(), money(order.discount_amount));
+    properties.insert("total_quantity".into(), json!(total_quantity));
+    properties.insert("product_ids".into(), json!(product_ids));
+    properties.insert("variant_ids".into(), json!(variant_ids));
+    properties.insert("product_list".into(), Value::Array(product_list));
+    properties.insert("payment_type".into(), json!(order.payment_method));
+    properties.insert("channel_id".into(), json!(order.channel_id));
+    if let Some(store_total) = store_currency_amount(order, ctx, order.total_inc_tax) {
+        properties.insert("total_price_store_currency".into(), money(store_total));
+        properties.insert("store_currency".into(), json!(ctx.store_currency));
+    }
+
+    let mut commands = vec![event_command(
+        lane,
+        format!("purchase:{}", order.id),
+        ids,
+        PURCHASE,
+        timestamp,
+        properties,
+        event_time_ms,
+    )];
+    for line in &order.line_items {
+        commands.push(event_command(
+            lane,
+            format!("purchase_item:{}:{}", order.id, line.id),
+            ids,
+            PURCHASE_ITEM,
+            timestamp,
+            purchase_item_properties(order, line, &currency),
+            event_time_ms,
+        ));
+    }
+    commands
+}
+
+fn transactional_currency(order: &Order, ctx: &MappingContext) -> String {
+    if !order.default_currency_code.is_empty() {
+        order.default_currency_code.clone()
+    } else if !order.currency_code.is_empty() {
+        order.currency_code.clone()
+    } else {
+        ctx.store_currency.clone()
+    }
+}
+
+/// The amount in the store's default currency when the order was paid in another one.
+/// `store_default_to_transactional_exchange_rate` is "1 unit of store currency = rate units of
+/// transactional currency" (reference §3.6, marked to verify on a real store).
+fn store_currency_amount(order: &Order, ctx: &MappingContext, amount: Decimal) -> Option<Decimal> {
+    let currency = transactional_currency(order, ctx);
+    let rate = order.store_default_to_transactional_exchange_rate;
+    if currency == ctx.store_currency || rate <= Decimal::ZERO {
+        return None;
+    }
+    Some((amount / rate).round_dp(2))
+}
+
+fn purchase_item_properties(
+    order: &Order,
+    line: &OrderProduct,
+    currency: &str,
+) -> Map<String, Value> {
+    let mut p = Map::new();
+    p.insert("purchase_id".into(), json!(order.id));
+    p.insert("purchase_status".into(), json!("success"));
+    p.insert("line_id".into(), json!(line.id));
+    p.insert("product_id".into(), json!(line.product_id.to_string()));
+    p.insert(
+        "variant_id".into(),
+        json!(line.variant_id.map(|v| v.to_string())),
+    );
+    p.insert("sku".into(), json!(line.sku));
+    p.insert("title".into(), json!(line.name));
+    p.insert("brand".into(), json!(line.brand));
+    p.insert("quantity".into(), json!(line.quantity));
+    p.insert("price".into(), money(line.price_inc_tax));
+    p.insert("price_without_tax".into(), money(line.price_ex_tax));
+    p.insert(
+        "total_price".into(),
+        money(line.discounted_total_inc_tax.unwrap_or(line.total_inc_tax)),
+    );
+    p.insert("local_currency".into(), json!(currency));
+    p.insert(
+        "variant_options".into(),
+        json!(options_text(
+            line.product_options
+                .iter()
+                .map(|o| (o.display_name.clone(), o.display_value.clone()))
+        )),
+    );
+    p
+}
+
+/// A registered customer → a `customers` command with profile properties.
+pub fn customer_command(
+    customer: &Customer,
+    ids: &ResolvedIds,
+    phone_e164: Option<&str>,
+    lane: Lane,
+) -> NewCommand {
+    let mut p = Map::new();
+    p.insert("email".into(), json!(customer.email.trim()));
+    p.insert("first_name".into(), json!(customer.first_name));
+    p.insert("last_name".into(), json!(customer.last_name));
+    p.insert(
+        "phone".into(),
+        json!(phone_e164.unwrap_or(customer.phone.trim())),
+    );
+    p.insert("company".into(), json!(customer.company));
+    p.insert(
+        "customer_group_id".into(),
+        json!(customer.customer_group_id),
+    );
+    p.insert(
+        "accepts_marketing".into(),
+        json!(customer.accepts_product_review_abandoned_cart_emails),
+    );
+    p.insert("registered".into(), json!(true));
+    p.insert(
+        "registered_at".into(),
+        json!(customer.date_created.timestamp()),
+    );
+    if let Some(channel) = customer.origin_channel_id {
+        p.insert("origin_channel_id".into(), json!(channel));
+    }
+    for attribute in &customer.attributes {
+        p.insert(
+            format!("attribute_{}", attribute.attribute_id),
+            json!(attribute.attribute_value),
+        );
+    }
+    profile_command(
+        format!("customer:{}", customer.id),
+        ids,
+        p,
+        customer.date_modified,
+        lane,
+    )
+}
+
+/// A guest's profile properties from the order's billing address.
+pub fn guest_profile_command(
+    order: &Order,
+    ids: &ResolvedIds,
+    phone_e164: Option<&str>,
+    lane: Lane,
+) -> NewCommand {
+    let b = &order.billing_address;
+    let mut p = Map::new();
+    if !b.email.trim().is_empty() {
+        p.insert("email".into(), json!(b.email.trim().to_lowercase()));
+    }
+    p.insert("first_name".into(), json!(b.first_name));
+    p.insert("last_name".into(), json!(b.last_name));
+    if let Some(phone) = phone_e164 {
+        p.insert("phone".into(), json!(phone));
+    }
+    p.insert("country".into(), json!(b.country_iso2));
+    p.insert("city".into(), json!(b.city));
+    p.insert("accepts_marketing".into(), json!(order.is_email_opt_in));
+    profile_command(
+        format!("guest:{}", ids.person.store_key()),
+        ids,
+        p,
+        order.date_modified,
+        lane,
+    )
+}
+
+fn profile_command(
+    fact: String,
+    ids: &ResolvedIds,
+    properties: Map<String, Value>,
+    modified: chrono::DateTime<chrono::Utc>,
+    lane: Lane,
+) -> NewCommand {
+    let content = json!({"ids": ids.customer_ids, "properties": properties});
+    let data = json!({
+        "customer_ids": ids.customer_ids,
+        "properties": properties,
+        "update_timestamp": unix_seconds(modified),
+    });
+    NewCommand {
+        lane,
+        destination: Destination::Tracking {
+            name: "customers".to_owned(),
+        },
+        fact,
+        content_hash: content_hash(&content),
+        customer_key: Some(ids.person.store_key()),
+        payload: data.to_string().into_bytes(),
+        event_time_ms: modified.timestamp_millis(),
+    }
+}
+
+/// The fields of the product catalog BigReach keeps (name, Bloomreach type, searchable).
+pub const CATALOG_FIELDS: &[(&str, &str, bool)] = &[
+    ("product_id", "string", true),
+    ("title", "string", true),
+    ("sku", "string", false),
+    ("price", "number", true),
+    ("original_price", "number", false),
+    ("on_sale", "boolean", true),
+    ("stock_level", "number", false),
+    ("active", "boolean", true),
+    ("url", "string", false),
+    ("image", "string", false),
+    ("variant_options", "string", false),
+    ("category_ids", "list", true),
+    ("brand_id", "string", true),
+];
+
+/// A product → one catalog item per variant (`item_id` = variant id, `product_id` = parent).
+pub fn catalog_commands(product: &Product) -> Vec<NewCommand> {
+    product
+        .variants
+        .iter()
+        .map(|variant| {
+            let properties = catalog_item_properties(product, variant);
+            let value = Value::Object(properties);
+            NewCommand {
+                lane: Lane::Catalog,
+                destination: Destination::CatalogItem {
+                    item_id: variant.id.to_string(),
+                },
+                fact: format!("item:{}", variant.id),
+                content_hash: content_hash(&value),
+                customer_key: None,
+                payload: value.to_string().into_bytes(),
+                event_time_ms: product.date_modified.timestamp_millis(),
+            }
+        })
+        .collect()
+}
+
+/// The catalog properties of one variant. Variant prices of `None` inherit the product's.
+pub fn catalog_item_properties(product: &Product, variant: &Variant) -> Map<String, Value> {
+    let list_price = variant.price.unwrap_or(product.price);
+    let sale_price = variant.sale_price.unwrap_or(product.sale_price);
+    let on_sale = sale_price > Decimal::ZERO && sale_price < list_price;
+    let price = if variant.calculated_price > Decimal::ZERO {
+        variant.calculated_price
+    } else if on_sale {
+        sale_price
+    } else {
+        list_price
+    };
+    let stock = if product.inventory_tracking == "product" {
+        product.inventory_level
+    } else {
+        variant.inventory_level
+    };
+    let image = if !variant.image_url.is_empty() {
+        variant.image_url.clone()
+    } else {
+        product
+            .images
+            .iter()
+            .find(|i| i.is_thumbnail)
+            .or_else(|| product.images.first())
+            .map(|i| i.url_standard.clone())
+            .unwrap_or_default()
+    };
+    let mut p = Map::new();
+    p.insert("product_id".into(), json!(product.id.to_string()));
+    p.insert("title".into(), json!(product.name));
+    p.insert("sku".into(), json!(variant.sku));
+    p.insert("price".into(), money(price));
+    p.insert("original_price".into(), money(list_price));
+    p.insert("on_sale".into(), json!(on_sale));
+    p.insert("stock_level".into(), json!(stock));
+    p.insert(
+        "active".into(),
+        json!(
+            product.is_visible
+                && product.availability != "disabled"
+                && !variant.purchasing_disabled
+        ),
+    );
+    p.insert(
+        "url".into(),
+        json!(product
+            .custom_url
+            .as_ref()
+            .map(|u| u.url.clone())
+            .unwrap_or_default()),
+    );
+    p.insert("image".into(), json!(image));
+    p.insert(
+        "variant_options".into(),
+        json!(options_text(
+            variant
+                .option_values
+                .iter()
+                .map(|o| (o.option_display_name.clone(), o.label.clone()))
+        )),
+    );
+    p.insert(
+        "category_ids".into(),
+        json!(product
+            .categories
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()),
+    );
+    p.insert("brand_id".into(), json!(product.brand_id.to_string()));
+    p
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+use super::*;
+use crate::config::IdNames;
+use crate::identity::ResolvedIds;
+
+/// The guest order of reference §10.1 (EUR transactional, USD store currency), as v2 JSON.
+fn eur_guest_order(status_id: u32) -> Order {
+    let mut order: Order = serde_json::from_value(json!({
+        "id": 5021, "customer_id": 0,
+        "date_created": "Mon, 03 Mar 2025 14:22:10 +0000",
+        "date_modified": "Mon, 03 Mar 2025 14:25:41 +0000",
+        "status_id": status_id, "status": "Awaiting Fulfillment", "payment_status": "captured",
+        "payment_method": "Credit Card",
+        "subtotal_ex_tax": "110.0000", "subtotal_inc_tax": "132.0000",
+        "total_ex_tax": "105.0000", "total_inc_tax": "126.0000", "total_tax": "21.0000",
+        "shipping_cost_ex_tax": "6.0000", "shipping_cost_inc_tax": "7.2000",
+        "discount_amount": "11.0000", "coupon_discount": "11.0000", "items_total": 3,
+        "currency_code": "EUR", "currency_exchange_rate": "1.0000000000",
+        "default_currency_code": "EUR", "store_default_currency_code": "USD",
+        "store_default_to_transactional_exchange_rate": "0.9200000000",
+        "billing_address": {"first_name": "Lena", "last_name": "Vogel", "email": "lena.vogel@example.org",
+                            "phone": "+49 30 1234567", "country_iso2": "DE", "city": "Berlin"},
+        "is_email_opt_in": true, "channel_id": 1, "order_source": "www", "customer_locale": "de-DE",
+        "is_deleted": false
+    }))
+    .expect("order fixture parses");
+    order.line_items = serde_json::from_value(json!([
+        {"id": 9101, "order_id": 5021, "product_id": 311, "variant_id": 1207, "sku": "TEE-ORG-BLU-M",
+         "name": "Organic Tee", "brand": "Northwind", "quantity": 2, "base_price": "25.0000",
+         "price_ex_tax": "25.0000", "price_inc_tax": "30.0000", "total_ex_tax": "50.0000",
+         "total_inc_tax": "60.0000", "discounted_total_inc_tax": "54.0000",
+         "product_options": [{"display_name": "Color", "display_value": "Blue"},
+                             {"display_name": "Size", "display_value": "M"}]},
+        {"id": 9102, "order_id": 5021, "product_id": 415, "variant_id": 1688, "sku": "HOOD-FLC-GRY-L",
+         "name": "Fleece Hoodie", "brand": "Northwind", "quantity": 1, "base_price": "60.0000",
+         "price_ex_tax": "60.0000", "price_inc_tax": "72.0000", "total_ex_tax": "60.0000",
+         "total_inc_tax": "72.0000", "discounted_total_inc_tax": "64.8000"}
+    ]))
+    .expect("line fixture parses");
+    order
+}
+
+fn ctx() -> MappingContext {
+    MappingContext {
+        store_currency: "USD".into(),
+        source_name: "shop.example.com".into(),
+    }
+}
+
+fn guest_ids() -> ResolvedIds {
+    ResolvedIds::email(&IdNames::default(), "lena.vogel@example.org")
+}
+
+fn data(command: &NewCommand) -> Value {
+    serde_json::from_slice(&command.payload).unwrap()
+}
+
+#[test]
+fn paid_order_maps_to_purchase_and_one_item_per_line_in_transactional_currency() {
+    let commands = purchase_commands(
+        &eur_guest_order(11),
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions,
+    );
+    assert_eq!(commands.len(), 3);
+    let purchase = data(&commands[0]);
+    assert_eq!(purchase["event_type"], "purchase");
+    assert_eq!(
+        purchase["customer_ids"],
+        json!({"email_id": "lena.vogel@example.org"})
+    );
+    let p = &purchase["properties"];
+    assert_eq!(p["purchase_id"], 5021);
+    assert_eq!(p["total_price"], json!(126.0));
+    assert_eq!(p["local_currency"], "EUR");
+    assert_eq!(p["store_currency"], "USD");
+    assert_eq!(p["total_price_store_currency"], json!(136.96));
+    assert_eq!(p["total_quantity"], 3);
+    assert_eq!(p["variant_ids"], json!(["1207", "1688"]));
+    // Event time is the order's creation, never "now".
+    assert_eq!(purchase["timestamp"], json!(1741011730.0));
+
+    let item = data(&commands[1]);
+    assert_eq!(item["event_type"], "purchase_item");
+    assert_eq!(item["properties"]["variant_id"], "1207");
+    assert_eq!(item["properties"]["product_id"], "311");
+    assert_eq!(item["properties"]["total_price"], json!(54.0));
+    assert_eq!(
+        item["properties"]["variant_options"],
+        "Color: Blue, Size: M"
+    );
+    assert_eq!(commands[2].fact, "purchase_item:5021:9102");
+}
+
+#[test]
+fn unpaid_orders_map_to_nothing() {
+    for status in [0, 1, 5, 6, 7, 12] {
+        assert!(
+            purchase_commands(
+                &eur_guest_order(status),
+                &guest_ids(),
+                &ctx(),
+                Lane::Transactions
+            )
+            .is_empty(),
+            "status {status}"
+        );
+    }
+}
+
+#[test]
+fn payloads_are_byte_identical_for_the_same_record() {
+    let a = purchase_commands(
+        &eur_guest_order(11),
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions,
+    );
+    let b = purchase_commands(
+        &eur_guest_order(11),
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions,
+    );
+    assert_eq!(a, b);
+    assert!(a.iter().all(|c| c.content_hash == "once"));
+}
+
+#[test]
+fn money_is_exact_for_shop_amounts() {
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    assert_eq!(money(d("62.6793")).to_string(), "62.6793");
+    assert_eq!(money(d("54.0000")).to_string(), "54.0");
+    assert_eq!(money(d("0.1")).to_string(), "0.1");
+    assert_eq!(money(d("99999999.99")).to_string(), "99999999.99");
+    assert_eq!(money(d("-12.50")).to_string(), "-12.5");
+}
+
+#[test]
+fn variants_become_catalog_items_keyed_by_variant_with_inherited_prices() {
+    let product: Product = serde_json::from_value(json!({
+        "id": 311, "name": "Organic Tee", "type": "physical", "sku": "TEE-ORG",
+        "price": 25.0, "sale_price": 0, "retail_price": 29.0, "calculated_price": 25.0,
+        "categories": [23, 41], "brand_id": 7, "inventory_level": 57, "inventory_tracking": "variant",
+        "is_visible": true, "availability": "available", "custom_url": {"url": "/organic-tee/"},
+        "date_modified": "2025-03-03T14:25:41+00:00", "base_variant_id": null,
+        "variants": [
+            {"id": 1207, "product_id": 311, "sku": "TEE-ORG-BLU-M", "price": null, "sale_price": 22.0,
+             "calculated_price": 22.0, "inventory_level": 31, "purchasing_disabled": false,
+             "option_values": [{"id": 140, "label": "Blue", "option_id": 12, "option_display_name": "Color"}]},
+            {"id": 1208, "product_id": 311, "sku": "TEE-ORG-BLU-L", "price": 27.0, "sale_price": null,
+             "calculated_price": 27.0, "inventory_level": 26, "purchasing_disabled": true}
+        ]
+    }))
+    .expect("product fixture parses");
+    let items = catalog_commands(&product);
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0].destination,
+        Destination::CatalogItem {
+            item_id: "1207".into()
+        }
+    );
+    let first = data(&items[0]);
+    assert_eq!(first["product_id"], "311");
+    assert_eq!(first["price"], json!(22.0));
+    assert_eq!(
+        first["original_price"],
+        json!(25.0),
+        "null price inherits the product's"
+    );
+    assert_eq!(first["on_sale"], true);
+    assert_eq!(first["stock_level"], 31);
+    assert_eq!(first["variant_options"], "Color: Blue");
+    let second = data(&items[1]);
+    assert_eq!(second["active"], false, "purchasing disabled");
+    assert_eq!(second["on_sale"], false);
+    assert_ne!(items[0].content_hash, items[1].content_hash);
+}

@@ -1,0 +1,251 @@
+use super::*;
+use crate::model::{Destination, InboxBody, InboxSource, ResourceKind};
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bigreach.redb")).unwrap();
+    (dir, store)
+}
+
+fn webhook(hash: &str) -> InboxEntry {
+    InboxEntry {
+        received_at_ms: 1,
+        event_time_ms: 1,
+        source: InboxSource::Webhook,
+        hash: Some(hash.to_owned()),
+        initial_sync: false,
+        body: InboxBody::Notification {
+            scope: "store/order/created".into(),
+            fetch: None,
+        },
+    }
+}
+
+fn command(fact: &str, hash: &str, lane: Lane) -> NewCommand {
+    NewCommand {
+        lane,
+        destination: Destination::Tracking {
+            name: "customers/events".into(),
+        },
+        fact: fact.into(),
+        content_hash: hash.into(),
+        customer_key: Some("customer:1".into()),
+        payload: br#"{"event_type":"purchase"}"#.to_vec(),
+        event_time_ms: 10,
+    }
+}
+
+#[test]
+fn new_store_records_schema_version() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
+#[test]
+fn refuses_a_store_from_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bigreach.redb");
+    drop(Store::open(&path).unwrap());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(KEY_SCHEMA, 99u64.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer than this build supports"));
+}
+
+#[test]
+fn inbox_dedupes_by_hash_and_tracks_the_cursor() {
+    let (_dir, store) = temp_store();
+    let result = store
+        .append_inbox(&[webhook("a"), webhook("b"), webhook("a")])
+        .unwrap();
+    assert_eq!(
+        result,
+        vec![
+            Appended::Stored(1),
+            Appended::Stored(2),
+            Appended::Duplicate(1)
+        ]
+    );
+    assert_eq!(store.pending_inbox(10).unwrap().len(), 2);
+    store.write(|tx| tx.advance_inbox_cursor(1)).unwrap();
+    let pending = store.pending_inbox(10).unwrap();
+    assert_eq!(pending.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(store.counts().unwrap().inbox_pending, 1);
+    // Survives reopening.
+    assert_eq!(
+        store.append_inbox(&[webhook("b")]).unwrap(),
+        vec![Appended::Duplicate(2)]
+    );
+}
+
+#[test]
+fn a_fact_is_enqueued_once_per_content() {
+    let (_dir, store) = temp_store();
+    let first = store
+        .write(|tx| tx.enqueue(&command("purchase:1", "once", Lane::Transactions), 5))
+        .unwrap();
+    let again = store
+        .write(|tx| tx.enqueue(&command("purchase:1", "once", Lane::Transactions), 6))
+        .unwrap();
+    let changed = store
+        .write(|tx| tx.enqueue(&command("purchase:1", "v2", Lane::Transactions), 7))
+        .unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(again, None);
+    assert_eq!(changed, Some(2));
+    assert_eq!(store.commands_for_person("customer:1").unwrap().len(), 2);
+}
+
+#[test]
+fn due_commands_come_by_lane_priority_and_respect_next_attempt() {
+    let (_dir, store) = temp_store();
+    store
+        .write(|tx| {
+            tx.enqueue(&command("item:1", "h", Lane::Backfill), 0)?;
+            tx.enqueue(&command("purchase:1", "h", Lane::Transactions), 0)?;
+            tx.enqueue(&command("customer:1", "h", Lane::Customers), 0)?;
+            Ok(())
+        })
+        .unwrap();
+    let due = store.due_commands(0, 10, false, &HashSet::new()).unwrap();
+    let lanes: Vec<_> = due.iter().map(|c| c.lane).collect();
+    assert_eq!(lanes, [Lane::Transactions, Lane::Customers, Lane::Backfill]);
+
+    let purchase = due[0].id;
+    store
+        .record_attempts(
+            &[(
+                purchase,
+                AttemptOutcome::Retry {
+                    error: "429".into(),
+                    next_attempt_ms: 100,
+                    counts: false,
+                },
+            )],
+            1,
+            3,
+        )
+        .unwrap();
+    let due = store.due_commands(50, 10, false, &HashSet::new()).unwrap();
+    assert!(due.iter().all(|c| c.id != purchase));
+    assert_eq!(store.next_due_ms().unwrap(), Some(0));
+    let due = store.due_commands(100, 10, false, &HashSet::new()).unwrap();
+    assert_eq!(due[0].id, purchase);
+    assert_eq!(due[0].attempts, 0, "a 429 does not use the retry budget");
+    let excluded: HashSet<u64> = [purchase].into();
+    let due = store.due_commands(100, 10, false, &excluded).unwrap();
+    assert!(due.iter().all(|c| c.id != purchase));
+}
+
+#[test]
+fn delivery_and_dead_letters_settle_a_command_once() {
+    let (_dir, store) = temp_store();
+    let ids = store
+        .write(|tx| {
+            Ok((
+                tx.enqueue(&command("a", "h", Lane::Transactions), 0)?
+                    .unwrap(),
+                tx.enqueue(&command("b", "h", Lane::Transactions), 0)?
+                    .unwrap(),
+            ))
+        })
+        .unwrap();
+    let retry = AttemptOutcome::Retry {
+        error: "bad value".into(),
+        next_attempt_ms: 0,
+        counts: true,
+    };
+    store
+        .record_attempts(
+            &[
+                (
+                    ids.0,
+                    AttemptOutcome::Delivered {
+                        request_id: Some("r1".into()),
+                    },
+                ),
+                (ids.1, retry.clone()),
+            ],
+            10,
+            2,
+        )
+        .unwrap();
+    store.record_attempts(&[(ids.1, retry)], 11, 2).unwrap();
+    // A late second answer for a delivered command changes nothing.
+    store
+        .record_attempts(
+            &[(
+                ids.0,
+                AttemptOutcome::Dead {
+                    reason: "late".into(),
+                },
+            )],
+            12,
+            2,
+        )
+        .unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(counts.delivered, 1);
+    assert_eq!(counts.dead_letters, 1);
+    assert_eq!(counts.outbox_pending["transactions"], 0);
+    let dead = store.dead_letters().unwrap();
+    assert_eq!(dead[0].id, ids.1);
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("retry budget of 2"));
+    assert_eq!(
+        store
+            .delivery(ids.0)
+            .unwrap()
+            .unwrap()
+            .request_id
+            .as_deref(),
+        Some("r1")
+    );
+}
+
+#[test]
+fn audit_chain_verifies_and_detects_tampering() {
+    let (_dir, store) = temp_store();
+    for i in 0..3 {
+        store
+            .audit(
+                i,
+                "operator",
+                "config.changed",
+                &serde_json::json!({"n": i}),
+            )
+            .unwrap();
+    }
+    let mut log = store.audit_log().unwrap();
+    assert_eq!(verify_audit_chain(&log), Ok(()));
+    log[1].detail = r#"{"n":42}"#.into();
+    assert_eq!(verify_audit_chain(&log), Err(2));
+}
+
+#[test]
+fn snapshots_round_trip() {
+    let (_dir, store) = temp_store();
+    let snap = Snapshot {
+        fingerprint: "f".into(),
+        observed_at_ms: 3,
+        json: b"{}".to_vec(),
+    };
+    let key = format!("{}:{}", ResourceKind::Order.as_str(), 5);
+    store.write(|tx| tx.put_snapshot(&key, &snap)).unwrap();
+    assert_eq!(store.snapshot(&key).unwrap(), Some(snap));
+    assert_eq!(store.snapshot("order:6").unwrap(), None);
+}
