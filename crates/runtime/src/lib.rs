@@ -1,1 +1,456 @@
-//! The sync loop, webhook receiver, poller and local HTTP API.
+//! The running appliance: the sync loop (receiver, poller, enrich, deliver), the local HTTP API,
+//! and hook management. Shared by `bigreach serve`, `bigreach demo` and the desktop shell.
+//!
+//! Data flows one way: receiver/poller → inbox → enrich (fetch, diff, map, identity) → outbox →
+//! deliver. Every stage reads what the previous one committed to the store and commits what it
+//! produced, so a crash at any point resumes from the store.
+
+pub mod api;
+pub mod deliver;
+pub mod enrich;
+pub mod hooks;
+pub mod inbox_writer;
+pub mod metrics;
+pub mod poller;
+pub mod receiver;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, QuotaSnapshot};
+use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
+use bigreach_clock::SharedClock;
+use bigreach_core::config::Config;
+use bigreach_core::map::{MappingContext, CATALOG_FIELDS};
+use bigreach_core::pipeline::IngestSettings;
+use bigreach_core::secret::{SecretError, SecretResolver};
+use bigreach_core::store::{Store, StoreCounts, StoreError};
+use parking_lot::Mutex;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::{ApiBackend, ApiFailure};
+use crate::deliver::{Deliverer, DeliverySettings};
+use crate::enrich::Enricher;
+use crate::hooks::HookReport;
+use crate::inbox_writer::InboxWriter;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::poller::{PollSettings, Poller};
+use crate::receiver::ReceiverSettings;
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A secret could not be resolved.
+    #[error("{0}")]
+    Secret(#[from] SecretError),
+    /// The store could not be opened.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// BigCommerce could not be reached or refused the credentials.
+    #[error("BigCommerce preflight failed: {0}")]
+    BigCommerce(#[from] BigCommerceError),
+    /// Bloomreach could not be reached or refused the credentials.
+    #[error("Bloomreach preflight failed: {0}")]
+    Bloomreach(#[from] BloomreachError),
+    /// A listener or the data directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// A stable code for the UI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Secret(_) => "secret_missing",
+            StartError::Store(_) => "store_unavailable",
+            StartError::BigCommerce(_) => "bigcommerce_preflight_failed",
+            StartError::Bloomreach(_) => "bloomreach_preflight_failed",
+            StartError::Io { .. } => "io_error",
+        }
+    }
+}
+
+/// A point-in-time status of the appliance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplianceStatus {
+    /// Durable counts from the store.
+    pub store: StoreCounts,
+    /// Live counters.
+    pub metrics: MetricsSnapshot,
+    /// Commands in flight now.
+    pub in_flight: usize,
+    /// Completed poll passes since start.
+    pub poll_passes: u64,
+    /// What hook management did at start.
+    pub hooks: Option<HookReport>,
+    /// BigCommerce quota as last seen.
+    pub bigcommerce_quota: BigCommerceQuota,
+    /// Current Bloomreach request rate (after adaptation).
+    pub bloomreach_requests_per_second: u32,
+    /// Receiver address.
+    pub webhook_address: SocketAddr,
+    /// Local API address.
+    pub api_address: SocketAddr,
+    /// True when nothing is waiting in the inbox or the outbox and nothing is in flight.
+    pub idle: bool,
+}
+
+/// The BigCommerce quota as the client last saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BigCommerceQuota {
+    /// Requests per window, once seen.
+    pub quota: Option<u32>,
+    /// Requests left in the window.
+    pub requests_left: Option<u32>,
+    /// Requests sent since start.
+    pub requests_sent: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+}
+
+impl From<QuotaSnapshot> for BigCommerceQuota {
+    fn from(q: QuotaSnapshot) -> Self {
+        Self {
+            quota: q.quota,
+            requests_left: q.requests_left,
+            requests_sent: q.requests_sent,
+            rate_limited: q.rate_limited,
+        }
+    }
+}
+
+struct Shared {
+    store: Store,
+    metrics: Arc<Metrics>,
+    in_flight: Arc<Mutex<HashSet<u64>>>,
+    passes: watch::Receiver<u64>,
+    hooks: Option<HookReport>,
+    bigcommerce: Arc<BigCommerceClient>,
+    bloomreach: Arc<BloomreachClient>,
+    webhook_address: SocketAddr,
+    api_address: Mutex<Option<SocketAddr>>,
+}
+
+impl Shared {
+    fn status(&self) -> Result<ApplianceStatus, StoreError> {
+        let store = self.store.counts()?;
+        let in_flight = self.in_flight.lock().len();
+        let idle = store.inbox_pending == 0
+            && store.outbox_pending.values().all(|n| *n == 0)
+            && in_flight == 0;
+        Ok(ApplianceStatus {
+            store,
+            metrics: self.metrics.snapshot(),
+            in_flight,
+            poll_passes: *self.passes.borrow(),
+            hooks: self.hooks.clone(),
+            bigcommerce_quota: BigCommerceQuota::from(self.bigcommerce.quota()),
+            bloomreach_requests_per_second: self.bloomreach.requests_per_second(),
+            webhook_address: self.webhook_address,
+            api_address: self
+                .api_address
+                .lock()
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            idle,
+        })
+    }
+}
+
+impl ApiBackend for Shared {
+    fn status_json(&self) -> Result<serde_json::Value, ApiFailure> {
+        let status = self.status().map_err(|e| ApiFailure {
+            code: "store_unavailable",
+            message: e.to_string(),
+        })?;
+        serde_json::to_value(status).map_err(|e| ApiFailure {
+            code: "internal",
+            message: e.to_string(),
+        })
+    }
+}
+
+/// The running appliance.
+pub struct Appliance {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    api_token: String,
+}
+
+impl Appliance {
+    /// Opens the store, checks both services, registers hooks and starts every stage.
+    ///
+    /// A `webhooks.public_url` whose port is 0 means "the receiver's bound port on that host"
+    /// (used by the demo and tests, which bind port 0).
+    pub async fn start(
+        config: &Config,
+        secrets: &SecretResolver,
+        clock: SharedClock,
+    ) -> Result<Self, StartError> {
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| StartError::Io { what, source }
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(io("creating the data directory"))?;
+        let store = Store::open(&config.data_dir.join("bigreach.redb"))?;
+        let api_token = api_token(&config.data_dir).map_err(io("reading the API token"))?;
+
+        let bc_token = secrets.resolve(&config.bigcommerce.access_token)?;
+        let br_secret = secrets.resolve(&config.bloomreach.secret)?;
+        let webhook_secret = secrets.resolve(&config.webhooks.secret)?;
+
+        let mut bc_config = bigreach_bigcommerce::ClientConfig::new(
+            config.bigcommerce_api_root(),
+            bc_token,
+        );
+        bc_config.reserve_share = config.bigcommerce.quota_reserve_share;
+        let bigcommerce = Arc::new(BigCommerceClient::new(bc_config, clock.clone())?);
+        let mut br_config = bigreach_bloomreach::ClientConfig::new(
+            config.bloomreach.base_url.clone(),
+            config.bloomreach.project_token.clone(),
+            config.bloomreach.key_id.clone(),
+            br_secret,
+        );
+        br_config.requests_per_second = config.bloomreach.requests_per_second;
+        let bloomreach = Arc::new(BloomreachClient::new(br_config, clock.clone())?);
+
+        // Preflight: both services answer with these credentials.
+        let information = bigcommerce.store_information().await?;
+        let currencies = bigcommerce.currencies().await?;
+        bloomreach.system_time().await?;
+        let catalog_id = ensure_catalog(&bloomreach, &config.bloomreach.catalog_name).await?;
+        let store_currency = currencies
+            .iter()
+            .find(|c| c.is_default)
+            .map(|c| c.currency_code.clone())
+            .unwrap_or_else(|| information.currency.clone());
+        let settings = IngestSettings {
+            ids: config.bloomreach.ids.clone(),
+            mapping: MappingContext {
+                store_currency,
+                source_name: if information.domain.is_empty() {
+                    information.name.clone()
+                } else {
+                    information.domain.clone()
+                },
+            },
+            phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
+        };
+
+        let metrics = Arc::new(Metrics::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let enrich_wake = Arc::new(Notify::new());
+        let deliver_wake = Arc::new(Notify::new());
+        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+
+        let writer = {
+            let wake = enrich_wake.clone();
+            InboxWriter::start(store.clone(), move || wake.notify_one())
+        };
+        let mut paths = vec!["/webhooks".to_owned()];
+        if config.webhooks.public_url.path() != "/" {
+            paths.push(config.webhooks.public_url.path().to_owned());
+        }
+        let (webhook_address, receiver_task) = receiver::start(
+            config.webhooks.listen,
+            ReceiverSettings {
+                secret: webhook_secret.clone(),
+                max_body_bytes: config.webhooks.max_body_bytes,
+                paths,
+            },
+            writer,
+            metrics.clone(),
+            clock.clone(),
+            shutdown_rx.clone(),
+        )
+        .await
+        .map_err(io("binding the webhook receiver"))?;
+
+        let hooks = if config.webhooks.manage_hooks {
+            let mut destination = config.webhooks.public_url.clone();
+            if destination.port() == Some(0) {
+                let _ = destination.set_port(Some(webhook_address.port()));
+            }
+            let report =
+                hooks::ensure_hooks(&bigcommerce, destination.as_str(), webhook_secret.expose_secret())
+                    .await?;
+            tracing::info!(?report, "webhooks checked");
+            Some(report)
+        } else {
+            None
+        };
+        store.audit(
+            clock.now_ms(),
+            "system",
+            "appliance.started",
+            &serde_json::json!({
+                "store_hash": config.bigcommerce.store_hash,
+                "bloomreach_project": config.bloomreach.project_token,
+                "catalog_id": catalog_id,
+                "hooks": hooks,
+                "version": env!("CARGO_PKG_VERSION"),
+            }),
+        )?;
+
+        let (passes_tx, passes_rx) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            in_flight: in_flight.clone(),
+            passes: passes_rx,
+            hooks,
+            bigcommerce: bigcommerce.clone(),
+            bloomreach: bloomreach.clone(),
+            webhook_address,
+            api_address: Mutex::new(None),
+        });
+
+        let mut tasks = vec![receiver_task];
+        let enricher = Enricher {
+            store: store.clone(),
+            bigcommerce: bigcommerce.clone(),
+            settings,
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            wake: enrich_wake.clone(),
+            deliver_wake: deliver_wake.clone(),
+        };
+        tasks.push(tokio::spawn(enricher.run(shutdown_rx.clone())));
+        let poller = Poller {
+            store: store.clone(),
+            bigcommerce: bigcommerce.clone(),
+            settings: PollSettings {
+                interval: Duration::from_secs(config.bigcommerce.poll_interval_secs),
+                overlap: Duration::from_secs(config.bigcommerce.poll_overlap_secs),
+            },
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            enrich_wake,
+            passes: passes_tx,
+        };
+        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+        let deliverer = Arc::new(Deliverer {
+            store,
+            bloomreach,
+            catalog_id,
+            settings: DeliverySettings {
+                requests_per_second: config.bloomreach.requests_per_second,
+                ..DeliverySettings::default()
+            },
+            metrics,
+            clock,
+            wake: deliver_wake,
+            in_flight,
+        });
+        tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
+        let (api_address, api_task) = api::start(
+            config.api.listen,
+            api_token.clone(),
+            shared.clone(),
+            shutdown_rx,
+        )
+        .await
+        .map_err(io("binding the local API"))?;
+        *shared.api_address.lock() = Some(api_address);
+        tasks.push(api_task);
+        Ok(Appliance {
+            shared,
+            shutdown,
+            tasks,
+            api_token,
+        })
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Result<ApplianceStatus, StoreError> {
+        self.shared.status()
+    }
+
+    /// The store (for read-only application queries).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The per-install API token.
+    pub fn api_token(&self) -> &str {
+        &self.api_token
+    }
+
+    /// Waits until at least `n` poll passes have completed.
+    pub async fn wait_poll_passes(&self, n: u64) {
+        let mut passes = self.shared.passes.clone();
+        let _ = passes.wait_for(|count| *count >= n).await;
+    }
+
+    /// Stops every stage and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String, BloomreachError> {
+    let fields: Vec<CatalogField> = CATALOG_FIELDS
+        .iter()
+        .map(|(name, field_type, searchable)| CatalogField {
+            name: (*name).to_owned(),
+            field_type: (*field_type).to_owned(),
+            searchable: *searchable,
+        })
+        .collect();
+    if let Some(existing) = client
+        .list_catalogs()
+        .await?
+        .into_iter()
+        .find(|c| c.name == name)
+    {
+        // Declare our fields (the catalog rejects undeclared properties).
+        client.update_catalog(&existing.id, name, &fields).await?;
+        return Ok(existing.id);
+    }
+    client.create_catalog(name, &fields, true).await
+}
+
+fn api_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("api-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        if token.trim().len() >= 32 {
+            return Ok(token.trim().to_owned());
+        }
+    }
+    let token: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..48)
+            .map(|_| {
+                let n = rng.random_range(0..62u8);
+                char::from(match n {
+                    0..=9 => b'0' + n,
+                    10..=35 => b'a' + n - 10,
+                    _ => b'A' + n - 36,
+                })
+            })
+            .collect()
+    };
+    std::fs::write(&path, &token)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(token)
+}

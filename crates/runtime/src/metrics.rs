@@ -1,0 +1,122 @@
+//! Live counters of the running appliance (the store holds the durable ones).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// Counters shared by the runtime's tasks.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Webhooks stored (new).
+    pub webhooks_accepted: AtomicU64,
+    /// Webhooks recognised as duplicates by hash.
+    pub webhooks_duplicate: AtomicU64,
+    /// Webhooks refused for a bad secret (401).
+    pub webhooks_unauthorized: AtomicU64,
+    /// Webhooks refused for their size (413).
+    pub webhooks_too_large: AtomicU64,
+    /// Webhooks refused as malformed (400).
+    pub webhooks_malformed: AtomicU64,
+    /// Resources fetched from BigCommerce by the enrich stage.
+    pub resources_fetched: AtomicU64,
+    /// Resources stored by the poller.
+    pub resources_polled: AtomicU64,
+    /// Tracking batches sent.
+    pub batches_sent: AtomicU64,
+    /// Commands in those batches.
+    pub batch_commands: AtomicU64,
+    /// Catalog bulk requests sent.
+    pub catalog_requests: AtomicU64,
+    /// 429 answers from Bloomreach.
+    pub bloomreach_429s: AtomicU64,
+    /// 5xx answers and transport failures from Bloomreach.
+    pub bloomreach_failures: AtomicU64,
+    /// Commands acknowledged.
+    pub delivered: AtomicU64,
+    /// Commands scheduled for retry.
+    pub retries: AtomicU64,
+    /// Commands dead-lettered.
+    pub dead_lettered: AtomicU64,
+    /// Last errors seen by each stage, for the status screen.
+    pub last_errors: Mutex<Vec<StageError>>,
+}
+
+/// A recent error of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageError {
+    /// Which stage.
+    pub stage: &'static str,
+    /// When (ms since epoch).
+    pub at_ms: i64,
+    /// What happened (no secrets, no personal data).
+    pub message: String,
+}
+
+impl Metrics {
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Remembers a stage error (the last 20).
+    pub fn error(&self, stage: &'static str, at_ms: i64, message: String) {
+        let mut errors = self.last_errors.lock();
+        errors.push(StageError {
+            stage,
+            at_ms,
+            message,
+        });
+        let excess = errors.len().saturating_sub(20);
+        errors.drain(..excess);
+    }
+
+    /// A serializable copy.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            webhooks_accepted: Self::get(&self.webhooks_accepted),
+            webhooks_duplicate: Self::get(&self.webhooks_duplicate),
+            webhooks_unauthorized: Self::get(&self.webhooks_unauthorized),
+            webhooks_too_large: Self::get(&self.webhooks_too_large),
+            webhooks_malformed: Self::get(&self.webhooks_malformed),
+            resources_fetched: Self::get(&self.resources_fetched),
+            resources_polled: Self::get(&self.resources_polled),
+            batches_sent: Self::get(&self.batches_sent),
+            batch_commands: Self::get(&self.batch_commands),
+            catalog_requests: Self::get(&self.catalog_requests),
+            bloomreach_429s: Self::get(&self.bloomreach_429s),
+            bloomreach_failures: Self::get(&self.bloomreach_failures),
+            delivered: Self::get(&self.delivered),
+            retries: Self::get(&self.retries),
+            dead_lettered: Self::get(&self.dead_lettered),
+            last_errors: self.last_errors.lock().clone(),
+        }
+    }
+}
+
+/// A copy of [`Metrics`] for status screens.
+#[derive(Debug, Clone, Serialize)]
+#[allow(missing_docs)]
+pub struct MetricsSnapshot {
+    pub webhooks_accepted: u64,
+    pub webhooks_duplicate: u64,
+    pub webhooks_unauthorized: u64,
+    pub webhooks_too_large: u64,
+    pub webhooks_malformed: u64,
+    pub resources_fetched: u64,
+    pub resources_polled: u64,
+    pub batches_sent: u64,
+    pub batch_commands: u64,
+    pub catalog_requests: u64,
+    pub bloomreach_429s: u64,
+    pub bloomreach_failures: u64,
+    pub delivered: u64,
+    pub retries: u64,
+    pub dead_lettered: u64,
+    pub last_errors: Vec<StageError>,
+}

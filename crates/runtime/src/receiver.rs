@@ -1,0 +1,233 @@
+//! The webhook receiver: hyper on its own listener.
+//!
+//! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
+//! validate the JSON envelope (400), then store it durably through the group-commit writer and
+//! answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
+//! without the body. The receiver never calls BigCommerce or Bloomreach before answering.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bigreach_bigcommerce::{ResourceKind as WebhookKind, WebhookEnvelope};
+use bigreach_clock::SharedClock;
+use bigreach_core::model::{FetchTarget, InboxBody, InboxEntry, InboxSource};
+use bigreach_core::store::Appended;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::inbox_writer::InboxWriter;
+use crate::metrics::Metrics;
+
+/// The header BigCommerce sends our shared secret in (configured on the hook).
+pub const SECRET_HEADER: &str = "x-bigreach-secret";
+
+/// Receiver settings.
+#[derive(Clone)]
+pub struct ReceiverSettings {
+    /// The shared secret.
+    pub secret: SecretString,
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+    /// Paths accepted for POST (e.g. `/webhooks` and the public URL's path).
+    pub paths: Vec<String>,
+}
+
+struct ReceiverState {
+    settings: ReceiverSettings,
+    secret_digest: [u8; 32],
+    writer: InboxWriter,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+}
+
+/// Binds the receiver and serves until `shutdown` turns true. Returns the bound address.
+pub async fn start(
+    listen: SocketAddr,
+    settings: ReceiverSettings,
+    writer: InboxWriter,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    let secret_digest: [u8; 32] = Sha256::digest(settings.secret.expose_secret().as_bytes()).into();
+    let state = Arc::new(ReceiverState {
+        settings,
+        secret_digest,
+        writer,
+        metrics,
+        clock,
+    });
+    let task = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.changed() => break,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((address, task))
+}
+
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn handle(state: &ReceiverState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "");
+    }
+    if !state
+        .settings
+        .paths
+        .iter()
+        .any(|p| p == request.uri().path())
+    {
+        return reply(StatusCode::NOT_FOUND, "");
+    }
+    let presented = request
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| Sha256::digest(v.as_bytes()))
+        .unwrap_or_default();
+    if !bool::from(presented.as_slice().ct_eq(&state.secret_digest)) {
+        Metrics::add(&state.metrics.webhooks_unauthorized, 1);
+        tracing::warn!(path = request.uri().path(), "webhook refused: bad or missing secret header");
+        return reply(StatusCode::UNAUTHORIZED, "");
+    }
+    let limit = state.settings.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        Metrics::add(&state.metrics.webhooks_too_large, 1);
+        tracing::warn!(declared, limit, "webhook refused: body too large");
+        return reply(StatusCode::PAYLOAD_TOO_LARGE, "");
+    }
+    // The body is bounded by `Limited` before it is collected.
+    #[allow(clippy::disallowed_methods)]
+    let collected = Limited::new(request.into_body(), limit).collect().await;
+    let body = match collected {
+        Ok(body) => body.to_bytes(),
+        Err(error) => {
+            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Metrics::add(&state.metrics.webhooks_too_large, 1);
+                tracing::warn!(limit, "webhook refused: body too large");
+                return reply(StatusCode::PAYLOAD_TOO_LARGE, "");
+            }
+            return reply(StatusCode::BAD_REQUEST, "");
+        }
+    };
+    let envelope: WebhookEnvelope = match serde_json::from_slice(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            Metrics::add(&state.metrics.webhooks_malformed, 1);
+            // serde_json's message names line and column, never the content.
+            tracing::warn!(
+                line = error.line(),
+                column = error.column(),
+                bytes = body.len(),
+                "webhook refused: malformed JSON"
+            );
+            return reply(StatusCode::BAD_REQUEST, "");
+        }
+    };
+    if envelope.scope.trim().is_empty() {
+        Metrics::add(&state.metrics.webhooks_malformed, 1);
+        tracing::warn!("webhook refused: no scope");
+        return reply(StatusCode::BAD_REQUEST, "");
+    }
+    let entry = inbox_entry(&envelope, &body, state.clock.now_ms());
+    match state.writer.append(entry).await {
+        Ok(Appended::Stored(seq)) => {
+            Metrics::add(&state.metrics.webhooks_accepted, 1);
+            tracing::info!(scope = %envelope.scope, seq, "webhook stored");
+            reply(StatusCode::OK, "")
+        }
+        Ok(Appended::Duplicate(seq)) => {
+            Metrics::add(&state.metrics.webhooks_duplicate, 1);
+            tracing::info!(scope = %envelope.scope, seq, "webhook duplicate (same hash)");
+            reply(StatusCode::OK, "")
+        }
+        Err(error) => {
+            // Not durable: BigCommerce must retry.
+            tracing::error!(%error, "webhook not stored");
+            reply(StatusCode::SERVICE_UNAVAILABLE, "")
+        }
+    }
+}
+
+/// Builds the inbox entry for a delivery. Deliveries without a `hash` are deduped by a hash of
+/// their body instead.
+pub fn inbox_entry(envelope: &WebhookEnvelope, body: &[u8], now_ms: i64) -> InboxEntry {
+    let hash = if envelope.hash.trim().is_empty() {
+        format!("body:{}", hex_digest(body))
+    } else {
+        envelope.hash.trim().to_owned()
+    };
+    InboxEntry {
+        received_at_ms: now_ms,
+        event_time_ms: if envelope.created_at > 0 {
+            envelope.created_at.saturating_mul(1000)
+        } else {
+            now_ms
+        },
+        source: InboxSource::Webhook,
+        hash: Some(hash),
+        initial_sync: false,
+        body: InboxBody::Notification {
+            scope: envelope.scope.clone(),
+            fetch: fetch_target(envelope),
+        },
+    }
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What to fetch for a webhook, if BigReach follows its scope.
+pub fn fetch_target(envelope: &WebhookEnvelope) -> Option<FetchTarget> {
+    if envelope.scope.ends_with("/deleted") || envelope.scope.ends_with("/archived") {
+        // Deletions are handled by later issues (catalog drift, GDPR); recorded, not fetched.
+        return None;
+    }
+    let resource = envelope.resource()?;
+    let id = resource.id.parse::<u64>().ok();
+    match resource.kind {
+        WebhookKind::Order => id.map(FetchTarget::Order),
+        WebhookKind::Customer => id.map(FetchTarget::Customer),
+        WebhookKind::Product => id.map(FetchTarget::Product),
+        WebhookKind::Sku => resource.product_id.map(FetchTarget::Product),
+        WebhookKind::Cart | WebhookKind::Other => None,
+    }
+}
