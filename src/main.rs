@@ -1,1 +1,261 @@
-fn main() {}
+//! `bigreach`: the CLI and headless server. A thin layer over the runtime and the core.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bigreach::demo::{self, DemoPlan, DemoSummary, Twins};
+use bigreach_clock::SystemClock;
+use bigreach_core::config::Config;
+use bigreach_core::secret::SecretResolver;
+use bigreach_runtime::Appliance;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bigreach",
+    version,
+    about = "BigCommerce → Bloomreach Engagement sync appliance"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented default bigreach.toml.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file without starting anything.
+    Check {
+        /// The config file.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+    },
+    /// Run the appliance headless until Ctrl-C.
+    Serve {
+        /// The config file.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+    },
+    /// Print the status of a running appliance (through its local API).
+    Status {
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+    },
+    /// Run both twins standalone and print their URLs and credentials.
+    Sim {
+        /// The store plan.
+        #[arg(long, default_value = "data/demo.toml")]
+        plan: PathBuf,
+    },
+    /// Carry a simulated store into a simulated Bloomreach project and check the result.
+    Demo {
+        /// The store plan.
+        #[arg(long, default_value = "data/demo.toml")]
+        plan: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Keep the appliance's data here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 110)]
+        limit_secs: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Demo { .. });
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BIGREACH_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "info" })
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Init { config } => init(&config),
+        Command::Check { config } => {
+            Config::load(&config)?;
+            println!("{}: OK", config.display());
+            Ok(())
+        }
+        Command::Serve { config } => serve(&config).await,
+        Command::Status { config } => status(&config).await,
+        Command::Sim { plan } => sim(&plan).await,
+        Command::Demo {
+            plan,
+            json,
+            data_dir,
+            limit_secs,
+        } => run_demo(&plan, json, data_dir, limit_secs).await,
+    }
+}
+
+fn init(path: &Path) -> Result<()> {
+    if path.exists() {
+        bail!(
+            "{} already exists; remove it or pass --config with another path",
+            path.display()
+        );
+    }
+    std::fs::write(path, Config::default_toml())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote {}: edit it, export the secrets it names, then run `bigreach serve`",
+        path.display()
+    );
+    Ok(())
+}
+
+async fn serve(path: &Path) -> Result<()> {
+    let config = Config::load(path)?;
+    let secrets = SecretResolver::new();
+    let appliance = Appliance::start(&config, &secrets, SystemClock::shared())
+        .await
+        .with_context(|| format!("starting with {}", path.display()))?;
+    let status = appliance.status()?;
+    println!(
+        "BigReach is running: webhooks on {}, local API on {} (token in {})",
+        status.webhook_address,
+        status.api_address,
+        config.data_dir.join("api-token").display()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("stopping…");
+    appliance.shutdown().await;
+    Ok(())
+}
+
+async fn status(path: &Path) -> Result<()> {
+    let config = Config::load(path)?;
+    let token = std::fs::read_to_string(config.data_dir.join("api-token"))
+        .context("reading the API token; is the appliance initialised in this data_dir?")?;
+    let url = format!("http://{}/api/status", config.api.listen);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .with_context(|| format!("calling {url}; is `bigreach serve` running?"))?;
+    let code = response.status();
+    let body: serde_json::Value = response.json().await.context("reading the status")?;
+    if !code.is_success() {
+        bail!("the local API answered {code}: {body}");
+    }
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+async fn sim(plan_path: &Path) -> Result<()> {
+    let plan = DemoPlan::load(plan_path)?;
+    let twins = Twins::start(&plan, SystemClock::shared()).await?;
+    use bigreach::demo::credentials as c;
+    println!("BigCommerce twin");
+    println!("  API root:      {}", twins.bigcommerce.api_root());
+    println!("  X-Auth-Token:  {}", c::BC_TOKEN);
+    println!(
+        "  ground truth:  {}_twin/state",
+        twins.bigcommerce.base_url()
+    );
+    println!("Bloomreach twin");
+    println!("  base URL:      {}", twins.bloomreach.base_url());
+    println!("  project token: {}", c::PROJECT_TOKEN);
+    println!("  key id:        {}", c::KEY_ID);
+    println!("  key secret:    {}", c::KEY_SECRET);
+    println!(
+        "  ground truth:  {}_twin/state",
+        twins.bloomreach.base_url()
+    );
+    println!("These are simulator credentials, not secrets. Ctrl-C stops both twins.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    twins.shutdown().await;
+    Ok(())
+}
+
+async fn run_demo(
+    plan_path: &Path,
+    json: bool,
+    data_dir: Option<PathBuf>,
+    limit: u64,
+) -> Result<()> {
+    let plan = DemoPlan::load(plan_path)?;
+    let temp = tempfile::tempdir().context("creating a temporary data directory")?;
+    let data_dir = data_dir.unwrap_or_else(|| temp.path().join("data"));
+    if !json {
+        eprintln!(
+            "BigReach demo: {} customers, {} products, {} historical orders, then {} live orders over {} s…",
+            plan.store.customers,
+            plan.store.products,
+            plan.store.historical_orders,
+            plan.trading.orders,
+            plan.trading.over_secs
+        );
+    }
+    let clock = Arc::new(SystemClock);
+    let summary = demo::run(&plan, &data_dir, clock, Duration::from_secs(limit)).await?;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    if !summary.is_clean() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &DemoSummary) {
+    let mark = |ok: bool| if ok { "ok " } else { "BAD" };
+    println!("BigReach demo summary ({:.1} s)", s.elapsed_s);
+    println!("  [{}] purchases: {} paid orders in BigCommerce, {} purchases in Bloomreach, {} missing, {} duplicated, {} wrong amount",
+        mark(s.purchases_missing == 0 && s.purchases_duplicated == 0 && s.purchases_wrong_amount == 0 && s.purchases_unpaid == 0),
+        s.orders_paid_in_bigcommerce, s.purchases_in_bloomreach, s.purchases_missing, s.purchases_duplicated, s.purchases_wrong_amount);
+    println!("  [{}] people:    {} persons in the store, {} profiles in Bloomreach, {} duplicate profiles, {} profiles holding several persons",
+        mark(s.duplicate_profiles == 0 && s.merged_profiles == 0),
+        s.persons_in_truth, s.profiles_in_bloomreach, s.duplicate_profiles, s.merged_profiles);
+    println!(
+        "  [{}] catalog:   {} variants in BigCommerce, {} catalog items in Bloomreach, {} missing",
+        mark(s.catalog_items_missing == 0),
+        s.variants_in_bigcommerce,
+        s.catalog_items_in_bloomreach,
+        s.catalog_items_missing
+    );
+    println!("  [{}] latency:   payment → Bloomreach acknowledgement p50 {} ms, p99 {} ms, max {} ms ({} live purchases)",
+        mark(s.latency_ms.count > 0), s.latency_ms.p50, s.latency_ms.p99, s.latency_ms.max, s.latency_ms.count);
+    println!("        traffic:   {} webhooks sent, {} Bloomreach 429s, {} BigCommerce 429s, {} resends absorbed by Bloomreach's duplicate filter, {} dead letters",
+        s.webhooks_sent, s.bloomreach_429s, s.bigcommerce_429s, s.bloomreach_duplicates_dropped, s.dead_letters);
+    if !s.finished {
+        println!("  [BAD] the appliance did not finish within the time limit");
+    }
+    println!(
+        "{}",
+        if s.is_clean() {
+            "RESULT: clean — nothing lost, nothing doubled, one profile per person"
+        } else {
+            "RESULT: problems found (see BAD lines)"
+        }
+    );
+}

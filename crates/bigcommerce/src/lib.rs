@@ -1,1 +1,27 @@
 //! BigCommerce REST client, resource and webhook types, and quota pacing.
+//!
+//! - Resource types ([`Order`], [`Customer`], [`Product`], …) parse BigCommerce's mixed wire
+//!   formats leniently (v2 money strings and RFC 2822 dates, v3 numbers and ISO-8601 dates).
+//! - [`WebhookEnvelope`] is the body of a webhook delivery; [`WebhookEnvelope::resource`] says
+//!   what to re-fetch.
+//! - [`BigCommerceClient`] paces on the store's shared quota, retries what is worth retrying,
+//!   and sleeps only on the injected clock.
+
+mod catalog;
+mod client;
+mod customer;
+mod error;
+mod order;
+mod pacing;
+mod store;
+mod webhook;
+pub mod wire_format;
+
+pub use catalog::{CustomField, CustomUrl, OptionValue, Product, ProductImage, Variant};
+pub use client::{BigCommerceClient, ClientConfig, Page, IDS_PER_REQUEST, PAGE_LIMIT};
+pub use customer::{Customer, CustomerAttribute};
+pub use error::{BigCommerceError, RetryHint};
+pub use order::{BillingAddress, FormField, Order, OrderProduct, ProductOption};
+pub use pacing::{QuotaSnapshot, RetryPolicy};
+pub use store::{Currency, StoreInformation, StoreTimezone};
+pub use webhook::{Hook, HookUpdate, NewHook, ResourceKind, ResourceRef, WebhookEnvelope};

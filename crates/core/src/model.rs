@@ -39,6 +39,29 @@ pub enum FetchTarget {
     Product(u64),
 }
 
+impl FetchTarget {
+    /// The queue key, e.g. `order:5021`.
+    pub fn key(&self) -> String {
+        match self {
+            FetchTarget::Order(id) => format!("order:{id}"),
+            FetchTarget::Customer(id) => format!("customer:{id}"),
+            FetchTarget::Product(id) => format!("product:{id}"),
+        }
+    }
+
+    /// The target for a queue key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (kind, id) = key.split_once(':')?;
+        let id = id.parse().ok()?;
+        match kind {
+            "order" => Some(FetchTarget::Order(id)),
+            "customer" => Some(FetchTarget::Customer(id)),
+            "product" => Some(FetchTarget::Product(id)),
+            _ => None,
+        }
+    }
+}
+
 /// How an inbox entry arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InboxSource {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::config::IdNames;
 use crate::identity::{normalize_email, normalize_phone, ResolvedIds};
 use crate::map::{self, MappingContext};
-use crate::model::{Lane, ResourceKind, Snapshot};
+use crate::model::{FetchTarget, Lane, ResourceKind, Snapshot};
 use crate::store::{Store, StoreError, StoreTxn};
 
 /// A resource fetched from BigCommerce.
@@ -94,21 +94,38 @@ fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
     Ok((hex::encode(Sha256::digest(&json)), json))
 }
 
-/// Applies resources to the store in one transaction and advances the inbox cursor to
-/// `inbox_up_to` when given.
+/// One step of the pipeline, applied in one store transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestBatch {
+    /// Resources to diff, map and enqueue.
+    pub observed: Vec<Observed>,
+    /// Advance the inbox cursor to this sequence number.
+    pub inbox_up_to: Option<u64>,
+    /// Re-fetches to queue: (target, due ms, notification time ms).
+    pub queue: Vec<(FetchTarget, i64, i64)>,
+    /// Queued fetches that `observed` answers (removed from the queue).
+    pub fetched: Vec<FetchTarget>,
+}
+
+/// Applies a batch to the store in one transaction.
 pub fn ingest(
     store: &Store,
     settings: &IngestSettings,
-    observed: &[Observed],
-    inbox_up_to: Option<u64>,
+    batch: &IngestBatch,
     now_ms: i64,
 ) -> Result<IngestReport, StoreError> {
     store.write(|tx| {
         let mut report = IngestReport::default();
-        for item in observed {
+        for (target, due_ms, event_ms) in &batch.queue {
+            tx.queue_fetch(target, *due_ms, *event_ms)?;
+        }
+        for target in &batch.fetched {
+            tx.clear_fetch(target)?;
+        }
+        for item in &batch.observed {
             apply(tx, settings, item, now_ms, &mut report)?;
         }
-        if let Some(seq) = inbox_up_to {
+        if let Some(seq) = batch.inbox_up_to {
             tx.advance_inbox_cursor(seq)?;
         }
         Ok(report)

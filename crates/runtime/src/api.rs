@@ -81,7 +81,9 @@ pub async fn start(
                                 StatusCode::UNAUTHORIZED,
                                 &ApiFailure {
                                     code: "unauthorized",
-                                    message: "send Authorization: Bearer <token from data_dir/api-token>".into(),
+                                    message:
+                                        "send Authorization: Bearer <token from data_dir/api-token>"
+                                            .into(),
                                 },
                             ));
                         }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_bloomreach::{
-    BatchCommand, BloomreachClient, BloomreachError, CatalogItemUpdate, CommandOutcome,
-    ErrorClass, MAX_BATCH_COMMANDS,
+    BatchCommand, BloomreachClient, BloomreachError, CatalogItemUpdate, CommandOutcome, ErrorClass,
+    MAX_BATCH_COMMANDS,
 };
 use bigreach_clock::SharedClock;
 use bigreach_core::model::{AttemptOutcome, Destination, OutboxRecord};
@@ -153,7 +153,9 @@ impl Deliverer {
         }
         let store = self.store.clone();
         let budget = self.settings.retry_budget;
-        let recorded = tokio::task::spawn_blocking(move || store.record_attempts(&outcomes, now, budget)).await;
+        let recorded =
+            tokio::task::spawn_blocking(move || store.record_attempts(&outcomes, now, budget))
+                .await;
         match recorded {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
@@ -237,7 +239,10 @@ impl Deliverer {
                 for command in &commands {
                     if let Ok(id) = command.command_id.parse::<u64>() {
                         if !answered.contains(&id) {
-                            outcomes.push((id, self.retry("no result for this command".into(), 1, None, false)));
+                            outcomes.push((
+                                id,
+                                self.retry("no result for this command".into(), 1, None, false),
+                            ));
                         }
                     }
                 }
@@ -388,7 +393,11 @@ impl Deliverer {
         let current = self.bloomreach.requests_per_second();
         let lowered = (current / 2).max(1);
         if lowered < current {
-            tracing::warn!(from = current, to = lowered, "lowering the Bloomreach request rate after a 429");
+            tracing::warn!(
+                from = current,
+                to = lowered,
+                "lowering the Bloomreach request rate after a 429"
+            );
             self.bloomreach.set_requests_per_second(lowered);
         }
     }

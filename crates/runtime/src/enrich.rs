@@ -12,7 +12,7 @@ use std::time::Duration;
 use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, Customer, Order, Product};
 use bigreach_clock::SharedClock;
 use bigreach_core::model::{FetchTarget, InboxBody, ResourceKind};
-use bigreach_core::pipeline::{ingest, IngestSettings, Observed, Resource};
+use bigreach_core::pipeline::{ingest, IngestBatch, IngestSettings, Observed, Resource};
 use bigreach_core::store::Store;
 use tokio::sync::{watch, Notify};
 
@@ -21,7 +21,13 @@ use crate::metrics::Metrics;
 /// Inbox entries handled per transaction.
 const BATCH: usize = 500;
 /// Wait this long after a wake-up so that a burst of notifications is fetched together.
-const COALESCE: Duration = Duration::from_millis(100);
+const COALESCE: Duration = Duration::from_millis(250);
+/// How far before the oldest notification a coalesced order listing starts (BigCommerce dates
+/// have one-second resolution, and a webhook may be created a little after the write).
+const LISTING_OVERLAP_MS: i64 = 5_000;
+/// Product notifications wait this long so that a burst of stock and variant changes costs one
+/// fetch (catalog freshness is not latency-critical; purchases are).
+const CATALOG_DEBOUNCE_MS: i64 = 5_000;
 
 /// The enrich stage.
 pub struct Enricher {
@@ -68,9 +74,10 @@ impl Enricher {
             }
             match self.round().await {
                 Ok(0) => {
+                    let wait = self.idle_wait();
                     tokio::select! {
                         _ = self.wake.notified() => {}
-                        _ = self.clock.sleep(Duration::from_secs(1)) => {}
+                        _ = self.clock.sleep(wait) => {}
                         _ = shutdown.changed() => return,
                     }
                     self.clock.sleep(COALESCE).await;
@@ -90,8 +97,16 @@ impl Enricher {
         }
     }
 
-    /// Processes one batch of inbox entries. Returns how many entries it consumed.
+    /// One round: moves new inbox entries into the store (full resources are mapped at once,
+    /// notifications are queued for a coalesced re-fetch), then fetches whatever is due.
+    /// Returns how much it did (0 when idle).
     pub async fn round(&self) -> Result<usize, EnrichError> {
+        let consumed = self.drain_inbox().await?;
+        let fetched = self.fetch_due().await?;
+        Ok(consumed + fetched)
+    }
+
+    async fn drain_inbox(&self) -> Result<usize, EnrichError> {
         let store = self.store.clone();
         let pending = tokio::task::spawn_blocking(move || store.pending_inbox(BATCH))
             .await
@@ -99,99 +114,160 @@ impl Enricher {
         let Some(&(last_seq, _)) = pending.last() else {
             return Ok(0);
         };
-        let mut observed = Vec::new();
+        let now_ms = self.clock.now_ms();
+        let mut batch = IngestBatch {
+            inbox_up_to: Some(last_seq),
+            ..IngestBatch::default()
+        };
+        for (seq, entry) in &pending {
+            match &entry.body {
+                InboxBody::Resource { kind, json } => batch.observed.push(Observed {
+                    resource: decode_resource(*seq, *kind, json)?,
+                    initial_sync: entry.initial_sync,
+                }),
+                InboxBody::Notification {
+                    fetch: Some(target),
+                    ..
+                } => {
+                    let delay = match target {
+                        FetchTarget::Product(_) => CATALOG_DEBOUNCE_MS,
+                        FetchTarget::Order(_) | FetchTarget::Customer(_) => 0,
+                    };
+                    batch
+                        .queue
+                        .push((target.clone(), now_ms + delay, entry.event_time_ms));
+                }
+                InboxBody::Notification { fetch: None, .. } => {}
+            }
+        }
+        self.apply(batch).await?;
+        Ok(pending.len())
+    }
+
+    async fn fetch_due(&self) -> Result<usize, EnrichError> {
+        let store = self.store.clone();
+        let now_ms = self.clock.now_ms();
+        let due = tokio::task::spawn_blocking(move || store.due_fetches(now_ms))
+            .await
+            .map_err(|e| EnrichError::Task(e.to_string()))??;
+        if due.is_empty() {
+            return Ok(0);
+        }
         let mut orders = BTreeSet::new();
         let mut customers = BTreeSet::new();
         let mut products = BTreeSet::new();
-        for (seq, entry) in &pending {
-            match &entry.body {
-                InboxBody::Resource { kind, json } => {
-                    observed.push(Observed {
-                        resource: decode_resource(*seq, *kind, json)?,
-                        initial_sync: entry.initial_sync,
-                    });
+        let mut oldest_order_event_ms = i64::MAX;
+        for (target, oldest) in &due {
+            match target {
+                FetchTarget::Order(id) => {
+                    orders.insert(*id);
+                    oldest_order_event_ms = oldest_order_event_ms.min(*oldest);
                 }
-                InboxBody::Notification { fetch, .. } => match fetch {
-                    Some(FetchTarget::Order(id)) => {
-                        orders.insert(*id);
-                    }
-                    Some(FetchTarget::Customer(id)) => {
-                        customers.insert(*id);
-                    }
-                    Some(FetchTarget::Product(id)) => {
-                        products.insert(*id);
-                    }
-                    None => {}
-                },
+                FetchTarget::Customer(id) => {
+                    customers.insert(*id);
+                }
+                FetchTarget::Product(id) => {
+                    products.insert(*id);
+                }
             }
         }
+        let mut batch = IngestBatch {
+            fetched: due.iter().map(|(t, _)| t.clone()).collect(),
+            ..IngestBatch::default()
+        };
         // Catalog and customers before orders, so identity links exist when orders map.
         let ids: Vec<u64> = products.into_iter().collect();
         for product in self.bigcommerce.products_by_ids(&ids).await? {
-            observed.push(fetched(Resource::Product(product)));
+            batch.observed.push(fetched(Resource::Product(product)));
         }
         let ids: Vec<u64> = customers.into_iter().collect();
         for customer in self.bigcommerce.customers_by_ids(&ids).await? {
-            observed.push(fetched(Resource::Customer(customer)));
+            batch.observed.push(fetched(Resource::Customer(customer)));
         }
-        for order in self.fetch_orders(&orders).await? {
-            observed.push(fetched(Resource::Order(order)));
+        for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
+            batch.observed.push(fetched(Resource::Order(order)));
         }
-        Metrics::add(
-            &self.metrics.resources_fetched,
-            observed.iter().filter(|o| !o.initial_sync).count() as u64,
-        );
-        observed.sort_by_key(|o| match o.resource {
-            Resource::Product(_) => 0,
-            Resource::Customer(_) => 1,
-            Resource::Order(_) => 2,
-        });
+        Metrics::add(&self.metrics.resources_fetched, batch.observed.len() as u64);
+        self.apply(batch).await?;
+        Ok(due.len())
+    }
+
+    async fn apply(&self, batch: IngestBatch) -> Result<(), EnrichError> {
         let store = self.store.clone();
         let settings = self.settings.clone();
         let now_ms = self.clock.now_ms();
-        let report = tokio::task::spawn_blocking(move || {
-            ingest(&store, &settings, &observed, Some(last_seq), now_ms)
-        })
-        .await
-        .map_err(|e| EnrichError::Task(e.to_string()))??;
+        let report = tokio::task::spawn_blocking(move || ingest(&store, &settings, &batch, now_ms))
+            .await
+            .map_err(|e| EnrichError::Task(e.to_string()))??;
         for withheld in &report.withheld {
             tracing::debug!(subject = %withheld.subject, reason = %withheld.reason, "withheld");
         }
         if report.enqueued > 0 {
             self.deliver_wake.notify_one();
         }
-        tracing::debug!(
-            entries = pending.len(),
-            enqueued = report.enqueued,
-            unchanged = report.unchanged,
-            "enrich round"
-        );
-        Ok(pending.len())
+        Ok(())
     }
 
-    async fn fetch_orders(&self, ids: &BTreeSet<u64>) -> Result<Vec<Order>, BigCommerceError> {
-        let (Some(&min), Some(&max)) = (ids.first(), ids.last()) else {
-            return Ok(Vec::new());
-        };
-        // A ranged list costs one request per 250 orders; use it when the ids are dense enough.
-        let span = max - min + 1;
-        if ids.len() >= 3 && span <= (ids.len() as u64) * 4 {
-            let mut out = Vec::new();
-            let mut page = 1;
-            loop {
-                let batch = self.bigcommerce.orders_in_id_range(min, max, page).await?;
-                let full = batch.len() >= bigreach_bigcommerce::PAGE_LIMIT as usize;
-                out.extend(batch.into_iter().filter(|o| ids.contains(&o.id)));
-                if !full {
-                    break;
+    /// How long to wait when idle: until the next queued fetch is due, at most a second.
+    fn idle_wait(&self) -> Duration {
+        let now = self.clock.now_ms();
+        match self.store.fetch_queue_state() {
+            Ok((_, Some(due))) if due > now => {
+                Duration::from_millis((due - now) as u64).min(Duration::from_secs(1))
+            }
+            Ok((_, Some(_))) => COALESCE,
+            _ => Duration::from_secs(1),
+        }
+    }
+
+    /// Fetches the notified orders with as few requests as possible: one order by id; several
+    /// through one listing of what changed since the oldest notification (up to 250 orders with
+    /// line items per request).
+    ///
+    /// An order the listing does not return is not fetched: the listing covers every change since
+    /// the oldest notification, so such an order is one the default listing hides (Incomplete,
+    /// status 0, which is never a purchase) or one already superseded. Its next change arrives
+    /// as a new notification, and the poller lists the same window as a safety net.
+    async fn fetch_orders(
+        &self,
+        ids: &BTreeSet<u64>,
+        oldest_event_ms: i64,
+    ) -> Result<Vec<Order>, BigCommerceError> {
+        let mut out = Vec::new();
+        let mut missing: BTreeSet<u64> = ids.clone();
+        let mut listed = false;
+        if ids.len() >= 2 {
+            if let Some(since) =
+                chrono::DateTime::from_timestamp_millis(oldest_event_ms - LISTING_OVERLAP_MS)
+            {
+                let mut page = 1;
+                while !missing.is_empty() {
+                    let batch = self.bigcommerce.orders_modified_since(since, page).await?;
+                    let full = batch.len() >= bigreach_bigcommerce::PAGE_LIMIT as usize;
+                    for order in batch {
+                        if missing.remove(&order.id) {
+                            out.push(order);
+                        }
+                    }
+                    if !full {
+                        listed = true;
+                        break;
+                    }
+                    page += 1;
                 }
-                page += 1;
+            }
+        }
+        if listed {
+            if !missing.is_empty() {
+                tracing::debug!(
+                    orders = missing.len(),
+                    "notified orders not in the listing (incomplete or superseded)"
+                );
             }
             return Ok(out);
         }
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(order) = self.bigcommerce.order(*id).await? {
+        for id in missing {
+            if let Some(order) = self.bigcommerce.order(id).await? {
                 out.push(order);
             }
         }
@@ -213,7 +289,9 @@ fn decode_resource(seq: u64, kind: ResourceKind, json: &[u8]) -> Result<Resource
         message: e.to_string(),
     };
     Ok(match kind {
-        ResourceKind::Order => Resource::Order(serde_json::from_slice::<Order>(json).map_err(error)?),
+        ResourceKind::Order => {
+            Resource::Order(serde_json::from_slice::<Order>(json).map_err(error)?)
+        }
         ResourceKind::Customer => {
             Resource::Customer(serde_json::from_slice::<Customer>(json).map_err(error)?)
         }

@@ -148,6 +148,7 @@ impl Shared {
         let store = self.store.counts()?;
         let in_flight = self.in_flight.lock().len();
         let idle = store.inbox_pending == 0
+            && store.fetch_queue == 0
             && store.outbox_pending.values().all(|n| *n == 0)
             && in_flight == 0;
         Ok(ApplianceStatus {
@@ -211,10 +212,8 @@ impl Appliance {
         let br_secret = secrets.resolve(&config.bloomreach.secret)?;
         let webhook_secret = secrets.resolve(&config.webhooks.secret)?;
 
-        let mut bc_config = bigreach_bigcommerce::ClientConfig::new(
-            config.bigcommerce_api_root(),
-            bc_token,
-        );
+        let mut bc_config =
+            bigreach_bigcommerce::ClientConfig::new(config.bigcommerce_api_root(), bc_token);
         bc_config.reserve_share = config.bigcommerce.quota_reserve_share;
         let bigcommerce = Arc::new(BigCommerceClient::new(bc_config, clock.clone())?);
         let mut br_config = bigreach_bloomreach::ClientConfig::new(
@@ -283,9 +282,12 @@ impl Appliance {
             if destination.port() == Some(0) {
                 let _ = destination.set_port(Some(webhook_address.port()));
             }
-            let report =
-                hooks::ensure_hooks(&bigcommerce, destination.as_str(), webhook_secret.expose_secret())
-                    .await?;
+            let report = hooks::ensure_hooks(
+                &bigcommerce,
+                destination.as_str(),
+                webhook_secret.expose_secret(),
+            )
+            .await?;
             tracing::info!(?report, "webhooks checked");
             Some(report)
         } else {

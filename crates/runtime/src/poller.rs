@@ -160,7 +160,8 @@ impl Poller {
         };
         let full = match kind {
             ResourceKind::Order => {
-                let since = since.unwrap_or_else(|| Utc.timestamp_opt(0, 0).single().unwrap_or_default());
+                let since =
+                    since.unwrap_or_else(|| Utc.timestamp_opt(0, 0).single().unwrap_or_default());
                 let orders = self.bigcommerce.orders_modified_since(since, page).await?;
                 let full = orders.len() >= PAGE_LIMIT as usize;
                 for order in &orders {
@@ -169,14 +170,20 @@ impl Poller {
                 full
             }
             ResourceKind::Customer => {
-                let result = self.bigcommerce.customers_modified_since(since, page).await?;
+                let result = self
+                    .bigcommerce
+                    .customers_modified_since(since, page)
+                    .await?;
                 for customer in &result.items {
                     push(customer.date_modified, to_json(customer)?, &mut entries);
                 }
                 result.current_page < result.total_pages
             }
             ResourceKind::Product => {
-                let result = self.bigcommerce.products_modified_since(since, page).await?;
+                let result = self
+                    .bigcommerce
+                    .products_modified_since(since, page)
+                    .await?;
                 for product in &result.items {
                     push(product.date_modified, to_json(product)?, &mut entries);
                 }

@@ -116,7 +116,10 @@ async fn handle(state: &ReceiverState, request: Request<Incoming>) -> Response<F
         .unwrap_or_default();
     if !bool::from(presented.as_slice().ct_eq(&state.secret_digest)) {
         Metrics::add(&state.metrics.webhooks_unauthorized, 1);
-        tracing::warn!(path = request.uri().path(), "webhook refused: bad or missing secret header");
+        tracing::warn!(
+            path = request.uri().path(),
+            "webhook refused: bad or missing secret header"
+        );
         return reply(StatusCode::UNAUTHORIZED, "");
     }
     let limit = state.settings.max_body_bytes;
@@ -136,7 +139,10 @@ async fn handle(state: &ReceiverState, request: Request<Incoming>) -> Response<F
     let body = match collected {
         Ok(body) => body.to_bytes(),
         Err(error) => {
-            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Metrics::add(&state.metrics.webhooks_too_large, 1);
                 tracing::warn!(limit, "webhook refused: body too large");
                 return reply(StatusCode::PAYLOAD_TOO_LARGE, "");

@@ -9,6 +9,7 @@
 //! | `inbox_hashes` | `&str` webhook hash | `u64` seq | webhook dedupe |
 //! | `snapshots` | `&str` `kind:id` | `Snapshot` | last seen state of each resource |
 //! | `identity` | `&str` `email:…`/`customer:…` | `&str` | identity links |
+//! | `fetch_queue` | `&str` `order:…`/`customer:…`/`product:…` | `(i64 due ms, i64 oldest event ms)` | resources to re-fetch, coalesced |
 //! | `outbox` | `u64` id | `OutboxRecord` | frozen commands, all states |
 //! | `outbox_pending` | `(u8 lane, u64 id)` | `i64` next attempt ms | index of pending commands by lane |
 //! | `outbox_facts` | `&str` fact | `(u64 id, String hash)` | a fact is enqueued once per content |
@@ -37,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    AttemptOutcome, AuditRecord, CommandStatus, DeliveryRecord, InboxEntry, Lane, NewCommand,
-    OutboxRecord, Snapshot,
+    AttemptOutcome, AuditRecord, CommandStatus, DeliveryRecord, FetchTarget, InboxEntry, Lane,
+    NewCommand, OutboxRecord, Snapshot,
 };
 
 /// The schema version this build writes.
@@ -49,6 +50,7 @@ const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
 const INBOX_HASHES: TableDefinition<&str, u64> = TableDefinition::new("inbox_hashes");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
+const FETCH_QUEUE: TableDefinition<&str, (i64, i64)> = TableDefinition::new("fetch_queue");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const OUTBOX_PENDING: TableDefinition<(u8, u64), i64> = TableDefinition::new("outbox_pending");
 const OUTBOX_FACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox_facts");
@@ -164,6 +166,8 @@ pub struct StoreCounts {
     pub inbox_total: u64,
     /// Inbox entries not yet processed.
     pub inbox_pending: u64,
+    /// Resources waiting to be re-fetched from BigCommerce.
+    pub fetch_queue: u64,
     /// Pending commands per lane (lane name → count).
     pub outbox_pending: BTreeMap<String, u64>,
     /// Commands acknowledged by Bloomreach.
@@ -230,6 +234,7 @@ impl Store {
             txn.open_table(INBOX_HASHES)?;
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(IDENTITY)?;
+            txn.open_table(FETCH_QUEUE)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(OUTBOX_PENDING)?;
             txn.open_table(OUTBOX_FACTS)?;
@@ -298,6 +303,36 @@ impl Store {
             .get(key)?
             .map(|v| decode("snapshot", v.value()))
             .transpose()
+    }
+
+    /// Queued fetches due at `now_ms`: (target, oldest notification time in ms).
+    pub fn due_fetches(&self, now_ms: i64) -> Result<Vec<(FetchTarget, i64)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let queue = txn.open_table(FETCH_QUEUE)?;
+        let mut out = Vec::new();
+        for row in queue.iter()? {
+            let (key, value) = row?;
+            let (due, oldest) = value.value();
+            if due <= now_ms {
+                if let Some(target) = FetchTarget::from_key(key.value()) {
+                    out.push((target, oldest));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queued fetches in total, and the earliest due time.
+    pub fn fetch_queue_state(&self) -> Result<(u64, Option<i64>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let queue = txn.open_table(FETCH_QUEUE)?;
+        let mut earliest: Option<i64> = None;
+        for row in queue.iter()? {
+            let (_, value) = row?;
+            let due = value.value().0;
+            earliest = Some(earliest.map_or(due, |e: i64| e.min(due)));
+        }
+        Ok((queue.len()?, earliest))
     }
 
     /// Reads a `meta` value (watermarks and similar), as i64.
@@ -466,6 +501,7 @@ impl Store {
         Ok(StoreCounts {
             inbox_total,
             inbox_pending: next_inbox.saturating_sub(1).saturating_sub(cursor),
+            fetch_queue: txn.open_table(FETCH_QUEUE)?.len()?,
             outbox_pending,
             delivered: txn.open_table(LEDGER)?.len()?,
             dead_letters: txn.open_table(DEAD_LETTERS)?.len()?,
@@ -559,6 +595,33 @@ impl StoreTxn<'_> {
                 .insert(hash.as_str(), seq)?;
         }
         Ok(Appended::Stored(seq))
+    }
+
+    /// Queues a re-fetch. A target already queued keeps its due time (so repeated notifications
+    /// coalesce without postponing the fetch) and its oldest notification time.
+    pub fn queue_fetch(
+        &mut self,
+        target: &FetchTarget,
+        due_ms: i64,
+        event_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = target.key();
+        let mut queue = self.txn.open_table(FETCH_QUEUE)?;
+        let existing = queue.get(key.as_str())?.map(|v| v.value());
+        let value = match existing {
+            Some((due, oldest)) => (due.min(due_ms), oldest.min(event_ms)),
+            None => (due_ms, event_ms),
+        };
+        queue.insert(key.as_str(), value)?;
+        Ok(())
+    }
+
+    /// Removes a fetch from the queue (it was fetched).
+    pub fn clear_fetch(&mut self, target: &FetchTarget) -> Result<(), StoreError> {
+        self.txn
+            .open_table(FETCH_QUEUE)?
+            .remove(target.key().as_str())?;
+        Ok(())
     }
 
     /// Marks inbox entries up to `seq` as processed.

@@ -1,1 +1,213 @@
 //! The BigCommerce twin.
+//!
+//! A strict simulator of the BigCommerce REST Management API (v2 orders, store, time and
+//! currencies; v3 customers, catalog and hooks) and of its webhooks, served by hyper on
+//! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BigCommerceTruth`]) of every
+//! person and order, reads time only from the injected [`bigreach_clock::Clock`] and draws every
+//! random choice from `config.seed`. The JSON shapes are written here from the OpenAPI files and
+//! are never shared with the production client crate.
+
+mod config;
+mod model;
+mod seed;
+mod server;
+mod webhooks;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bigreach_clock::SharedClock;
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub use config::{
+    BigCommerceTwinConfig, QuotaPlan, StoreSeed, TradingBurst, TwinError,
+    DOCUMENTED_RETRY_SCHEDULE_SECS,
+};
+pub use model::{BigCommerceTruth, OrderTruth, PersonTruth};
+
+use model::{QuotaWindow, Store};
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub requests_served: AtomicU64,
+    pub rate_limited_429: AtomicU64,
+    pub webhooks_sent: AtomicU64,
+    pub webhooks_delivered: AtomicU64,
+    pub webhook_failures: AtomicU64,
+    pub hooks_deactivated: AtomicU64,
+    pub webhook_events: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub config: BigCommerceTwinConfig,
+    pub clock: SharedClock,
+    pub store: Mutex<Store>,
+    pub counters: Counters,
+    pub dispatcher: webhooks::Dispatcher,
+    pub http: reqwest::Client,
+    pub base_url: Url,
+    pub api_root: Url,
+    /// Numeric store id (webhook `store_id`, `GET v2/store` `store_id`).
+    pub store_id: u64,
+    /// The API account's client id (hooks' `client_id`).
+    pub client_id: String,
+}
+
+/// A running BigCommerce twin. Cheap to clone.
+#[derive(Clone)]
+pub struct BigCommerceTwin {
+    inner: Arc<Inner>,
+    shutdown: watch::Sender<bool>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for BigCommerceTwin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BigCommerceTwin")
+            .field("base_url", &self.inner.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BigCommerceTwin {
+    /// Binds 127.0.0.1:0, spawns the HTTP server and the webhook dispatcher.
+    pub async fn start(
+        config: BigCommerceTwinConfig,
+        clock: SharedClock,
+    ) -> Result<Self, TwinError> {
+        if config.store_hash.is_empty()
+            || !config.store_hash.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(TwinError::Config(
+                "store_hash must be non-empty ASCII alphanumerics".into(),
+            ));
+        }
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(TwinError::Bind)?;
+        let addr = listener.local_addr().map_err(TwinError::Bind)?;
+        let base_url = Url::parse(&format!("http://{addr}/"))?;
+        let api_root = base_url.join(&format!("stores/{}/", config.store_hash))?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(TwinError::HttpClient)?;
+        let store_id = 1_000_000 + (config.seed % 8_999_999);
+        let client_id = format!("twin{:x}", config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let now = clock.now();
+        let store = Store {
+            persons: Vec::new(),
+            customers: BTreeMap::new(),
+            products: BTreeMap::new(),
+            variants: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            hooks: BTreeMap::new(),
+            currencies: seed::currencies(std::slice::from_ref(&config.store_default_currency)),
+            next_id: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            platform_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5EED_0429),
+            quota: QuotaWindow {
+                started: None,
+                used: 0,
+            },
+            store_created: now - chrono::Duration::days(3 * 365),
+            bursts: 0,
+        };
+        let inner = Arc::new(Inner {
+            config,
+            clock,
+            store: Mutex::new(store),
+            counters: Counters::default(),
+            dispatcher: webhooks::Dispatcher::new(),
+            http,
+            base_url,
+            api_root,
+            store_id,
+            client_id,
+        });
+        let (shutdown, rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(inner.clone(), listener, rx.clone()));
+        let dispatcher = tokio::spawn(webhooks::run(inner.clone(), rx));
+        Ok(Self {
+            inner,
+            shutdown,
+            tasks: Arc::new(Mutex::new(vec![server, dispatcher])),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/`
+    pub fn base_url(&self) -> Url {
+        self.inner.base_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/stores/{hash}/` (`v2/...` and `v3/...` below it).
+    pub fn api_root(&self) -> Url {
+        self.inner.api_root.clone()
+    }
+
+    /// Creates the synthetic store history silently (no webhooks), deterministic from
+    /// `config.seed`, dated over the last `history_days` before `clock.now()`.
+    pub fn seed_store(&self, seed: &StoreSeed) {
+        seed::seed_store(&self.inner, seed);
+    }
+
+    /// Live trading on the clock; every change fires the documented webhooks.
+    pub async fn run_trading(&self, burst: &TradingBurst) {
+        seed::run_trading(&self.inner, burst).await;
+    }
+
+    /// Webhook deliveries queued, in flight or awaiting a retry.
+    pub fn webhook_backlog(&self) -> usize {
+        self.inner.dispatcher.backlog()
+    }
+
+    /// Completes when no webhook delivery is in flight and none is due at the current clock time
+    /// (everything left waits for a retry later on the clock). Addition to the agreed API.
+    pub async fn webhooks_settled(&self) {
+        let mut rx = self.inner.dispatcher.changed.subscribe();
+        loop {
+            if self.inner.dispatcher.quiescent(self.inner.clock.now()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The ground truth.
+    pub fn truth(&self) -> BigCommerceTruth {
+        truth_of(&self.inner)
+    }
+
+    /// Stops the server and the dispatcher.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+pub(crate) fn truth_of(inner: &Inner) -> BigCommerceTruth {
+    let mut t = inner.store.lock().truth();
+    let c = &inner.counters;
+    t.webhooks_sent = c.webhooks_sent.load(Ordering::Relaxed);
+    t.requests_served = c.requests_served.load(Ordering::Relaxed);
+    t.rate_limited_429 = c.rate_limited_429.load(Ordering::Relaxed);
+    t.webhooks_delivered = c.webhooks_delivered.load(Ordering::Relaxed);
+    t.webhook_failures = c.webhook_failures.load(Ordering::Relaxed);
+    t.hooks_deactivated = c.hooks_deactivated.load(Ordering::Relaxed);
+    t.webhook_events = c.webhook_events.load(Ordering::Relaxed);
+    t
+}

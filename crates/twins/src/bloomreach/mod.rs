@@ -1,1 +1,142 @@
 //! The Bloomreach Engagement twin.
+//!
+//! A strict simulator of Bloomreach Engagement's Tracking API (`/track/v2`: batch, single
+//! customer/event endpoints, system time), Catalog API (`/data/v2/.../catalogs`) and customer
+//! identity rules (hard/soft ids, merges, the 90-day event duplicate filter), served by hyper on
+//! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BloomreachTruth`], also served
+//! without auth at `GET /_twin/state`) and reads time only from the injected clock.
+//!
+//! The JSON shapes are written here from the reference (`shared/reference/bloomreach.md`), never
+//! borrowed from the production client, so a misunderstanding cannot hide in both.
+
+mod catalogs;
+mod config;
+mod error;
+mod profiles;
+mod server;
+mod state;
+mod tracking;
+mod truth;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bigreach_clock::SharedClock;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub use config::{BloomreachTwinConfig, LatencyModel};
+pub use error::TwinError;
+pub use truth::{BloomreachTruth, CatalogTruth, EventTruth, ProfileTruth, TwinStats};
+
+use server::Core;
+use state::State;
+
+/// Stops the server when told to, or when the last handle is dropped.
+struct Control {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A running Bloomreach Engagement twin. Cheap to clone; every clone controls the same server.
+#[derive(Clone)]
+pub struct BloomreachTwin {
+    core: Arc<Core>,
+    control: Arc<Control>,
+}
+
+impl std::fmt::Debug for BloomreachTwin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BloomreachTwin")
+            .field("addr", &self.control.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate(config: &BloomreachTwinConfig) -> Result<(), TwinError> {
+    let invalid = |m: &str| Err(TwinError::InvalidConfig(m.to_owned()));
+    if config.project_token.is_empty() || config.project_token.contains('/') {
+        return invalid("project_token must be non-empty and contain no '/'");
+    }
+    if config.key_id.is_empty() || config.key_id.contains(':') || config.secret.is_empty() {
+        return invalid("key_id (without ':') and secret must be non-empty");
+    }
+    if config.hard_ids.is_empty() && config.soft_ids.is_empty() {
+        return invalid("the project needs at least one id name");
+    }
+    if let Some(name) = config.hard_ids.iter().find(|h| config.soft_ids.contains(h)) {
+        return Err(TwinError::InvalidConfig(format!(
+            "id name '{name}' cannot be both hard and soft"
+        )));
+    }
+    if config.server_error_per_mille > 1000 {
+        return invalid("server_error_per_mille must be at most 1000");
+    }
+    Ok(())
+}
+
+impl BloomreachTwin {
+    /// Validates `config`, binds 127.0.0.1 on an OS-picked port and starts serving.
+    pub async fn start(
+        config: BloomreachTwinConfig,
+        clock: SharedClock,
+    ) -> Result<Self, TwinError> {
+        validate(&config)?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(TwinError::Bind)?;
+        let addr = listener.local_addr().map_err(TwinError::Bind)?;
+        let core = Arc::new(Core {
+            clock,
+            state: Mutex::new(State::new(config)),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, core.clone(), stopped));
+        Ok(Self {
+            core,
+            control: Arc::new(Control {
+                addr,
+                stop,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}/", self.control.addr))
+            .expect("a socket address always forms a valid URL")
+    }
+
+    /// Every API request answers 503 (and is discarded) until `until` on the clock; `None` ends
+    /// the outage.
+    pub fn set_outage(&self, until: Option<DateTime<Utc>>) {
+        self.core.state.lock().outage_until = until;
+    }
+
+    /// Changes the per-IP ceiling of requests in any 60-second window.
+    pub fn set_requests_per_minute(&self, n: u32) {
+        self.core.state.lock().requests_per_minute = n;
+    }
+
+    /// A snapshot of the ground truth.
+    pub fn truth(&self) -> BloomreachTruth {
+        self.core.state.lock().truth()
+    }
+
+    /// Stops accepting connections, ends open ones, and waits for the server task.
+    pub async fn shutdown(self) {
+        self.control.stop.send_replace(true);
+        let task = self.control.task.lock().take();
+        if let Some(task) = task {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "bloomreach twin server task failed");
+            }
+        }
+    }
+}

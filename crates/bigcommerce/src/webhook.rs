@@ -1,0 +1,215 @@
+//! Webhook deliveries (the envelope BigCommerce POSTs to us) and hook management types
+//! (`/v3/hooks`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::wire_format::{self, null_as_default};
+
+/// The body of a webhook delivery. `data` is lightweight (ids only): fetch the resource via REST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEnvelope {
+    pub scope: String,
+    /// Numeric store id; current docs send a string, older ones a JSON integer.
+    #[serde(default, with = "wire_format::string_or_number")]
+    pub store_id: String,
+    #[serde(default)]
+    pub data: Value,
+    /// SHA-1 of the payload data; identical for duplicate deliveries: the dedupe key.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hash: String,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "created_at")]
+    pub created_at: i64,
+    /// `stores/{store_hash}`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub producer: String,
+}
+
+fn created_at<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    wire_format::signed::deserialize(deserializer)
+}
+
+/// What kind of resource a webhook is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ResourceKind {
+    Order,
+    Customer,
+    Product,
+    /// A variant; [`ResourceRef::id`] is the variant id, `product_id` its product.
+    Sku,
+    /// [`ResourceRef::id`] is the cart UUID.
+    Cart,
+    Other,
+}
+
+/// The resource a webhook points at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceRef {
+    pub kind: ResourceKind,
+    /// Order/customer/product id, variant id for [`ResourceKind::Sku`], cart UUID for carts.
+    pub id: String,
+    /// The parent product of a SKU/variant event, or the product of an inventory event.
+    pub product_id: Option<u64>,
+}
+
+impl WebhookEnvelope {
+    /// The resource this event concerns, derived from `scope` and `data`.
+    ///
+    /// - `store/order/*` → Order (`data.id`, or `order_id`/`resource_id` for transaction and
+    ///   metafield events).
+    /// - `store/customer/*` → Customer; for address events the customer is
+    ///   `data.address.customer_id`, not `data.id` (the address id).
+    /// - `store/product/*` → Product (`data.id`, `inventory.product_id` or `resource_id`).
+    /// - `store/sku/*` → Sku with the variant id from `data.sku.variant_id` or
+    ///   `data.inventory.variant_id`, and the product id. `None` if no variant id is present
+    ///   (`data.id` is the legacy SKU id, which is not a variant id).
+    /// - `store/cart/*` → Cart with the cart UUID (`data.cartId` for line-item events).
+    /// - `store/channel/{id}/order|cart/...` → as above, from `order_id`/`cart_id`.
+    /// - `store/channel/{id}/inventory/product/...` → Sku (variant + product) when a variant id
+    ///   is present, else Product.
+    /// - anything else → Other with `data.id` when there is one; `None` without an id.
+    pub fn resource(&self) -> Option<ResourceRef> {
+        let segments: Vec<&str> = self.scope.split('/').collect();
+        let mut rest: &[&str] = segments.get(1..).unwrap_or(&[]);
+        // store/channel/{channel_id|*}/<kind>/...
+        if rest.first() == Some(&"channel")
+            && rest
+                .get(1)
+                .is_some_and(|id| *id == "*" || id.chars().all(|c| c.is_ascii_digit()))
+            && rest.len() > 2
+        {
+            rest = &rest[2..];
+        }
+        let data = &self.data;
+        match rest.first().copied().unwrap_or("") {
+            "order" => first_id(data, &[&["id"], &["order_id"], &["resource_id"]])
+                .map(|id| reference(ResourceKind::Order, id, None)),
+            "customer" => first_id(
+                data,
+                &[&["address", "customer_id"], &["customer_id"], &["id"]],
+            )
+            .map(|id| reference(ResourceKind::Customer, id, None)),
+            "product" if rest.get(1) == Some(&"variant") => {
+                first_id(data, &[&["variant_id"], &["resource_id"]]).map(|id| {
+                    let product = first_u64(data, &[&["product_id"]]);
+                    reference(ResourceKind::Sku, id, product)
+                })
+            }
+            "product" => first_id(
+                data,
+                &[
+                    &["id"],
+                    &["product_id"],
+                    &["inventory", "product_id"],
+                    &["resource_id"],
+                ],
+            )
+            .map(|id| reference(ResourceKind::Product, id, None)),
+            "sku" => {
+                let variant = first_id(
+                    data,
+                    &[
+                        &["sku", "variant_id"],
+                        &["inventory", "variant_id"],
+                        &["variant_id"],
+                    ],
+                )?;
+                let product = first_u64(
+                    data,
+                    &[
+                        &["sku", "product_id"],
+                        &["inventory", "product_id"],
+                        &["product_id"],
+                    ],
+                );
+                Some(reference(ResourceKind::Sku, variant, product))
+            }
+            "cart" => first_id(data, &[&["cartId"], &["cart_id"], &["id"]])
+                .map(|id| reference(ResourceKind::Cart, id, None)),
+            "inventory" if rest.get(1) == Some(&"product") => {
+                let product = first_u64(data, &[&["product_id"]]);
+                match first_id(data, &[&["variant_id"]]) {
+                    Some(variant) => Some(reference(ResourceKind::Sku, variant, product)),
+                    None => {
+                        product.map(|id| reference(ResourceKind::Product, id.to_string(), None))
+                    }
+                }
+            }
+            _ => first_id(data, &[&["id"]]).map(|id| reference(ResourceKind::Other, id, None)),
+        }
+    }
+}
+
+fn reference(kind: ResourceKind, id: String, product_id: Option<u64>) -> ResourceRef {
+    ResourceRef {
+        kind,
+        id,
+        product_id,
+    }
+}
+
+fn lookup<'a>(data: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(data, |value, key| value.get(key))
+}
+
+/// The first present, non-empty id at any of `paths`, as a string (ints and strings accepted).
+fn first_id(data: &Value, paths: &[&[&str]]) -> Option<String> {
+    paths.iter().find_map(|path| match lookup(data, path)? {
+        Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    })
+}
+
+fn first_u64(data: &Value, paths: &[&[&str]]) -> Option<u64> {
+    paths.iter().find_map(|path| {
+        wire_format::id_from_value(lookup(data, path)?)
+            .ok()
+            .flatten()
+    })
+}
+
+/// A registered webhook (`/v3/hooks`). Only hooks of the calling API account are visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hook {
+    #[serde(with = "wire_format::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub scope: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub destination: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub is_active: bool,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "wire_format::signed::deserialize")]
+    pub created_at: i64,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "wire_format::signed::deserialize")]
+    pub updated_at: i64,
+}
+
+/// Body of `POST /v3/hooks`. The destination must be HTTPS on port 443.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewHook {
+    pub scope: String,
+    pub destination: String,
+    pub is_active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// Body of `PUT /v3/hooks/{id}`: a partial update; only `Some` fields are sent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HookUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+}

@@ -1,0 +1,412 @@
+//! The twin's internal store state and the ground truth.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Ground truth of the simulated store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BigCommerceTruth {
+    /// Every human, across guest and registered identities.
+    pub persons: Vec<PersonTruth>,
+    /// Every order.
+    pub orders: Vec<OrderTruth>,
+    /// Every variant id (including base variants).
+    pub variant_ids: Vec<u64>,
+    /// Number of products.
+    pub products: usize,
+    /// Webhook delivery attempts made (first attempts and retries).
+    pub webhooks_sent: u64,
+    /// REST requests answered under `/stores/` (any status).
+    pub requests_served: u64,
+    /// 429 responses (quota and platform).
+    pub rate_limited_429: u64,
+    /// Webhook deliveries acknowledged with a 2xx.
+    pub webhooks_delivered: u64,
+    /// Webhook attempts that failed (non-2xx, connection error, timeout).
+    pub webhook_failures: u64,
+    /// Hooks deactivated after the retry schedule ran out.
+    pub hooks_deactivated: u64,
+    /// Webhook events generated (one per matching hook and change).
+    pub webhook_events: u64,
+}
+
+/// One human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonTruth {
+    /// Stable id across guest and registered identities.
+    pub person_id: u64,
+    /// Registered customer id, once registered.
+    pub customer_id: Option<u64>,
+    /// Canonical lowercase email.
+    pub email: Option<String>,
+    /// Phone in E.164.
+    pub phone_e164: Option<String>,
+}
+
+/// One order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTruth {
+    /// Order id.
+    pub order_id: u64,
+    /// The human who placed it.
+    pub person_id: u64,
+    /// Payment was captured at some point (refunded orders stay paid).
+    pub paid: bool,
+    /// When the payment was captured, full clock precision.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Transactional currency.
+    pub currency: String,
+    /// `total_inc_tax` in the transactional currency.
+    pub total_inc_tax: Decimal,
+    /// Number of order lines.
+    pub line_count: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Country {
+    pub iso2: &'static str,
+    pub name: &'static str,
+    pub city: &'static str,
+    pub state: &'static str,
+    pub zip: &'static str,
+    pub dial: &'static str,
+    pub tax_rate: Decimal,
+    pub locale: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    pub person_id: u64,
+    pub customer_id: Option<u64>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone_e164: Option<String>,
+    pub phone_display: Option<String>,
+    pub country: usize,
+    pub street: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Customer {
+    pub id: u64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub company: String,
+    pub phone: String,
+    pub date_created: DateTime<Utc>,
+    pub date_modified: DateTime<Utc>,
+    pub accepts_marketing: bool,
+    pub registration_ip: String,
+    pub country: usize,
+    pub street: String,
+    pub address_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tracking {
+    None,
+    Product,
+    Variant,
+}
+
+impl Tracking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tracking::None => "none",
+            Tracking::Product => "product",
+            Tracking::Variant => "variant",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OptionValue {
+    pub id: u64,
+    pub label: String,
+    pub option_id: u64,
+    pub option_display_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Product {
+    pub id: u64,
+    pub name: String,
+    pub sku: String,
+    pub description: String,
+    pub price: Decimal,
+    pub sale_price: Decimal,
+    pub retail_price: Decimal,
+    pub cost_price: Decimal,
+    pub weight: Decimal,
+    pub brand_id: u64,
+    pub categories: Vec<u64>,
+    pub tracking: Tracking,
+    pub inventory_level: i64,
+    pub date_created: DateTime<Utc>,
+    pub date_modified: DateTime<Utc>,
+    pub base_variant_id: Option<u64>,
+    pub variant_ids: Vec<u64>,
+    pub custom_fields: Vec<(u64, String, String)>,
+    pub image_id: u64,
+    pub total_sold: u64,
+    pub brand: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub id: u64,
+    pub product_id: u64,
+    pub sku: String,
+    pub sku_id: Option<u64>,
+    pub price: Option<Decimal>,
+    pub sale_price: Option<Decimal>,
+    pub cost_price: Decimal,
+    pub weight: Option<Decimal>,
+    pub inventory_level: i64,
+    pub option_values: Vec<OptionValue>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Address {
+    pub first_name: String,
+    pub last_name: String,
+    pub company: String,
+    pub street_1: String,
+    pub city: String,
+    pub state: String,
+    pub zip: String,
+    pub country: String,
+    pub country_iso2: String,
+    pub phone: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LineOption {
+    pub id: u64,
+    pub option_id: u64,
+    pub display_name: String,
+    pub display_value: String,
+    pub value_id: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OrderLine {
+    pub id: u64,
+    pub product_id: u64,
+    pub variant_id: u64,
+    pub sku: String,
+    pub name: String,
+    pub brand: String,
+    pub quantity: u32,
+    /// Unit price excluding tax, transactional currency.
+    pub price_ex: Decimal,
+    /// Unit tax.
+    pub price_tax: Decimal,
+    pub cost_price: Decimal,
+    /// Order-level discount allocated to this line (ex tax).
+    pub discount: Decimal,
+    /// Tax removed by the discount.
+    pub discount_tax: Decimal,
+    pub options: Vec<LineOption>,
+    pub weight: Decimal,
+}
+
+impl OrderLine {
+    pub fn total_ex(&self) -> Decimal {
+        self.price_ex * Decimal::from(self.quantity)
+    }
+    pub fn total_tax(&self) -> Decimal {
+        self.price_tax * Decimal::from(self.quantity)
+    }
+    pub fn total_inc(&self) -> Decimal {
+        self.total_ex() + self.total_tax()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Order {
+    pub id: u64,
+    pub customer_id: u64,
+    pub person_id: u64,
+    pub date_created: DateTime<Utc>,
+    pub date_modified: DateTime<Utc>,
+    pub date_shipped: Option<DateTime<Utc>>,
+    pub status_id: u8,
+    pub payment_status: &'static str,
+    pub payment_method: &'static str,
+    pub payment_provider_id: String,
+    pub currency_id: u64,
+    pub currency_code: String,
+    /// Store default → transactional rate.
+    pub rate: Decimal,
+    pub store_default_currency: String,
+    pub multi_currency: bool,
+    pub billing: Address,
+    pub shipping_address_id: u64,
+    pub shipping_method: &'static str,
+    pub shipping_ex: Decimal,
+    pub shipping_tax: Decimal,
+    pub coupon: Option<(u64, String, Decimal)>,
+    pub lines: Vec<OrderLine>,
+    pub cart_id: String,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid: bool,
+    pub ip_address: String,
+    pub is_email_opt_in: bool,
+    pub customer_locale: &'static str,
+    pub order_source: &'static str,
+    pub geoip_country: String,
+    pub geoip_iso2: String,
+}
+
+/// Derived money of an order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Totals {
+    pub subtotal_ex: Decimal,
+    pub subtotal_tax: Decimal,
+    pub subtotal_inc: Decimal,
+    pub shipping_ex: Decimal,
+    pub shipping_tax: Decimal,
+    pub shipping_inc: Decimal,
+    pub discount: Decimal,
+    pub total_ex: Decimal,
+    pub total_tax: Decimal,
+    pub total_inc: Decimal,
+    pub items_total: u64,
+}
+
+impl Order {
+    pub fn totals(&self) -> Totals {
+        let subtotal_ex: Decimal = self.lines.iter().map(OrderLine::total_ex).sum();
+        let subtotal_tax: Decimal = self.lines.iter().map(OrderLine::total_tax).sum();
+        let discount: Decimal = self.lines.iter().map(|l| l.discount).sum();
+        let discount_tax: Decimal = self.lines.iter().map(|l| l.discount_tax).sum();
+        let total_ex = subtotal_ex + self.shipping_ex - discount;
+        let total_tax = subtotal_tax + self.shipping_tax - discount_tax;
+        Totals {
+            subtotal_ex,
+            subtotal_tax,
+            subtotal_inc: subtotal_ex + subtotal_tax,
+            shipping_ex: self.shipping_ex,
+            shipping_tax: self.shipping_tax,
+            shipping_inc: self.shipping_ex + self.shipping_tax,
+            discount,
+            total_ex,
+            total_tax,
+            total_inc: total_ex + total_tax,
+            items_total: self.lines.iter().map(|l| u64::from(l.quantity)).sum(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Currency {
+    pub id: u64,
+    pub code: String,
+    pub name: &'static str,
+    pub token: &'static str,
+    pub decimal_places: u32,
+    /// Store default → this currency.
+    pub rate: Decimal,
+    pub is_default: bool,
+    pub country_iso2: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Hook {
+    pub id: u64,
+    pub scope: String,
+    pub destination: String,
+    pub is_active: bool,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QuotaWindow {
+    pub started: Option<DateTime<Utc>>,
+    pub used: u32,
+}
+
+/// The mutable store.
+pub(crate) struct Store {
+    pub persons: Vec<Person>,
+    pub customers: BTreeMap<u64, Customer>,
+    pub products: BTreeMap<u64, Product>,
+    pub variants: BTreeMap<u64, Variant>,
+    pub orders: BTreeMap<u64, Order>,
+    pub hooks: BTreeMap<u64, Hook>,
+    pub currencies: Vec<Currency>,
+    pub next_id: BTreeMap<&'static str, u64>,
+    pub rng: ChaCha8Rng,
+    pub platform_rng: ChaCha8Rng,
+    pub quota: QuotaWindow,
+    pub store_created: DateTime<Utc>,
+    pub bursts: u64,
+}
+
+impl Store {
+    pub fn next(&mut self, kind: &'static str) -> u64 {
+        let start = match kind {
+            "customer" => 1,
+            "product" => 111,
+            "variant" => 501,
+            "sku" => 301,
+            "order" => 100,
+            "order_product" => 1001,
+            "option" => 11,
+            "option_value" => 101,
+            "line_option" => 1,
+            "address" => 1,
+            "hook" => 20_000_001,
+            "custom_field" => 1,
+            "image" => 901,
+            "coupon" => 1,
+            "event" => 1,
+            _ => 1,
+        };
+        let slot = self.next_id.entry(kind).or_insert(start);
+        let id = *slot;
+        *slot += 1;
+        id
+    }
+
+    pub fn truth(&self) -> BigCommerceTruth {
+        BigCommerceTruth {
+            persons: self
+                .persons
+                .iter()
+                .map(|p| PersonTruth {
+                    person_id: p.person_id,
+                    customer_id: p.customer_id,
+                    email: p.email.clone(),
+                    phone_e164: p.phone_e164.clone(),
+                })
+                .collect(),
+            orders: self
+                .orders
+                .values()
+                .map(|o| OrderTruth {
+                    order_id: o.id,
+                    person_id: o.person_id,
+                    paid: o.paid,
+                    paid_at: o.paid_at,
+                    currency: o.currency_code.clone(),
+                    total_inc_tax: o.totals().total_inc,
+                    line_count: o.lines.len(),
+                })
+                .collect(),
+            variant_ids: self.variants.keys().copied().collect(),
+            products: self.products.len(),
+            ..BigCommerceTruth::default()
+        }
+    }
+}
