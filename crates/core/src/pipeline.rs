@@ -16,8 +16,8 @@ use crate::store::{Store, StoreError, StoreTxn};
 /// A resource fetched from BigCommerce.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Resource {
-    /// An order with its line items.
-    Order(Order),
+    /// An order with its line items (boxed: orders are much larger than the others).
+    Order(Box<Order>),
     /// A registered customer.
     Customer(Customer),
     /// A product with its variants.

@@ -185,7 +185,9 @@ impl Enricher {
             batch.observed.push(fetched(Resource::Customer(customer)));
         }
         for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
-            batch.observed.push(fetched(Resource::Order(order)));
+            batch
+                .observed
+                .push(fetched(Resource::Order(Box::new(order))));
         }
         Metrics::add(&self.metrics.resources_fetched, batch.observed.len() as u64);
         self.apply(batch).await?;
@@ -289,9 +291,9 @@ fn decode_resource(seq: u64, kind: ResourceKind, json: &[u8]) -> Result<Resource
         message: e.to_string(),
     };
     Ok(match kind {
-        ResourceKind::Order => {
-            Resource::Order(serde_json::from_slice::<Order>(json).map_err(error)?)
-        }
+        ResourceKind::Order => Resource::Order(Box::new(
+            serde_json::from_slice::<Order>(json).map_err(error)?,
+        )),
         ResourceKind::Customer => {
             Resource::Customer(serde_json::from_slice::<Customer>(json).map_err(error)?)
         }
