@@ -318,6 +318,10 @@ pub struct DemoSummary {
     pub profiles_in_bloomreach: usize,
     /// Extra profiles for persons split across several.
     pub duplicate_profiles: usize,
+    /// Persons who should have a profile (registered, or with a paid order) but have none.
+    pub persons_without_profile: usize,
+    /// Persons who need no profile: guests whose orders were never paid.
+    pub persons_never_paid: usize,
     /// Profiles holding more than one person.
     pub merged_profiles: usize,
     /// Variants in the store.
@@ -353,6 +357,7 @@ impl DemoSummary {
             && self.purchases_wrong_amount == 0
             && self.purchases_unpaid == 0
             && self.duplicate_profiles == 0
+            && self.persons_without_profile == 0
             && self.merged_profiles == 0
             && self.catalog_items_missing == 0
     }
@@ -441,6 +446,7 @@ pub fn evaluate(
         }
     }
     let mut persons_of_profile: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let paying: BTreeSet<u64> = paid.iter().map(|o| o.person_id).collect();
     for person in &store.persons {
         let mut keys = Vec::new();
         if let Some(id) = person.customer_id {
@@ -454,6 +460,14 @@ pub fn evaluate(
         }
         let profiles: BTreeSet<u64> = keys.iter().filter_map(|k| owner.get(k).copied()).collect();
         summary.duplicate_profiles += profiles.len().saturating_sub(1);
+        let needs_profile = person.customer_id.is_some() || paying.contains(&person.person_id);
+        if profiles.is_empty() {
+            if needs_profile {
+                summary.persons_without_profile += 1;
+            } else {
+                summary.persons_never_paid += 1;
+            }
+        }
         for profile in profiles {
             persons_of_profile
                 .entry(profile)

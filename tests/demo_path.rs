@@ -50,6 +50,7 @@ async fn a_small_store_arrives_whole_and_once() {
     assert_eq!(summary.purchases_wrong_amount, 0, "{summary:#?}");
     assert_eq!(summary.duplicate_profiles, 0, "{summary:#?}");
     assert_eq!(summary.merged_profiles, 0, "{summary:#?}");
+    assert_eq!(summary.persons_without_profile, 0, "{summary:#?}");
     assert_eq!(summary.catalog_items_missing, 0, "{summary:#?}");
     assert_eq!(
         summary.catalog_items_in_bloomreach,
