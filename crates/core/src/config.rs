@@ -378,7 +378,8 @@ impl Config {
 }
 
 const DEFAULT_TOML: &str = r#"# BigReach configuration. Secrets are never written here: each secret field names where the
-# secret lives, as `env:VARIABLE` (an environment variable) or `keyring:NAME` (the OS keyring).
+# secret lives. `env:VARIABLE` reads an environment variable (what `bigreach serve` uses);
+# `keyring:NAME` is reserved for the OS keyring of the desktop shell.
 version = 1
 
 # The redb store, rolling logs and audit exports live here.

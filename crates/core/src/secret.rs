@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub enum SecretRef {
     /// An environment variable of the BigReach process.
     Env(String),
-    /// An entry in the OS keyring (service `bigreach`), or the in-process vault in tests and the demo.
+    /// A named entry in the keyring: today the in-process vault (demo, tests); the OS keyring
+    /// with the desktop shell.
     Keyring(String),
 }
 
@@ -84,15 +85,16 @@ pub enum SecretError {
         name: String,
     },
     /// Nothing is stored under that keyring name.
-    #[error("no secret named {name:?} in the keyring; store it with `bigreach secret set {name}`")]
+    #[error("no secret named {name:?} in the keyring; this version resolves keyring: names only from its in-process vault (the demo and tests fill it), and the OS keyring arrives with the desktop shell, so use env:NAME for `bigreach serve`")]
     MissingKeyring {
         /// The keyring entry name.
         name: String,
     },
 }
 
-/// Resolves [`SecretRef`]s. Keyring entries are looked up in an in-process vault first; the OS
-/// keyring backend plugs in behind the same call.
+/// Resolves [`SecretRef`]s. `env:` reads the process environment. `keyring:` reads an
+/// in-process vault (filled by the demo and tests, which own their twins' credentials); the OS
+/// keyring backend of the desktop shell will plug in behind the same call.
 #[derive(Default)]
 pub struct SecretResolver {
     vault: RwLock<BTreeMap<String, SecretString>>,
