@@ -55,6 +55,54 @@ impl Clock for SystemClock {
     }
 }
 
+/// Virtual time that runs `factor` times faster than real time, from a chosen start. The
+/// scenario runner uses it so that a day of trading runs in seconds while every component (the
+/// appliance and both twins) still shares one consistent clock.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    start_virtual: DateTime<Utc>,
+    start_real: tokio::time::Instant,
+    factor: f64,
+}
+
+impl ScaledClock {
+    /// A clock at `start` that runs `factor` times faster than real time (`factor` ≥ 1).
+    pub fn new(start: DateTime<Utc>, factor: f64) -> Arc<Self> {
+        Arc::new(Self {
+            start_virtual: start,
+            start_real: tokio::time::Instant::now(),
+            factor: if factor.is_finite() {
+                factor.max(1.0)
+            } else {
+                1.0
+            },
+        })
+    }
+
+    /// Virtual seconds per real second.
+    pub fn factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// The real duration of a virtual one.
+    pub fn real_duration(&self, virtual_duration: Duration) -> Duration {
+        virtual_duration.div_f64(self.factor)
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.start_real.elapsed();
+        let virtual_elapsed = real.mul_f64(self.factor);
+        self.start_virtual
+            + chrono::Duration::from_std(virtual_elapsed).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
+        Box::pin(tokio::time::sleep(self.real_duration(duration)))
+    }
+}
+
 /// A clock that moves only when told to. Sleepers wake when [`ManualClock::advance`] or
 /// [`ManualClock::set`] moves the time past their deadline.
 #[derive(Debug)]
@@ -139,6 +187,19 @@ mod tests {
         assert_eq!(
             clock.now(),
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 10).unwrap()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scaled_clock_runs_faster_than_real_time() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let clock = ScaledClock::new(start, 60.0);
+        // Tokio's paused test clock: one real second passes without waiting.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(clock.now(), start + chrono::Duration::seconds(60));
+        assert_eq!(
+            clock.real_duration(Duration::from_secs(120)),
+            Duration::from_secs(2)
         );
     }
 

@@ -93,7 +93,7 @@ pub struct ApplianceStatus {
     pub in_flight: usize,
     /// Completed poll passes since start.
     pub poll_passes: u64,
-    /// What hook management did at start.
+    /// What the last hook check found and did.
     pub hooks: Option<HookReport>,
     /// BigCommerce quota as last seen.
     pub bigcommerce_quota: BigCommerceQuota,
@@ -136,7 +136,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<u64>>>,
     passes: watch::Receiver<u64>,
-    hooks: Option<HookReport>,
+    hooks: Arc<Mutex<Option<HookReport>>>,
     bigcommerce: Arc<BigCommerceClient>,
     bloomreach: Arc<BloomreachClient>,
     webhook_address: SocketAddr,
@@ -156,7 +156,7 @@ impl Shared {
             metrics: self.metrics.snapshot(),
             in_flight,
             poll_passes: *self.passes.borrow(),
-            hooks: self.hooks.clone(),
+            hooks: self.hooks.lock().clone(),
             bigcommerce_quota: BigCommerceQuota::from(self.bigcommerce.quota()),
             bloomreach_requests_per_second: self.bloomreach.requests_per_second(),
             webhook_address: self.webhook_address,
@@ -277,7 +277,8 @@ impl Appliance {
         .await
         .map_err(io("binding the webhook receiver"))?;
 
-        let hooks = if config.webhooks.manage_hooks {
+        let hook_report = Arc::new(Mutex::new(None));
+        let hook_check = if config.webhooks.manage_hooks {
             let mut destination = config.webhooks.public_url.clone();
             if destination.port() == Some(0) {
                 let _ = destination.set_port(Some(webhook_address.port()));
@@ -289,10 +290,16 @@ impl Appliance {
             )
             .await?;
             tracing::info!(?report, "webhooks checked");
-            Some(report)
+            *hook_report.lock() = Some(report);
+            Some(poller::HookCheck {
+                destination: destination.to_string(),
+                secret: webhook_secret.clone(),
+                report: hook_report.clone(),
+            })
         } else {
             None
         };
+        let hooks = hook_report.lock().clone();
         store.audit(
             clock.now_ms(),
             "system",
@@ -312,7 +319,7 @@ impl Appliance {
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
             passes: passes_rx,
-            hooks,
+            hooks: hook_report,
             bigcommerce: bigcommerce.clone(),
             bloomreach: bloomreach.clone(),
             webhook_address,
@@ -331,6 +338,7 @@ impl Appliance {
         };
         tasks.push(tokio::spawn(enricher.run(shutdown_rx.clone())));
         let poller = Poller {
+            hooks: hook_check,
             store: store.clone(),
             bigcommerce: bigcommerce.clone(),
             settings: PollSettings {
@@ -388,6 +396,11 @@ impl Appliance {
     /// The per-install API token.
     pub fn api_token(&self) -> &str {
         &self.api_token
+    }
+
+    /// Completed poll passes since start.
+    pub fn poll_passes(&self) -> u64 {
+        *self.shared.passes.borrow()
     }
 
     /// Waits until at least `n` poll passes have completed.

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub resources_fetched: AtomicU64,
     /// Resources stored by the poller.
     pub resources_polled: AtomicU64,
+    /// Hooks re-registered or re-activated after start.
+    pub hooks_restored: AtomicU64,
     /// Tracking batches sent.
     pub batches_sent: AtomicU64,
     /// Commands in those batches.
@@ -86,6 +88,7 @@ impl Metrics {
             webhooks_malformed: Self::get(&self.webhooks_malformed),
             resources_fetched: Self::get(&self.resources_fetched),
             resources_polled: Self::get(&self.resources_polled),
+            hooks_restored: Self::get(&self.hooks_restored),
             batches_sent: Self::get(&self.batches_sent),
             batch_commands: Self::get(&self.batch_commands),
             catalog_requests: Self::get(&self.catalog_requests),
@@ -110,6 +113,7 @@ pub struct MetricsSnapshot {
     pub webhooks_malformed: u64,
     pub resources_fetched: u64,
     pub resources_polled: u64,
+    pub hooks_restored: u64,
     pub batches_sent: u64,
     pub batch_commands: u64,
     pub catalog_requests: u64,

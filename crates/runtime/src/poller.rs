@@ -27,8 +27,19 @@ pub struct PollSettings {
     pub overlap: Duration,
 }
 
+/// What the poller needs to keep the webhooks registered and active.
+pub struct HookCheck {
+    /// The URL BigCommerce calls.
+    pub destination: String,
+    /// The shared secret header value.
+    pub secret: secrecy::SecretString,
+    /// The last check's result, shown in the status.
+    pub report: Arc<parking_lot::Mutex<Option<crate::hooks::HookReport>>>,
+}
+
 /// The poller.
 pub struct Poller {
+    pub(crate) hooks: Option<HookCheck>,
     pub(crate) store: Store,
     pub(crate) bigcommerce: Arc<BigCommerceClient>,
     pub(crate) settings: PollSettings,
@@ -80,8 +91,31 @@ impl Poller {
         }
     }
 
-    /// One pass over products, customers and orders (in that order).
+    /// One pass: check the webhooks (re-register or re-activate them), then poll products,
+    /// customers and orders (in that order) since their watermarks. The poll also back-fills
+    /// whatever a deactivated hook missed, since BigCommerce never replays it.
     pub async fn pass(&self) -> Result<(), PollError> {
+        if let Some(check) = &self.hooks {
+            use secrecy::ExposeSecret;
+            let report = crate::hooks::ensure_hooks(
+                &self.bigcommerce,
+                &check.destination,
+                check.secret.expose_secret(),
+            )
+            .await?;
+            if !report.created.is_empty() || !report.reactivated.is_empty() {
+                tracing::warn!(
+                    created = ?report.created,
+                    reactivated = ?report.reactivated,
+                    "webhooks were missing or deactivated; restored them, and this poll back-fills the gap"
+                );
+                Metrics::add(
+                    &self.metrics.hooks_restored,
+                    (report.created.len() + report.reactivated.len()) as u64,
+                );
+            }
+            *check.report.lock() = Some(report);
+        }
         for kind in [
             ResourceKind::Product,
             ResourceKind::Customer,
