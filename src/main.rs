@@ -236,7 +236,10 @@ fn print_summary(s: &DemoSummary) {
     println!("  [{}] people:    {} persons in the store, {} profiles in Bloomreach, {} duplicate profiles, {} profiles holding several persons, {} persons without a profile",
         mark(s.duplicate_profiles == 0 && s.merged_profiles == 0 && s.persons_without_profile == 0),
         s.persons_in_truth, s.profiles_in_bloomreach, s.duplicate_profiles, s.merged_profiles, s.persons_without_profile);
-    println!("        ({} guests never paid, so they need no profile)", s.persons_never_paid);
+    println!(
+        "        ({} guests never paid, so they need no profile)",
+        s.persons_never_paid
+    );
     println!(
         "  [{}] catalog:   {} variants in BigCommerce, {} catalog items in Bloomreach, {} missing",
         mark(s.catalog_items_missing == 0),
