@@ -2,3 +2,4 @@
 //! end-to-end tests share. Everything else lives in the workspace crates.
 
 pub mod demo;
+pub mod scenario;

@@ -55,6 +55,11 @@ enum Command {
         #[arg(long, default_value = "data/demo.toml")]
         plan: PathBuf,
     },
+    /// Play scenario files through the twins and the appliance and check the result.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
         /// The store plan.
@@ -72,9 +77,22 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// Run one or more scenario files.
+    Run {
+        /// Scenario files (see data/scenarios/).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON report per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. });
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Scenario { .. });
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BIGREACH_LOG").unwrap_or_else(|_| {
@@ -107,6 +125,9 @@ async fn run(command: Command) -> Result<()> {
             data_dir,
             limit_secs,
         } => run_demo(&plan, json, data_dir, limit_secs).await,
+        Command::Scenario {
+            command: ScenarioCommand::Run { files, json },
+        } => run_scenarios(&files, json).await,
     }
 }
 
@@ -262,4 +283,59 @@ fn print_summary(s: &DemoSummary) {
             "RESULT: problems found (see BAD lines)"
         }
     );
+}
+
+async fn run_scenarios(files: &[PathBuf], json: bool) -> Result<()> {
+    let mut failed = 0;
+    for file in files {
+        let scenario = bigreach::scenario::Scenario::load(file)?;
+        let temp = tempfile::tempdir().context("creating a temporary data directory")?;
+        let report = bigreach::scenario::run(
+            &scenario,
+            &temp.path().join("data"),
+            &bigreach::scenario::RunOptions::default(),
+        )
+        .await?;
+        if !report.passed {
+            failed += 1;
+        }
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_scenario(&report);
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} scenario(s) failed", files.len());
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn print_scenario(r: &bigreach::scenario::ScenarioReport) {
+    let s = &r.summary;
+    println!(
+        "{} {} ({:.1} s real, speed {}x)",
+        if r.passed { "PASS" } else { "FAIL" },
+        r.scenario,
+        s.elapsed_s,
+        r.speed
+    );
+    println!(
+        "  purchases {} of {} paid (missing {}, doubled {}, wrong amount {}, unpaid {}); profiles {} for {} persons (split {}, merged {}, without profile {})",
+        s.purchases_in_bloomreach, s.orders_paid_in_bigcommerce, s.purchases_missing, s.purchases_duplicated,
+        s.purchases_wrong_amount, s.purchases_unpaid, s.profiles_in_bloomreach, s.persons_in_truth,
+        s.duplicate_profiles, s.merged_profiles, s.persons_without_profile
+    );
+    println!(
+        "  catalog {} of {} variants (missing {}, stale {}); 429s {}; duplicates dropped {}; hooks restored {}; latency p50 {} ms p99 {} ms (virtual); dead letters {}",
+        s.catalog_items_in_bloomreach, s.variants_in_bigcommerce, s.catalog_items_missing, r.catalog_items_stale,
+        s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
+    );
+    for e in r.action_errors.iter().chain(&r.unmet_expectations) {
+        println!("  ! {e}");
+    }
+    if !s.finished {
+        println!("  ! the appliance did not finish within the time limit");
+    }
 }
