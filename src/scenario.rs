@@ -5,12 +5,11 @@
 //!
 //! Scenario files live in `data/scenarios/`; see `data/scenarios/README.md` for the format.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bigreach_clock::{Clock, ScaledClock, SharedClock};
+use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
@@ -426,6 +425,28 @@ pub async fn run(
     result
 }
 
+/// Runs a scenario with the appliance talking to Bloomreach through a proxy that `make_proxy`
+/// starts in front of the Bloomreach twin (tests use it to break the network on purpose).
+pub async fn run_with_bloomreach_proxy<F, Fut>(
+    scenario: &Scenario,
+    data_dir: &Path,
+    make_proxy: F,
+) -> Result<ScenarioReport, ScenarioError>
+where
+    F: FnOnce(url::Url) -> Fut,
+    Fut: std::future::Future<Output = url::Url>,
+{
+    let clock: SharedClock = ScaledClock::new(Utc::now(), scenario.speed);
+    let plan = scenario.plan();
+    let twins = Twins::start(&plan, clock.clone()).await?;
+    let options = RunOptions {
+        bloomreach_url: Some(make_proxy(twins.bloomreach.base_url()).await),
+    };
+    let result = run_with(scenario, &plan, &twins, data_dir, &options, clock).await;
+    twins.shutdown().await;
+    result
+}
+
 async fn run_with(
     scenario: &Scenario,
     plan: &DemoPlan,
@@ -467,7 +488,7 @@ async fn run_with(
             for action in &shopper.actions {
                 let at = t0 + chrono::Duration::from_std(minutes(action.at_min)).unwrap_or_default();
                 sleep_until(&clock, at).await;
-                if let Err(e) = perform(&bc, person, action, &mut state) {
+                if let Err(e) = perform(&bc, person, action, &mut state).await {
                     errors
                         .lock()
                         .push(format!("{} at {} min: {} failed: {e}", shopper.name, action.at_min, action.action));
@@ -489,20 +510,22 @@ async fn run_with(
             .await;
         }));
     }
+    let webhook_faults = Arc::new(Mutex::new(WebhookFaults::default()));
     for fault in scenario.faults.clone() {
-        let (bc, br, clock) = (
+        let (bc, br, clock, webhook_faults) = (
             twins.bigcommerce.clone(),
             twins.bloomreach.clone(),
             clock.clone(),
+            webhook_faults.clone(),
         );
         let rpm = scenario.bloomreach.requests_per_minute;
         tasks.push(tokio::spawn(async move {
             let at = t0 + chrono::Duration::from_std(minutes(fault.at_min)).unwrap_or_default();
             let until = at + chrono::Duration::from_std(minutes(fault.for_mins)).unwrap_or_default();
             sleep_until(&clock, at).await;
-            switch_fault(&fault, true, until, &bc, &br, rpm);
+            switch_fault(&fault, true, until, &bc, &br, rpm, &webhook_faults);
             sleep_until(&clock, until).await;
-            switch_fault(&fault, false, until, &bc, &br, rpm);
+            switch_fault(&fault, false, until, &bc, &br, rpm, &webhook_faults);
         }));
     }
     let mut finished = true;
@@ -622,10 +645,39 @@ async fn run_with(
 struct ShopperState {
     orders: Vec<u64>,
     carts: Vec<String>,
-    refunded_lines: BTreeMap<u64, bool>,
 }
 
-fn perform(
+/// The order-product ids of an order, read through the twin's REST API like any other client.
+async fn order_lines(
+    bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
+    order: u64,
+) -> Result<Vec<(u64, u32)>, String> {
+    let url = bc
+        .api_root()
+        .join(&format!("v2/orders/{order}/products"))
+        .map_err(|e| e.to_string())?;
+    let lines: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(url)
+        .header("X-Auth-Token", demo::credentials::BC_TOKEN)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(lines
+        .iter()
+        .filter_map(|l| {
+            Some((
+                l.get("id")?.as_u64()?,
+                u32::try_from(l.get("quantity")?.as_u64()?).ok()?,
+            ))
+        })
+        .collect())
+}
+
+async fn perform(
     bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
     person: u64,
     action: &Action,
@@ -662,11 +714,14 @@ fn perform(
         "cancel" => bc.cancel(last_order()?).map_err(|e| e.to_string()),
         "refund" | "refund_rest" => {
             let order = last_order()?;
-            let partial = action.partial && !state.refunded_lines.contains_key(&order);
-            state.refunded_lines.insert(order, true);
-            bc.refund_simple(order, partial)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let lines = if action.partial {
+                // One unit of the first line.
+                let first = *order_lines(bc, order).await?.first().ok_or("order has no lines")?;
+                vec![(first.0, 1)]
+            } else {
+                Vec::new()
+            };
+            bc.refund(order, &lines).map(|_| ()).map_err(|e| e.to_string())
         }
         "cart" => {
             let variants = bc.variant_ids();
@@ -698,7 +753,13 @@ fn switch_fault(
     bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
     br: &bigreach_twins::bloomreach::BloomreachTwin,
     normal_rpm: u32,
+    webhook_faults: &Mutex<WebhookFaults>,
 ) {
+    let set_webhook = |change: &dyn Fn(&mut WebhookFaults)| {
+        let mut faults = webhook_faults.lock();
+        change(&mut faults);
+        bc.set_webhook_faults(faults.clone());
+    };
     tracing::info!(kind = %fault.kind, on, "scenario fault");
     match fault.kind.as_str() {
         "bloomreach_rate_limit" => br.set_requests_per_minute(if on {
@@ -716,22 +777,17 @@ fn switch_fault(
         } else {
             LatencyModel::ZERO
         }),
-        "webhook_duplicates" => bc.set_webhook_faults(WebhookFaults {
-            duplicate_per_mille: if on { fault.per_mille.unwrap_or(300) } else { 0 },
-            ..WebhookFaults::default()
+        "webhook_duplicates" => set_webhook(&|f| {
+            f.duplicate_per_mille = if on { fault.per_mille.unwrap_or(300) } else { 0 }
         }),
-        "webhook_reorder" => bc.set_webhook_faults(WebhookFaults {
-            max_extra_delay: if on {
+        "webhook_reorder" => set_webhook(&|f| {
+            f.max_extra_delay = if on {
                 Duration::from_secs(fault.max_delay_secs.unwrap_or(120))
             } else {
                 Duration::ZERO
-            },
-            ..WebhookFaults::default()
+            }
         }),
-        "webhook_outage" => bc.set_webhook_faults(WebhookFaults {
-            fail_all_until: on.then_some(until),
-            ..WebhookFaults::default()
-        }),
+        "webhook_outage" => set_webhook(&|f| f.fail_all_until = on.then_some(until)),
         "hook_deactivation" => {
             if on {
                 bc.deactivate_hooks();
