@@ -147,4 +147,44 @@ pub enum TwinError {
     /// The configuration is unusable.
     #[error("invalid twin configuration: {0}")]
     Config(String),
+    /// No person with this id (see `add_person`).
+    #[error("unknown person {0}")]
+    UnknownPerson(u64),
+    /// No registered customer with this id.
+    #[error("unknown customer {0}")]
+    UnknownCustomer(u64),
+    /// No order with this id.
+    #[error("unknown order {0}")]
+    UnknownOrder(u64),
+    /// No order line (order product) with this id on the order.
+    #[error("order {order_id} has no order product {order_product_id}")]
+    UnknownOrderProduct {
+        /// The order.
+        order_id: u64,
+        /// The order-product id asked for.
+        order_product_id: u64,
+    },
+    /// No variant with this id.
+    #[error("unknown variant {0}")]
+    UnknownVariant(u64),
+    /// No live cart with this id (never created, converted into an order, or deleted: the API
+    /// answers 404 for all three).
+    #[error("unknown cart {0}")]
+    UnknownCart(String),
+    /// The order's current status does not allow the action (e.g. paying a cancelled order).
+    #[error("cannot {action} order {order_id} in status {status_id} ({status})")]
+    InvalidTransition {
+        /// The order.
+        order_id: u64,
+        /// What was attempted (`pay`, `decline`, `ship`, `cancel`, `refund`).
+        action: &'static str,
+        /// The order's status id when it was attempted.
+        status_id: u8,
+        /// The status name.
+        status: &'static str,
+    },
+    /// A shopper action the real store would refuse (bad quantity, currency not transactional,
+    /// refunding more than is left, abandoning a cart touched less than an hour ago, ...).
+    #[error("rejected: {0}")]
+    Rejected(String),
 }

@@ -11,18 +11,21 @@ mod config;
 mod model;
 mod seed;
 mod server;
+mod shopper;
 mod webhooks;
 mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bigreach_clock::SharedClock;
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,7 +35,8 @@ pub use config::{
     BigCommerceTwinConfig, QuotaPlan, StoreSeed, TradingBurst, TwinError,
     DOCUMENTED_RETRY_SCHEDULE_SECS,
 };
-pub use model::{BigCommerceTruth, OrderTruth, PersonTruth};
+pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, VariantTruth};
+pub use shopper::{CheckoutSpec, ShopperSpec, WebhookFaults};
 
 use model::{QuotaWindow, Store};
 
@@ -60,6 +64,10 @@ pub(crate) struct Inner {
     pub store_id: u64,
     /// The API account's client id (hooks' `client_id`).
     pub client_id: String,
+    /// Per-mille chance of a platform 429 (starts at `config.platform_429_per_mille`).
+    pub platform_429_per_mille: AtomicU32,
+    /// Every REST answer waits this long on the clock (nanoseconds).
+    pub response_delay_nanos: AtomicU64,
 }
 
 /// A running BigCommerce twin. Cheap to clone.
@@ -111,6 +119,11 @@ impl BigCommerceTwin {
             variants: BTreeMap::new(),
             orders: BTreeMap::new(),
             hooks: BTreeMap::new(),
+            carts: BTreeMap::new(),
+            abandoned_tokens: BTreeMap::new(),
+            refunds: BTreeMap::new(),
+            faults: WebhookFaults::default(),
+            fault_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0xFA17_5EED),
             currencies: seed::currencies(std::slice::from_ref(&config.store_default_currency)),
             next_id: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
@@ -122,6 +135,7 @@ impl BigCommerceTwin {
             store_created: now - chrono::Duration::days(3 * 365),
             bursts: 0,
         };
+        let platform_429_per_mille = AtomicU32::new(config.platform_429_per_mille);
         let inner = Arc::new(Inner {
             config,
             clock,
@@ -133,6 +147,8 @@ impl BigCommerceTwin {
             api_root,
             store_id,
             client_id,
+            platform_429_per_mille,
+            response_delay_nanos: AtomicU64::new(0),
         });
         let (shutdown, rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(inner.clone(), listener, rx.clone()));
@@ -187,6 +203,136 @@ impl BigCommerceTwin {
     /// The ground truth.
     pub fn truth(&self) -> BigCommerceTruth {
         truth_of(&self.inner)
+    }
+
+    // ----- Shopper actions (each fires the documented webhooks to active hooks) -----
+
+    /// Adds a human who has not registered (no webhook: a guest is not a customer). The email
+    /// is kept as typed for their guest checkouts; the truth holds it canonical. An unknown
+    /// `country_iso2` falls back to the United States (the twin knows US, DE, GB, FR, CA, AU).
+    pub fn add_person(&self, spec: &ShopperSpec) -> u64 {
+        shopper::add_person(&self.inner, spec)
+    }
+
+    /// Registers the person as a customer (`store/customer/created`). Their earlier guest orders
+    /// keep `customer_id` 0.
+    pub fn register(&self, person_id: u64) -> Result<u64, TwinError> {
+        shopper::register(&self.inner, person_id)
+    }
+
+    /// Changes a customer's email and/or phone (`store/customer/updated`).
+    pub fn update_customer(
+        &self,
+        customer_id: u64,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), TwinError> {
+        shopper::update_customer(&self.inner, customer_id, email, phone)
+    }
+
+    /// Creates a cart (`store/cart/created`, `store/cart/lineItem/created` per line,
+    /// `store/cart/updated`); returns its UUID. `currency` must be transactional (default: the
+    /// store default).
+    pub fn create_cart(
+        &self,
+        person_id: u64,
+        lines: &[(u64, u32)],
+        currency: Option<&str>,
+    ) -> Result<String, TwinError> {
+        shopper::create_cart(&self.inner, person_id, lines, currency)
+    }
+
+    /// A guest types an email at checkout (`store/cart/updated`).
+    pub fn set_cart_email(&self, cart_id: &str, email: &str) -> Result<(), TwinError> {
+        shopper::set_cart_email(&self.inner, cart_id, email)
+    }
+
+    /// Fires `store/cart/abandoned` with a recovery token (returned). Like BigCommerce, only
+    /// after at least one hour on the clock without a change to the cart.
+    pub fn abandon_cart(&self, cart_id: &str) -> Result<String, TwinError> {
+        shopper::abandon_cart(&self.inner, cart_id)
+    }
+
+    /// Places an order in status Incomplete (0) or Pending (1) (`store/order/created`). With
+    /// `cart_id` the cart's lines and currency are used and the cart is converted
+    /// (`store/cart/converted` with `orderId`; the cart then answers 404).
+    pub fn checkout(&self, person_id: u64, spec: &CheckoutSpec) -> Result<u64, TwinError> {
+        shopper::checkout(&self.inner, person_id, spec)
+    }
+
+    /// Payment captured: → 11 Awaiting Fulfillment; stock leaves (inventory webhooks).
+    pub fn pay(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Pay)
+    }
+
+    /// Payment declined: → 6 Declined.
+    pub fn decline(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Decline)
+    }
+
+    /// Fully shipped: → 2 Shipped (`date_shipped` set, `date_modified` bumps).
+    pub fn ship(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Ship)
+    }
+
+    /// Merchant cancels: → 5 Cancelled (stock taken by this order comes back).
+    pub fn cancel(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Cancel)
+    }
+
+    /// Creates a v3 refund of `(order product id, quantity)` lines, or of everything left
+    /// (shipping included) when `lines` is empty. Status → 14 Partially Refunded, or 4 Refunded
+    /// once every unit is refunded. Fires `store/order/refund/created` and
+    /// `store/order/updated`, plus `store/order/statusUpdated` when the status changed.
+    pub fn refund(&self, order_id: u64, lines: &[(u64, u32)]) -> Result<u64, TwinError> {
+        shopper::refund(&self.inner, order_id, lines)
+    }
+
+    /// Sets a variant's price (clearing its sale price, so shoppers pay `price`) and/or stock
+    /// level (`store/sku/updated`, plus the inventory webhook). The product's `date_modified` is
+    /// not bumped.
+    pub fn edit_variant(
+        &self,
+        variant_id: u64,
+        price: Option<Decimal>,
+        inventory_level: Option<i64>,
+    ) -> Result<(), TwinError> {
+        shopper::edit_variant(&self.inner, variant_id, price, inventory_level)
+    }
+
+    /// Every variant id, ascending.
+    pub fn variant_ids(&self) -> Vec<u64> {
+        self.inner.store.lock().variants.keys().copied().collect()
+    }
+
+    // ----- Faults -----
+
+    /// Webhook faults from now on (duplicates, extra delays, unreachable receiver).
+    pub fn set_webhook_faults(&self, faults: WebhookFaults) {
+        self.inner.store.lock().faults = faults;
+        // Deliveries waiting for `fail_all_until` or a delay are re-evaluated.
+        self.inner.dispatcher.wake.notify_one();
+    }
+
+    /// Per-mille chance of a platform 429 (no quota headers) from now on.
+    pub fn set_platform_429_per_mille(&self, n: u32) {
+        self.inner
+            .platform_429_per_mille
+            .store(n.min(1000), Ordering::Relaxed);
+    }
+
+    /// Every REST answer waits this long on the clock before it is sent.
+    pub fn set_response_delay(&self, delay: Duration) {
+        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.inner
+            .response_delay_nanos
+            .store(nanos, Ordering::Relaxed);
+    }
+
+    /// Deactivates every hook as BigCommerce does (`is_active=false`); queued deliveries for
+    /// them are dropped and never replayed.
+    pub fn deactivate_hooks(&self) {
+        shopper::deactivate_hooks(&self.inner);
     }
 
     /// Stops the server and the dispatcher.

@@ -16,6 +16,10 @@ pub struct BigCommerceTruth {
     pub orders: Vec<OrderTruth>,
     /// Every variant id (including base variants).
     pub variant_ids: Vec<u64>,
+    /// Every variant with what a shopper pays for it now and its stock.
+    pub variants: Vec<VariantTruth>,
+    /// Every cart ever created (converted and deleted ones included).
+    pub carts: Vec<CartTruth>,
     /// Number of products.
     pub products: usize,
     /// Webhook delivery attempts made (first attempts and retries).
@@ -28,7 +32,7 @@ pub struct BigCommerceTruth {
     pub webhooks_delivered: u64,
     /// Webhook attempts that failed (non-2xx, connection error, timeout).
     pub webhook_failures: u64,
-    /// Hooks deactivated after the retry schedule ran out.
+    /// Hooks deactivated by the twin: the retry schedule ran out, or `deactivate_hooks`.
     pub hooks_deactivated: u64,
     /// Webhook events generated (one per matching hook and change).
     pub webhook_events: u64,
@@ -64,6 +68,43 @@ pub struct OrderTruth {
     pub total_inc_tax: Decimal,
     /// Number of order lines.
     pub line_count: usize,
+    /// Sum of the order's v3 refunds, transactional currency (the v2 `refunded_amount` stays 0).
+    pub refunded_total: Decimal,
+    /// Current status id (see reference §3.3).
+    pub status_id: u32,
+}
+
+/// One variant (base variants included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantTruth {
+    /// Variant id.
+    pub variant_id: u64,
+    /// Its product.
+    pub product_id: u64,
+    /// Variant SKU.
+    pub sku: String,
+    /// Effective price a shopper pays now, store default currency (sale price if any).
+    pub price: Decimal,
+    /// Stock: the variant's level when tracked by variant, the product's when tracked by
+    /// product, 0 when not tracked.
+    pub inventory_level: i64,
+    /// `none`, `product` or `variant` (the product's `inventory_tracking`).
+    pub inventory_tracking: String,
+}
+
+/// One cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartTruth {
+    /// Cart UUID.
+    pub cart_id: String,
+    /// The shopper.
+    pub person_id: u64,
+    /// The cart's email, canonical (trimmed, lowercase); `None` until a guest typed one.
+    pub email: Option<String>,
+    /// `store/cart/abandoned` fired for it at least once.
+    pub abandoned: bool,
+    /// The order it became; the cart then answers 404.
+    pub converted_order: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +126,9 @@ pub(crate) struct Person {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
+    /// The email as this person types it at a guest checkout (case/whitespace variant), if
+    /// fixed by `add_person`; seeded persons vary it per order.
+    pub typed_email: Option<String>,
     pub phone_e164: Option<String>,
     pub phone_display: Option<String>,
     pub country: usize,
@@ -216,6 +260,8 @@ pub(crate) struct OrderLine {
     pub discount_tax: Decimal,
     pub options: Vec<LineOption>,
     pub weight: Decimal,
+    /// Units refunded so far (v3 refunds).
+    pub quantity_refunded: u32,
 }
 
 impl OrderLine {
@@ -227,6 +273,14 @@ impl OrderLine {
     }
     pub fn total_inc(&self) -> Decimal {
         self.total_ex() + self.total_tax()
+    }
+    /// What the shopper paid for the line: inc. tax, after its share of order discounts.
+    pub fn paid_inc(&self) -> Decimal {
+        self.total_inc() - self.discount - self.discount_tax
+    }
+    /// Tax paid for the line after discounts.
+    pub fn paid_tax(&self) -> Decimal {
+        self.total_tax() - self.discount_tax
     }
 }
 
@@ -264,6 +318,12 @@ pub(crate) struct Order {
     pub order_source: &'static str,
     pub geoip_country: String,
     pub geoip_iso2: String,
+    /// Sum of the v3 refunds (transactional currency).
+    pub refunded_total: Decimal,
+    /// Shipping (inc. tax) refunded so far.
+    pub shipping_refunded: Decimal,
+    /// Stock was taken for this order (live capture), so a cancel or full refund returns it.
+    pub stock_taken: bool,
 }
 
 /// Derived money of an order.
@@ -330,6 +390,74 @@ pub(crate) struct Hook {
     pub updated_at: i64,
 }
 
+/// One line of a cart (a physical item).
+#[derive(Debug, Clone)]
+pub(crate) struct CartLine {
+    pub id: String,
+    pub product_id: u64,
+    pub variant_id: u64,
+    pub sku: String,
+    pub name: String,
+    pub url: String,
+    pub image_url: String,
+    pub quantity: u32,
+    /// Default (non-sale) price, transactional currency.
+    pub original_price: Decimal,
+    /// Price before discounts (sale price if any), transactional currency.
+    pub list_price: Decimal,
+    pub options: Vec<OptionValue>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cart {
+    pub id: String,
+    pub person_id: u64,
+    pub customer_id: u64,
+    /// As typed (the API shows what the shopper typed); empty until provided.
+    pub email: Option<String>,
+    pub currency: String,
+    pub locale: String,
+    pub lines: Vec<CartLine>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub version: u64,
+    pub token: Option<String>,
+    /// When `store/cart/abandoned` last fired.
+    pub abandoned_at: Option<DateTime<Utc>>,
+    pub converted_order: Option<u64>,
+    pub deleted: bool,
+}
+
+impl Cart {
+    pub fn live(&self) -> bool {
+        self.converted_order.is_none() && !self.deleted
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RefundItem {
+    /// `PRODUCT` or `SHIPPING`.
+    pub item_type: &'static str,
+    /// Order-product id (PRODUCT) or order-address id (SHIPPING).
+    pub item_id: u64,
+    pub quantity: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Refund {
+    pub id: u64,
+    pub order_id: u64,
+    pub created: DateTime<Utc>,
+    pub reason: String,
+    pub total_amount: Decimal,
+    pub total_tax: Decimal,
+    pub items: Vec<RefundItem>,
+    pub payment_id: u64,
+    pub provider_id: &'static str,
+    pub offline: bool,
+    pub transaction_id: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct QuotaWindow {
     pub started: Option<DateTime<Utc>>,
@@ -344,6 +472,13 @@ pub(crate) struct Store {
     pub variants: BTreeMap<u64, Variant>,
     pub orders: BTreeMap<u64, Order>,
     pub hooks: BTreeMap<u64, Hook>,
+    pub carts: BTreeMap<String, Cart>,
+    /// Abandoned-cart recovery token → cart id.
+    pub abandoned_tokens: BTreeMap<String, String>,
+    pub refunds: BTreeMap<u64, Refund>,
+    pub faults: super::shopper::WebhookFaults,
+    /// Draws of the webhook fault injection (duplicates, extra delays), seeded.
+    pub fault_rng: ChaCha8Rng,
     pub currencies: Vec<Currency>,
     pub next_id: BTreeMap<&'static str, u64>,
     pub rng: ChaCha8Rng,
@@ -371,6 +506,8 @@ impl Store {
             "image" => 901,
             "coupon" => 1,
             "event" => 1,
+            "refund" => 1,
+            "refund_payment" => 1,
             _ => 1,
         };
         let slot = self.next_id.entry(kind).or_insert(start);
@@ -402,9 +539,45 @@ impl Store {
                     currency: o.currency_code.clone(),
                     total_inc_tax: o.totals().total_inc,
                     line_count: o.lines.len(),
+                    refunded_total: o.refunded_total,
+                    status_id: u32::from(o.status_id),
                 })
                 .collect(),
             variant_ids: self.variants.keys().copied().collect(),
+            variants: self
+                .variants
+                .values()
+                .filter_map(|v| {
+                    let p = self.products.get(&v.product_id)?;
+                    Some(VariantTruth {
+                        variant_id: v.id,
+                        product_id: v.product_id,
+                        sku: v.sku.clone(),
+                        price: super::wire::variant_effective_price(p, v),
+                        inventory_level: match p.tracking {
+                            Tracking::Variant => v.inventory_level,
+                            Tracking::Product => p.inventory_level,
+                            Tracking::None => 0,
+                        },
+                        inventory_tracking: p.tracking.as_str().to_owned(),
+                    })
+                })
+                .collect(),
+            carts: self
+                .carts
+                .values()
+                .map(|c| CartTruth {
+                    cart_id: c.id.clone(),
+                    person_id: c.person_id,
+                    email: c
+                        .email
+                        .as_ref()
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty()),
+                    abandoned: c.abandoned_at.is_some(),
+                    converted_order: c.converted_order,
+                })
+                .collect(),
             products: self.products.len(),
             ..BigCommerceTruth::default()
         }

@@ -14,6 +14,7 @@ use super::model::{
     Address, Country, Currency, Customer, LineOption, OptionValue, Order, OrderLine, Person,
     Product, Store, Tracking, Variant,
 };
+use super::shopper::{transition_locked, Transition};
 use super::webhooks::emit;
 use super::wire::variant_effective_price;
 use super::Inner;
@@ -149,7 +150,7 @@ fn rand_time(rng: &mut ChaCha8Rng, from: DateTime<Utc>, to: DateTime<Utc>) -> Da
     from + chrono::Duration::milliseconds(ms) + chrono::Duration::nanoseconds(nanos)
 }
 
-fn secs(dt: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn secs(dt: DateTime<Utc>) -> DateTime<Utc> {
     dt.trunc_subsecs(0)
 }
 
@@ -245,6 +246,7 @@ fn new_person(
         first_name: first,
         last_name: last,
         email,
+        typed_email: None,
         phone_e164,
         phone_display,
         country,
@@ -253,7 +255,7 @@ fn new_person(
     store.persons.len() - 1
 }
 
-fn register(
+pub(crate) fn register(
     store: &mut Store,
     rng: &mut ChaCha8Rng,
     person_idx: usize,
@@ -477,39 +479,66 @@ fn typed_email(rng: &mut ChaCha8Rng, canonical: &str) -> String {
     }
 }
 
-struct OrderPlan {
-    person_idx: usize,
-    customer_id: u64,
-    at: DateTime<Utc>,
-    status_id: u8,
-    payment_status: &'static str,
-    paid_at: Option<DateTime<Utc>>,
-    date_modified: DateTime<Utc>,
-    date_shipped: Option<DateTime<Utc>>,
+pub(crate) struct OrderPlan {
+    pub person_idx: usize,
+    pub customer_id: u64,
+    pub at: DateTime<Utc>,
+    pub status_id: u8,
+    pub payment_status: &'static str,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub date_modified: DateTime<Utc>,
+    pub date_shipped: Option<DateTime<Utc>>,
 }
 
-fn build_order(
+/// What a shopper action fixes instead of the seeded draws.
+#[derive(Default)]
+pub(crate) struct Overrides {
+    pub currency: Option<Currency>,
+    pub lines: Option<Vec<(u64, u32)>>,
+    /// Billing email as typed (`Some("")` for none).
+    pub email: Option<String>,
+    /// Billing phone as typed (`Some("")` for none).
+    pub phone: Option<String>,
+    pub cart_id: Option<String>,
+    pub no_coupon: bool,
+}
+
+pub(crate) fn build_order(
     store: &mut Store,
     rng: &mut ChaCha8Rng,
     countries: &[Country],
     plan: OrderPlan,
+    ov: Overrides,
 ) -> Option<u64> {
     if store.variants.is_empty() || store.currencies.is_empty() {
         return None;
     }
     let person = store.persons.get(plan.person_idx)?.clone();
     let country = &countries[person.country];
-    let currency = if rng.random_bool(0.6) || store.currencies.len() == 1 {
-        store.currencies[0].clone()
-    } else {
-        store.currencies[rng.random_range(0..store.currencies.len())].clone()
+    let currency = match ov.currency {
+        Some(c) => c,
+        None => {
+            if rng.random_bool(0.6) || store.currencies.len() == 1 {
+                store.currencies[0].clone()
+            } else {
+                store.currencies[rng.random_range(0..store.currencies.len())].clone()
+            }
+        }
     };
     let dp = currency.decimal_places;
-    let variant_ids: Vec<u64> = store.variants.keys().copied().collect();
-    let n_lines = rng.random_range(1..=variant_ids.len().min(4));
-    let chosen: Vec<u64> = variant_ids.choose_multiple(rng, n_lines).copied().collect();
+    let chosen: Vec<(u64, Option<u32>)> = match ov.lines {
+        Some(given) => given.into_iter().map(|(v, q)| (v, Some(q))).collect(),
+        None => {
+            let variant_ids: Vec<u64> = store.variants.keys().copied().collect();
+            let n_lines = rng.random_range(1..=variant_ids.len().min(4));
+            variant_ids
+                .choose_multiple(rng, n_lines)
+                .map(|v| (*v, None))
+                .collect()
+        }
+    };
     let mut lines = Vec::new();
-    for vid in chosen {
+    for (vid, qty) in chosen {
         let v = store.variants.get(&vid)?.clone();
         let p = store.products.get(&v.product_id)?.clone();
         let unit_default = variant_effective_price(&p, &v);
@@ -539,7 +568,10 @@ fn build_order(
             sku: v.sku.clone(),
             name: p.name.clone(),
             brand: p.brand.clone(),
-            quantity: rng.random_range(1..=3),
+            quantity: match qty {
+                Some(q) => q,
+                None => rng.random_range(1..=3),
+            },
             price_ex,
             price_tax,
             cost_price: (v.cost_price * currency.rate).round_dp(dp),
@@ -547,11 +579,12 @@ fn build_order(
             discount_tax: Decimal::ZERO,
             options: options_with_ids,
             weight: v.weight.unwrap_or(p.weight),
+            quantity_refunded: 0,
         });
     }
     // Coupons only work in the store's default currency.
     let mut coupon = None;
-    if currency.is_default && rng.random_bool(0.25) {
+    if !ov.no_coupon && currency.is_default && rng.random_bool(0.25) {
         let subtotal: Decimal = lines.iter().map(OrderLine::total_ex).sum();
         let discount = (subtotal * Decimal::new(10, 2)).round_dp(dp);
         if discount > Decimal::ZERO {
@@ -579,14 +612,16 @@ fn build_order(
     let shipping_ex = (shipping_usd * currency.rate).round_dp(dp);
     let shipping_tax = (shipping_ex * country.tax_rate).round_dp(dp);
     let is_guest = plan.customer_id == 0;
-    let email = match (&person.email, is_guest) {
-        (Some(e), true) => typed_email(rng, e),
-        (Some(e), false) => e.clone(),
-        (None, _) => String::new(),
+    let email = match (ov.email, &person.email, is_guest) {
+        (Some(e), _, _) => e,
+        (None, Some(e), true) => typed_email(rng, e),
+        (None, Some(e), false) => e.clone(),
+        (None, None, _) => String::new(),
     };
-    let phone = match (&person.phone_display, &person.email) {
-        (Some(p), None) => p.clone(),
-        (Some(p), Some(_)) if rng.random_bool(0.6) => p.clone(),
+    let phone = match (ov.phone, &person.phone_display, &person.email) {
+        (Some(p), _, _) => p,
+        (None, Some(p), None) => p.clone(),
+        (None, Some(p), Some(_)) if rng.random_bool(0.6) => p.clone(),
         _ => String::new(),
     };
     let id = store.next("order");
@@ -642,7 +677,10 @@ fn build_order(
         shipping_tax,
         coupon,
         lines,
-        cart_id: uuid_like(rng),
+        cart_id: match ov.cart_id {
+            Some(c) => c,
+            None => uuid_like(rng),
+        },
         paid_at: plan.paid_at,
         paid,
         ip_address: format!("203.0.113.{}", rng.random_range(1..255)),
@@ -651,6 +689,9 @@ fn build_order(
         order_source: "www",
         geoip_country: country.name.to_owned(),
         geoip_iso2: country.iso2.to_owned(),
+        refunded_total: Decimal::ZERO,
+        shipping_refunded: Decimal::ZERO,
+        stock_taken: false,
     };
     if paid {
         for l in &order.lines {
@@ -663,7 +704,7 @@ fn build_order(
     Some(id)
 }
 
-fn uuid_like(rng: &mut ChaCha8Rng) -> String {
+pub(crate) fn uuid_like(rng: &mut ChaCha8Rng) -> String {
     let a: u128 = rng.random();
     let h = format!("{a:032x}");
     format!(
@@ -782,7 +823,23 @@ pub(crate) fn seed_store(inner: &Inner, seed: &StoreSeed) {
             0
         };
         let plan = historical_plan(&mut rng, person_idx, customer_id, t, now);
-        build_order(&mut store, &mut rng, &countries, plan);
+        let status = plan.status_id;
+        let refunded_at = plan.date_modified;
+        let id = build_order(&mut store, &mut rng, &countries, plan, Overrides::default());
+        // Refunded history has its v3 refund records (no draws: the seeded stream is unchanged).
+        if let (Some(id), 4 | 14) = (id, status) {
+            let lines: Vec<(u64, u32)> = match status {
+                4 => Vec::new(),
+                _ => {
+                    let o = &store.orders[&id];
+                    match o.lines.first() {
+                        Some(l) if o.totals().items_total > 1 => vec![(l.id, 1)],
+                        _ => continue,
+                    }
+                }
+            };
+            let _ = super::shopper::apply_refund(&mut store, id, &lines, secs(refunded_at));
+        }
     }
 }
 
@@ -1018,7 +1075,7 @@ fn live_create_order(
         date_modified: now,
         date_shipped: None,
     };
-    let id = build_order(store, rng, countries, plan)?;
+    let id = build_order(store, rng, countries, plan, Overrides::default())?;
     emit(
         inner,
         store,
@@ -1029,87 +1086,14 @@ fn live_create_order(
 }
 
 fn live_settle_order(inner: &Inner, store: &mut Store, rng: &mut ChaCha8Rng, id: u64) {
-    let now = inner.clock.now();
     let roll = rng.random_range(0..100);
-    let (new_status, payment_status) = match roll {
-        0..=84 => (11u8, "captured"),
-        85..=92 => (6, "declined"),
-        _ => (7, "pending"),
+    let t = match roll {
+        0..=84 => Transition::Pay,
+        85..=92 => Transition::Decline,
+        _ => Transition::AwaitPayment,
     };
-    let Some(order) = store.orders.get_mut(&id) else {
-        return;
-    };
-    let previous = order.status_id;
-    order.status_id = new_status;
-    order.payment_status = payment_status;
-    order.date_modified = secs(now);
-    if new_status == 11 {
-        order.paid = true;
-        order.paid_at = Some(now);
-        order.payment_method = if rng.random_bool(0.8) {
-            "Credit Card"
-        } else {
-            "PayPal"
-        };
-        order.payment_provider_id = format!("ch_{:016x}", rng.random::<u64>());
-    } else if new_status == 7 {
-        order.payment_method = "Bank Deposit";
-    }
-    let lines: Vec<(u64, u64, u32)> = order
-        .lines
-        .iter()
-        .map(|l| (l.product_id, l.variant_id, l.quantity))
-        .collect();
-    emit(
-        inner,
-        store,
-        "store/order/updated",
-        json!({ "type": "order", "id": id }),
-    );
-    emit(
-        inner,
-        store,
-        "store/order/statusUpdated",
-        json!({ "type": "order", "id": id, "status": { "previous_status_id": previous, "new_status_id": new_status } }),
-    );
-    if new_status != 11 {
-        return;
-    }
-    // Stock leaves on capture; the product's date_modified does not move.
-    for (product_id, variant_id, qty) in lines {
-        let Some(p) = store.products.get_mut(&product_id) else {
-            continue;
-        };
-        p.total_sold += u64::from(qty);
-        match p.tracking {
-            Tracking::None => {}
-            Tracking::Product => {
-                p.inventory_level -= i64::from(qty);
-                emit(
-                    inner,
-                    store,
-                    "store/product/inventory/order/updated",
-                    json!({ "type": "product", "id": product_id, "inventory": { "product_id": product_id, "method": "relative", "value": -i64::from(qty) } }),
-                );
-            }
-            Tracking::Variant => {
-                p.inventory_level -= i64::from(qty);
-                let sku_id = match store.variants.get_mut(&variant_id) {
-                    Some(v) => {
-                        v.inventory_level -= i64::from(qty);
-                        v.sku_id.unwrap_or(v.id)
-                    }
-                    None => continue,
-                };
-                emit(
-                    inner,
-                    store,
-                    "store/sku/inventory/order/updated",
-                    json!({ "type": "sku", "id": sku_id, "inventory": { "product_id": product_id, "method": "relative", "value": -i64::from(qty), "variant_id": variant_id } }),
-                );
-            }
-        }
-    }
+    // A live order is always Incomplete or Pending here, so every transition is allowed.
+    let _ = transition_locked(inner, store, rng, id, t);
 }
 
 fn live_new_customer(

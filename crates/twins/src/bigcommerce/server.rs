@@ -172,13 +172,27 @@ async fn read_body(body: Incoming) -> Result<Bytes, ()> {
 }
 
 async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let api = req.uri().path().starts_with("/stores/");
+    let resp = handle_api(&inner, req).await;
+    // "Slow responses": the answer (computed on arrival) waits on the clock.
+    let delay = inner.response_delay_nanos.load(Ordering::Relaxed);
+    if api && delay > 0 {
+        inner
+            .clock
+            .sleep(std::time::Duration::from_nanos(delay))
+            .await;
+    }
+    resp
+}
+
+async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
     let method = parts.method.clone();
 
     if path == "/_twin/state" && method == Method::GET {
-        let truth = truth_of(&inner);
+        let truth = truth_of(inner);
         let v = serde_json::to_value(&truth).unwrap_or(Value::Null);
         return Reply::json(StatusCode::OK, &v).into_response();
     }
@@ -208,7 +222,10 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Byte
     }
 
     // Platform-load 429: no quota headers at all.
-    let per_mille = inner.config.platform_429_per_mille.min(1000);
+    let per_mille = inner
+        .platform_429_per_mille
+        .load(Ordering::Relaxed)
+        .min(1000);
     if per_mille > 0 {
         let hit = inner.store.lock().platform_rng.random_range(0..1000) < per_mille;
         if hit {
@@ -222,7 +239,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Byte
     }
 
     let quota = inner.config.plan.requests_per_window();
-    let (allowed, left, reset_ms) = take_quota(&inner, quota);
+    let (allowed, left, reset_ms) = take_quota(inner, quota);
     let mut quota_headers = vec![
         ("x-rate-limit-time-window-ms", WINDOW_MS.to_string()),
         ("x-rate-limit-time-reset-ms", reset_ms.to_string()),
@@ -260,7 +277,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Byte
         None
     };
     let params = parse_query(&query);
-    let mut reply = route(&inner, &method, &segs[2..], &params, body.as_ref());
+    let mut reply = route(inner, &method, &segs[2..], &params, body.as_ref());
     reply.headers.extend(quota_headers);
     reply.into_response()
 }
@@ -379,6 +396,14 @@ fn route(inner: &Inner, method: &Method, segs: &[&str], p: &Params, body: Option
             })
         }
         (Api::V3, ["customers"]) if get => list_customers(inner, p),
+        (Api::V3, ["orders", "payment_actions", "refunds"]) if get => list_refunds(inner, p, None),
+        (Api::V3, ["orders", "payment_actions", "refunds", id]) if get => get_refund(inner, id),
+        (Api::V3, ["orders", id, "payment_actions", "refunds"]) if get => match id.parse::<u64>() {
+            Ok(id) => list_refunds(inner, p, Some(id)),
+            Err(_) => not_found(Api::V3),
+        },
+        (Api::V3, ["carts", id]) if get => get_cart(inner, id, p),
+        (Api::V3, ["abandoned-carts", token]) if get => get_abandoned_cart(inner, token),
         (Api::V3, ["catalog", "products"]) if get => list_products(inner, p, None),
         (Api::V3, ["catalog", "products", id]) if get => match id.parse::<u64>() {
             Ok(id) => list_products(inner, p, Some(id)),
@@ -1244,6 +1269,121 @@ fn delete_hook(inner: &Inner, id: u64) -> Reply {
         None => Reply::v3_error(
             StatusCode::NOT_FOUND,
             "The requested webhook was not found.",
+        ),
+    }
+}
+
+/// `GET v3/orders/{id}/payment_actions/refunds` (`meta: {}`) and
+/// `GET v3/orders/payment_actions/refunds` (filters, paging; `meta.pagination` is *inferred*:
+/// the spec's meta is an open object). Ascending refund id.
+fn list_refunds(inner: &Inner, p: &Params, order: Option<u64>) -> Reply {
+    let api = Api::V3;
+    let parsed = (|| -> Result<_, Reply> {
+        let (page, limit) = page_limit(p, api, MAX_LIMIT)?;
+        let order_ids = id_list(p, "order_id:in", api)?;
+        let ids = id_list(p, "id:in", api)?;
+        let rfc3339 = |key: &str| -> Result<Option<DateTime<Utc>>, Reply> {
+            match p.get(key) {
+                None => Ok(None),
+                Some(s) => DateTime::parse_from_rfc3339(s)
+                    .map(|d| Some(d.with_timezone(&Utc)))
+                    .map_err(|_| bad_request(api, key)),
+            }
+        };
+        Ok((
+            page,
+            limit,
+            order_ids,
+            ids,
+            rfc3339("created:min")?,
+            rfc3339("created:max")?,
+        ))
+    })();
+    let (page, limit, order_ids, ids, min_c, max_c) = match parsed {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let store = inner.store.lock();
+    if let Some(oid) = order {
+        if !store.orders.contains_key(&oid) {
+            return Reply::v3_error(StatusCode::NOT_FOUND, "The requested order was not found.");
+        }
+    }
+    let txn = p.get("transaction_id");
+    let rows: Vec<&super::model::Refund> = store
+        .refunds
+        .values()
+        .filter(|r| order.is_none_or(|o| r.order_id == o))
+        .filter(|r| txn.is_none_or(|t| &r.transaction_id == t))
+        .filter(|r| order.is_some() || order_ids.as_ref().is_none_or(|v| v.contains(&r.order_id)))
+        .filter(|r| order.is_some() || ids.as_ref().is_none_or(|v| v.contains(&r.id)))
+        .filter(|r| order.is_some() || min_c.is_none_or(|d| r.created >= d))
+        .filter(|r| order.is_some() || max_c.is_none_or(|d| r.created <= d))
+        .collect();
+    if order.is_some() {
+        let data: Vec<Value> = rows.into_iter().map(wire::refund_json).collect();
+        return Reply::json(StatusCode::OK, &json!({ "data": data, "meta": {} }));
+    }
+    let total = rows.len();
+    let data: Vec<Value> = rows
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .map(wire::refund_json)
+        .collect();
+    let count = data.len();
+    Reply::json(
+        StatusCode::OK,
+        &json!({ "data": data, "meta": { "pagination": pagination(total, count, page, limit, "") } }),
+    )
+}
+
+fn get_refund(inner: &Inner, id: &str) -> Reply {
+    let store = inner.store.lock();
+    match id.parse::<u64>().ok().and_then(|id| store.refunds.get(&id)) {
+        Some(r) => Reply::json(
+            StatusCode::OK,
+            &json!({ "data": wire::refund_json(r), "meta": {} }),
+        ),
+        None => Reply::v3_error(StatusCode::NOT_FOUND, "The requested refund was not found."),
+    }
+}
+
+/// `GET v3/carts/{id}`: 404 once converted or deleted. `include` takes the documented values;
+/// only `line_items.physical_items.options` changes the answer.
+fn get_cart(inner: &Inner, id: &str, p: &Params) -> Reply {
+    let mut options = false;
+    if let Some(inc) = p.get("include") {
+        for part in inc.split(',').map(str::trim) {
+            match part {
+                "line_items.physical_items.options" => options = true,
+                "line_items.digital_items.options" | "redirect_urls" | "promotions.banners" => {}
+                _ => return bad_request(Api::V3, "include"),
+            }
+        }
+    }
+    let store = inner.store.lock();
+    match store.carts.get(id).filter(|c| c.live()) {
+        Some(c) => Reply::json(
+            StatusCode::OK,
+            &json!({ "data": wire::cart_json(c, options), "meta": {} }),
+        ),
+        None => Reply::v3_error(StatusCode::NOT_FOUND, "Cart not found."),
+    }
+}
+
+/// `GET v3/abandoned-carts/{token}` → `{data: {cart_id}}`; the token keeps resolving after the
+/// cart converted (*inferred*).
+fn get_abandoned_cart(inner: &Inner, token: &str) -> Reply {
+    let store = inner.store.lock();
+    match store.abandoned_tokens.get(token) {
+        Some(cart_id) => Reply::json(
+            StatusCode::OK,
+            &json!({ "data": { "cart_id": cart_id }, "meta": {} }),
+        ),
+        None => Reply::v3_error(
+            StatusCode::NOT_FOUND,
+            "The requested abandoned cart was not found.",
         ),
     }
 }

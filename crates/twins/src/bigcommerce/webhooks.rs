@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
+use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Notify};
@@ -172,21 +173,38 @@ pub(crate) fn emit(inner: &Inner, store: &mut Store, scope: &str, data: Value) {
     let event = Arc::new(Event {
         body: Bytes::from(payload.to_string()),
     });
-    {
-        let mut s = inner.dispatcher.state.lock();
-        for hook_id in hooks {
-            inner
-                .counters
-                .webhook_events
-                .fetch_add(1, Ordering::Relaxed);
-            s.pending.push(Delivery {
+    // Fault injection: random extra delays (reordering) and duplicate sends of the same event.
+    let max_ms = u64::try_from(store.faults.max_extra_delay.as_millis()).unwrap_or(u64::MAX);
+    let dup = store.faults.duplicate_per_mille.min(1000);
+    let delay = |rng: &mut rand_chacha::ChaCha8Rng| {
+        if max_ms == 0 {
+            now
+        } else {
+            let ms = rng.random_range(0..=max_ms);
+            now + chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))
+        }
+    };
+    let mut deliveries = Vec::new();
+    for hook_id in hooks {
+        inner
+            .counters
+            .webhook_events
+            .fetch_add(1, Ordering::Relaxed);
+        let copies = if dup > 0 && store.fault_rng.random_range(0..1000) < dup {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            deliveries.push(Delivery {
                 hook_id,
                 event: event.clone(),
                 failures: 0,
-                due: now,
+                due: delay(&mut store.fault_rng),
             });
         }
     }
+    inner.dispatcher.state.lock().pending.extend(deliveries);
     inner.dispatcher.bump();
     inner.dispatcher.wake.notify_one();
 }
@@ -230,18 +248,20 @@ pub(crate) async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) 
 }
 
 async fn attempt(inner: Arc<Inner>, mut d: Delivery) {
-    let hook = {
+    let (hook, fail_until) = {
         let store = inner.store.lock();
-        store
+        let hook = store
             .hooks
             .get(&d.hook_id)
             .filter(|h| h.is_active)
-            .map(|h| (h.destination.clone(), h.headers.clone()))
+            .map(|h| (h.destination.clone(), h.headers.clone()));
+        (hook, store.faults.fail_all_until)
     };
     let Some((destination, headers)) = hook else {
         finish(&inner);
         return;
     };
+    let unreachable = fail_until.is_some_and(|t| inner.clock.now() < t);
     let mut req = inner
         .http
         .post(&destination)
@@ -252,9 +272,14 @@ async fn attempt(inner: Arc<Inner>, mut d: Delivery) {
     }
     inner.counters.webhooks_sent.fetch_add(1, Ordering::Relaxed);
     let clock = inner.clock.clone();
-    let ok = tokio::select! {
-        r = req.send() => r.map(|resp| resp.status().is_success()).unwrap_or(false),
-        () = clock.sleep(DELIVERY_TIMEOUT) => false,
+    let ok = if unreachable {
+        // Fault: the receiver is unreachable; nothing leaves the twin.
+        false
+    } else {
+        tokio::select! {
+            r = req.send() => r.map(|resp| resp.status().is_success()).unwrap_or(false),
+            () = clock.sleep(DELIVERY_TIMEOUT) => false,
+        }
     };
     if ok {
         inner

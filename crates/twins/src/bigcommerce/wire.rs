@@ -5,7 +5,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::model::{Currency, Customer, Hook, Order, OrderLine, Product, Variant};
+use super::model::{Cart, Currency, Customer, Hook, Order, OrderLine, Product, Refund, Variant};
 
 /// v2 money: a string with 4 decimals.
 pub(crate) fn money(d: Decimal) -> String {
@@ -319,7 +319,6 @@ pub(crate) fn order_product_json(o: &Order, l: &OrderLine) -> Value {
             })
         })
         .collect();
-    let refunded = o.status_id == 4;
     let first = json!({
         "id": l.id,
         "order_id": o.id,
@@ -352,8 +351,8 @@ pub(crate) fn order_product_json(o: &Order, l: &OrderLine) -> Value {
         "cost_price_inc_tax": money(l.cost_price),
         "cost_price_ex_tax": money(l.cost_price),
         "cost_price_tax": money(Decimal::ZERO),
-        "is_refunded": refunded,
-        "quantity_refunded": if refunded { l.quantity } else { 0 },
+        "is_refunded": l.quantity_refunded > 0,
+        "quantity_refunded": l.quantity_refunded,
         "refund_amount": money(Decimal::ZERO),
         "return_id": 0,
         "wrapping_id": 0,
@@ -746,5 +745,120 @@ pub(crate) fn hook_json(h: &Hook, client_id: &str, store_hash: &str) -> Value {
         "is_active": h.is_active,
         "created_at": h.created_at,
         "updated_at": h.updated_at,
+    })
+}
+
+/// v3 refund (orders.v3.yml `Refund`, reference §3.9/§10.5); amounts in the order's
+/// transactional currency.
+pub(crate) fn refund_json(r: &Refund) -> Value {
+    let items: Vec<Value> = r
+        .items
+        .iter()
+        .map(|i| {
+            let mut v = json!({
+                "item_type": i.item_type,
+                "item_id": i.item_id,
+                "requested_amount": null,
+                "reason": r.reason,
+            });
+            if let (Some(q), Some(m)) = (i.quantity, v.as_object_mut()) {
+                m.insert("quantity".into(), json!(q));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "id": r.id,
+        "order_id": r.order_id,
+        "user_id": 0,
+        "created": iso(r.created),
+        "reason": r.reason,
+        "total_amount": num(r.total_amount),
+        "total_tax": num(r.total_tax),
+        "uses_merchant_override_values": false,
+        "items": items,
+        "payments": [{
+            "id": r.payment_id,
+            "provider_id": r.provider_id,
+            "amount": num(r.total_amount),
+            "offline": r.offline,
+            "is_declined": false,
+            "declined_message": "",
+            "transaction_id": r.transaction_id,
+        }],
+    })
+}
+
+/// v3 cart (carts.v3.yml `Cart_Full`, reference §7.2/§10.4). `options` only when asked for with
+/// `include=line_items.physical_items.options`.
+pub(crate) fn cart_json(c: &Cart, with_options: bool) -> Value {
+    let items: Vec<Value> = c
+        .lines
+        .iter()
+        .map(|l| {
+            let q = Decimal::from(l.quantity);
+            let mut v = json!({
+                "id": l.id,
+                "parent_id": null,
+                "variant_id": l.variant_id,
+                "product_id": l.product_id,
+                "sku": l.sku,
+                "name": l.name,
+                "url": l.url,
+                "quantity": l.quantity,
+                "taxable": true,
+                "image_url": l.image_url,
+                "discounts": [],
+                "coupons": [],
+                "discount_amount": 0,
+                "coupon_amount": 0,
+                "original_price": num(l.original_price),
+                "list_price": num(l.list_price),
+                "sale_price": num(l.list_price),
+                "extended_list_price": num(l.list_price * q),
+                "extended_sale_price": num(l.list_price * q),
+                "is_require_shipping": true,
+                "is_mutable": true,
+                "added_by_promotion": false,
+            });
+            if let (true, Some(m)) = (with_options, v.as_object_mut()) {
+                let opts: Vec<Value> = l
+                    .options
+                    .iter()
+                    .map(|o| json!({ "name": o.option_display_name, "nameId": o.option_id, "value": o.label, "valueId": o.id }))
+                    .collect();
+                m.insert("options".into(), Value::Array(opts));
+            }
+            v
+        })
+        .collect();
+    let base: Decimal = c
+        .lines
+        .iter()
+        .map(|l| l.list_price * Decimal::from(l.quantity))
+        .sum();
+    json!({
+        "id": c.id,
+        "customer_id": c.customer_id,
+        "channel_id": 1,
+        "email": c.email.clone().unwrap_or_default(),
+        "currency": { "code": c.currency },
+        "tax_included": false,
+        "base_amount": num(base),
+        "discount_amount": 0,
+        "manual_discount_amount": 0,
+        "cart_amount": num(base),
+        "coupons": [],
+        "discounts": [],
+        "line_items": {
+            "physical_items": items,
+            "digital_items": [],
+            "gift_certificates": [],
+            "custom_items": [],
+        },
+        "created_time": iso(c.created),
+        "updated_time": iso(c.updated),
+        "locale": c.locale,
+        "version": c.version,
     })
 }

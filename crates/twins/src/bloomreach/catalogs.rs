@@ -88,6 +88,40 @@ impl Catalogs {
     fn find_mut(&mut self, id: &str) -> Option<&mut Catalog> {
         self.list.iter_mut().find(|c| c.id == id)
     }
+
+    /// The id of the (first) catalog called `name`.
+    pub(crate) fn id_by_name(&self, name: &str) -> Option<String> {
+        self.list
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id.clone())
+    }
+
+    /// Writes one imported row into catalog `id`: a partial update that creates the item when
+    /// it is missing (inferred), under the same rules as the Catalog API (declared fields only,
+    /// no `/` in the item id).
+    pub(crate) fn import_item(
+        &mut self,
+        id: &str,
+        item_id: &str,
+        properties: Map<String, Value>,
+    ) -> Result<(), String> {
+        let Some(catalog) = self.find_mut(id) else {
+            return Err("Catalog not found.".to_owned());
+        };
+        let properties = Value::Object(properties);
+        check_item_id(Some(&Value::String(item_id.to_owned())))
+            .and_then(|item_id| {
+                write_item(
+                    catalog,
+                    item_id,
+                    Some(&properties),
+                    true,
+                    ItemWrite::Partial,
+                )
+            })
+            .map_err(|(field, message)| format!("{field}: {message}"))
+    }
 }
 
 fn field_errors(field: &str, message: &str) -> Reply {

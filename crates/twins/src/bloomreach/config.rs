@@ -59,6 +59,29 @@ pub struct BloomreachTwinConfig {
     /// Addition: the project's cap on distinct customer attribute names (255 or 1024 by
     /// contract). Updates that would create a new attribute beyond the cap are dropped silently.
     pub customer_attribute_limit: usize,
+    /// Addition: seconds sent in a `Retry-After` header on 429 answers. `None` (the default)
+    /// sends no header: Bloomreach documents none for Engagement (reference §3).
+    #[serde(default)]
+    pub retry_after_seconds: Option<u32>,
+    /// Customer properties marked Private (PII) in the project's Data Manager: GDPR
+    /// anonymization removes these and only these (reference §7.2).
+    #[serde(default = "default_private_properties")]
+    pub private_properties: Vec<String>,
+    /// Addition: most data rows one import file may hold (documented: 1,000,000). More and the
+    /// run fails without applying anything. Lower it in tests.
+    #[serde(default = "default_import_row_limit")]
+    pub import_row_limit: usize,
+}
+
+fn default_private_properties() -> Vec<String> {
+    ["email", "phone", "first_name", "last_name"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn default_import_row_limit() -> usize {
+    1_000_000
 }
 
 impl Default for BloomreachTwinConfig {
@@ -80,6 +103,9 @@ impl Default for BloomreachTwinConfig {
             seed: 0,
             catalog_string_booleans_one_in: 4,
             customer_attribute_limit: 255,
+            retry_after_seconds: None,
+            private_properties: default_private_properties(),
+            import_row_limit: default_import_row_limit(),
         }
     }
 }

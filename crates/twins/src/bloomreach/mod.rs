@@ -1,8 +1,9 @@
 //! The Bloomreach Engagement twin.
 //!
 //! A strict simulator of Bloomreach Engagement's Tracking API (`/track/v2`: batch, single
-//! customer/event endpoints, system time), Catalog API (`/data/v2/.../catalogs`) and customer
-//! identity rules (hard/soft ids, merges, the 90-day event duplicate filter), served by hyper on
+//! customer/event endpoints, system time), Catalog API (`/data/v2/.../catalogs`), Imports API
+//! (`/imports/v1`, `/data/v1|v2/.../imports/{id}/start`: CSV over URL), GDPR anonymization and
+//! customer identity rules (hard/soft ids, merges, the 90-day event duplicate filter), served by hyper on
 //! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BloomreachTruth`], also served
 //! without auth at `GET /_twin/state`) and reads time only from the injected clock.
 //!
@@ -12,6 +13,8 @@
 mod catalogs;
 mod config;
 mod error;
+mod gdpr;
+mod imports;
 mod profiles;
 mod server;
 mod state;
@@ -31,7 +34,10 @@ use url::Url;
 
 pub use config::{BloomreachTwinConfig, LatencyModel};
 pub use error::TwinError;
-pub use truth::{BloomreachTruth, CatalogTruth, EventTruth, ProfileTruth, TwinStats};
+pub use truth::{
+    BloomreachTruth, CatalogTruth, EventTruth, ImportRunStatus, ImportRunTruth, ImportTruth,
+    ProfileTruth, TwinStats,
+};
 
 use server::Core;
 use state::State;
@@ -91,10 +97,7 @@ impl BloomreachTwin {
             .await
             .map_err(TwinError::Bind)?;
         let addr = listener.local_addr().map_err(TwinError::Bind)?;
-        let core = Arc::new(Core {
-            clock,
-            state: Mutex::new(State::new(config)),
-        });
+        let core = Arc::new(Core::new(clock, State::new(config)));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, core.clone(), stopped));
         Ok(Self {
@@ -124,14 +127,41 @@ impl BloomreachTwin {
         self.core.state.lock().requests_per_minute = n;
     }
 
+    /// Sets the chance, in thousandths, that an API request answers a random 5xx and is
+    /// discarded. Values above 1000 count as 1000.
+    pub fn set_server_error_per_mille(&self, n: u32) {
+        self.core.state.lock().server_error_per_mille = n.min(1000);
+    }
+
+    /// Replaces the latency model (requests already waiting keep their delay).
+    pub fn set_latency(&self, latency: LatencyModel) {
+        self.core.state.lock().latency = latency;
+    }
+
+    /// `Some(n)`: 429 answers carry `Retry-After: n`. `None` (the default): no header, as
+    /// documented for Engagement.
+    pub fn set_retry_after(&self, seconds: Option<u32>) {
+        self.core.state.lock().retry_after_seconds = seconds;
+    }
+
+    /// Completes once no import run is in flight (runs download and apply on background
+    /// tasks). Returns at once when none is.
+    pub async fn wait_for_import_runs(&self) {
+        let mut runs = self.core.import_runs.subscribe();
+        // Err only when the sender is gone, which cannot happen while `self` holds the core.
+        let _ = runs.wait_for(|n| *n == 0).await;
+    }
+
     /// A snapshot of the ground truth.
     pub fn truth(&self) -> BloomreachTruth {
         self.core.state.lock().truth()
     }
 
-    /// Stops accepting connections, ends open ones, and waits for the server task.
+    /// Stops accepting connections, ends open ones, aborts import runs in flight, and waits for
+    /// the server task.
     pub async fn shutdown(self) {
         self.control.stop.send_replace(true);
+        self.core.tasks.lock().abort_all();
         let task = self.control.task.lock().take();
         if let Some(task) = task {
             if let Err(error) = task.await {

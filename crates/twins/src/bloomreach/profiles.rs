@@ -40,6 +40,7 @@ struct Profile {
     /// Duplicate-filter memory: canonical event key → last time it was received.
     dedup: HashMap<String, DateTime<Utc>>,
     merged_from: Vec<u64>,
+    anonymized: bool,
 }
 
 impl Profile {
@@ -52,6 +53,7 @@ impl Profile {
             events: Vec::new(),
             dedup: HashMap::new(),
             merged_from: Vec::new(),
+            anonymized: false,
         }
     }
 
@@ -78,6 +80,7 @@ impl Profile {
                 .collect(),
             events: self.events.clone(),
             merged_from: self.merged_from.clone(),
+            anonymized: self.anonymized,
         }
     }
 }
@@ -284,6 +287,7 @@ impl Profiles {
         }
         target.merged_from.push(newer);
         target.merged_from.extend(source.merged_from);
+        target.anonymized |= source.anonymized;
         for key in dropped_soft {
             self.index.remove(&key);
         }
@@ -330,6 +334,58 @@ impl Profiles {
                     },
                 );
             }
+        }
+    }
+
+    /// The one live profile that `ids` designate, without creating or merging anything.
+    /// `internal` is an internal id given instead of (or with) external ids.
+    ///
+    /// Inferred: ids that match no profile are ignored as long as one matches; ids that match
+    /// different profiles are an error.
+    pub(crate) fn lookup(&self, ids: &[ExternalId], internal: Option<u64>) -> Result<u64, String> {
+        let mut found: BTreeSet<u64> = BTreeSet::new();
+        if let Some(internal) = internal {
+            if self.profiles.contains_key(&internal) {
+                found.insert(internal);
+            }
+        }
+        for id in ids {
+            if let Some(owner) = self.index.get(&(id.name.clone(), id.value.clone())) {
+                found.insert(*owner);
+            }
+        }
+        let mut found = found.into_iter();
+        match (found.next(), found.next()) {
+            (None, _) => Err("Customer not found.".to_owned()),
+            (Some(one), None) => Ok(one),
+            (Some(_), Some(_)) => Err("The customer ids belong to different customers.".to_owned()),
+        }
+    }
+
+    /// GDPR anonymization of `target`: every external id goes (and can identify a new profile
+    /// later), a fresh soft id `cookie_name` = `cookie_value` is attached when the project has
+    /// one, and only the `private` properties are removed. Events stay.
+    pub(crate) fn anonymize(
+        &mut self,
+        target: u64,
+        private: &[String],
+        fresh_cookie: Option<(String, String)>,
+    ) {
+        let Some(profile) = self.profiles.get_mut(&target) else {
+            return;
+        };
+        let mut gone: Vec<(String, String)> =
+            std::mem::take(&mut profile.hard).into_iter().collect();
+        for (name, values) in std::mem::take(&mut profile.soft) {
+            gone.extend(values.into_iter().map(|(v, _)| (name.clone(), v)));
+        }
+        profile.properties.retain(|name, _| !private.contains(name));
+        profile.anonymized = true;
+        for key in gone {
+            self.index.remove(&key);
+        }
+        if let Some((name, value)) = fresh_cookie {
+            self.touch_soft(target, name, value);
         }
     }
 

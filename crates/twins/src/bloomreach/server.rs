@@ -25,6 +25,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::catalogs::{self, ItemWrite};
+use super::gdpr;
+use super::imports::{self, StartRequest};
 use super::state::{Body, Reply, State};
 use super::tracking::{self, RequestTimes};
 
@@ -35,6 +37,50 @@ pub(crate) const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub(crate) struct Core {
     pub clock: SharedClock,
     pub state: Mutex<State>,
+    /// The client import runs download with (no proxy: sources are on loopback).
+    pub http: reqwest::Client,
+    /// Import runs in flight (for `BloomreachTwin::wait_for_import_runs`).
+    pub import_runs: watch::Sender<usize>,
+    /// Background import tasks, aborted at shutdown.
+    pub tasks: Mutex<JoinSet<()>>,
+}
+
+impl Core {
+    pub(crate) fn new(clock: SharedClock, state: State) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            clock,
+            state: Mutex::new(state),
+            http,
+            import_runs: watch::channel(0).0,
+            tasks: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// Runs an import on a background task, counted in `import_runs` until it ends.
+    pub(crate) fn spawn_import(
+        self: &Arc<Self>,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        /// Uncounts the run however its task ends (finished, panicked or aborted).
+        struct InFlight(Arc<Core>);
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                self.0.import_runs.send_modify(|n| *n = n.saturating_sub(1));
+            }
+        }
+        self.import_runs.send_modify(|n| *n += 1);
+        let in_flight = InFlight(self.clone());
+        let mut tasks = self.tasks.lock();
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
+            let _in_flight = in_flight;
+            work.await;
+        });
+    }
 }
 
 /// Accepts connections until `stop` changes (or its sender is dropped).
@@ -209,12 +255,16 @@ fn gate(state: &mut State, ip: IpAddr, now: DateTime<Utc>) -> Option<Reply> {
     }
     if !state.admit(ip, now) {
         state.stats.rate_limited_429 += 1;
-        return Some(Reply::json(
+        let reply = Reply::json(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"success": false, "errors": ["Too many requests. The request was not processed."]}),
-        ));
+        );
+        return Some(match state.retry_after_seconds {
+            Some(seconds) => reply.with_header("retry-after", seconds.to_string()),
+            None => reply,
+        });
     }
-    let per_mille = state.config.server_error_per_mille;
+    let per_mille = state.server_error_per_mille;
     if per_mille > 0 && state.rng.random_range(0..1000u32) < per_mille {
         state.stats.server_errors_5xx += 1;
         return Some(match state.rng.random_range(0..4u32) {
@@ -228,7 +278,7 @@ fn gate(state: &mut State, ip: IpAddr, now: DateTime<Utc>) -> Option<Reply> {
 }
 
 fn latency(state: &mut State) -> Duration {
-    let model = state.config.latency;
+    let model = state.latency;
     if model.jitter.is_zero() {
         return model.base;
     }
@@ -251,6 +301,11 @@ fn render(reply: Reply, request_id: &str) -> Response<Full<Bytes>> {
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
     response
 }
@@ -305,7 +360,39 @@ async fn handle(
     Ok(render(reply, &request_id))
 }
 
-async fn process(core: &Core, req: Request<Incoming>, delay: Duration) -> Reply {
+/// Which API a path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// `/track/v2/projects/{token}/…` (public or private access).
+    Track,
+    /// `/data/v2/projects/{token}/…` (private access).
+    DataV2,
+    /// `/data/v1/projects/{token}/…` (private access; import starts only).
+    DataV1,
+    /// `/imports/v1/{token}/…` (private access).
+    Imports,
+}
+
+/// Splits a path into its API family, project token and the segments after the token.
+fn family(segments: &[String]) -> Option<(Family, &str, &[String])> {
+    match segments {
+        [api, version, projects, token, rest @ ..] if projects == "projects" => {
+            let family = match (api.as_str(), version.as_str()) {
+                ("track", "v2") => Family::Track,
+                ("data", "v2") => Family::DataV2,
+                ("data", "v1") => Family::DataV1,
+                _ => return None,
+            };
+            Some((family, token.as_str(), rest))
+        }
+        [api, version, token, rest @ ..] if api == "imports" && version == "v1" => {
+            Some((Family::Imports, token.as_str(), rest))
+        }
+        _ => None,
+    }
+}
+
+async fn process(core: &Arc<Core>, req: Request<Incoming>, delay: Duration) -> Reply {
     let query: Vec<(String, String)> = req
         .uri()
         .query()
@@ -322,19 +409,13 @@ async fn process(core: &Core, req: Request<Incoming>, delay: Duration) -> Reply 
         .split('/')
         .map(percent_decode)
         .collect();
-    let (api, token) = match segments.as_slice() {
-        [api, v2, projects, token, ..]
-            if v2 == "v2" && projects == "projects" && (api == "track" || api == "data") =>
-        {
-            (api.clone(), token.clone())
-        }
-        _ => return not_found(),
+    let Some((family, token, rest)) = family(&segments) else {
+        return not_found();
     };
-    let data_api = api == "data";
     let creds = credentials(&req, &query);
     {
         let state = core.state.lock();
-        if let Err(reply) = authenticate(&state, &creds, &token, data_api) {
+        if let Err(reply) = authenticate(&state, &creds, token, family != Family::Track) {
             return reply;
         }
     }
@@ -346,13 +427,74 @@ async fn process(core: &Core, req: Request<Incoming>, delay: Duration) -> Reply 
     let received = core.clock.now();
     let answered = received + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
     let times = RequestTimes { received, answered };
-    let rest: Vec<&str> = segments[4..].iter().map(String::as_str).collect();
-    let mut state = core.state.lock();
-    if data_api {
-        route_data(&mut state, &method, &rest, &query, &body)
-    } else {
-        route_track(&mut state, &method, &rest, &body, times)
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let routed = {
+        let mut state = core.state.lock();
+        match family {
+            Family::Track => Routed::Reply(route_track(&mut state, &method, &rest, &body, times)),
+            Family::DataV2 => route_data(&mut state, &method, &rest, &query, &body, times),
+            Family::DataV1 => route_data_v1(&method, &rest, &body),
+            Family::Imports => route_imports(&mut state, &method, &rest, &query, &body),
+        }
+    };
+    match routed {
+        Routed::Reply(reply) => reply,
+        Routed::StartImport(request) => imports::start(core, request).await,
     }
+}
+
+/// A routed request: answered under the state lock, or an import start (which may download
+/// before answering, so runs outside the lock).
+enum Routed {
+    Reply(Reply),
+    StartImport(StartRequest),
+}
+
+fn start_import(id: &str, body: &Bytes, path_key: &'static str) -> Routed {
+    Routed::StartImport(StartRequest {
+        import_id: id.to_owned(),
+        body: body.clone(),
+        path_key,
+    })
+}
+
+/// `/data/v1/projects/{token}/imports/{id}/start` (documented form).
+fn route_data_v1(method: &Method, rest: &[&str], body: &Bytes) -> Routed {
+    match rest {
+        ["imports", id, "start"] if !id.is_empty() => match *method {
+            Method::POST => start_import(id, body, "path"),
+            _ => Routed::Reply(method_not_allowed()),
+        },
+        _ => Routed::Reply(not_found()),
+    }
+}
+
+/// `/imports/v1/{token}[/{id}[/run]]`: definitions, and the Magento connector's run form.
+fn route_imports(
+    state: &mut State,
+    method: &Method,
+    rest: &[&str],
+    query: &[(String, String)],
+    body: &Bytes,
+) -> Routed {
+    let reply = match rest {
+        [] | [""] => match *method {
+            Method::GET => imports::list(state, query),
+            Method::POST => imports::create(state, body),
+            _ => method_not_allowed(),
+        },
+        [id] => match *method {
+            Method::GET => imports::get(state, id),
+            Method::DELETE => imports::delete(state, id),
+            _ => method_not_allowed(),
+        },
+        [id, "run"] if !id.is_empty() => match *method {
+            Method::POST => return start_import(id, body, "path_to_overwrite"),
+            _ => method_not_allowed(),
+        },
+        _ => not_found(),
+    };
+    Routed::Reply(reply)
 }
 
 fn route_track(
@@ -381,9 +523,23 @@ fn route_data(
     method: &Method,
     rest: &[&str],
     query: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    match rest {
+    body: &Bytes,
+    times: RequestTimes,
+) -> Routed {
+    let reply = match rest {
+        ["imports", id, "start"] if !id.is_empty() => match *method {
+            // The SFCC cartridge's form of the documented `/data/v1/…/start`.
+            Method::POST => return start_import(id, body, "path"),
+            _ => method_not_allowed(),
+        },
+        ["customers", "anonymize"] => match *method {
+            Method::POST => gdpr::anonymize(state, body, times),
+            _ => method_not_allowed(),
+        },
+        ["customers", "anonymize_bulk"] => match *method {
+            Method::POST => gdpr::anonymize_bulk(state, body, times),
+            _ => method_not_allowed(),
+        },
         ["catalogs"] => match *method {
             Method::GET => catalogs::list(state),
             Method::POST => catalogs::create(state, body),
@@ -421,5 +577,6 @@ fn route_data(
             }
         }
         _ => not_found(),
-    }
+    };
+    Routed::Reply(reply)
 }

@@ -10,7 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::catalogs::Catalogs;
-use super::config::BloomreachTwinConfig;
+use super::config::{BloomreachTwinConfig, LatencyModel};
+use super::imports::Imports;
 use super::profiles::Profiles;
 use super::truth::{BloomreachTruth, TwinStats};
 
@@ -31,11 +32,13 @@ pub(crate) enum Body {
     Html(String),
 }
 
-/// A status and a body.
+/// A status, extra headers and a body.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Body,
+    /// Headers besides `content-type` and `x-request-id`.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -43,6 +46,7 @@ impl Reply {
         Self {
             status,
             body: Body::Json(body),
+            headers: Vec::new(),
         }
     }
 
@@ -50,7 +54,14 @@ impl Reply {
         Self {
             status,
             body: Body::Html(body.into()),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same reply with one more header.
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// `{"success": false, "errors": [message]}` with `status`.
@@ -67,8 +78,13 @@ pub(crate) struct State {
     pub stats: TwinStats,
     pub profiles: Profiles,
     pub catalogs: Catalogs,
+    pub imports: Imports,
     pub outage_until: Option<DateTime<Utc>>,
     pub requests_per_minute: u32,
+    /// Runtime copies of the fault knobs (start from the config, changed by the setters).
+    pub latency: LatencyModel,
+    pub server_error_per_mille: u32,
+    pub retry_after_seconds: Option<u32>,
     /// Accepted-request times per source IP within the last 60 s (sliding window).
     pub windows: HashMap<IpAddr, VecDeque<DateTime<Utc>>>,
 }
@@ -78,10 +94,14 @@ impl State {
         Self {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             requests_per_minute: config.requests_per_minute,
+            latency: config.latency,
+            server_error_per_mille: config.server_error_per_mille,
+            retry_after_seconds: config.retry_after_seconds,
             config,
             stats: TwinStats::default(),
             profiles: Profiles::default(),
             catalogs: Catalogs::default(),
+            imports: Imports::default(),
             outage_until: None,
             windows: HashMap::new(),
         }
@@ -91,6 +111,7 @@ impl State {
         BloomreachTruth {
             profiles: self.profiles.truth(),
             catalogs: self.catalogs.truth(),
+            imports: self.imports.truth(),
             stats: self.stats.clone(),
         }
     }

@@ -49,7 +49,7 @@ pub(crate) struct RequestTimes {
     pub answered: DateTime<Utc>,
 }
 
-fn parse_ids(
+pub(crate) fn parse_ids(
     data: &Map<String, Value>,
     config: &BloomreachTwinConfig,
 ) -> Result<Vec<ExternalId>, Vec<String>> {

@@ -14,6 +14,10 @@ pub struct BloomreachTruth {
     pub profiles: Vec<ProfileTruth>,
     /// Catalogs, by creation order.
     pub catalogs: Vec<CatalogTruth>,
+    /// Import definitions created through the Imports API (deleted ones are gone), by creation
+    /// order, with every run.
+    #[serde(default)]
+    pub imports: Vec<ImportTruth>,
     /// Counters.
     pub stats: TwinStats,
 }
@@ -32,6 +36,11 @@ impl BloomreachTruth {
     pub fn catalog_by_name(&self, name: &str) -> Option<&CatalogTruth> {
         self.catalogs.iter().find(|c| c.name == name)
     }
+
+    /// The import definition with id `import_id`, if it exists.
+    pub fn import_by_id(&self, import_id: &str) -> Option<&ImportTruth> {
+        self.imports.iter().find(|i| i.import_id == import_id)
+    }
 }
 
 /// One customer profile.
@@ -49,6 +58,9 @@ pub struct ProfileTruth {
     pub events: Vec<EventTruth>,
     /// Internal ids of the profiles merged into this one.
     pub merged_from: Vec<u64>,
+    /// True once GDPR anonymization ran on this profile (it then holds only a fresh cookie).
+    #[serde(default)]
+    pub anonymized: bool,
 }
 
 /// One stored event.
@@ -77,6 +89,54 @@ pub struct CatalogTruth {
     pub items: BTreeMap<String, Map<String, Value>>,
 }
 
+/// One import definition and its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportTruth {
+    /// The id the create call returned.
+    pub import_id: String,
+    /// The definition's name.
+    pub name: String,
+    /// `event:<event_type>`, `customer` or `catalog:<catalog_name>`.
+    pub destination: String,
+    /// Whether the definition counts against the 25 active definitions.
+    pub active: bool,
+    /// Runs, oldest first.
+    pub runs: Vec<ImportRunTruth>,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportRunStatus {
+    /// Downloading or applying rows.
+    Running,
+    /// Every row was read; some may have failed (see `rows_failed`).
+    Finished,
+    /// The run stopped without applying (the rest of) the file; `errors` says why.
+    Failed,
+}
+
+/// One run of an import definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRunTruth {
+    /// Where the run stands.
+    pub status: ImportRunStatus,
+    /// The URL the run downloads (the definition's, or the start call's `path` override).
+    pub source_url: String,
+    /// Data rows in the file (header excluded); 0 until the file is read.
+    pub rows_total: u64,
+    /// Rows applied. An event row dropped by the duplicate filter still counts as imported.
+    pub rows_imported: u64,
+    /// Rows that failed (see `errors`).
+    pub rows_failed: u64,
+    /// The first 20 error messages (row errors, or the reason the run failed).
+    pub errors: Vec<String>,
+    /// Clock time when the run was started.
+    pub started_at: DateTime<Utc>,
+    /// Clock time when the run finished or failed.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 /// Counters of what the twin did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TwinStats {
@@ -103,4 +163,13 @@ pub struct TwinStats {
     pub catalog_items_accepted: u64,
     /// Addition: catalog items that failed.
     pub catalog_items_rejected: u64,
+    /// Addition: import rows applied (all runs, all destinations).
+    #[serde(default)]
+    pub import_rows_imported: u64,
+    /// Addition: import rows that failed.
+    #[serde(default)]
+    pub import_rows_failed: u64,
+    /// Addition: customers anonymized (GDPR).
+    #[serde(default)]
+    pub anonymizations: u64,
 }
