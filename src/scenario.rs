@@ -13,9 +13,7 @@ use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{
-    CheckoutSpec, ShopperSpec, TradingBurst, WebhookFaults,
-};
+use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst, WebhookFaults};
 use bigreach_twins::bloomreach::LatencyModel;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -23,7 +21,9 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::demo::{self, BigCommercePlan, BloomreachPlan, DemoPlan, DemoSummary, StorePlan, TradingPlan, Twins};
+use crate::demo::{
+    self, BigCommercePlan, BloomreachPlan, DemoPlan, DemoSummary, StorePlan, TradingPlan, Twins,
+};
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -300,7 +300,8 @@ impl Scenario {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| error(e.message().to_owned()))?;
+        let scenario: Scenario =
+            toml::from_str(&text).map_err(|e| error(e.message().to_owned()))?;
         scenario.check().map_err(error)?;
         Ok(scenario)
     }
@@ -337,7 +338,10 @@ impl Scenario {
         }
         for shopper in &self.shoppers {
             if shopper.email.is_none() && shopper.phone.is_none() {
-                return Err(format!("shopper {} needs an email or a phone", shopper.name));
+                return Err(format!(
+                    "shopper {} needs an email or a phone",
+                    shopper.name
+                ));
             }
             for action in &shopper.actions {
                 if !ACTIONS.contains(&action.action.as_str()) {
@@ -420,7 +424,7 @@ pub async fn run(
     let clock: SharedClock = scaled.clone();
     let plan = scenario.plan();
     let twins = Twins::start(&plan, clock.clone()).await?;
-    let result = run_with(scenario, &plan, &twins, data_dir, options, clock).await;
+    let result = run_with(scenario, &twins, data_dir, options, clock).await;
     twins.shutdown().await;
     result
 }
@@ -442,14 +446,13 @@ where
     let options = RunOptions {
         bloomreach_url: Some(make_proxy(twins.bloomreach.base_url()).await),
     };
-    let result = run_with(scenario, &plan, &twins, data_dir, &options, clock).await;
+    let result = run_with(scenario, &twins, data_dir, &options, clock).await;
     twins.shutdown().await;
     result
 }
 
 async fn run_with(
     scenario: &Scenario,
-    plan: &DemoPlan,
     twins: &Twins,
     data_dir: &Path,
     options: &RunOptions,
@@ -486,12 +489,14 @@ async fn run_with(
         tasks.push(tokio::spawn(async move {
             let mut state = ShopperState::default();
             for action in &shopper.actions {
-                let at = t0 + chrono::Duration::from_std(minutes(action.at_min)).unwrap_or_default();
+                let at =
+                    t0 + chrono::Duration::from_std(minutes(action.at_min)).unwrap_or_default();
                 sleep_until(&clock, at).await;
                 if let Err(e) = perform(&bc, person, action, &mut state).await {
-                    errors
-                        .lock()
-                        .push(format!("{} at {} min: {} failed: {e}", shopper.name, action.at_min, action.action));
+                    errors.lock().push(format!(
+                        "{} at {} min: {} failed: {e}",
+                        shopper.name, action.at_min, action.action
+                    ));
                 }
             }
         }));
@@ -521,7 +526,8 @@ async fn run_with(
         let rpm = scenario.bloomreach.requests_per_minute;
         tasks.push(tokio::spawn(async move {
             let at = t0 + chrono::Duration::from_std(minutes(fault.at_min)).unwrap_or_default();
-            let until = at + chrono::Duration::from_std(minutes(fault.for_mins)).unwrap_or_default();
+            let until =
+                at + chrono::Duration::from_std(minutes(fault.for_mins)).unwrap_or_default();
             sleep_until(&clock, at).await;
             switch_fault(&fault, true, until, &bc, &br, rpm, &webhook_faults);
             sleep_until(&clock, until).await;
@@ -628,7 +634,6 @@ async fn run_with(
         && catalog_items_stale == 0
         && action_errors.is_empty()
         && unmet.is_empty();
-    let _ = plan;
     Ok(ScenarioReport {
         scenario: scenario.name.clone(),
         summary,
@@ -683,7 +688,13 @@ async fn perform(
     action: &Action,
     state: &mut ShopperState,
 ) -> Result<(), String> {
-    let last_order = || state.orders.last().copied().ok_or("no order yet".to_owned());
+    let last_order = || {
+        state
+            .orders
+            .last()
+            .copied()
+            .ok_or("no order yet".to_owned())
+    };
     match action.action.as_str() {
         "register" => bc.register(person).map(|_| ()).map_err(|e| e.to_string()),
         "checkout" => {
@@ -716,12 +727,17 @@ async fn perform(
             let order = last_order()?;
             let lines = if action.partial {
                 // One unit of the first line.
-                let first = *order_lines(bc, order).await?.first().ok_or("order has no lines")?;
+                let first = *order_lines(bc, order)
+                    .await?
+                    .first()
+                    .ok_or("order has no lines")?;
                 vec![(first.0, 1)]
             } else {
                 Vec::new()
             };
-            bc.refund(order, &lines).map(|_| ()).map_err(|e| e.to_string())
+            bc.refund(order, &lines)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         "cart" => {
             let variants = bc.variant_ids();
@@ -741,7 +757,9 @@ async fn perform(
             let cart = state.carts.last().ok_or("no cart yet")?;
             bc.abandon_cart(cart).map(|_| ()).map_err(|e| e.to_string())
         }
-        "update_email" => Err("update_email needs the registered customer id; not supported yet".into()),
+        "update_email" => {
+            Err("update_email needs the registered customer id; not supported yet".into())
+        }
         other => Err(format!("unknown action {other}")),
     }
 }
@@ -768,7 +786,11 @@ fn switch_fault(
             normal_rpm
         }),
         "bloomreach_outage" => br.set_outage(on.then_some(until)),
-        "bloomreach_5xx" => br.set_server_error_per_mille(if on { fault.per_mille.unwrap_or(300) } else { 0 }),
+        "bloomreach_5xx" => br.set_server_error_per_mille(if on {
+            fault.per_mille.unwrap_or(300)
+        } else {
+            0
+        }),
         "bloomreach_latency" => br.set_latency(if on {
             LatencyModel {
                 base: Duration::from_millis(fault.latency_ms.unwrap_or(2000)),
@@ -778,7 +800,11 @@ fn switch_fault(
             LatencyModel::ZERO
         }),
         "webhook_duplicates" => set_webhook(&|f| {
-            f.duplicate_per_mille = if on { fault.per_mille.unwrap_or(300) } else { 0 }
+            f.duplicate_per_mille = if on {
+                fault.per_mille.unwrap_or(300)
+            } else {
+                0
+            }
         }),
         "webhook_reorder" => set_webhook(&|f| {
             f.max_extra_delay = if on {
@@ -788,17 +814,17 @@ fn switch_fault(
             }
         }),
         "webhook_outage" => set_webhook(&|f| f.fail_all_until = on.then_some(until)),
-        "hook_deactivation" => {
-            if on {
-                bc.deactivate_hooks();
-            }
-        }
+        "hook_deactivation" if on => bc.deactivate_hooks(),
         "bigcommerce_slow" => bc.set_response_delay(if on {
             Duration::from_millis(fault.latency_ms.unwrap_or(2000))
         } else {
             Duration::ZERO
         }),
-        "bigcommerce_platform_429" => bc.set_platform_429_per_mille(if on { fault.per_mille.unwrap_or(100) } else { 0 }),
+        "bigcommerce_platform_429" => bc.set_platform_429_per_mille(if on {
+            fault.per_mille.unwrap_or(100)
+        } else {
+            0
+        }),
         _ => {}
     }
 }

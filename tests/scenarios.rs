@@ -19,7 +19,9 @@ fn scenario_file(name: &str) -> PathBuf {
 #[test]
 fn every_shipped_scenario_parses() {
     let mut count = 0;
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/scenarios")).unwrap() {
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/scenarios")).unwrap()
+    {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) == Some("toml") {
             Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -38,12 +38,20 @@ pub async fn proxy(target: Url, before: Arc<Before>, after: Arc<After>) -> Url {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (client, target, before, after) =
-                (client.clone(), target.clone(), before.clone(), after.clone());
+            let (client, target, before, after) = (
+                client.clone(),
+                target.clone(),
+                before.clone(),
+                after.clone(),
+            );
             tokio::spawn(async move {
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (client, target, before, after) =
-                        (client.clone(), target.clone(), before.clone(), after.clone());
+                    let (client, target, before, after) = (
+                        client.clone(),
+                        target.clone(),
+                        before.clone(),
+                        after.clone(),
+                    );
                     async move {
                         let (parts, body) = request.into_parts();
                         // Bounded by `Limited` first.
@@ -67,8 +75,9 @@ pub async fn proxy(target: Url, before: Arc<Before>, after: Arc<After>) -> Url {
                                     .trim_start_matches('/'),
                             )
                             .unwrap();
-                        let mut forward =
-                            client.request(parts.method.clone(), url).body(body.to_vec());
+                        let mut forward = client
+                            .request(parts.method.clone(), url)
+                            .body(body.to_vec());
                         for (name, value) in &parts.headers {
                             if name != "host" && name != "content-length" {
                                 forward = forward.header(name, value);

@@ -95,6 +95,7 @@ impl Poller {
     /// customers and orders (in that order) since their watermarks. The poll also back-fills
     /// whatever a deactivated hook missed, since BigCommerce never replays it.
     pub async fn pass(&self) -> Result<(), PollError> {
+        let mut sweep_catalog = false;
         if let Some(check) = &self.hooks {
             use secrecy::ExposeSecret;
             let report = crate::hooks::ensure_hooks(
@@ -113,6 +114,9 @@ impl Poller {
                     &self.metrics.hooks_restored,
                     (report.created.len() + report.reactivated.len()) as u64,
                 );
+                // Variant edits do not move the product's date_modified, so the missed
+                // sku/updated notifications can only be recovered by listing every product.
+                sweep_catalog = true;
             }
             *check.report.lock() = Some(report);
         }
@@ -121,12 +125,14 @@ impl Poller {
             ResourceKind::Customer,
             ResourceKind::Order,
         ] {
-            self.poll_kind(kind).await?;
+            self.poll_kind(kind, sweep_catalog && kind == ResourceKind::Product)
+                .await?;
         }
         Ok(())
     }
 
-    async fn poll_kind(&self, kind: ResourceKind) -> Result<(), PollError> {
+    /// Polls one kind since its watermark, or everything when `full` (a sweep).
+    async fn poll_kind(&self, kind: ResourceKind, full: bool) -> Result<(), PollError> {
         let store = self.store.clone();
         let key = watermark_key(kind);
         let watermark = tokio::task::spawn_blocking(move || store.meta_i64(&key))
@@ -135,6 +141,7 @@ impl Poller {
         let initial_sync = watermark.is_none();
         let overlap = chrono::Duration::from_std(self.settings.overlap).unwrap_or_default();
         let since: Option<DateTime<Utc>> = watermark
+            .filter(|_| !full)
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
             .map(|at| at - overlap);
         let mut page = 1u32;

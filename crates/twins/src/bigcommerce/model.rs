@@ -133,6 +133,8 @@ pub(crate) struct Person {
     pub phone_display: Option<String>,
     pub country: usize,
     pub street: String,
+    /// Added by the scenario runner (`add_person`): generated trading never acts as this person.
+    pub scripted: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -251,6 +251,7 @@ fn new_person(
         phone_display,
         country,
         street: format!("{} Market Street", rng.random_range(1..400)),
+        scripted: false,
     });
     store.persons.len() - 1
 }
@@ -1039,14 +1040,14 @@ fn live_create_order(
         .persons
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.customer_id.is_some())
+        .filter(|(_, p)| p.customer_id.is_some() && !p.scripted)
         .map(|(i, _)| i)
         .collect();
     let old_guests: Vec<usize> = store
         .persons
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.customer_id.is_none())
+        .filter(|(_, p)| p.customer_id.is_none() && !p.scripted)
         .map(|(i, _)| i)
         .collect();
     let (person_idx, customer_id) = if roll < 5 && !registered.is_empty() {
@@ -1107,7 +1108,7 @@ fn live_new_customer(
         .persons
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.customer_id.is_none() && p.email.is_some())
+        .filter(|(_, p)| p.customer_id.is_none() && p.email.is_some() && !p.scripted)
         .map(|(i, _)| i)
         .collect();
     let idx = match converting.choose(rng) {

@@ -144,6 +144,7 @@ pub(crate) fn add_person(inner: &Inner, spec: &ShopperSpec) -> u64 {
         phone_display,
         country,
         street: format!("{n} Market Street"),
+        scripted: true,
     });
     person_id
 }
