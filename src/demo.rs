@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bigreach_clock::SharedClock;
 use bigreach_core::config::{
-    ApiSettings, BigCommerceSettings, BloomreachSettings, Config, IdNames, WebhookSettings,
-    CONFIG_VERSION,
+    ApiSettings, BigCommerceSettings, BloomreachSettings, Config, IdNames, MonitoringSettings,
+    WebhookSettings, CONFIG_VERSION,
 };
 use bigreach_core::secret::{SecretRef, SecretResolver};
 use bigreach_runtime::{Appliance, StartError};
@@ -274,6 +274,7 @@ impl Twins {
                 manage_hooks: true,
             },
             api: ApiSettings { listen: loopback },
+            monitoring: MonitoringSettings::default(),
         }
     }
 

@@ -49,6 +49,14 @@ enum Command {
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
     },
+    /// List, inspect, replay or discard dead letters (through the running appliance's local API).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml", global = true)]
+        config: PathBuf,
+    },
     /// Run both twins standalone and print their URLs and credentials.
     Sim {
         /// The store plan.
@@ -59,6 +67,14 @@ enum Command {
     Scenario {
         #[command(subcommand)]
         command: ScenarioCommand,
+    },
+    /// Run a benchmark (ingest, drain or flash-sale); prints a table and writes JSON.
+    Bench {
+        /// ingest | drain | flash-sale
+        name: String,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
@@ -78,6 +94,27 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Every dead letter, with its reason.
+    List,
+    /// One dead letter with its frozen payload.
+    Show {
+        /// The command id.
+        id: u64,
+    },
+    /// Put it back in its lane, byte-identical, with a fresh retry budget.
+    Replay {
+        /// The command id.
+        id: u64,
+    },
+    /// Give it up for good (kept for traces and the audit log).
+    Discard {
+        /// The command id.
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum ScenarioCommand {
     /// Run one or more scenario files.
     Run {
@@ -92,15 +129,48 @@ enum ScenarioCommand {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Scenario { .. });
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BIGREACH_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "info" })
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let quiet = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Scenario { .. } | Command::Bench { .. }
+    );
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("BIGREACH_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "info" })
+        })
+    };
+    // `serve` also writes daily rolling log files under <data_dir>/logs (one line per webhook
+    // and per delivery batch); the guard flushes them on exit.
+    let _log_guard = match &cli.command {
+        Command::Serve { config } => {
+            let loaded = Config::load(config)?;
+            let logs = loaded.data_dir.join("logs");
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("creating {}", logs.display()))?;
+            let (file, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(
+                &logs,
+                "bigreach.log",
+            ));
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            tracing_subscriber::registry()
+                .with(filter())
+                .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(file),
+                )
+                .init();
+            Some(guard)
+        }
+        _ => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .init();
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,7 +187,12 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Serve { config } => serve(&config).await,
-        Command::Status { config } => status(&config).await,
+        Command::Status { config } => {
+            let body = local_api(&config, reqwest::Method::GET, "api/status").await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        Command::DeadLetters { command, config } => dead_letters(&config, command).await,
         Command::Sim { plan } => sim(&plan).await,
         Command::Demo {
             plan,
@@ -128,6 +203,13 @@ async fn run(command: Command) -> Result<()> {
         Command::Scenario {
             command: ScenarioCommand::Run { files, json },
         } => run_scenarios(&files, json).await,
+        Command::Bench { name, json } => {
+            let met = bigreach::bench::run(&name, json).await?;
+            if !met {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -168,22 +250,72 @@ async fn serve(path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn status(path: &Path) -> Result<()> {
-    let config = Config::load(path)?;
+/// Calls the running appliance's local API (loopback, per-install token).
+async fn local_api(
+    config_path: &Path,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<serde_json::Value> {
+    let config = Config::load(config_path)?;
     let token = std::fs::read_to_string(config.data_dir.join("api-token"))
         .context("reading the API token; is the appliance initialised in this data_dir?")?;
-    let url = format!("http://{}/api/status", config.api.listen);
+    let url = format!("http://{}/{path}", config.api.listen);
     let response = reqwest::Client::new()
-        .get(&url)
+        .request(method, &url)
         .bearer_auth(token.trim())
         .send()
         .await
         .with_context(|| format!("calling {url}; is `bigreach serve` running?"))?;
     let code = response.status();
-    let body: serde_json::Value = response.json().await.context("reading the status")?;
+    let body: serde_json::Value = response.json().await.context("reading the answer")?;
     if !code.is_success() {
-        bail!("the local API answered {code}: {body}");
+        let message = body["message"].as_str().unwrap_or("no message");
+        let error_code = body["code"].as_str().unwrap_or("unknown");
+        bail!("{message} ({error_code}, HTTP {code})");
     }
+    Ok(body)
+}
+
+async fn dead_letters(config: &Path, command: DeadLetterCommand) -> Result<()> {
+    use reqwest::Method;
+    let body = match command {
+        DeadLetterCommand::List => {
+            let list = local_api(config, Method::GET, "api/dead-letters").await?;
+            let letters = list.as_array().cloned().unwrap_or_default();
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for letter in letters {
+                println!(
+                    "{:>8}  {:<13} {:<28} {}",
+                    letter["id"],
+                    letter["lane"].as_str().unwrap_or(""),
+                    letter["fact"].as_str().unwrap_or(""),
+                    letter["reason"].as_str().unwrap_or("")
+                );
+            }
+            return Ok(());
+        }
+        DeadLetterCommand::Show { id } => {
+            local_api(config, Method::GET, &format!("api/dead-letters/{id}")).await?
+        }
+        DeadLetterCommand::Replay { id } => {
+            local_api(
+                config,
+                Method::POST,
+                &format!("api/dead-letters/{id}/replay"),
+            )
+            .await?
+        }
+        DeadLetterCommand::Discard { id } => {
+            local_api(
+                config,
+                Method::POST,
+                &format!("api/dead-letters/{id}/discard"),
+            )
+            .await?
+        }
+    };
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

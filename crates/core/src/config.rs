@@ -33,6 +33,31 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// The local UI and HTTP API.
     pub api: ApiSettings,
+    /// Alerts.
+    #[serde(default)]
+    pub monitoring: MonitoringSettings,
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// Alert when a purchase or profile update has waited this long since it happened in
+    /// BigCommerce without Bloomreach acknowledging it.
+    #[serde(default = "default_alert_latency")]
+    pub alert_latency_secs: u64,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        Self {
+            alert_latency_secs: default_alert_latency(),
+        }
+    }
+}
+
+fn default_alert_latency() -> u64 {
+    300
 }
 
 /// BigCommerce connection settings.
@@ -364,6 +389,11 @@ impl Config {
             "webhooks.public_url",
             "must be the http(s) URL BigCommerce calls",
         );
+        check(
+            self.monitoring.alert_latency_secs >= 10,
+            "monitoring.alert_latency_secs",
+            "must be at least 10 seconds",
+        );
         if problems.is_empty() {
             Ok(())
         } else {
@@ -426,6 +456,11 @@ manage_hooks = true
 [api]
 # The local UI and HTTP API; loopback only.
 listen = "127.0.0.1:8788"
+
+[monitoring]
+# Alert (status, /metrics) when a purchase or profile update is still unacknowledged this long
+# after it happened in BigCommerce.
+alert_latency_secs = 300
 "#;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! This crate knows nothing of Tauri, HTTP servers or a UI. The runtime, the CLI and the desktop
 //! shell are thin layers over it.
 
+pub mod app;
 pub mod config;
 pub mod identity;
 pub mod map;

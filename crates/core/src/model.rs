@@ -198,6 +198,8 @@ pub enum CommandStatus {
     Delivered,
     /// Given up on after its retry budget or a permanent error; an operator can replay it.
     Dead,
+    /// A dead letter an operator gave up on.
+    Discarded,
 }
 
 /// A frozen command in the outbox.

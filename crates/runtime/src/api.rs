@@ -1,10 +1,22 @@
 //! The local HTTP API: loopback only, every request needs the per-install token
 //! (`Authorization: Bearer <token>`, the token lives in `<data_dir>/api-token`, mode 0600).
 //! It only translates: every answer comes from the application API.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/api/status` | the appliance status (queues, lanes, hooks, quota, alert) |
+//! | GET | `/metrics` | Prometheus/OpenMetrics text |
+//! | GET | `/api/dead-letters` | every dead letter |
+//! | GET | `/api/dead-letters/{id}` | one, with its frozen payload |
+//! | POST | `/api/dead-letters/{id}/replay` | back to its lane, byte-identical (audited) |
+//! | POST | `/api/dead-letters/{id}/discard` | given up for good (audited) |
+//!
+//! Errors are `{code, message}` with a stable `code`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bigreach_core::app::{AppApi, AppError};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -20,16 +32,77 @@ use tokio::sync::watch;
 /// What the API can answer; implemented by the running appliance.
 pub trait ApiBackend: Send + Sync + 'static {
     /// The status document.
-    fn status_json(&self) -> Result<serde_json::Value, ApiFailure>;
+    fn status_json(&self) -> Result<serde_json::Value, AppError>;
+    /// Metrics in the Prometheus text format.
+    fn prometheus_text(&self) -> Result<String, AppError>;
+    /// The application API.
+    fn app(&self) -> &AppApi;
+    /// Called after an operator put commands back in the outbox (wakes delivery).
+    fn outbox_changed(&self);
 }
 
-/// An error for the UI: a stable code plus a message.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiFailure {
-    /// Stable machine-readable code, e.g. `store_unavailable`.
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
+/// Who the audit log names for actions taken through this API.
+const ACTOR: &str = "operator (local API)";
+
+fn failure(error: AppError) -> Response<Full<Bytes>> {
+    let status = match error.code {
+        "not_found" => StatusCode::NOT_FOUND,
+        "bad_request" => StatusCode::BAD_REQUEST,
+        "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    json_response(status, &error)
+}
+
+fn respond<T: Serialize>(result: Result<T, AppError>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => failure(error),
+    }
+}
+
+fn route(backend: &dyn ApiBackend, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let id = |s: &str| {
+        s.parse::<u64>().map_err(|_| AppError {
+            code: "bad_request",
+            message: format!("{s:?} is not a command id"),
+        })
+    };
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["api", "status"]) => respond(backend.status_json()),
+        (&Method::GET, ["metrics"]) => match backend.prometheus_text() {
+            Ok(text) => {
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+            }
+            Err(error) => failure(error),
+        },
+        (&Method::GET, ["api", "dead-letters"]) => respond(backend.app().dead_letters()),
+        (&Method::GET, ["api", "dead-letters", raw]) => {
+            respond(id(raw).and_then(|id| backend.app().dead_letter(id)))
+        }
+        (&Method::POST, ["api", "dead-letters", raw, "replay"]) => {
+            let result = id(raw).and_then(|id| backend.app().replay_dead_letter(id, ACTOR));
+            if result.is_ok() {
+                backend.outbox_changed();
+            }
+            respond(result)
+        }
+        (&Method::POST, ["api", "dead-letters", raw, "discard"]) => {
+            respond(id(raw).and_then(|id| backend.app().discard_dead_letter(id, ACTOR)))
+        }
+        _ => failure(AppError {
+            code: "not_found",
+            message: format!("no endpoint {method} {path}"),
+        }),
+    }
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
@@ -79,7 +152,7 @@ pub async fn start(
                         if !bool::from(presented.as_slice().ct_eq(&token_digest)) {
                             return Ok::<_, std::convert::Infallible>(json_response(
                                 StatusCode::UNAUTHORIZED,
-                                &ApiFailure {
+                                &AppError {
                                     code: "unauthorized",
                                     message:
                                         "send Authorization: Bearer <token from data_dir/api-token>"
@@ -87,22 +160,11 @@ pub async fn start(
                                 },
                             ));
                         }
-                        let response = match (request.method(), request.uri().path()) {
-                            (&Method::GET, "/api/status") => match backend.status_json() {
-                                Ok(status) => json_response(StatusCode::OK, &status),
-                                Err(failure) => {
-                                    json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure)
-                                }
-                            },
-                            _ => json_response(
-                                StatusCode::NOT_FOUND,
-                                &ApiFailure {
-                                    code: "not_found",
-                                    message: "unknown endpoint".into(),
-                                },
-                            ),
-                        };
-                        Ok(response)
+                        Ok(route(
+                            backend.as_ref(),
+                            request.method(),
+                            request.uri().path(),
+                        ))
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()

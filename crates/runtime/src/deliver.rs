@@ -19,7 +19,7 @@ use bigreach_bloomreach::{
     MAX_BATCH_COMMANDS,
 };
 use bigreach_clock::SharedClock;
-use bigreach_core::model::{AttemptOutcome, Destination, OutboxRecord};
+use bigreach_core::model::{AttemptOutcome, Destination, Lane, OutboxRecord};
 use bigreach_core::store::Store;
 use parking_lot::Mutex;
 use rand::Rng;
@@ -27,6 +27,9 @@ use serde_json::value::RawValue;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::metrics::Metrics;
+
+/// One claim in this many offers the catalog lane first.
+const CATALOG_TURN: u64 = 5;
 
 /// Delivery settings.
 #[derive(Debug, Clone)]
@@ -68,6 +71,7 @@ pub struct Deliverer {
     pub(crate) clock: SharedClock,
     pub(crate) wake: Arc<Notify>,
     pub(crate) in_flight: Arc<Mutex<HashSet<u64>>>,
+    pub(crate) claims: std::sync::atomic::AtomicU64,
 }
 
 impl Deliverer {
@@ -120,17 +124,32 @@ impl Deliverer {
         }
     }
 
-    /// Claims the next batch: tracking commands first (lanes by priority), else catalog items.
+    /// Claims the next batch: tracking commands first (lanes by priority, with shares for the
+    /// lower lanes), else catalog items. Every [`CATALOG_TURN`]th claim offers the catalog first,
+    /// so a steady stream of tracking commands cannot starve it.
     fn take_work(&self) -> Result<Vec<OutboxRecord>, bigreach_core::store::StoreError> {
         let now = self.clock.now_ms();
         let mut in_flight = self.in_flight.lock();
-        let mut work = self
-            .store
-            .due_commands(now, MAX_BATCH_COMMANDS, false, &in_flight)?;
-        if work.is_empty() {
-            work = self
-                .store
-                .due_commands(now, self.settings.catalog_batch, true, &in_flight)?;
+        let turn = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let catalog_first = turn % CATALOG_TURN == CATALOG_TURN - 1;
+        let order = if catalog_first {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        let mut work = Vec::new();
+        for catalog in order {
+            let max = if catalog {
+                self.settings.catalog_batch
+            } else {
+                MAX_BATCH_COMMANDS
+            };
+            work = self.store.due_commands(now, max, catalog, &in_flight)?;
+            if !work.is_empty() {
+                break;
+            }
         }
         in_flight.extend(work.iter().map(|c| c.id));
         Ok(work)
@@ -144,9 +163,20 @@ impl Deliverer {
             self.deliver_tracking(&work).await
         };
         let now = self.clock.now_ms();
-        for (_, outcome) in &outcomes {
+        let live: std::collections::HashMap<u64, i64> = work
+            .iter()
+            .filter(|c| matches!(c.lane, Lane::Transactions | Lane::Customers | Lane::Carts))
+            .map(|c| (c.id, c.event_time_ms))
+            .collect();
+        for (id, outcome) in &outcomes {
             match outcome {
-                AttemptOutcome::Delivered { .. } => Metrics::add(&self.metrics.delivered, 1),
+                AttemptOutcome::Delivered { .. } => {
+                    Metrics::add(&self.metrics.delivered, 1);
+                    if let Some(event_ms) = live.get(id) {
+                        let seconds = (now - event_ms).max(0) as f64 / 1000.0;
+                        self.metrics.delivery_latency.observe(seconds);
+                    }
+                }
                 AttemptOutcome::Retry { .. } => Metrics::add(&self.metrics.retries, 1),
                 AttemptOutcome::Dead { .. } => Metrics::add(&self.metrics.dead_lettered, 1),
             }

@@ -12,9 +12,10 @@ pub mod hooks;
 pub mod inbox_writer;
 pub mod metrics;
 pub mod poller;
+pub mod prometheus;
 pub mod receiver;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::api::{ApiBackend, ApiFailure};
+use crate::api::ApiBackend;
 use crate::deliver::{Deliverer, DeliverySettings};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
@@ -42,6 +43,7 @@ use crate::inbox_writer::InboxWriter;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::poller::{PollSettings, Poller};
 use crate::receiver::ReceiverSettings;
+use bigreach_core::app::{AppApi, AppError};
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,11 @@ pub struct ApplianceStatus {
     pub api_address: SocketAddr,
     /// True when nothing is waiting in the inbox or the outbox and nothing is in flight.
     pub idle: bool,
+    /// Age of the oldest pending command per lane, in ms (by enqueue time).
+    pub lane_age_ms: BTreeMap<String, i64>,
+    /// Set when a purchase or profile update has waited longer than
+    /// `monitoring.alert_latency_secs` since it happened in BigCommerce.
+    pub alert: Option<String>,
 }
 
 /// The BigCommerce quota as the client last saw it.
@@ -132,6 +139,10 @@ impl From<QuotaSnapshot> for BigCommerceQuota {
 }
 
 struct Shared {
+    app: AppApi,
+    deliver_wake: Arc<Notify>,
+    clock: SharedClock,
+    alert_latency_ms: i64,
     store: Store,
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<u64>>>,
@@ -146,6 +157,25 @@ struct Shared {
 impl Shared {
     fn status(&self) -> Result<ApplianceStatus, StoreError> {
         let store = self.store.counts()?;
+        let now = self.clock.now_ms();
+        let lane_age_ms: BTreeMap<String, i64> = store
+            .outbox_oldest
+            .iter()
+            .map(|(lane, oldest)| (lane.clone(), (now - oldest.enqueued_at_ms).max(0)))
+            .collect();
+        let waiting_ms = ["transactions", "customers"]
+            .iter()
+            .filter_map(|lane| store.outbox_oldest.get(*lane))
+            .map(|oldest| now - oldest.event_time_ms)
+            .max()
+            .unwrap_or(0);
+        let alert = (waiting_ms > self.alert_latency_ms).then(|| {
+            format!(
+                "purchases or profile updates are late: the oldest has waited {} s since it happened in BigCommerce (threshold {} s)",
+                waiting_ms / 1000,
+                self.alert_latency_ms / 1000
+            )
+        });
         let in_flight = self.in_flight.lock().len();
         let idle = store.inbox_pending == 0
             && store.fetch_queue == 0
@@ -165,20 +195,35 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             idle,
+            lane_age_ms,
+            alert,
         })
     }
 }
 
 impl ApiBackend for Shared {
-    fn status_json(&self) -> Result<serde_json::Value, ApiFailure> {
-        let status = self.status().map_err(|e| ApiFailure {
-            code: "store_unavailable",
-            message: e.to_string(),
-        })?;
-        serde_json::to_value(status).map_err(|e| ApiFailure {
+    fn status_json(&self) -> Result<serde_json::Value, AppError> {
+        let status = self.status()?;
+        serde_json::to_value(status).map_err(|e| AppError {
             code: "internal",
             message: e.to_string(),
         })
+    }
+
+    fn prometheus_text(&self) -> Result<String, AppError> {
+        let status = self.status()?;
+        prometheus::encode(&status, &self.metrics).map_err(|e| AppError {
+            code: "internal",
+            message: e.to_string(),
+        })
+    }
+
+    fn app(&self) -> &AppApi {
+        &self.app
+    }
+
+    fn outbox_changed(&self) {
+        self.deliver_wake.notify_one();
     }
 }
 
@@ -315,6 +360,10 @@ impl Appliance {
 
         let (passes_tx, passes_rx) = watch::channel(0u64);
         let shared = Arc::new(Shared {
+            app: AppApi::new(store.clone(), clock.clone()),
+            deliver_wake: deliver_wake.clone(),
+            clock: clock.clone(),
+            alert_latency_ms: (config.monitoring.alert_latency_secs as i64).saturating_mul(1000),
             store: store.clone(),
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
@@ -363,6 +412,7 @@ impl Appliance {
             clock,
             wake: deliver_wake,
             in_flight,
+            claims: std::sync::atomic::AtomicU64::new(0),
         });
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
         let (api_address, api_task) = api::start(

@@ -6,8 +6,12 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 /// Counters shared by the runtime's tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
+    /// From BigCommerce event time to Bloomreach acknowledgement, in seconds, for the live lanes
+    /// (transactions, customers, carts); history and catalog are left out, since their event
+    /// times are old by nature.
+    pub delivery_latency: prometheus_client::metrics::histogram::Histogram,
     /// Webhooks stored (new).
     pub webhooks_accepted: AtomicU64,
     /// Webhooks recognised as duplicates by hash.
@@ -53,6 +57,34 @@ pub struct StageError {
     pub at_ms: i64,
     /// What happened (no secrets, no personal data).
     pub message: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            // 50 ms … ~27 min, doubling.
+            delivery_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.05, 2.0, 16),
+            ),
+            webhooks_accepted: AtomicU64::default(),
+            webhooks_duplicate: AtomicU64::default(),
+            webhooks_unauthorized: AtomicU64::default(),
+            webhooks_too_large: AtomicU64::default(),
+            webhooks_malformed: AtomicU64::default(),
+            resources_fetched: AtomicU64::default(),
+            resources_polled: AtomicU64::default(),
+            hooks_restored: AtomicU64::default(),
+            batches_sent: AtomicU64::default(),
+            batch_commands: AtomicU64::default(),
+            catalog_requests: AtomicU64::default(),
+            bloomreach_429s: AtomicU64::default(),
+            bloomreach_failures: AtomicU64::default(),
+            delivered: AtomicU64::default(),
+            retries: AtomicU64::default(),
+            dead_lettered: AtomicU64::default(),
+            last_errors: Mutex::default(),
+        }
+    }
 }
 
 impl Metrics {

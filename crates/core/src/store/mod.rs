@@ -11,14 +11,21 @@
 //! | `identity` | `&str` `email:…`/`customer:…` | `&str` | identity links |
 //! | `fetch_queue` | `&str` `order:…`/`customer:…`/`product:…` | `(i64 due ms, i64 oldest event ms)` | resources to re-fetch, coalesced |
 //! | `outbox` | `u64` id | `OutboxRecord` | frozen commands, all states |
-//! | `outbox_pending` | `(u8 lane, u64 id)` | `i64` next attempt ms | index of pending commands by lane |
+//! | `outbox_ready` | `(u8 lane, i64 next attempt ms, u64 id)` | `()` | pending commands by lane, then due time |
+//! | `outbox_queue` | `(u8 lane, u64 id)` | `()` | pending commands by lane, in enqueue order (depth, oldest age) |
+//! | `pending_profiles` | `&str` person (multimap) | `u64` id | undelivered profile commands per person |
 //! | `outbox_facts` | `&str` fact | `(u64 id, String hash)` | a fact is enqueued once per content |
 //! | `ledger` | `u64` id | `DeliveryRecord` | what Bloomreach acknowledged |
 //! | `dead_letters` | `u64` id | `()` | index of dead commands |
 //! | `audit` | `u64` seq | `AuditRecord` | hash-chained operator/system log |
 //!
-//! Values are MessagePack (rmp-serde). `outbox`, `outbox_pending`, `outbox_facts`, `ledger` and
-//! `dead_letters` are always updated in the same write transaction.
+//! Values are MessagePack (rmp-serde). `outbox`, its three indexes (`outbox_ready`,
+//! `outbox_queue`, `pending_profiles`), `outbox_facts`, `ledger` and `dead_letters` are always
+//! updated in the same write transaction.
+//!
+//! Schema history: version 1 indexed pending commands in `outbox_pending` `(lane, id) → next
+//! attempt`; version 2 replaced it with `outbox_ready`, `outbox_queue` and `pending_profiles`
+//! (rebuilt from `outbox` when a version 1 store is opened).
 //!
 //! # Invariants
 //! - Every write is one redb write transaction with `Durability::Immediate`: a caller that got
@@ -38,12 +45,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    AttemptOutcome, AuditRecord, CommandStatus, DeliveryRecord, FetchTarget, InboxEntry, Lane,
-    NewCommand, OutboxRecord, Snapshot,
+    AttemptOutcome, AuditRecord, CommandStatus, DeliveryRecord, Destination, FetchTarget,
+    InboxEntry, Lane, NewCommand, OutboxRecord, Snapshot,
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// Slots of a batch kept for each lower lane that has due work, so that no lane starves while
+/// purchases still take most of every batch.
+pub const LOWER_LANE_SHARE: usize = 2;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
@@ -52,7 +63,12 @@ const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots"
 const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
 const FETCH_QUEUE: TableDefinition<&str, (i64, i64)> = TableDefinition::new("fetch_queue");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
-const OUTBOX_PENDING: TableDefinition<(u8, u64), i64> = TableDefinition::new("outbox_pending");
+const OUTBOX_READY: TableDefinition<(u8, i64, u64), ()> = TableDefinition::new("outbox_ready");
+const OUTBOX_QUEUE: TableDefinition<(u8, u64), ()> = TableDefinition::new("outbox_queue");
+const PENDING_PROFILES: MultimapTableDefinition<&str, u64> =
+    MultimapTableDefinition::new("pending_profiles");
+/// Schema version 1's pending index, replaced in version 2.
+const V1_OUTBOX_PENDING: TableDefinition<(u8, u64), i64> = TableDefinition::new("outbox_pending");
 const OUTBOX_FACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox_facts");
 const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
 const DEAD_LETTERS: TableDefinition<u64, ()> = TableDefinition::new("dead_letters");
@@ -170,6 +186,8 @@ pub struct StoreCounts {
     pub fetch_queue: u64,
     /// Pending commands per lane (lane name → count).
     pub outbox_pending: BTreeMap<String, u64>,
+    /// The oldest pending command per lane (lanes with pending commands only).
+    pub outbox_oldest: BTreeMap<String, OldestPending>,
     /// Commands acknowledged by Bloomreach.
     pub delivered: u64,
     /// Dead-lettered commands.
@@ -178,6 +196,46 @@ pub struct StoreCounts {
     pub enqueued: u64,
     /// Audit records.
     pub audit_records: u64,
+}
+
+/// The oldest pending command of a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OldestPending {
+    /// When it was enqueued (ms since epoch).
+    pub enqueued_at_ms: i64,
+    /// When its fact happened in BigCommerce (ms since epoch).
+    pub event_time_ms: i64,
+}
+
+fn is_event(record: &OutboxRecord) -> bool {
+    matches!(&record.destination, Destination::Tracking { name } if name == "customers/events")
+}
+
+fn is_profile(record: &OutboxRecord) -> bool {
+    matches!(&record.destination, Destination::Tracking { name } if name == "customers")
+}
+
+/// Rebuilds version 2's pending indexes from the outbox and drops version 1's.
+fn migrate_v1_to_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let pending: Vec<OutboxRecord> = {
+        let outbox = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        for row in outbox.iter()? {
+            let (_, value) = row?;
+            let record: OutboxRecord = decode("outbox record", value.value())?;
+            if record.status == CommandStatus::Pending {
+                out.push(record);
+            }
+        }
+        out
+    };
+    let mut typed = StoreTxn { txn };
+    for record in &pending {
+        typed.index_pending(record)?;
+    }
+    txn.delete_table(V1_OUTBOX_PENDING)
+        .map_err(|e| StoreError::Engine { source: e.into() })?;
+    Ok(())
 }
 
 /// The store handle. Cheap to clone.
@@ -221,6 +279,13 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
+                Some(1) => {
+                    drop(meta);
+                    migrate_v1_to_v2(&txn)?;
+                    meta = txn.open_table(META)?;
+                    meta.insert(KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                    tracing::info!(path = %self.path, "store migrated from schema 1 to 2");
+                }
                 Some(v) if v < SCHEMA_VERSION => {
                     return Err(StoreError::SchemaTooOld {
                         path: self.path.clone(),
@@ -230,13 +295,16 @@ impl Store {
                 }
                 Some(_) => {}
             }
+            drop(meta);
             txn.open_table(INBOX)?;
             txn.open_table(INBOX_HASHES)?;
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(IDENTITY)?;
             txn.open_table(FETCH_QUEUE)?;
             txn.open_table(OUTBOX)?;
-            txn.open_table(OUTBOX_PENDING)?;
+            txn.open_table(OUTBOX_READY)?;
+            txn.open_table(OUTBOX_QUEUE)?;
+            txn.open_multimap_table(PENDING_PROFILES)?;
             txn.open_table(OUTBOX_FACTS)?;
             txn.open_table(LEDGER)?;
             txn.open_table(DEAD_LETTERS)?;
@@ -273,6 +341,18 @@ impl Store {
     /// `hash`. Returns one result per entry, in order.
     pub fn append_inbox(&self, entries: &[InboxEntry]) -> Result<Vec<Appended>, StoreError> {
         self.write(|tx| entries.iter().map(|e| tx.append_inbox(e)).collect())
+    }
+
+    /// Whether the inbox holds a webhook delivery with this `hash` (read-only; audits and the
+    /// crash harness use it to prove that every acknowledged webhook was stored).
+    pub fn has_webhook_hash(&self, hash: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let hashes = txn.open_table(INBOX_HASHES)?;
+        let Some(seq) = hashes.get(hash)?.map(|seq| seq.value()) else {
+            return Ok(false);
+        };
+        let inbox = txn.open_table(INBOX)?;
+        Ok(inbox.get(seq)?.is_some())
     }
 
     /// Inbox entries after the processing cursor, at most `limit`.
@@ -342,8 +422,15 @@ impl Store {
         Ok(meta.get(key)?.map(|v| u64_from(v.value()) as i64))
     }
 
-    /// Pending tracking or catalog commands due at `now_ms`, highest lane first, skipping ids in
-    /// `exclude` (in flight). `catalog` selects catalog items instead of tracking commands.
+    /// The next batch: pending tracking commands (or, with `catalog`, catalog items) due at
+    /// `now_ms`, skipping ids in `exclude` (in flight).
+    ///
+    /// - Lanes are served by priority, but each lower lane with due work keeps
+    ///   [`LOWER_LANE_SHARE`] slots of the batch, so none starves while purchases still overtake
+    ///   it within one batch.
+    /// - Per-customer order: an event waits while a profile command of the same person with a
+    ///   lower id is undelivered (even in flight), so a segment never sees a purchase on an empty
+    ///   profile. Only that person's events wait.
     pub fn due_commands(
         &self,
         now_ms: i64,
@@ -352,39 +439,82 @@ impl Store {
         exclude: &HashSet<u64>,
     ) -> Result<Vec<OutboxRecord>, StoreError> {
         let txn = self.db.begin_read()?;
-        let pending = txn.open_table(OUTBOX_PENDING)?;
+        let ready = txn.open_table(OUTBOX_READY)?;
         let outbox = txn.open_table(OUTBOX)?;
-        let mut out = Vec::new();
+        let profiles = txn.open_multimap_table(PENDING_PROFILES)?;
+        let mut per_lane: Vec<Vec<OutboxRecord>> = Vec::new();
         for lane in Lane::ALL {
             if (lane == Lane::Catalog) != catalog {
                 continue;
             }
-            for row in pending.range((lane.index(), 0)..=(lane.index(), u64::MAX))? {
-                let (key, next) = row?;
-                let (_, id) = key.value();
-                if next.value() > now_ms || exclude.contains(&id) {
+            let mut candidates = Vec::new();
+            let mut scanned = 0;
+            let range = (lane.index(), i64::MIN, 0)..=(lane.index(), now_ms, u64::MAX);
+            for row in ready.range(range)? {
+                let (key, _) = row?;
+                let (_, _, id) = key.value();
+                scanned += 1;
+                if scanned > max * 20 || candidates.len() >= max {
+                    break;
+                }
+                if exclude.contains(&id) {
                     continue;
                 }
-                if let Some(v) = outbox.get(id)? {
-                    out.push(decode::<OutboxRecord>("outbox record", v.value())?);
+                let Some(value) = outbox.get(id)? else {
+                    continue;
+                };
+                let record: OutboxRecord = decode("outbox record", value.value())?;
+                if is_event(&record) {
+                    if let Some(person) = &record.customer_key {
+                        let mut earlier = profiles.get(person.as_str())?;
+                        let waiting = match earlier.next() {
+                            Some(first) => first?.value() < id,
+                            None => false,
+                        };
+                        if waiting {
+                            continue;
+                        }
+                    }
                 }
-                if out.len() >= max {
-                    return Ok(out);
-                }
+                candidates.push(record);
+            }
+            per_lane.push(candidates);
+        }
+        // Reserve a share for each lower lane with work, then fill by priority.
+        let mut take: Vec<usize> = vec![0; per_lane.len()];
+        let mut left = max;
+        let first_busy = per_lane.iter().position(|c| !c.is_empty());
+        for (i, candidates) in per_lane.iter().enumerate() {
+            if Some(i) != first_busy && !candidates.is_empty() {
+                let share = LOWER_LANE_SHARE.min(candidates.len()).min(left);
+                take[i] = share;
+                left -= share;
             }
         }
-        Ok(out)
+        for (i, candidates) in per_lane.iter().enumerate() {
+            let more = (candidates.len() - take[i]).min(left);
+            take[i] += more;
+            left -= more;
+        }
+        Ok(per_lane
+            .into_iter()
+            .zip(take)
+            .flat_map(|(candidates, n)| candidates.into_iter().take(n))
+            .collect())
     }
 
     /// Earliest next attempt among pending commands (for the deliverer to sleep until).
     pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         let txn = self.db.begin_read()?;
-        let pending = txn.open_table(OUTBOX_PENDING)?;
+        let ready = txn.open_table(OUTBOX_READY)?;
         let mut min: Option<i64> = None;
-        for row in pending.iter()? {
-            let (_, next) = row?;
-            let next = next.value();
-            min = Some(min.map_or(next, |m: i64| m.min(next)));
+        for lane in Lane::ALL {
+            let range = (lane.index(), i64::MIN, 0)..=(lane.index(), i64::MAX, u64::MAX);
+            if let Some(row) = ready.range(range)?.next() {
+                let (key, _) = row?;
+                let next = key.value().1;
+                min = Some(min.map_or(next, |m: i64| m.min(next)));
+            }
         }
         Ok(min)
     }
@@ -486,15 +616,30 @@ impl Store {
             .map(|v| u64_from(v.value()))
             .unwrap_or(1);
         let inbox = txn.open_table(INBOX)?;
-        let pending = txn.open_table(OUTBOX_PENDING)?;
+        let queue = txn.open_table(OUTBOX_QUEUE)?;
+        let outbox = txn.open_table(OUTBOX)?;
         let mut outbox_pending = BTreeMap::new();
+        let mut outbox_oldest = BTreeMap::new();
         for lane in Lane::ALL {
-            outbox_pending.insert(lane.name().to_owned(), 0);
-        }
-        for row in pending.iter()? {
-            let (key, _) = row?;
-            if let Some(lane) = Lane::from_index(key.value().0) {
-                *outbox_pending.entry(lane.name().to_owned()).or_insert(0) += 1;
+            let range = (lane.index(), 0)..=(lane.index(), u64::MAX);
+            let mut count = 0u64;
+            let mut oldest = None;
+            for row in queue.range(range)? {
+                let (key, _) = row?;
+                if count == 0 {
+                    if let Some(value) = outbox.get(key.value().1)? {
+                        let record: OutboxRecord = decode("outbox record", value.value())?;
+                        oldest = Some(OldestPending {
+                            enqueued_at_ms: record.enqueued_at_ms,
+                            event_time_ms: record.event_time_ms,
+                        });
+                    }
+                }
+                count += 1;
+            }
+            outbox_pending.insert(lane.name().to_owned(), count);
+            if let Some(oldest) = oldest {
+                outbox_oldest.insert(lane.name().to_owned(), oldest);
             }
         }
         let inbox_total = inbox.len()?;
@@ -503,6 +648,7 @@ impl Store {
             inbox_pending: next_inbox.saturating_sub(1).saturating_sub(cursor),
             fetch_queue: txn.open_table(FETCH_QUEUE)?.len()?,
             outbox_pending,
+            outbox_oldest,
             delivered: txn.open_table(LEDGER)?.len()?,
             dead_letters: txn.open_table(DEAD_LETTERS)?.len()?,
             enqueued: next_outbox.saturating_sub(1),
@@ -708,9 +854,7 @@ impl StoreTxn<'_> {
         };
         let bytes = encode("outbox record", &record)?;
         self.txn.open_table(OUTBOX)?.insert(id, bytes.as_slice())?;
-        self.txn
-            .open_table(OUTBOX_PENDING)?
-            .insert((command.lane.index(), id), now_ms)?;
+        self.index_pending(&record)?;
         let fact = encode(
             "fact row",
             &FactRow {
@@ -737,7 +881,7 @@ impl StoreTxn<'_> {
         now_ms: i64,
         retry_budget: u32,
     ) -> Result<(), StoreError> {
-        let mut outbox = self.txn.open_table(OUTBOX)?;
+        let outbox = self.txn.open_table(OUTBOX)?;
         let Some(mut record) = outbox
             .get(id)?
             .map(|v| decode::<OutboxRecord>("outbox record", v.value()))
@@ -749,14 +893,13 @@ impl StoreTxn<'_> {
             // Already settled (e.g. a late duplicate answer): never count twice.
             return Ok(());
         }
+        drop(outbox);
+        self.unindex_pending(&record)?;
         record.attempts += 1;
-        let mut pending = self.txn.open_table(OUTBOX_PENDING)?;
-        let key = (record.lane.index(), id);
         match outcome {
             AttemptOutcome::Delivered { request_id } => {
                 record.status = CommandStatus::Delivered;
                 record.last_error = None;
-                pending.remove(key)?;
                 let delivery = encode(
                     "delivery record",
                     &DeliveryRecord {
@@ -784,23 +927,107 @@ impl StoreTxn<'_> {
                     record.last_error = Some(format!(
                         "retry budget of {retry_budget} used up; last error: {error}"
                     ));
-                    pending.remove(key)?;
                     self.txn.open_table(DEAD_LETTERS)?.insert(id, ())?;
                 } else {
                     record.next_attempt_ms = *next_attempt_ms;
-                    pending.insert(key, *next_attempt_ms)?;
+                    self.index_pending(&record)?;
                 }
             }
             AttemptOutcome::Dead { reason } => {
                 record.status = CommandStatus::Dead;
                 record.last_error = Some(reason.clone());
-                pending.remove(key)?;
                 self.txn.open_table(DEAD_LETTERS)?.insert(id, ())?;
             }
         }
+        let mut outbox = self.txn.open_table(OUTBOX)?;
         let bytes = encode("outbox record", &record)?;
         outbox.insert(id, bytes.as_slice())?;
         Ok(())
+    }
+
+    /// Adds a pending command to the indexes.
+    fn index_pending(&mut self, record: &OutboxRecord) -> Result<(), StoreError> {
+        let lane = record.lane.index();
+        self.txn
+            .open_table(OUTBOX_READY)?
+            .insert((lane, record.next_attempt_ms, record.id), ())?;
+        self.txn
+            .open_table(OUTBOX_QUEUE)?
+            .insert((lane, record.id), ())?;
+        if is_profile(record) {
+            if let Some(person) = &record.customer_key {
+                self.txn
+                    .open_multimap_table(PENDING_PROFILES)?
+                    .insert(person.as_str(), record.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a command from the pending indexes (before it is settled or rescheduled).
+    fn unindex_pending(&mut self, record: &OutboxRecord) -> Result<(), StoreError> {
+        let lane = record.lane.index();
+        self.txn
+            .open_table(OUTBOX_READY)?
+            .remove((lane, record.next_attempt_ms, record.id))?;
+        self.txn
+            .open_table(OUTBOX_QUEUE)?
+            .remove((lane, record.id))?;
+        if is_profile(record) {
+            if let Some(person) = &record.customer_key {
+                self.txn
+                    .open_multimap_table(PENDING_PROFILES)?
+                    .remove(person.as_str(), record.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a dead letter back in its lane, byte-identical, with a fresh retry budget.
+    /// Returns the record, or `None` when `id` is not a dead letter.
+    pub fn replay_dead_letter(
+        &mut self,
+        id: u64,
+        now_ms: i64,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        let Some(mut record) = self.dead_record(id)? else {
+            return Ok(None);
+        };
+        self.txn.open_table(DEAD_LETTERS)?.remove(id)?;
+        record.status = CommandStatus::Pending;
+        record.attempts = 0;
+        record.next_attempt_ms = now_ms;
+        record.last_error = record
+            .last_error
+            .map(|e| format!("replayed by an operator after: {e}"));
+        self.index_pending(&record)?;
+        let bytes = encode("outbox record", &record)?;
+        self.txn.open_table(OUTBOX)?.insert(id, bytes.as_slice())?;
+        Ok(Some(record))
+    }
+
+    /// Gives a dead letter up for good (kept in the outbox for traces and the audit).
+    pub fn discard_dead_letter(&mut self, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
+        let Some(mut record) = self.dead_record(id)? else {
+            return Ok(None);
+        };
+        self.txn.open_table(DEAD_LETTERS)?.remove(id)?;
+        record.status = CommandStatus::Discarded;
+        let bytes = encode("outbox record", &record)?;
+        self.txn.open_table(OUTBOX)?.insert(id, bytes.as_slice())?;
+        Ok(Some(record))
+    }
+
+    fn dead_record(&self, id: u64) -> Result<Option<OutboxRecord>, StoreError> {
+        let dead = self.txn.open_table(DEAD_LETTERS)?;
+        if dead.get(id)?.is_none() {
+            return Ok(None);
+        }
+        let outbox = self.txn.open_table(OUTBOX)?;
+        let value = outbox.get(id)?;
+        value
+            .map(|v| decode::<OutboxRecord>("outbox record", v.value()))
+            .transpose()
     }
 
     /// Appends an audit record to the hash chain.

@@ -87,6 +87,9 @@ fn inbox_dedupes_by_hash_and_tracks_the_cursor() {
         store.append_inbox(&[webhook("b")]).unwrap(),
         vec![Appended::Duplicate(2)]
     );
+    assert!(store.has_webhook_hash("a").unwrap());
+    assert!(store.has_webhook_hash("b").unwrap());
+    assert!(!store.has_webhook_hash("c").unwrap());
 }
 
 #[test]
@@ -248,4 +251,201 @@ fn snapshots_round_trip() {
     store.write(|tx| tx.put_snapshot(&key, &snap)).unwrap();
     assert_eq!(store.snapshot(&key).unwrap(), Some(snap));
     assert_eq!(store.snapshot("order:6").unwrap(), None);
+}
+
+fn command_for(fact: &str, lane: Lane, name: &str, person: &str) -> NewCommand {
+    NewCommand {
+        lane,
+        destination: Destination::Tracking { name: name.into() },
+        fact: fact.into(),
+        content_hash: "h".into(),
+        customer_key: Some(person.into()),
+        payload: b"{}".to_vec(),
+        event_time_ms: 0,
+    }
+}
+
+#[test]
+fn lower_lanes_keep_a_share_but_purchases_take_the_rest_of_the_batch() {
+    let (_dir, store) = temp_store();
+    store
+        .write(|tx| {
+            for i in 0..100 {
+                tx.enqueue(
+                    &command_for(
+                        &format!("p{i}"),
+                        Lane::Transactions,
+                        "customers/events",
+                        &format!("c{i}"),
+                    ),
+                    0,
+                )?;
+                tx.enqueue(
+                    &command_for(
+                        &format!("b{i}"),
+                        Lane::Backfill,
+                        "customers/events",
+                        &format!("h{i}"),
+                    ),
+                    0,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let batch = store.due_commands(0, 50, false, &HashSet::new()).unwrap();
+    assert_eq!(batch.len(), 50);
+    let backfill = batch.iter().filter(|c| c.lane == Lane::Backfill).count();
+    assert_eq!(backfill, LOWER_LANE_SHARE, "backfill keeps its share");
+    assert_eq!(batch[0].lane, Lane::Transactions, "purchases come first");
+}
+
+#[test]
+fn a_persons_events_wait_for_their_profile_command_and_nobody_else_waits() {
+    let (_dir, store) = temp_store();
+    let (profile, event, other) = store
+        .write(|tx| {
+            let profile = tx
+                .enqueue(
+                    &command_for("guest:a", Lane::Customers, "customers", "email:a"),
+                    0,
+                )?
+                .unwrap();
+            let event = tx
+                .enqueue(
+                    &command_for(
+                        "purchase:1",
+                        Lane::Transactions,
+                        "customers/events",
+                        "email:a",
+                    ),
+                    0,
+                )?
+                .unwrap();
+            let other = tx
+                .enqueue(
+                    &command_for(
+                        "purchase:2",
+                        Lane::Transactions,
+                        "customers/events",
+                        "email:b",
+                    ),
+                    0,
+                )?
+                .unwrap();
+            Ok((profile, event, other))
+        })
+        .unwrap();
+    let ids = |batch: Vec<OutboxRecord>| batch.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let first = ids(store.due_commands(0, 50, false, &HashSet::new()).unwrap());
+    assert_eq!(
+        first,
+        vec![other, profile],
+        "a's purchase waits, b's does not"
+    );
+    // In flight is not delivered: still waiting.
+    let in_flight: HashSet<u64> = [profile, other].into();
+    assert!(ids(store.due_commands(0, 50, false, &in_flight).unwrap()).is_empty());
+    store
+        .record_attempts(
+            &[(profile, AttemptOutcome::Delivered { request_id: None })],
+            1,
+            3,
+        )
+        .unwrap();
+    let after = ids(store.due_commands(1, 50, false, &[other].into()).unwrap());
+    assert_eq!(after, vec![event]);
+}
+
+#[test]
+fn dead_letters_can_be_replayed_byte_identical_or_discarded() {
+    let (_dir, store) = temp_store();
+    let (a, b) = store
+        .write(|tx| {
+            Ok((
+                tx.enqueue(&command("a", "h", Lane::Transactions), 0)?
+                    .unwrap(),
+                tx.enqueue(&command("b", "h", Lane::Transactions), 0)?
+                    .unwrap(),
+            ))
+        })
+        .unwrap();
+    let dead = AttemptOutcome::Dead {
+        reason: "rejected".into(),
+    };
+    store
+        .record_attempts(&[(a, dead.clone()), (b, dead)], 1, 3)
+        .unwrap();
+    assert_eq!(store.counts().unwrap().dead_letters, 2);
+    let before = store.command(a).unwrap().unwrap().payload;
+    let replayed = store
+        .write(|tx| tx.replay_dead_letter(a, 5))
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayed.payload, before);
+    assert_eq!(replayed.attempts, 0);
+    assert_eq!(
+        store.due_commands(5, 50, false, &HashSet::new()).unwrap()[0].id,
+        a
+    );
+    let discarded = store
+        .write(|tx| tx.discard_dead_letter(b))
+        .unwrap()
+        .unwrap();
+    assert_eq!(discarded.status, CommandStatus::Discarded);
+    assert_eq!(store.counts().unwrap().dead_letters, 0);
+    // Not dead any more: neither call applies twice.
+    assert!(store
+        .write(|tx| tx.replay_dead_letter(a, 6))
+        .unwrap()
+        .is_none());
+    assert!(store
+        .write(|tx| tx.discard_dead_letter(b))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_and_keeps_its_pending_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bigreach.redb");
+    {
+        // Build a version 1 store by hand: the v1 index and a pending record.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(KEY_SCHEMA, 1u64.to_le_bytes().as_slice())
+            .unwrap();
+        let record = OutboxRecord {
+            id: 7,
+            lane: Lane::Transactions,
+            destination: Destination::Tracking {
+                name: "customers/events".into(),
+            },
+            fact: "purchase:7".into(),
+            customer_key: Some("customer:1".into()),
+            payload: b"{}".to_vec(),
+            event_time_ms: 1,
+            enqueued_at_ms: 2,
+            attempts: 1,
+            next_attempt_ms: 3,
+            status: CommandStatus::Pending,
+            last_error: None,
+        };
+        txn.open_table(OUTBOX)
+            .unwrap()
+            .insert(7, encode("outbox record", &record).unwrap().as_slice())
+            .unwrap();
+        txn.open_table(V1_OUTBOX_PENDING)
+            .unwrap()
+            .insert((0u8, 7u64), 3i64)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let due = store.due_commands(3, 50, false, &HashSet::new()).unwrap();
+    assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), vec![7]);
+    assert_eq!(store.counts().unwrap().outbox_pending["transactions"], 1);
 }

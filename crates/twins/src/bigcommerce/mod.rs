@@ -355,5 +355,6 @@ pub(crate) fn truth_of(inner: &Inner) -> BigCommerceTruth {
     t.webhook_failures = c.webhook_failures.load(Ordering::Relaxed);
     t.hooks_deactivated = c.hooks_deactivated.load(Ordering::Relaxed);
     t.webhook_events = c.webhook_events.load(Ordering::Relaxed);
+    t.acknowledged_webhook_hashes = inner.dispatcher.acknowledged();
     t
 }

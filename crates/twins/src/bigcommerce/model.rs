@@ -36,6 +36,10 @@ pub struct BigCommerceTruth {
     pub hooks_deactivated: u64,
     /// Webhook events generated (one per matching hook and change).
     pub webhook_events: u64,
+    /// The `hash` of every webhook delivery acknowledged with a 2xx, in order (a hash repeats
+    /// when the same event was acknowledged more than once).
+    #[serde(default)]
+    pub acknowledged_webhook_hashes: Vec<String>,
 }
 
 /// One human.

@@ -91,6 +91,8 @@ pub(crate) fn scope_matches(hook_scope: &str, event_scope: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Event {
     pub body: Bytes,
+    /// The envelope's `hash` (what a receiver dedupes on).
+    pub hash: String,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +107,8 @@ pub(crate) struct Delivery {
 pub(crate) struct DispatchState {
     pub pending: Vec<Delivery>,
     pub in_flight: usize,
+    /// The `hash` of every delivery answered with a 2xx, in order (repeats included).
+    pub acknowledged: Vec<String>,
 }
 
 /// Shared dispatcher state.
@@ -130,6 +134,10 @@ impl Dispatcher {
     pub fn backlog(&self) -> usize {
         let s = self.state.lock();
         s.pending.len() + s.in_flight
+    }
+
+    pub fn acknowledged(&self) -> Vec<String> {
+        self.state.lock().acknowledged.clone()
     }
 
     pub fn quiescent(&self, now: DateTime<Utc>) -> bool {
@@ -172,6 +180,7 @@ pub(crate) fn emit(inner: &Inner, store: &mut Store, scope: &str, data: Value) {
     });
     let event = Arc::new(Event {
         body: Bytes::from(payload.to_string()),
+        hash,
     });
     // Fault injection: random extra delays (reordering) and duplicate sends of the same event.
     let max_ms = u64::try_from(store.faults.max_extra_delay.as_millis()).unwrap_or(u64::MAX);
@@ -286,6 +295,12 @@ async fn attempt(inner: Arc<Inner>, mut d: Delivery) {
             .counters
             .webhooks_delivered
             .fetch_add(1, Ordering::Relaxed);
+        inner
+            .dispatcher
+            .state
+            .lock()
+            .acknowledged
+            .push(d.event.hash.clone());
     } else {
         inner
             .counters
