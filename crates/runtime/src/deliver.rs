@@ -11,6 +11,7 @@
 //! - `Permanent`: per-command rejections go to the dead letters with their reason.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ pub struct Deliverer {
     pub(crate) wake: Arc<Notify>,
     pub(crate) in_flight: Arc<Mutex<HashSet<u64>>>,
     pub(crate) claims: std::sync::atomic::AtomicU64,
+    /// Consecutive requests that failed as a whole (429, 5xx, transport); reset on success.
+    pub(crate) failure_streak: std::sync::atomic::AtomicU32,
 }
 
 impl Deliverer {
@@ -259,9 +262,15 @@ impl Deliverer {
                         CommandOutcome::Accepted => AttemptOutcome::Delivered {
                             request_id: response.request_id.clone(),
                         },
-                        CommandOutcome::Rejected { errors, class } => {
-                            self.command_failure(class, errors.join("; "), 1)
-                        }
+                        CommandOutcome::Rejected { errors, class } => self.command_failure(
+                            class,
+                            format!(
+                                "{} (request id {})",
+                                errors.join("; "),
+                                response.request_id.as_deref().unwrap_or("none")
+                            ),
+                            1,
+                        ),
                     };
                     outcomes.push((id, outcome));
                 }
@@ -368,21 +377,26 @@ impl Deliverer {
         }
     }
 
-    /// The outcome for every command of a request that failed as a whole.
+    /// The outcome for every command of a request that failed as a whole. 429s and 5xx back off
+    /// exponentially on the streak of consecutive failed requests (the pressure is Bloomreach's,
+    /// not one command's), and they lower the request rate (AIMD).
     fn request_failure(&self, error: &BloomreachError, attempts: u32) -> AttemptOutcome {
         match error.class() {
             ErrorClass::RateLimited => {
                 Metrics::add(&self.metrics.bloomreach_429s, 1);
-                self.lower_rate();
+                self.lower_rate("429");
                 let retry_after = match error {
                     BloomreachError::RateLimited { retry_after, .. } => *retry_after,
                     _ => None,
                 };
-                self.retry(error.to_string(), attempts, retry_after, false)
+                let streak = self.failure_streak.fetch_add(1, Ordering::Relaxed) + 1;
+                self.retry(error.to_string(), streak, retry_after, false)
             }
             ErrorClass::Retryable => {
                 Metrics::add(&self.metrics.bloomreach_failures, 1);
-                self.retry(error.to_string(), attempts, None, false)
+                self.lower_rate("server error");
+                let streak = self.failure_streak.fetch_add(1, Ordering::Relaxed) + 1;
+                self.retry(error.to_string(), streak, None, false)
             }
             ErrorClass::Auth => {
                 self.metrics
@@ -419,20 +433,22 @@ impl Deliverer {
         }
     }
 
-    fn lower_rate(&self) {
+    fn lower_rate(&self, why: &str) {
         let current = self.bloomreach.requests_per_second();
         let lowered = (current / 2).max(1);
         if lowered < current {
             tracing::warn!(
                 from = current,
                 to = lowered,
-                "lowering the Bloomreach request rate after a 429"
+                why,
+                "lowering the Bloomreach request rate"
             );
             self.bloomreach.set_requests_per_second(lowered);
         }
     }
 
     fn recover_rate(&self) {
+        self.failure_streak.store(0, Ordering::Relaxed);
         let current = self.bloomreach.requests_per_second();
         if current < self.settings.requests_per_second {
             self.bloomreach.set_requests_per_second(current + 1);

@@ -413,6 +413,7 @@ impl Appliance {
             wake: deliver_wake,
             in_flight,
             claims: std::sync::atomic::AtomicU64::new(0),
+            failure_streak: std::sync::atomic::AtomicU32::new(0),
         });
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
         let (api_address, api_task) = api::start(

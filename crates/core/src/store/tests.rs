@@ -449,3 +449,56 @@ fn a_schema_1_store_is_migrated_and_keeps_its_pending_commands() {
     assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), vec![7]);
     assert_eq!(store.counts().unwrap().outbox_pending["transactions"], 1);
 }
+
+#[test]
+fn after_an_outage_purchases_drain_first_and_the_backlog_still_moves() {
+    let (_dir, store) = temp_store();
+    store
+        .write(|tx| {
+            for i in 0..300 {
+                tx.enqueue(
+                    &command_for(&format!("b{i}"), Lane::Backfill, "customers/events", "h"),
+                    0,
+                )?;
+            }
+            for i in 0..200 {
+                tx.enqueue(
+                    &command_for(
+                        &format!("p{i}"),
+                        Lane::Transactions,
+                        "customers/events",
+                        &format!("c{i}"),
+                    ),
+                    0,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Deliver batch after batch, as the deliverer does once Bloomreach is back.
+    let mut lanes_per_batch = Vec::new();
+    loop {
+        let batch = store.due_commands(0, 50, false, &HashSet::new()).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        let purchases = batch
+            .iter()
+            .filter(|c| c.lane == Lane::Transactions)
+            .count();
+        lanes_per_batch.push((purchases, batch.len() - purchases));
+        let outcomes: Vec<_> = batch
+            .iter()
+            .map(|c| (c.id, AttemptOutcome::Delivered { request_id: None }))
+            .collect();
+        store.record_attempts(&outcomes, 1, 3).unwrap();
+    }
+    // All 200 purchases go in the first five batches (48 slots each, then the rest)...
+    let purchase_batches: Vec<_> = lanes_per_batch.iter().take_while(|(p, _)| *p > 0).collect();
+    assert_eq!(purchase_batches.len(), 5, "{lanes_per_batch:?}");
+    assert!(lanes_per_batch[5..].iter().all(|(p, _)| *p == 0));
+    // ...while the backfill still moves in every one of them.
+    assert!(purchase_batches.iter().all(|(_, b)| *b >= LOWER_LANE_SHARE));
+    let total: usize = lanes_per_batch.iter().map(|(p, b)| p + b).sum();
+    assert_eq!(total, 500);
+}
