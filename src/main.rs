@@ -57,6 +57,15 @@ enum Command {
         #[arg(long, default_value = "bigreach.toml", global = true)]
         config: PathBuf,
     },
+    /// Why did this person not enter the flow: identity links, every command with its delivery
+    /// state, and every order withheld with the reason (through the running appliance).
+    Trace {
+        /// An email, a phone in E.164 (+…) or a BigCommerce customer id.
+        query: String,
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+    },
     /// Run both twins standalone and print their URLs and credentials.
     Sim {
         /// The store plan.
@@ -193,6 +202,12 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::DeadLetters { command, config } => dead_letters(&config, command).await,
+        Command::Trace { query, config } => {
+            let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+            let body = local_api(&config, reqwest::Method::GET, &format!("api/trace?q={encoded}")).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
         Command::Sim { plan } => sim(&plan).await,
         Command::Demo {
             plan,

@@ -90,3 +90,51 @@ async fn an_appliance_that_ignores_429s_fails_the_rate_limit_storm() {
         "{report:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_explains_a_scenarios_withheld_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("declined.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "declined"
+description = "A guest's card is declined: no purchase, and the trace says why."
+seed = 5
+speed = 600
+[store]
+customers = 3
+products = 2
+max_variants_per_product = 1
+historical_orders = 0
+history_days = 5
+guest_share_per_mille = 0
+phone_only_guest_per_mille = 0
+currencies = ["USD"]
+[[shoppers]]
+name = "dee"
+email = "Dee.Clarke@example.org"
+actions = [
+  { at_min = 1, do = "checkout" },
+  { at_min = 2, do = "decline" },
+]
+"#,
+    )
+    .unwrap();
+    let scenario = Scenario::load(&file).unwrap();
+    let data = dir.path().join("data");
+    let report = scenario::run(&scenario, &data, &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(report.passed, "{report:#?}");
+    // The appliance has stopped; read its store through the application API.
+    let store = bigreach_core::store::Store::open(&data.join("bigreach.redb")).unwrap();
+    let api = bigreach_core::app::AppApi::new(store, bigreach_clock::SystemClock::shared());
+    let trace = api.trace("dee.clarke@example.org").unwrap();
+    assert!(trace.commands.is_empty(), "{trace:#?}");
+    assert_eq!(trace.withheld.len(), 1, "{trace:#?}");
+    assert!(
+        trace.withheld[0].reason.starts_with("not paid (status 6"),
+        "{trace:#?}"
+    );
+}

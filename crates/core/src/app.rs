@@ -157,6 +157,134 @@ impl AppApi {
     }
 }
 
+/// One command in a trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceCommand {
+    /// Outbox id.
+    pub id: u64,
+    /// The fact, e.g. `purchase:5021`.
+    pub fact: String,
+    /// Lane name.
+    pub lane: &'static str,
+    /// `customers`, `customers/events` or a catalog item.
+    pub destination: String,
+    /// `pending`, `delivered`, `dead` or `discarded`.
+    pub state: &'static str,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// When it was enqueued (RFC 3339).
+    pub enqueued_at: String,
+    /// When Bloomreach acknowledged it (RFC 3339), if it did.
+    pub acknowledged_at: Option<String>,
+    /// Bloomreach's request id for the acknowledgement.
+    pub request_id: Option<String>,
+    /// The customer IDs the command carried.
+    pub customer_ids: Value,
+}
+
+/// Everything BigReach knows about one person: "why did this profile not enter the flow".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    /// What was asked.
+    pub query: String,
+    /// The person keys it resolved to (`customer:42`, `email:…`, `phone:…`).
+    pub person_keys: Vec<String>,
+    /// Identity links followed (`email:… → customer:42`).
+    pub links: Vec<(String, String)>,
+    /// Every command sent or queued for them, in order.
+    pub commands: Vec<TraceCommand>,
+    /// Everything withheld, with the reason.
+    pub withheld: Vec<crate::store::WithheldRecord>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+impl AppApi {
+    /// Traces a person by email, phone (E.164, starting with `+`) or BigCommerce customer id.
+    pub fn trace(&self, query: &str) -> Result<Trace, AppError> {
+        let q = query.trim();
+        let first = if q.contains('@') {
+            match crate::identity::normalize_email(q) {
+                Some(email) => format!("email:{email}"),
+                None => format!("raw-email:{}", q.to_lowercase()),
+            }
+        } else if q.starts_with('+') {
+            let phone = crate::identity::normalize_phone(q, None).ok_or_else(|| AppError {
+                code: "bad_request",
+                message: format!("{q:?} is not a valid phone number; write it in E.164 (+4930…)"),
+            })?;
+            format!("phone:{phone}")
+        } else if !q.is_empty() && q.chars().all(|c| c.is_ascii_digit()) {
+            format!("customer:{q}")
+        } else {
+            return Err(AppError {
+                code: "bad_request",
+                message: format!(
+                    "{q:?} is neither an email, a phone starting with + nor a customer id"
+                ),
+            });
+        };
+        let mut keys = vec![first];
+        let mut links = Vec::new();
+        let mut i = 0;
+        while i < keys.len() {
+            let key = keys[i].clone();
+            if let Some(linked) = self.store.identity(&key)? {
+                let linked = if linked.contains(':') {
+                    linked
+                } else {
+                    format!("email:{linked}")
+                };
+                links.push((key.clone(), linked.clone()));
+                if !keys.contains(&linked) {
+                    keys.push(linked);
+                }
+            }
+            i += 1;
+        }
+        let mut commands = Vec::new();
+        let mut withheld = Vec::new();
+        for key in &keys {
+            for record in self.store.commands_for_person(key)? {
+                let delivery = self.store.delivery(record.id)?;
+                let payload: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
+                commands.push(TraceCommand {
+                    id: record.id,
+                    fact: record.fact.clone(),
+                    lane: record.lane.name(),
+                    destination: match &record.destination {
+                        Destination::Tracking { name } => name.clone(),
+                        Destination::CatalogItem { item_id } => format!("catalog item {item_id}"),
+                    },
+                    state: DeadLetter::from(&record).state,
+                    attempts: record.attempts,
+                    last_error: record.last_error.clone(),
+                    enqueued_at: rfc3339(record.enqueued_at_ms),
+                    acknowledged_at: delivery.as_ref().map(|d| rfc3339(d.acked_at_ms)),
+                    request_id: delivery.and_then(|d| d.request_id),
+                    customer_ids: payload.get("customer_ids").cloned().unwrap_or(Value::Null),
+                });
+            }
+            withheld.extend(self.store.withheld_for(key)?);
+        }
+        commands.sort_by_key(|c| c.id);
+        Ok(Trace {
+            query: q.to_owned(),
+            person_keys: keys,
+            links,
+            commands,
+            withheld,
+        })
+    }
+}
+
 fn not_dead(id: u64) -> AppError {
     AppError {
         code: "not_found",

@@ -11,7 +11,7 @@ use crate::config::IdNames;
 use crate::identity::{normalize_email, normalize_phone, ResolvedIds};
 use crate::map::{self, MappingContext};
 use crate::model::{FetchTarget, Lane, ResourceKind, Snapshot};
-use crate::store::{Store, StoreError, StoreTxn};
+use crate::store::{Store, StoreError, StoreTxn, WithheldRecord};
 
 /// A resource fetched from BigCommerce.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,7 +156,9 @@ fn apply(
         },
     )?;
     let commands = match &item.resource {
-        Resource::Order(order) => order_commands(tx, settings, order, item.initial_sync, report)?,
+        Resource::Order(order) => {
+            order_commands(tx, settings, order, item.initial_sync, now_ms, report)?
+        }
         Resource::Customer(customer) => {
             customer_commands(tx, settings, customer, item.initial_sync)?
         }
@@ -202,19 +204,10 @@ fn order_commands(
     settings: &IngestSettings,
     order: &Order,
     initial_sync: bool,
+    now_ms: i64,
     report: &mut IngestReport,
 ) -> Result<Vec<crate::model::NewCommand>, StoreError> {
     let subject = format!("order:{}", order.id);
-    if !map::is_paid(order) {
-        report.withheld.push(Withheld {
-            subject,
-            reason: format!(
-                "not paid (status {} {:?}, payment {:?})",
-                order.status_id, order.status, order.payment_status
-            ),
-        });
-        return Ok(Vec::new());
-    }
     let email = normalize_email(&order.billing_address.email);
     let phone = normalize_phone(
         &order.billing_address.phone,
@@ -222,31 +215,64 @@ fn order_commands(
             .filter(|c| !c.is_empty())
             .or(settings.phone_region.as_deref()),
     );
-    let (ids, guest) = if order.customer_id > 0 {
+    let resolved = if order.customer_id > 0 {
         let account_email = tx.identity(&format!("customer:{}", order.customer_id))?;
-        (
+        Some((
             ResolvedIds::customer(&settings.ids, order.customer_id, account_email.as_deref()),
             false,
-        )
+        ))
     } else if let Some(email) = &email {
         let known = tx.identity(&format!("email:{email}"))?;
-        match known.as_deref().and_then(|k| k.strip_prefix("customer:")) {
-            Some(id) => match id.parse::<u64>() {
-                Ok(id) => (ResolvedIds::customer(&settings.ids, id, Some(email)), false),
-                Err(_) => (ResolvedIds::email(&settings.ids, email), true),
+        Some(
+            match known.as_deref().and_then(|k| k.strip_prefix("customer:")) {
+                Some(id) => match id.parse::<u64>() {
+                    Ok(id) => (ResolvedIds::customer(&settings.ids, id, Some(email)), false),
+                    Err(_) => (ResolvedIds::email(&settings.ids, email), true),
+                },
+                None => (ResolvedIds::email(&settings.ids, email), true),
             },
-            None => (ResolvedIds::email(&settings.ids, email), true),
-        }
-    } else if let Some(phone) = &phone {
-        (ResolvedIds::phone(&settings.ids, phone), true)
+        )
     } else {
+        phone
+            .as_ref()
+            .map(|phone| (ResolvedIds::phone(&settings.ids, phone), true))
+    };
+    let mut withhold = |tx: &mut StoreTxn<'_>, person: Option<String>, reason: String| {
         report.withheld.push(Withheld {
-            subject,
-            reason: "guest order without a usable email or phone (empty, invalid or placeholder)"
-                .to_owned(),
+            subject: subject.clone(),
+            reason: reason.clone(),
         });
+        tx.set_withheld(&WithheldRecord {
+            subject: subject.clone(),
+            reason,
+            person,
+            at_ms: now_ms,
+        })
+    };
+    let Some((ids, guest)) = resolved else {
+        // Keep the raw value so that a trace by that (placeholder) email still explains it.
+        let raw = order.billing_address.email.trim().to_lowercase();
+        let person = (!raw.is_empty()).then(|| format!("raw-email:{raw}"));
+        withhold(
+            tx,
+            person,
+            "guest order without a usable email or phone (empty, invalid or a placeholder such as test@test.com, which never becomes an ID)"
+                .to_owned(),
+        )?;
         return Ok(Vec::new());
     };
+    if !map::is_paid(order) {
+        withhold(
+            tx,
+            Some(ids.person.store_key()),
+            format!(
+                "not paid (status {} {:?}, payment {:?}); a purchase is sent when BigCommerce shows it paid",
+                order.status_id, order.status, order.payment_status
+            ),
+        )?;
+        return Ok(Vec::new());
+    }
+    tx.clear_withheld(&subject)?;
     let (event_lane, profile_lane) = if initial_sync {
         (Lane::Backfill, Lane::Backfill)
     } else {
@@ -268,4 +294,121 @@ fn order_commands(
         event_lane,
     ));
     Ok(commands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::AppApi;
+    use bigreach_clock::ManualClock;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn order(id: u64, status_id: u32, email: &str) -> Order {
+        let mut order: Order = serde_json::from_value(json!({
+            "id": id, "customer_id": 0,
+            "date_created": "Mon, 03 Mar 2025 14:22:10 +0000",
+            "date_modified": "Mon, 03 Mar 2025 14:25:41 +0000",
+            "status_id": status_id, "status": "x", "payment_status": "x",
+            "total_inc_tax": "10.0000", "total_ex_tax": "10.0000", "items_total": 1,
+            "default_currency_code": "USD",
+            "billing_address": {"email": email, "country_iso2": "US"}
+        }))
+        .unwrap();
+        order.line_items = serde_json::from_value(json!([
+            {"id": 1, "order_id": id, "product_id": 3, "variant_id": 4, "quantity": 1,
+             "price_inc_tax": "10.0000", "total_inc_tax": "10.0000"}
+        ]))
+        .unwrap();
+        order
+    }
+
+    fn settings() -> IngestSettings {
+        IngestSettings {
+            ids: IdNames::default(),
+            mapping: MappingContext {
+                store_currency: "USD".into(),
+                source_name: "shop".into(),
+            },
+            phone_region: Some("US".into()),
+        }
+    }
+
+    fn observed(order: Order) -> IngestBatch {
+        IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Order(Box::new(order)),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        }
+    }
+
+    #[test]
+    fn the_trace_explains_a_withheld_order_until_it_is_paid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        ingest(
+            &store,
+            &settings(),
+            &observed(order(7, 7, "Ann@Shop.com")),
+            1,
+        )
+        .unwrap();
+        let trace = api.trace(" ann@shop.COM ").unwrap();
+        assert_eq!(trace.person_keys, vec!["email:ann@shop.com"]);
+        assert!(trace.commands.is_empty());
+        assert_eq!(trace.withheld.len(), 1);
+        assert_eq!(trace.withheld[0].subject, "order:7");
+        assert!(
+            trace.withheld[0].reason.starts_with("not paid (status 7"),
+            "{trace:?}"
+        );
+
+        ingest(
+            &store,
+            &settings(),
+            &observed(order(7, 11, "ann@shop.com")),
+            2,
+        )
+        .unwrap();
+        let trace = api.trace("ann@shop.com").unwrap();
+        assert!(trace.withheld.is_empty(), "{trace:?}");
+        let facts: Vec<_> = trace.commands.iter().map(|c| c.fact.as_str()).collect();
+        assert_eq!(
+            facts,
+            [
+                "guest:email:ann@shop.com",
+                "purchase:7",
+                "purchase_item:7:1"
+            ]
+        );
+        assert_eq!(trace.commands[1].state, "pending");
+        assert_eq!(
+            trace.commands[1].customer_ids,
+            json!({"email_id": "ann@shop.com"})
+        );
+    }
+
+    #[test]
+    fn a_placeholder_email_is_withheld_and_still_traceable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        ingest(
+            &store,
+            &settings(),
+            &observed(order(8, 11, "test@test.com")),
+            1,
+        )
+        .unwrap();
+        let trace = api.trace("test@test.com").unwrap();
+        assert!(trace.commands.is_empty());
+        assert!(
+            trace.withheld[0].reason.contains("placeholder"),
+            "{trace:?}"
+        );
+        assert_eq!(api.trace("hello").unwrap_err().code, "bad_request");
+    }
 }

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | GET | `/api/status` | the appliance status (queues, lanes, hooks, quota, alert) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text |
+//! | GET | `/api/trace?q=<email, +phone or customer id>` | a person's identity, commands and what was withheld, and why |
 //! | GET | `/api/dead-letters` | every dead letter |
 //! | GET | `/api/dead-letters/{id}` | one, with its frozen payload |
 //! | POST | `/api/dead-letters/{id}/replay` | back to its lane, byte-identical (audited) |
@@ -61,7 +62,12 @@ fn respond<T: Serialize>(result: Result<T, AppError>) -> Response<Full<Bytes>> {
     }
 }
 
-fn route(backend: &dyn ApiBackend, method: &Method, path: &str) -> Response<Full<Bytes>> {
+fn route(
+    backend: &dyn ApiBackend,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+) -> Response<Full<Bytes>> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let id = |s: &str| {
         s.parse::<u64>().map_err(|_| AppError {
@@ -85,6 +91,13 @@ fn route(backend: &dyn ApiBackend, method: &Method, path: &str) -> Response<Full
             Err(error) => failure(error),
         },
         (&Method::GET, ["api", "dead-letters"]) => respond(backend.app().dead_letters()),
+        (&Method::GET, ["api", "trace"]) => {
+            let q = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            respond(backend.app().trace(&q))
+        }
         (&Method::GET, ["api", "dead-letters", raw]) => {
             respond(id(raw).and_then(|id| backend.app().dead_letter(id)))
         }
@@ -133,6 +146,9 @@ pub async fn start(
     let address = listener.local_addr()?;
     let token_digest: [u8; 32] = Sha256::digest(format!("Bearer {token}").as_bytes()).into();
     let task = tokio::spawn(async move {
+        // Connections are tracked so that shutdown finishes them (gracefully) before returning:
+        // nothing may keep the store open after the appliance stops.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -140,7 +156,8 @@ pub async fn start(
             };
             let Ok((stream, _)) = accepted else { continue };
             let backend = backend.clone();
-            tokio::spawn(async move {
+            let mut stop = shutdown.clone();
+            connections.spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
                     let backend = backend.clone();
                     async move {
@@ -164,14 +181,24 @@ pub async fn start(
                             backend.as_ref(),
                             request.method(),
                             request.uri().path(),
+                            request.uri().query(),
                         ))
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = stop.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
             });
         }
+        while connections.join_next().await.is_some() {}
     });
     Ok((address, task))
 }

@@ -83,7 +83,7 @@ impl Deliverer {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -103,17 +103,22 @@ impl Deliverer {
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = self.clock.sleep(wait) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => break,
                 }
                 continue;
             }
             let this = self.clone();
             tokio::spawn(async move {
                 this.deliver(work).await;
-                drop(permit);
                 this.wake.notify_one();
+                // Release the deliverer before the permit: shutdown waits for every permit, and
+                // then nothing of the deliverer (and its store handle) is left.
+                drop(this);
+                drop(permit);
             });
         }
+        let all = u32::try_from(self.settings.concurrency.max(1)).unwrap_or(u32::MAX);
+        let _ = permits.acquire_many(all).await;
     }
 
     fn idle_wait(&self) -> Duration {

@@ -43,8 +43,17 @@ impl InboxWriter {
     /// Starts the writer thread over `store`. `on_commit` runs after each successful commit
     /// (the runtime uses it to wake the enrich stage).
     pub fn start(store: Store, on_commit: impl Fn() + Send + 'static) -> Self {
+        Self::start_joinable(store, on_commit).0
+    }
+
+    /// Like [`InboxWriter::start`], and also returns the thread, which ends (releasing the
+    /// store) once every clone of the writer is dropped.
+    pub fn start_joinable(
+        store: Store,
+        on_commit: impl Fn() + Send + 'static,
+    ) -> (Self, std::thread::JoinHandle<()>) {
         let (sender, mut receiver) = mpsc::channel::<(InboxEntry, Reply)>(8192);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("bigreach-inbox-writer".into())
             .spawn(move || {
                 while let Some(first) = receiver.blocking_recv() {
@@ -75,9 +84,12 @@ impl InboxWriter {
                 }
             })
             .expect("spawning the inbox writer thread");
-        InboxWriter {
-            mode: Mode::Store(sender),
-        }
+        (
+            InboxWriter {
+                mode: Mode::Store(sender),
+            },
+            thread,
+        )
     }
 
     /// A writer without a store: every entry is answered `Appended::Stored(n)` at once, with

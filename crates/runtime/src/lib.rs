@@ -233,6 +233,7 @@ pub struct Appliance {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     api_token: String,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Appliance {
@@ -299,9 +300,9 @@ impl Appliance {
         let deliver_wake = Arc::new(Notify::new());
         let in_flight = Arc::new(Mutex::new(HashSet::new()));
 
-        let writer = {
+        let (writer, writer_thread) = {
             let wake = enrich_wake.clone();
-            InboxWriter::start(store.clone(), move || wake.notify_one())
+            InboxWriter::start_joinable(store.clone(), move || wake.notify_one())
         };
         let mut paths = vec!["/webhooks".to_owned()];
         if config.webhooks.public_url.path() != "/" {
@@ -431,6 +432,7 @@ impl Appliance {
             shutdown,
             tasks,
             api_token,
+            writer_thread: Some(writer_thread),
         })
     }
 
@@ -460,11 +462,17 @@ impl Appliance {
         let _ = passes.wait_for(|count| *count >= n).await;
     }
 
-    /// Stops every stage and waits for them.
-    pub async fn shutdown(self) {
+    /// Stops every stage and waits for them. When it returns, the store is closed and can be
+    /// opened again (by a restart, or by a tool reading it).
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        for task in self.tasks.drain(..) {
             let _ = task.await;
+        }
+        // The receiver's connections are gone, so the inbox writer's last sender is dropped and
+        // its thread ends, releasing its handle on the store.
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
 }

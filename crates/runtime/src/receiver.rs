@@ -69,6 +69,9 @@ pub async fn start(
         clock,
     });
     let task = tokio::spawn(async move {
+        // Connections are tracked so that shutdown finishes them (gracefully) before returning:
+        // nothing may keep the store open after the appliance stops.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -76,17 +79,26 @@ pub async fn start(
             };
             let Ok((stream, _)) = accepted else { continue };
             let state = state.clone();
-            tokio::spawn(async move {
+            let mut stop = shutdown.clone();
+            connections.spawn(async move {
                 let service = service_fn(move |request| {
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let connection = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = stop.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
             });
         }
+        while connections.join_next().await.is_some() {}
     });
     Ok((address, task))
 }

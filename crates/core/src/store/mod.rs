@@ -9,6 +9,8 @@
 //! | `inbox_hashes` | `&str` webhook hash | `u64` seq | webhook dedupe |
 //! | `snapshots` | `&str` `kind:id` | `Snapshot` | last seen state of each resource |
 //! | `identity` | `&str` `email:…`/`customer:…` | `&str` | identity links |
+//! | `withheld` | `&str` subject (`order:…`) | `WithheldRecord` | what was not sent, and why (traces) |
+//! | `person_withheld` | `&str` person (multimap) | `&str` subject | withheld subjects per person |
 //! | `fetch_queue` | `&str` `order:…`/`customer:…`/`product:…` | `(i64 due ms, i64 oldest event ms)` | resources to re-fetch, coalesced |
 //! | `outbox` | `u64` id | `OutboxRecord` | frozen commands, all states |
 //! | `outbox_ready` | `(u8 lane, i64 next attempt ms, u64 id)` | `()` | pending commands by lane, then due time |
@@ -61,6 +63,9 @@ const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
 const INBOX_HASHES: TableDefinition<&str, u64> = TableDefinition::new("inbox_hashes");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
+const WITHHELD: TableDefinition<&str, &[u8]> = TableDefinition::new("withheld");
+const PERSON_WITHHELD: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("person_withheld");
 const FETCH_QUEUE: TableDefinition<&str, (i64, i64)> = TableDefinition::new("fetch_queue");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const OUTBOX_READY: TableDefinition<(u8, i64, u64), ()> = TableDefinition::new("outbox_ready");
@@ -198,6 +203,20 @@ pub struct StoreCounts {
     pub audit_records: u64,
 }
 
+/// Something BigReach did not send, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithheldRecord {
+    /// What, e.g. `order:5021`.
+    pub subject: String,
+    /// Why, e.g. `not paid (status 7 "Awaiting Payment", payment "pending")`.
+    pub reason: String,
+    /// The person it belongs to, when one could be told (`email:…`, `customer:…`, `phone:…`,
+    /// or `raw-email:…` for a placeholder value that never becomes an ID).
+    pub person: Option<String>,
+    /// When it was decided (ms since epoch).
+    pub at_ms: i64,
+}
+
 /// The oldest pending command of a lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OldestPending {
@@ -301,6 +320,8 @@ impl Store {
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(IDENTITY)?;
             txn.open_table(FETCH_QUEUE)?;
+            txn.open_table(WITHHELD)?;
+            txn.open_multimap_table(PERSON_WITHHELD)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(OUTBOX_READY)?;
             txn.open_table(OUTBOX_QUEUE)?;
@@ -585,6 +606,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads an identity link.
+    pub fn identity(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(IDENTITY)?;
+        let value = table.get(key)?;
+        Ok(value.map(|v| v.value().to_owned()))
+    }
+
+    /// What was withheld for a person key, and why.
+    pub fn withheld_for(&self, person: &str) -> Result<Vec<WithheldRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_multimap_table(PERSON_WITHHELD)?;
+        let table = txn.open_table(WITHHELD)?;
+        let mut out = Vec::new();
+        for subject in index.get(person)? {
+            if let Some(value) = table.get(subject?.value())? {
+                out.push(decode("withheld record", value.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Commands enqueued for a person key, in order.
     pub fn commands_for_person(&self, person: &str) -> Result<Vec<OutboxRecord>, StoreError> {
         let txn = self.db.begin_read()?;
@@ -759,6 +802,41 @@ impl StoreTxn<'_> {
             None => (due_ms, event_ms),
         };
         queue.insert(key.as_str(), value)?;
+        Ok(())
+    }
+
+    /// Records that `record.subject` was withheld (replacing an earlier reason).
+    pub fn set_withheld(&mut self, record: &WithheldRecord) -> Result<(), StoreError> {
+        self.clear_withheld(&record.subject)?;
+        let bytes = encode("withheld record", record)?;
+        self.txn
+            .open_table(WITHHELD)?
+            .insert(record.subject.as_str(), bytes.as_slice())?;
+        if let Some(person) = &record.person {
+            self.txn
+                .open_multimap_table(PERSON_WITHHELD)?
+                .insert(person.as_str(), record.subject.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a withheld subject (it was sent after all).
+    pub fn clear_withheld(&mut self, subject: &str) -> Result<(), StoreError> {
+        let previous = {
+            let table = self.txn.open_table(WITHHELD)?;
+            let value = table.get(subject)?;
+            value
+                .map(|v| decode::<WithheldRecord>("withheld record", v.value()))
+                .transpose()?
+        };
+        if let Some(previous) = previous {
+            self.txn.open_table(WITHHELD)?.remove(subject)?;
+            if let Some(person) = &previous.person {
+                self.txn
+                    .open_multimap_table(PERSON_WITHHELD)?
+                    .remove(person.as_str(), subject)?;
+            }
+        }
         Ok(())
     }
 
