@@ -27,7 +27,7 @@ use bigreach_core::store::{Store, StoreError};
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::metrics::Metrics;
 use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
-use bigreach_runtime::{Appliance, StartError};
+use bigreach_runtime::{Appliance, ApplianceStatus, StartError};
 use bigreach_twins::bigcommerce::TradingBurst;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -1224,37 +1224,22 @@ struct LaneAges {
 }
 
 impl LaneAges {
-    fn sample(&mut self, store: &Store, now_ms: i64, at_s: f64) -> Result<(), StoreError> {
-        let counts = store.counts()?;
-        let pending = |lane: Lane| counts.outbox_pending.get(lane.name()).copied().unwrap_or(0);
-        let ahead = [Lane::Transactions, Lane::Customers, Lane::Carts]
-            .into_iter()
-            .map(pending)
-            .sum::<u64>();
-        let none = HashSet::new();
-        // Lanes come out in priority order and in enqueue order within a lane, so the first
-        // record of each lane is its oldest; the slack covers commands enqueued since `counts`.
-        let mut oldest: BTreeMap<Lane, i64> = BTreeMap::new();
-        let records = store.due_commands(i64::MAX, ahead as usize + 256, false, &none)?;
-        let catalog = store.due_commands(i64::MAX, 1, true, &none)?;
-        for record in records.iter().chain(catalog.iter()) {
-            let entry = oldest.entry(record.lane).or_insert(record.enqueued_at_ms);
-            *entry = (*entry).min(record.enqueued_at_ms);
-        }
+    /// Records one status: `lane_age_ms` is the age of each lane's oldest pending command (by
+    /// enqueue time) as the appliance reports it.
+    fn sample(&mut self, status: &ApplianceStatus, at_s: f64) {
         for lane in Lane::ALL {
             let name = lane.name();
-            let n = pending(lane);
+            let n = status.store.outbox_pending.get(name).copied().unwrap_or(0);
             let max = self.max_pending.entry(name).or_insert(0);
             *max = (*max).max(n);
             if n > 0 {
                 self.last_pending_at_s.insert(name, round1(at_s));
             }
-            let age = oldest.get(&lane).map_or(0, |at| (now_ms - at).max(0));
+            let age = status.lane_age_ms.get(name).copied().unwrap_or(0);
             let max_age = self.max_age_ms.entry(name).or_insert(0);
             *max_age = (*max_age).max(age);
         }
         self.samples += 1;
-        Ok(())
     }
 }
 
@@ -1340,7 +1325,8 @@ async fn flash_sale_with(
     while started.elapsed() < SALE_LIMIT {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let at_s = sale_started.elapsed().as_secs_f64();
-        ages.sample(appliance.store(), clock.now_ms(), at_s)?;
+        let status = appliance.status()?;
+        ages.sample(&status, at_s);
         let trading_done = crowds.iter().all(|c| c.is_finished());
         if trading_done && trading_s.is_none() {
             trading_s = Some(at_s);
@@ -1496,7 +1482,7 @@ async fn flash_sale_with(
             thousands(SALE_HISTORY_ORDERS as u64),
             thousands(synthetic.commands)
         ),
-        "lane age = now - enqueue time of the lane's oldest pending command, sampled every second from the outbox (Store::due_commands); synthetic backfill ages count from its enqueue before the appliance started".to_owned(),
+        "lane age = now - enqueue time of the lane's oldest pending command, sampled every second from the appliance status (lane_age_ms); synthetic backfill ages count from its enqueue before the appliance started".to_owned(),
         format!(
             "latency is measured on the twins' shared clock from BigCommerce capturing the payment to Bloomreach receiving the purchase; the twins, the appliance and the shoppers share the {} cores",
             cores()

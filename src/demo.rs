@@ -313,6 +313,8 @@ pub struct DemoSummary {
     pub purchases_wrong_amount: usize,
     /// Purchases for orders that were never paid.
     pub purchases_unpaid: usize,
+    /// Purchases on a profile that is not the paying person's (a split or a false merge).
+    pub purchases_on_other_profiles: usize,
     /// Persons in the store's truth.
     pub persons_in_truth: usize,
     /// Profiles in Bloomreach.
@@ -357,6 +359,7 @@ impl DemoSummary {
             && self.purchases_duplicated == 0
             && self.purchases_wrong_amount == 0
             && self.purchases_unpaid == 0
+            && self.purchases_on_other_profiles == 0
             && self.duplicate_profiles == 0
             && self.persons_without_profile == 0
             && self.merged_profiles == 0
@@ -447,8 +450,12 @@ pub fn evaluate(
         }
     }
     let mut persons_of_profile: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let mut profiles_of_person: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     let paying: BTreeSet<u64> = paid.iter().map(|o| o.person_id).collect();
-    for person in &store.persons {
+    // An identifier several persons share (a household phone or email) says nothing about which
+    // of them a profile belongs to, so it is not used to map persons to profiles.
+    let mut holders: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let person_keys = |person: &bigreach_twins::bigcommerce::PersonTruth| {
         let mut keys = Vec::new();
         if let Some(id) = person.customer_id {
             keys.push((ids.customer_id.clone(), id.to_string()));
@@ -459,8 +466,21 @@ pub fn evaluate(
         if let Some(phone) = &person.phone_e164 {
             keys.push((ids.phone.clone(), phone.clone()));
         }
+        keys
+    };
+    for person in &store.persons {
+        for key in person_keys(person) {
+            *holders.entry(key).or_default() += 1;
+        }
+    }
+    for person in &store.persons {
+        let keys: Vec<_> = person_keys(person)
+            .into_iter()
+            .filter(|key| holders.get(key) == Some(&1))
+            .collect();
         let profiles: BTreeSet<u64> = keys.iter().filter_map(|k| owner.get(k).copied()).collect();
         summary.duplicate_profiles += profiles.len().saturating_sub(1);
+        profiles_of_person.insert(person.person_id, profiles.clone());
         let needs_profile = person.customer_id.is_some() || paying.contains(&person.person_id);
         if profiles.is_empty() {
             if needs_profile {
@@ -477,6 +497,19 @@ pub fn evaluate(
         }
     }
     summary.merged_profiles = persons_of_profile.values().filter(|p| p.len() > 1).count();
+    // Every purchase must sit on a profile of the person who paid.
+    for order in &paid {
+        let Some(events) = purchases.get(&order.order_id) else {
+            continue;
+        };
+        let theirs = profiles_of_person.get(&order.person_id);
+        if events
+            .iter()
+            .any(|(_, profile)| theirs.is_none_or(|p| !p.contains(profile)))
+        {
+            summary.purchases_on_other_profiles += 1;
+        }
+    }
     summary.persons_in_truth = store.persons.len();
     summary.profiles_in_bloomreach = bloomreach.profiles.len();
 

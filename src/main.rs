@@ -204,7 +204,12 @@ async fn run(command: Command) -> Result<()> {
         Command::DeadLetters { command, config } => dead_letters(&config, command).await,
         Command::Trace { query, config } => {
             let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
-            let body = local_api(&config, reqwest::Method::GET, &format!("api/trace?q={encoded}")).await?;
+            let body = local_api(
+                &config,
+                reqwest::Method::GET,
+                &format!("api/trace?q={encoded}"),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
@@ -398,9 +403,9 @@ async fn run_demo(
 fn print_summary(s: &DemoSummary) {
     let mark = |ok: bool| if ok { "ok " } else { "BAD" };
     println!("BigReach demo summary ({:.1} s)", s.elapsed_s);
-    println!("  [{}] purchases: {} paid orders in BigCommerce, {} purchases in Bloomreach, {} missing, {} duplicated, {} wrong amount",
-        mark(s.purchases_missing == 0 && s.purchases_duplicated == 0 && s.purchases_wrong_amount == 0 && s.purchases_unpaid == 0),
-        s.orders_paid_in_bigcommerce, s.purchases_in_bloomreach, s.purchases_missing, s.purchases_duplicated, s.purchases_wrong_amount);
+    println!("  [{}] purchases: {} paid orders in BigCommerce, {} purchases in Bloomreach, {} missing, {} duplicated, {} wrong amount, {} on another person's profile",
+        mark(s.purchases_missing == 0 && s.purchases_duplicated == 0 && s.purchases_wrong_amount == 0 && s.purchases_unpaid == 0 && s.purchases_on_other_profiles == 0),
+        s.orders_paid_in_bigcommerce, s.purchases_in_bloomreach, s.purchases_missing, s.purchases_duplicated, s.purchases_wrong_amount, s.purchases_on_other_profiles);
     println!("  [{}] people:    {} persons in the store, {} profiles in Bloomreach, {} duplicate profiles, {} profiles holding several persons, {} persons without a profile",
         mark(s.duplicate_profiles == 0 && s.merged_profiles == 0 && s.persons_without_profile == 0),
         s.persons_in_truth, s.profiles_in_bloomreach, s.duplicate_profiles, s.merged_profiles, s.persons_without_profile);
@@ -469,9 +474,9 @@ fn print_scenario(r: &bigreach::scenario::ScenarioReport) {
         r.speed
     );
     println!(
-        "  purchases {} of {} paid (missing {}, doubled {}, wrong amount {}, unpaid {}); profiles {} for {} persons (split {}, merged {}, without profile {})",
+        "  purchases {} of {} paid (missing {}, doubled {}, wrong amount {}, unpaid {}, on another person's profile {}); profiles {} for {} persons (split {}, merged {}, without profile {})",
         s.purchases_in_bloomreach, s.orders_paid_in_bigcommerce, s.purchases_missing, s.purchases_duplicated,
-        s.purchases_wrong_amount, s.purchases_unpaid, s.profiles_in_bloomreach, s.persons_in_truth,
+        s.purchases_wrong_amount, s.purchases_unpaid, s.purchases_on_other_profiles, s.profiles_in_bloomreach, s.persons_in_truth,
         s.duplicate_profiles, s.merged_profiles, s.persons_without_profile
     );
     println!(

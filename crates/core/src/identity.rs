@@ -59,6 +59,11 @@ impl ResolvedIds {
         }
     }
 
+    /// Adds another ID (e.g. the phone next to the email) to the same person.
+    pub fn add(&mut self, name: &str, value: &str) {
+        self.customer_ids.insert(name.to_owned(), value.to_owned());
+    }
+
     /// IDs for a guest keyed by email.
     pub fn email(names: &IdNames, email: &str) -> Self {
         ResolvedIds {

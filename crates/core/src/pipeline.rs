@@ -172,6 +172,27 @@ fn apply(
     Ok(())
 }
 
+/// Decides whether `phone` may be sent as an ID of `claimant` (a person key), and records the
+/// phone's owner. The policy for shared phones: a phone belongs to the first person who used it
+/// with an email or an account; a phone-only guest's phone is handed over to the first such
+/// person (that joins the phone-only history to them); a phone already owned by someone else is
+/// never attached to another person, so a household phone can never merge two people.
+fn claim_phone(tx: &mut StoreTxn<'_>, phone: &str, claimant: &str) -> Result<bool, StoreError> {
+    let owner_key = format!("phone-owner:{phone}");
+    let phone_only = format!("phone:{phone}");
+    let owner = tx.identity(&owner_key)?;
+    let allowed = match owner.as_deref() {
+        None => true,
+        Some(owner) if owner == claimant || owner == phone_only => true,
+        // The same person under another key (their email, now linked to their account).
+        Some(owner) => tx.identity(owner)?.as_deref() == Some(claimant),
+    };
+    if allowed {
+        tx.set_identity(&owner_key, claimant)?;
+    }
+    Ok(allowed)
+}
+
 fn customer_commands(
     tx: &mut StoreTxn<'_>,
     settings: &IngestSettings,
@@ -185,7 +206,12 @@ fn customer_commands(
         tx.set_identity(&format!("email:{email}"), &customer_key)?;
         tx.set_identity(&customer_key, email)?;
     }
-    let ids = ResolvedIds::customer(&settings.ids, customer.id, email.as_deref());
+    let mut ids = ResolvedIds::customer(&settings.ids, customer.id, email.as_deref());
+    if let Some(phone) = &phone {
+        if claim_phone(tx, phone, &customer_key)? {
+            ids.add(&settings.ids.phone, phone);
+        }
+    }
     let lane = if initial_sync {
         Lane::Backfill
     } else {
@@ -236,6 +262,24 @@ fn order_commands(
         phone
             .as_ref()
             .map(|phone| (ResolvedIds::phone(&settings.ids, phone), true))
+    };
+    // A checkout that carries a phone as well joins that phone's history to this person, unless
+    // the phone already belongs to someone else (see `claim_phone`).
+    let resolved = match (resolved, &phone) {
+        (Some((mut ids, guest)), Some(phone)) if email.is_some() || order.customer_id > 0 => {
+            if claim_phone(tx, phone, &ids.person.store_key())? {
+                ids.add(&settings.ids.phone, phone);
+            }
+            Some((ids, guest))
+        }
+        (Some((ids, guest)), Some(phone)) => {
+            // Phone only: the phone's owner is this phone-only person unless someone claimed it.
+            if tx.identity(&format!("phone-owner:{phone}"))?.is_none() {
+                tx.set_identity(&format!("phone-owner:{phone}"), &ids.person.store_key())?;
+            }
+            Some((ids, guest))
+        }
+        (resolved, _) => resolved,
     };
     let mut withhold = |tx: &mut StoreTxn<'_>, person: Option<String>, reason: String| {
         report.withheld.push(Withheld {
