@@ -265,6 +265,7 @@ impl Twins {
                 requests_per_second: 90,
                 catalog_name: "bigreach_products".into(),
                 ids: IdNames::default(),
+                identity: Default::default(),
             },
             webhooks: WebhookSettings {
                 listen: loopback,
@@ -315,6 +316,9 @@ pub struct DemoSummary {
     pub purchases_unpaid: usize,
     /// Purchases on a profile that is not the paying person's (a split or a false merge).
     pub purchases_on_other_profiles: usize,
+    /// Paid orders of persons with no usable identifier (placeholder email, no phone, no
+    /// account), withheld by policy: a placeholder never becomes an ID.
+    pub purchases_withheld_no_id: usize,
     /// Persons in the store's truth.
     pub persons_in_truth: usize,
     /// Profiles in Bloomreach.
@@ -393,8 +397,32 @@ pub fn evaluate(
             }
         }
     }
-    let paid: Vec<_> = store.orders.iter().filter(|o| o.paid).collect();
-    summary.orders_paid_in_bigcommerce = paid.len();
+    // Persons with no usable identifier (only a placeholder email such as test@test.com, no
+    // phone, no account) can never have a profile: their purchases are withheld by policy.
+    let unidentifiable: BTreeSet<u64> = store
+        .persons
+        .iter()
+        .filter(|p| {
+            p.customer_id.is_none()
+                && p.phone_e164.is_none()
+                && p.email
+                    .as_deref()
+                    .and_then(bigreach_core::identity::normalize_email)
+                    .is_none()
+        })
+        .map(|p| p.person_id)
+        .collect();
+    let paid: Vec<_> = store
+        .orders
+        .iter()
+        .filter(|o| o.paid && !unidentifiable.contains(&o.person_id))
+        .collect();
+    summary.purchases_withheld_no_id = store
+        .orders
+        .iter()
+        .filter(|o| o.paid && unidentifiable.contains(&o.person_id))
+        .count();
+    summary.orders_paid_in_bigcommerce = paid.len() + summary.purchases_withheld_no_id;
     summary.purchases_in_bloomreach = purchases.len();
     let mut latencies = Vec::new();
     for order in &paid {
@@ -441,11 +469,22 @@ pub fn evaluate(
     };
 
     // Persons ↔ profiles, through the IDs the appliance uses.
-    let mut owner: BTreeMap<(String, String), u64> = BTreeMap::new();
+    // Which person a profile belongs to is the truth's question, not Bloomreach's: an email ID
+    // in another case or with stray spaces still names the same person (so a connector that
+    // keys profiles by the email as typed shows up as splitting that person).
+    let mut owner: BTreeMap<(String, String), BTreeSet<u64>> = BTreeMap::new();
     for profile in &bloomreach.profiles {
         for (name, values) in &profile.ids {
             for value in values {
-                owner.insert((name.clone(), value.clone()), profile.internal_id);
+                let value = if *name == ids.email {
+                    value.trim().to_lowercase()
+                } else {
+                    value.clone()
+                };
+                owner
+                    .entry((name.clone(), value))
+                    .or_default()
+                    .insert(profile.internal_id);
             }
         }
     }
@@ -478,10 +517,16 @@ pub fn evaluate(
             .into_iter()
             .filter(|key| holders.get(key) == Some(&1))
             .collect();
-        let profiles: BTreeSet<u64> = keys.iter().filter_map(|k| owner.get(k).copied()).collect();
+        let profiles: BTreeSet<u64> = keys
+            .iter()
+            .filter_map(|k| owner.get(k))
+            .flatten()
+            .copied()
+            .collect();
         summary.duplicate_profiles += profiles.len().saturating_sub(1);
         profiles_of_person.insert(person.person_id, profiles.clone());
-        let needs_profile = person.customer_id.is_some() || paying.contains(&person.person_id);
+        let needs_profile = !unidentifiable.contains(&person.person_id)
+            && (person.customer_id.is_some() || paying.contains(&person.person_id));
         if profiles.is_empty() {
             if needs_profile {
                 summary.persons_without_profile += 1;

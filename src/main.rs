@@ -133,6 +133,13 @@ enum ScenarioCommand {
         /// Print one JSON report per line.
         #[arg(long)]
         json: bool,
+        /// How the appliance chooses customer IDs: `bigreach` or `email-as-id` (the usual
+        /// connector setting, as a baseline).
+        #[arg(long, default_value = "bigreach")]
+        identity: String,
+        /// Run each scenario with both identity policies and print them side by side.
+        #[arg(long)]
+        compare: bool,
     },
 }
 
@@ -221,8 +228,14 @@ async fn run(command: Command) -> Result<()> {
             limit_secs,
         } => run_demo(&plan, json, data_dir, limit_secs).await,
         Command::Scenario {
-            command: ScenarioCommand::Run { files, json },
-        } => run_scenarios(&files, json).await,
+            command:
+                ScenarioCommand::Run {
+                    files,
+                    json,
+                    identity,
+                    compare,
+                },
+        } => run_scenarios(&files, json, &identity, compare).await,
         Command::Bench { name, json } => {
             let met = bigreach::bench::run(&name, json).await?;
             if !met {
@@ -437,17 +450,35 @@ fn print_summary(s: &DemoSummary) {
     );
 }
 
-async fn run_scenarios(files: &[PathBuf], json: bool) -> Result<()> {
+fn identity_policy(name: &str) -> Result<bigreach_core::config::IdentityPolicy> {
+    use bigreach_core::config::IdentityPolicy;
+    match name {
+        "bigreach" => Ok(IdentityPolicy::Bigreach),
+        "email-as-id" => Ok(IdentityPolicy::EmailAsId),
+        other => bail!("unknown identity policy {other:?}; use bigreach or email-as-id"),
+    }
+}
+
+async fn run_one(
+    scenario: &bigreach::scenario::Scenario,
+    identity: bigreach_core::config::IdentityPolicy,
+) -> Result<bigreach::scenario::ScenarioReport> {
+    let temp = tempfile::tempdir().context("creating a temporary data directory")?;
+    let options = bigreach::scenario::RunOptions {
+        identity,
+        ..Default::default()
+    };
+    Ok(bigreach::scenario::run(scenario, &temp.path().join("data"), &options).await?)
+}
+
+async fn run_scenarios(files: &[PathBuf], json: bool, identity: &str, compare: bool) -> Result<()> {
+    use bigreach_core::config::IdentityPolicy;
+    let policy = identity_policy(identity)?;
     let mut failed = 0;
+    let mut rows = Vec::new();
     for file in files {
         let scenario = bigreach::scenario::Scenario::load(file)?;
-        let temp = tempfile::tempdir().context("creating a temporary data directory")?;
-        let report = bigreach::scenario::run(
-            &scenario,
-            &temp.path().join("data"),
-            &bigreach::scenario::RunOptions::default(),
-        )
-        .await?;
+        let report = run_one(&scenario, policy).await?;
         if !report.passed {
             failed += 1;
         }
@@ -455,6 +486,36 @@ async fn run_scenarios(files: &[PathBuf], json: bool) -> Result<()> {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             print_scenario(&report);
+        }
+        if compare {
+            let baseline = run_one(&scenario, IdentityPolicy::EmailAsId).await?;
+            if json {
+                println!("{}", serde_json::to_string(&baseline)?);
+            }
+            rows.push((report, baseline));
+        }
+    }
+    if compare && !json {
+        println!();
+        println!("| scenario | persons | BigReach: split / merged / on wrong profile / missing | email-as-id: split / merged / on wrong profile / missing |");
+        println!("|---|---|---|---|");
+        for (ours, base) in &rows {
+            let cell = |s: &bigreach::demo::DemoSummary| {
+                format!(
+                    "{} / {} / {} / {}",
+                    s.duplicate_profiles,
+                    s.merged_profiles,
+                    s.purchases_on_other_profiles,
+                    s.purchases_missing
+                )
+            };
+            println!(
+                "| {} | {} | {} | {} |",
+                ours.scenario,
+                ours.summary.persons_in_truth,
+                cell(&ours.summary),
+                cell(&base.summary)
+            );
         }
     }
     if failed > 0 {

@@ -412,6 +412,8 @@ async fn sleep_until(clock: &SharedClock, at: DateTime<Utc>) {
 pub struct RunOptions {
     /// Replace the Bloomreach base URL the appliance uses (tests put a faulty proxy there).
     pub bloomreach_url: Option<url::Url>,
+    /// How the appliance chooses customer IDs (`email-as-id` is the comparison baseline).
+    pub identity: bigreach_core::config::IdentityPolicy,
 }
 
 /// Runs a scenario and reports what it found.
@@ -445,6 +447,7 @@ where
     let twins = Twins::start(&plan, clock.clone()).await?;
     let options = RunOptions {
         bloomreach_url: Some(make_proxy(twins.bloomreach.base_url()).await),
+        ..RunOptions::default()
     };
     let result = run_with(scenario, &twins, data_dir, &options, clock).await;
     twins.shutdown().await;
@@ -466,6 +469,7 @@ async fn run_with(
     if let Some(url) = &options.bloomreach_url {
         config.bloomreach.base_url = url.clone();
     }
+    config.bloomreach.identity = options.identity;
     let persons: Vec<u64> = scenario
         .shoppers
         .iter()

@@ -103,6 +103,22 @@ pub struct BloomreachSettings {
     /// The project's customer ID names.
     #[serde(default)]
     pub ids: IdNames,
+    /// How customer IDs are chosen: `bigreach` (customer id first, normalized email, E.164
+    /// phone) or `email-as-id` (the usual connector setting, kept only to compare against).
+    #[serde(default)]
+    pub identity: IdentityPolicy,
+}
+
+/// How customer IDs are chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityPolicy {
+    /// BigReach's rules (see `core::identity`).
+    #[default]
+    Bigreach,
+    /// The usual connector setting: the email exactly as typed is the only ID; orders without an
+    /// email are dropped. A baseline for scenario reports, never for production.
+    EmailAsId,
 }
 
 /// Which Bloomreach ID names carry which BigCommerce identifier. Hard IDs in the project.

@@ -83,6 +83,8 @@ pub struct IngestSettings {
     pub mapping: MappingContext,
     /// Default region for national phone numbers (the store's country).
     pub phone_region: Option<String>,
+    /// How customer IDs are chosen.
+    pub policy: crate::config::IdentityPolicy,
 }
 
 fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
@@ -172,6 +174,28 @@ fn apply(
     Ok(())
 }
 
+/// The baseline "email as ID" connector: the billing email exactly as typed (trimmed, as form
+/// fields are) is the only ID; an order without one is dropped.
+fn email_as_id_order(
+    settings: &IngestSettings,
+    order: &Order,
+    initial_sync: bool,
+) -> Vec<crate::model::NewCommand> {
+    let email = order.billing_address.email.trim();
+    if email.is_empty() || !map::is_paid(order) {
+        return Vec::new();
+    }
+    let ids = ResolvedIds::email(&settings.ids, email);
+    let lane = if initial_sync {
+        Lane::Backfill
+    } else {
+        Lane::Transactions
+    };
+    let mut commands = vec![map::guest_profile_command(order, &ids, None, lane)];
+    commands.extend(map::purchase_commands(order, &ids, &settings.mapping, lane));
+    commands
+}
+
 /// Decides whether `phone` may be sent as an ID of `claimant` (a person key), and records the
 /// phone's owner. The policy for shared phones: a phone belongs to the first person who used it
 /// with an email or an account; a phone-only guest's phone is handed over to the first such
@@ -199,6 +223,19 @@ fn customer_commands(
     customer: &Customer,
     initial_sync: bool,
 ) -> Result<Vec<crate::model::NewCommand>, StoreError> {
+    if settings.policy == crate::config::IdentityPolicy::EmailAsId {
+        let email = customer.email.trim();
+        if email.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ResolvedIds::email(&settings.ids, email);
+        let lane = if initial_sync {
+            Lane::Backfill
+        } else {
+            Lane::Customers
+        };
+        return Ok(vec![map::customer_command(customer, &ids, None, lane)]);
+    }
     let email = normalize_email(&customer.email);
     let phone = normalize_phone(&customer.phone, settings.phone_region.as_deref());
     let customer_key = format!("customer:{}", customer.id);
@@ -234,6 +271,9 @@ fn order_commands(
     report: &mut IngestReport,
 ) -> Result<Vec<crate::model::NewCommand>, StoreError> {
     let subject = format!("order:{}", order.id);
+    if settings.policy == crate::config::IdentityPolicy::EmailAsId {
+        return Ok(email_as_id_order(settings, order, initial_sync));
+    }
     let email = normalize_email(&order.billing_address.email);
     let phone = normalize_phone(
         &order.billing_address.phone,
@@ -375,6 +415,7 @@ mod tests {
                 source_name: "shop".into(),
             },
             phone_region: Some("US".into()),
+            policy: crate::config::IdentityPolicy::Bigreach,
         }
     }
 

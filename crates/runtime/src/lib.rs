@@ -292,6 +292,7 @@ impl Appliance {
                 },
             },
             phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
+            policy: config.bloomreach.identity,
         };
 
         let metrics = Arc::new(Metrics::default());
