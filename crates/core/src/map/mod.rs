@@ -287,6 +287,21 @@ pub fn customer_command(
             json!(attribute.attribute_value),
         );
     }
+    for field in &customer.form_fields {
+        let name = property_name(&field.name);
+        if !name.is_empty() {
+            p.insert(format!("form_{name}"), flat_value(&field.value));
+        }
+    }
+    p.insert("customer_type".into(), json!("registered"));
+    p.insert(
+        "segment".into(),
+        json!(segment(
+            "registered",
+            customer.customer_group_id,
+            &customer.attributes
+        )),
+    );
     profile_command(
         format!("customer:{}", customer.id),
         ids,
@@ -294,6 +309,50 @@ pub fn customer_command(
         customer.date_modified,
         lane,
     )
+}
+
+/// A form-field or attribute name as a Bloomreach property name: ASCII snake_case.
+pub fn property_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
+/// Form-field values may be strings, numbers or lists; lists become comma-separated text so a
+/// segment filter can match them.
+fn flat_value(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => json!(items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", ")),
+        other => other.clone(),
+    }
+}
+
+/// The one combined segmentation property, so marketers filter on a single field:
+/// `type:<registered|guest>|group:<customer group id>|attr_<id>:<value>…`, attribute parts
+/// sorted by id. Example: `type:registered|group:3|attr_1:gold`.
+pub fn segment(
+    customer_type: &str,
+    group_id: u64,
+    attributes: &[bigreach_bigcommerce::CustomerAttribute],
+) -> String {
+    let mut parts = vec![format!("type:{customer_type}"), format!("group:{group_id}")];
+    let mut attrs: Vec<_> = attributes
+        .iter()
+        .map(|a| format!("attr_{}:{}", a.attribute_id, a.attribute_value.trim()))
+        .collect();
+    attrs.sort();
+    parts.extend(attrs);
+    parts.join("|")
 }
 
 /// A guest's profile properties from the order's billing address.
@@ -316,6 +375,11 @@ pub fn guest_profile_command(
     p.insert("country".into(), json!(b.country_iso2));
     p.insert("city".into(), json!(b.city));
     p.insert("accepts_marketing".into(), json!(order.is_email_opt_in));
+    if !order.customer_locale.is_empty() {
+        p.insert("locale".into(), json!(order.customer_locale));
+    }
+    p.insert("customer_type".into(), json!("guest"));
+    p.insert("segment".into(), json!(segment("guest", 0, &[])));
     profile_command(
         format!("guest:{}", ids.person.store_key()),
         ids,

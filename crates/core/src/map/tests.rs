@@ -177,3 +177,27 @@ fn variants_become_catalog_items_keyed_by_variant_with_inherited_prices() {
     assert_eq!(second["on_sale"], false);
     assert_ne!(items[0].content_hash, items[1].content_hash);
 }
+
+#[test]
+fn customers_get_flattened_form_fields_and_one_segment_property() {
+    let customer: Customer = serde_json::from_value(json!({
+        "id": 42, "email": "Jane@Example.com", "first_name": "Jane", "last_name": "Doe",
+        "customer_group_id": 3,
+        "date_created": "2025-01-01T00:00:00+00:00", "date_modified": "2025-02-01T00:00:00+00:00",
+        "attributes": [{"attribute_id": 2, "attribute_value": "gold"}, {"attribute_id": 1, "attribute_value": " vip "}],
+        "form_fields": [{"name": "How did you hear about us?", "value": "Friend"},
+                        {"name": "Interests", "value": ["Yoga", "Running"]}]
+    }))
+    .unwrap();
+    let ids = ResolvedIds::customer(&IdNames::default(), 42, Some("jane@example.com"));
+    let command = customer_command(&customer, &ids, None, Lane::Customers);
+    let p = &data(&command)["properties"];
+    assert_eq!(p["form_how_did_you_hear_about_us"], "Friend");
+    assert_eq!(p["form_interests"], "Yoga, Running");
+    assert_eq!(p["customer_type"], "registered");
+    assert_eq!(
+        p["segment"],
+        "type:registered|group:3|attr_1:vip|attr_2:gold"
+    );
+    assert_eq!(property_name("  Été / 2x Size! "), "t_2x_size");
+}
