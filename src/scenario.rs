@@ -247,6 +247,19 @@ pub struct Expectations {
     /// At least this many paid orders (guards against an empty scenario).
     #[serde(default)]
     pub min_paid_orders: usize,
+    /// Events that must be on the profile of a given email (e.g. a guest's `cart_update`).
+    #[serde(default)]
+    pub events: Vec<ExpectedEvent>,
+}
+
+/// An event that must reach the profile keyed by an email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedEvent {
+    /// The email (any case; compared normalized).
+    pub email: String,
+    /// The event type, e.g. `cart_update`.
+    pub event_type: String,
 }
 
 /// Scenario failures (not findings: a scenario that runs and finds problems is a report).
@@ -632,6 +645,23 @@ async fn run_with(
             "expected at least {} paid orders, saw {}",
             e.min_paid_orders, summary.orders_paid_in_bigcommerce
         ));
+    }
+    for expected in &e.events {
+        let email = expected.email.trim().to_lowercase();
+        let found = bloomreach_truth.profiles.iter().any(|p| {
+            p.ids
+                .get(&config.bloomreach.ids.email)
+                .is_some_and(|values| values.contains(&email))
+                && p.events
+                    .iter()
+                    .any(|ev| ev.event_type == expected.event_type)
+        });
+        if !found {
+            unmet.push(format!(
+                "expected a {} event on the profile of {email}",
+                expected.event_type
+            ));
+        }
     }
     let action_errors = errors.lock().clone();
     let passed = summary.is_clean()

@@ -501,6 +501,30 @@ impl BigCommerceClient {
         Ok(all)
     }
 
+    /// One cart (`GET /v3/carts/{id}`); `None` once it is gone (converted to an order, deleted,
+    /// or older than 30 days).
+    pub async fn cart(&self, id: &str) -> Result<Option<crate::Cart>, BigCommerceError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(BigCommerceError::InvalidConfig {
+                field: "cart id",
+                problem: format!("{id:?} is not a cart id (a UUID)"),
+            });
+        }
+        let path = format!("v3/carts/{id}");
+        let query = [("include", "line_items.physical_items.options".to_string())];
+        let reply = match self.get(&path, &query).await {
+            Ok(reply) => reply,
+            Err(BigCommerceError::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            data: crate::Cart,
+        }
+        let envelope: Envelope = decode(&reply.body, "cart (v3/carts/{id})")?;
+        Ok(Some(envelope.data))
+    }
+
     /// All hooks of this API account (`GET /v3/hooks`, every page).
     pub async fn hooks(&self) -> Result<Vec<Hook>, BigCommerceError> {
         let mut all = Vec::new();

@@ -7,6 +7,7 @@
 //! - [`BigCommerceClient`] paces on the store's shared quota, retries what is worth retrying,
 //!   and sleeps only on the injected clock.
 
+mod cart;
 mod catalog;
 mod client;
 mod customer;
@@ -17,6 +18,7 @@ mod store;
 mod webhook;
 pub mod wire_format;
 
+pub use cart::{Cart, CartCurrency, CartLine, CartLines};
 pub use catalog::{CustomField, CustomUrl, OptionValue, Product, ProductImage, Variant};
 pub use client::{BigCommerceClient, ClientConfig, Page, IDS_PER_REQUEST, PAGE_LIMIT};
 pub use customer::{Customer, CustomerAttribute};

@@ -37,6 +37,8 @@ pub enum FetchTarget {
     Customer(u64),
     /// `GET v3/catalog/products?id:in=` with variants.
     Product(u64),
+    /// `GET v3/carts/{id}`.
+    Cart(String),
 }
 
 impl FetchTarget {
@@ -46,12 +48,16 @@ impl FetchTarget {
             FetchTarget::Order(id) => format!("order:{id}"),
             FetchTarget::Customer(id) => format!("customer:{id}"),
             FetchTarget::Product(id) => format!("product:{id}"),
+            FetchTarget::Cart(id) => format!("cart:{id}"),
         }
     }
 
     /// The target for a queue key.
     pub fn from_key(key: &str) -> Option<Self> {
         let (kind, id) = key.split_once(':')?;
+        if kind == "cart" {
+            return (!id.is_empty()).then(|| FetchTarget::Cart(id.to_owned()));
+        }
         let id = id.parse().ok()?;
         match kind {
             "order" => Some(FetchTarget::Order(id)),

@@ -3,7 +3,7 @@
 //! links, outbox commands and the inbox cursor move together, so a crash at any point resumes
 //! from the store without losing or doubling anything.
 
-use bigreach_bigcommerce::{Customer, Order, Product};
+use bigreach_bigcommerce::{Cart, Customer, Order, Product};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -22,6 +22,8 @@ pub enum Resource {
     Customer(Customer),
     /// A product with its variants.
     Product(Product),
+    /// A cart.
+    Cart(Cart),
 }
 
 impl Resource {
@@ -31,15 +33,17 @@ impl Resource {
             Resource::Order(_) => ResourceKind::Order,
             Resource::Customer(_) => ResourceKind::Customer,
             Resource::Product(_) => ResourceKind::Product,
+            Resource::Cart(_) => ResourceKind::Cart,
         }
     }
 
     /// Its snapshot key, e.g. `order:5021`.
     pub fn key(&self) -> String {
         let id = match self {
-            Resource::Order(o) => o.id,
-            Resource::Customer(c) => c.id,
-            Resource::Product(p) => p.id,
+            Resource::Order(o) => o.id.to_string(),
+            Resource::Customer(c) => c.id.to_string(),
+            Resource::Product(p) => p.id.to_string(),
+            Resource::Cart(c) => c.id.clone(),
         };
         format!("{}:{id}", self.kind().as_str())
     }
@@ -165,6 +169,7 @@ fn apply(
             customer_commands(tx, settings, customer, item.initial_sync)?
         }
         Resource::Product(product) => map::catalog_commands(product),
+        Resource::Cart(cart) => cart_commands(tx, settings, cart, now_ms, report)?,
     };
     for command in &commands {
         if tx.enqueue(command, now_ms)?.is_some() {
@@ -172,6 +177,61 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// A cart identifies its shopper: a registered customer by id, a guest by the email typed at
+/// checkout (so abandoned-cart flows work for guests). A cart without either is withheld.
+fn cart_commands(
+    tx: &mut StoreTxn<'_>,
+    settings: &IngestSettings,
+    cart: &Cart,
+    now_ms: i64,
+    report: &mut IngestReport,
+) -> Result<Vec<crate::model::NewCommand>, StoreError> {
+    let subject = format!("cart:{}", cart.id);
+    let email = if settings.policy == crate::config::IdentityPolicy::EmailAsId {
+        Some(cart.email.trim().to_owned()).filter(|e| !e.is_empty())
+    } else {
+        normalize_email(&cart.email)
+    };
+    let (ids, guest) = if cart.customer_id > 0 {
+        let account_email = tx.identity(&format!("customer:{}", cart.customer_id))?;
+        (
+            ResolvedIds::customer(&settings.ids, cart.customer_id, account_email.as_deref()),
+            false,
+        )
+    } else if let Some(email) = &email {
+        let known = tx.identity(&format!("email:{email}"))?;
+        match known
+            .as_deref()
+            .and_then(|k| k.strip_prefix("customer:"))
+            .and_then(|id| id.parse::<u64>().ok())
+        {
+            Some(id) => (ResolvedIds::customer(&settings.ids, id, Some(email)), false),
+            None => (ResolvedIds::email(&settings.ids, email), true),
+        }
+    } else {
+        let reason =
+            "cart without a customer or a usable email yet (the shopper has not typed one)";
+        report.withheld.push(Withheld {
+            subject: subject.clone(),
+            reason: reason.to_owned(),
+        });
+        tx.set_withheld(&WithheldRecord {
+            subject,
+            reason: reason.to_owned(),
+            person: None,
+            at_ms: now_ms,
+        })?;
+        return Ok(Vec::new());
+    };
+    tx.clear_withheld(&subject)?;
+    let mut commands = Vec::new();
+    if guest {
+        commands.push(map::cart_guest_profile_command(cart, &ids));
+    }
+    commands.push(map::cart_command(cart, &ids));
+    Ok(commands)
 }
 
 /// The baseline "email as ID" connector: the billing email exactly as typed (trimmed, as form

@@ -131,7 +131,9 @@ impl Enricher {
                 } => {
                     let delay = match target {
                         FetchTarget::Product(_) => CATALOG_DEBOUNCE_MS,
-                        FetchTarget::Order(_) | FetchTarget::Customer(_) => 0,
+                        FetchTarget::Order(_) | FetchTarget::Customer(_) | FetchTarget::Cart(_) => {
+                            0
+                        }
                     };
                     batch
                         .queue
@@ -156,6 +158,7 @@ impl Enricher {
         let mut orders = BTreeSet::new();
         let mut customers = BTreeSet::new();
         let mut products = BTreeSet::new();
+        let mut carts = BTreeSet::new();
         let mut oldest_order_event_ms = i64::MAX;
         for (target, oldest) in &due {
             match target {
@@ -168,6 +171,9 @@ impl Enricher {
                 }
                 FetchTarget::Product(id) => {
                     products.insert(*id);
+                }
+                FetchTarget::Cart(id) => {
+                    carts.insert(id.clone());
                 }
             }
         }
@@ -183,6 +189,12 @@ impl Enricher {
         let ids: Vec<u64> = customers.into_iter().collect();
         for customer in self.bigcommerce.customers_by_ids(&ids).await? {
             batch.observed.push(fetched(Resource::Customer(customer)));
+        }
+        // Carts have no list-by-id endpoint; one request each (a converted cart is gone).
+        for id in &carts {
+            if let Some(cart) = self.bigcommerce.cart(id).await? {
+                batch.observed.push(fetched(Resource::Cart(cart)));
+            }
         }
         for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
             batch
@@ -300,12 +312,8 @@ fn decode_resource(seq: u64, kind: ResourceKind, json: &[u8]) -> Result<Resource
         ResourceKind::Product => {
             Resource::Product(serde_json::from_slice::<Product>(json).map_err(error)?)
         }
-        ResourceKind::Cart => {
-            return Err(EnrichError::Decode {
-                seq,
-                kind,
-                message: "carts are not followed yet".to_owned(),
-            })
-        }
+        ResourceKind::Cart => Resource::Cart(
+            serde_json::from_slice::<bigreach_bigcommerce::Cart>(json).map_err(error)?,
+        ),
     })
 }

@@ -10,11 +10,12 @@ use serde::Serialize;
 use crate::receiver::SECRET_HEADER;
 
 /// The scopes BigReach follows.
-pub const SCOPES: [&str; 4] = [
+pub const SCOPES: [&str; 5] = [
     "store/order/*",
     "store/customer/*",
     "store/product/*",
     "store/sku/*",
+    "store/cart/*",
 ];
 
 /// What [`ensure_hooks`] did.

@@ -235,8 +235,12 @@ fn hex_digest(bytes: &[u8]) -> String {
 
 /// What to fetch for a webhook, if BigReach follows its scope.
 pub fn fetch_target(envelope: &WebhookEnvelope) -> Option<FetchTarget> {
-    if envelope.scope.ends_with("/deleted") || envelope.scope.ends_with("/archived") {
-        // Deletions are handled by later issues (catalog drift, GDPR); recorded, not fetched.
+    if envelope.scope.ends_with("/deleted")
+        || envelope.scope.ends_with("/archived")
+        || envelope.scope.ends_with("/converted")
+    {
+        // Deletions are handled by later issues (catalog drift, GDPR), and a converted cart is
+        // gone (its order arrives on its own); recorded, not fetched.
         return None;
     }
     let resource = envelope.resource()?;
@@ -246,6 +250,7 @@ pub fn fetch_target(envelope: &WebhookEnvelope) -> Option<FetchTarget> {
         WebhookKind::Customer => id.map(FetchTarget::Customer),
         WebhookKind::Product => id.map(FetchTarget::Product),
         WebhookKind::Sku => resource.product_id.map(FetchTarget::Product),
-        WebhookKind::Cart | WebhookKind::Other => None,
+        WebhookKind::Cart => (!resource.id.is_empty()).then(|| FetchTarget::Cart(resource.id)),
+        WebhookKind::Other => None,
     }
 }

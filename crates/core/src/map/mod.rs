@@ -10,7 +10,7 @@
 //! rounded to 4 decimal places first (BigCommerce's own precision), so no amount is ever changed
 //! by float conversion in the range a shop can produce.
 
-use bigreach_bigcommerce::{Customer, Order, OrderProduct, Product, Variant};
+use bigreach_bigcommerce::{Cart, Customer, Order, OrderProduct, Product, Variant};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
@@ -413,6 +413,80 @@ fn profile_command(
         payload: data.to_string().into_bytes(),
         event_time_ms: modified.timestamp_millis(),
     }
+}
+
+/// The event type of cart changes.
+pub const CART_UPDATE: &str = "cart_update";
+
+/// A cart state → one `cart_update` event (one per distinct cart state: the fact includes the
+/// cart's `updated_time`), with the variants the shopper holds, so abandoned-cart flows can
+/// show the exact variant.
+pub fn cart_command(cart: &Cart, ids: &ResolvedIds) -> NewCommand {
+    let lines: Vec<_> = cart.lines().collect();
+    let total_quantity: u32 = lines.iter().map(|l| l.quantity).sum();
+    let product_list: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "product_id": l.product_id.to_string(),
+                "variant_id": l.variant_id.map(|v| v.to_string()),
+                "sku": l.sku,
+                "quantity": l.quantity,
+                "price": money(l.sale_price),
+            })
+        })
+        .collect();
+    let mut p = Map::new();
+    p.insert(
+        "action".into(),
+        json!(if lines.is_empty() { "empty" } else { "update" }),
+    );
+    p.insert("cart_id".into(), json!(cart.id));
+    p.insert("product_list".into(), Value::Array(product_list));
+    p.insert(
+        "product_ids".into(),
+        json!(lines
+            .iter()
+            .map(|l| l.product_id.to_string())
+            .collect::<Vec<_>>()),
+    );
+    p.insert(
+        "variant_ids".into(),
+        json!(lines
+            .iter()
+            .filter_map(|l| l.variant_id.map(|v| v.to_string()))
+            .collect::<Vec<_>>()),
+    );
+    p.insert("total_quantity".into(), json!(total_quantity));
+    p.insert("total_price".into(), money(cart.cart_amount));
+    p.insert("local_currency".into(), json!(cart.currency.code));
+    event_command(
+        Lane::Carts,
+        format!("cart:{}:{}", cart.id, cart.updated_time.timestamp_millis()),
+        ids,
+        CART_UPDATE,
+        unix_seconds(cart.updated_time),
+        p,
+        cart.updated_time.timestamp_millis(),
+    )
+}
+
+/// A guest's profile from the email typed into a cart (so email campaigns can reach them).
+pub fn cart_guest_profile_command(cart: &Cart, ids: &ResolvedIds) -> NewCommand {
+    let mut p = Map::new();
+    p.insert("email".into(), json!(cart.email.trim().to_lowercase()));
+    if !cart.locale.is_empty() {
+        p.insert("locale".into(), json!(cart.locale));
+    }
+    p.insert("customer_type".into(), json!("guest"));
+    p.insert("segment".into(), json!(segment("guest", 0, &[])));
+    profile_command(
+        format!("cart-guest:{}", ids.person.store_key()),
+        ids,
+        p,
+        cart.updated_time,
+        Lane::Carts,
+    )
 }
 
 /// The fields of the product catalog BigReach keeps (name, Bloomreach type, searchable).

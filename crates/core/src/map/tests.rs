@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::IdNames;
 use crate::identity::ResolvedIds;
+use bigreach_bigcommerce::Cart;
 
 /// The guest order of reference §10.1 (EUR transactional, USD store currency), as v2 JSON.
 fn eur_guest_order(status_id: u32) -> Order {
@@ -200,4 +201,32 @@ fn customers_get_flattened_form_fields_and_one_segment_property() {
         "type:registered|group:3|attr_1:vip|attr_2:gold"
     );
     assert_eq!(property_name("  Été / 2x Size! "), "t_2x_size");
+}
+
+#[test]
+fn a_cart_state_is_one_cart_update_with_the_variants_held() {
+    let cart: Cart = serde_json::from_value(json!({
+        "id": "b3f1c2d4-8e1a-4c55-9b0e-2f6a7d9c1e22", "customer_id": 0,
+        "email": "Lena.Vogel@example.org", "currency": {"code": "EUR"}, "cart_amount": 110.0,
+        "line_items": {"physical_items": [
+            {"id": "l1", "variant_id": 1207, "product_id": 311, "sku": "TEE", "name": "Tee",
+             "quantity": 2, "sale_price": 25.0, "extended_sale_price": 50.0}
+        ], "digital_items": []},
+        "created_time": "2025-03-03T13:02:10+00:00", "updated_time": "2025-03-03T13:09:48+00:00",
+        "locale": "de"
+    }))
+    .unwrap();
+    let ids = ResolvedIds::email(&IdNames::default(), "lena.vogel@example.org");
+    let command = cart_command(&cart, &ids);
+    assert_eq!(command.lane, Lane::Carts);
+    assert_eq!(
+        command.fact,
+        "cart:b3f1c2d4-8e1a-4c55-9b0e-2f6a7d9c1e22:1741007388000"
+    );
+    let event = data(&command);
+    assert_eq!(event["event_type"], "cart_update");
+    assert_eq!(event["properties"]["variant_ids"], json!(["1207"]));
+    assert_eq!(event["properties"]["total_price"], json!(110.0));
+    assert_eq!(event["properties"]["local_currency"], "EUR");
+    assert_eq!(event["timestamp"], json!(1741007388.0));
 }
