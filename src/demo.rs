@@ -276,6 +276,7 @@ impl Twins {
             },
             api: ApiSettings { listen: loopback },
             monitoring: MonitoringSettings::default(),
+            mapping: Default::default(),
         }
     }
 

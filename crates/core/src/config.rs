@@ -36,6 +36,18 @@ pub struct Config {
     /// Alerts.
     #[serde(default)]
     pub monitoring: MonitoringSettings,
+    /// Overrides of the profile mapping in `data/mapping.toml`.
+    #[serde(default)]
+    pub mapping: MappingSettings,
+}
+
+/// Overrides of the default mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSettings {
+    /// Profile properties: source name → Bloomreach property name (empty = leave it out).
+    #[serde(default)]
+    pub profile: std::collections::BTreeMap<String, String>,
 }
 
 /// Alert thresholds.
@@ -405,6 +417,16 @@ impl Config {
             "webhooks.public_url",
             "must be the http(s) URL BigCommerce calls",
         );
+        for (source, target) in &self.mapping.profile {
+            check(
+                target.is_empty()
+                    || target
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                &format!("mapping.profile.{source}"),
+                "must be an ASCII property name (letters, digits, _) or empty to leave it out",
+            );
+        }
         check(
             self.monitoring.alert_latency_secs >= 10,
             "monitoring.alert_latency_secs",
@@ -477,6 +499,12 @@ listen = "127.0.0.1:8788"
 # Alert (status, /metrics) when a purchase or profile update is still unacknowledged this long
 # after it happened in BigCommerce.
 alert_latency_secs = 300
+
+# Profile property names default to data/mapping.toml (compiled in). Override any of them here;
+# an empty name leaves the property out.
+# [mapping.profile]
+# company = ""
+# phone = "mobile_phone"
 "#;
 
 #[cfg(test)]

@@ -228,7 +228,11 @@ fn cart_commands(
     tx.clear_withheld(&subject)?;
     let mut commands = Vec::new();
     if guest {
-        commands.push(map::cart_guest_profile_command(cart, &ids));
+        commands.push(map::cart_guest_profile_command(
+            cart,
+            &ids,
+            &settings.mapping,
+        ));
     }
     commands.push(map::cart_command(cart, &ids));
     Ok(commands)
@@ -251,7 +255,13 @@ fn email_as_id_order(
     } else {
         Lane::Transactions
     };
-    let mut commands = vec![map::guest_profile_command(order, &ids, None, lane)];
+    let mut commands = vec![map::guest_profile_command(
+        order,
+        &ids,
+        None,
+        lane,
+        &settings.mapping,
+    )];
     commands.extend(map::purchase_commands(order, &ids, &settings.mapping, lane));
     commands
 }
@@ -294,7 +304,13 @@ fn customer_commands(
         } else {
             Lane::Customers
         };
-        return Ok(vec![map::customer_command(customer, &ids, None, lane)]);
+        return Ok(vec![map::customer_command(
+            customer,
+            &ids,
+            None,
+            lane,
+            &settings.mapping,
+        )]);
     }
     let email = normalize_email(&customer.email);
     let phone = normalize_phone(&customer.phone, settings.phone_region.as_deref());
@@ -319,6 +335,7 @@ fn customer_commands(
         &ids,
         phone.as_deref(),
         lane,
+        &settings.mapping,
     )])
 }
 
@@ -429,6 +446,7 @@ fn order_commands(
             &ids,
             phone.as_deref(),
             profile_lane,
+            &settings.mapping,
         ));
     }
     commands.extend(map::purchase_commands(
@@ -473,6 +491,7 @@ mod tests {
             mapping: MappingContext {
                 store_currency: "USD".into(),
                 source_name: "shop".into(),
+                profile: Default::default(),
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,

@@ -25,7 +25,7 @@ use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, QuotaSnapshot};
 use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
-use bigreach_core::map::{MappingContext, CATALOG_FIELDS};
+use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
 use bigreach_core::pipeline::IngestSettings;
 use bigreach_core::secret::{SecretError, SecretResolver};
 use bigreach_core::store::{Store, StoreCounts, StoreError};
@@ -284,6 +284,7 @@ impl Appliance {
         let settings = IngestSettings {
             ids: config.bloomreach.ids.clone(),
             mapping: MappingContext {
+                profile: ProfileMapping::with_overrides(&config.mapping.profile),
                 store_currency,
                 source_name: if information.domain.is_empty() {
                     information.name.clone()

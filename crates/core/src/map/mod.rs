@@ -41,6 +41,55 @@ pub struct MappingContext {
     pub store_currency: String,
     /// `purchase_source_name` (the store's domain or name).
     pub source_name: String,
+    /// Profile property names.
+    pub profile: ProfileMapping,
+}
+
+/// The default profile mapping, `data/mapping.toml`, compiled in.
+const DEFAULT_MAPPING: &str = include_str!("../../../../data/mapping.toml");
+
+/// Profile property names: BigReach's source name → the Bloomreach property (empty = drop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileMapping {
+    names: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ProfileMapping {
+    fn default() -> Self {
+        #[derive(serde::Deserialize)]
+        struct File {
+            profile: std::collections::BTreeMap<String, String>,
+        }
+        // The file is part of the build and checked by a test; an unreadable one would be a
+        // build defect, so fall back to identity names rather than fail at run time.
+        let names = toml::from_str::<File>(DEFAULT_MAPPING)
+            .map(|f| f.profile)
+            .unwrap_or_default();
+        Self { names }
+    }
+}
+
+impl ProfileMapping {
+    /// The defaults with `overrides` (from `[mapping.profile]` in bigreach.toml) on top.
+    pub fn with_overrides(overrides: &std::collections::BTreeMap<String, String>) -> Self {
+        let mut mapping = Self::default();
+        for (source, target) in overrides {
+            mapping.names.insert(source.clone(), target.clone());
+        }
+        mapping
+    }
+
+    /// Renames (or drops) properties; unlisted ones keep their names.
+    pub fn apply(&self, properties: Map<String, Value>) -> Map<String, Value> {
+        properties
+            .into_iter()
+            .filter_map(|(key, value)| match self.names.get(&key) {
+                Some(target) if target.is_empty() => None,
+                Some(target) => Some((target.clone(), value)),
+                None => Some((key, value)),
+            })
+            .collect()
+    }
 }
 
 /// Writes a decimal as a JSON number (see the module docs).
@@ -255,6 +304,7 @@ pub fn customer_command(
     ids: &ResolvedIds,
     phone_e164: Option<&str>,
     lane: Lane,
+    ctx: &MappingContext,
 ) -> NewCommand {
     let mut p = Map::new();
     p.insert("email".into(), json!(customer.email.trim()));
@@ -308,6 +358,7 @@ pub fn customer_command(
         p,
         customer.date_modified,
         lane,
+        &ctx.profile,
     )
 }
 
@@ -361,6 +412,7 @@ pub fn guest_profile_command(
     ids: &ResolvedIds,
     phone_e164: Option<&str>,
     lane: Lane,
+    ctx: &MappingContext,
 ) -> NewCommand {
     let b = &order.billing_address;
     let mut p = Map::new();
@@ -386,6 +438,7 @@ pub fn guest_profile_command(
         p,
         order.date_modified,
         lane,
+        &ctx.profile,
     )
 }
 
@@ -395,7 +448,9 @@ fn profile_command(
     properties: Map<String, Value>,
     modified: chrono::DateTime<chrono::Utc>,
     lane: Lane,
+    mapping: &ProfileMapping,
 ) -> NewCommand {
+    let properties = mapping.apply(properties);
     let content = json!({"ids": ids.customer_ids, "properties": properties});
     let data = json!({
         "customer_ids": ids.customer_ids,
@@ -472,7 +527,11 @@ pub fn cart_command(cart: &Cart, ids: &ResolvedIds) -> NewCommand {
 }
 
 /// A guest's profile from the email typed into a cart (so email campaigns can reach them).
-pub fn cart_guest_profile_command(cart: &Cart, ids: &ResolvedIds) -> NewCommand {
+pub fn cart_guest_profile_command(
+    cart: &Cart,
+    ids: &ResolvedIds,
+    ctx: &MappingContext,
+) -> NewCommand {
     let mut p = Map::new();
     p.insert("email".into(), json!(cart.email.trim().to_lowercase()));
     if !cart.locale.is_empty() {
@@ -486,6 +545,7 @@ pub fn cart_guest_profile_command(cart: &Cart, ids: &ResolvedIds) -> NewCommand 
         p,
         cart.updated_time,
         Lane::Carts,
+        &ctx.profile,
     )
 }
 

@@ -44,6 +44,7 @@ fn ctx() -> MappingContext {
     MappingContext {
         store_currency: "USD".into(),
         source_name: "shop.example.com".into(),
+        profile: ProfileMapping::default(),
     }
 }
 
@@ -191,7 +192,7 @@ fn customers_get_flattened_form_fields_and_one_segment_property() {
     }))
     .unwrap();
     let ids = ResolvedIds::customer(&IdNames::default(), 42, Some("jane@example.com"));
-    let command = customer_command(&customer, &ids, None, Lane::Customers);
+    let command = customer_command(&customer, &ids, None, Lane::Customers, &ctx());
     let p = &data(&command)["properties"];
     assert_eq!(p["form_how_did_you_hear_about_us"], "Friend");
     assert_eq!(p["form_interests"], "Yoga, Running");
@@ -229,4 +230,36 @@ fn a_cart_state_is_one_cart_update_with_the_variants_held() {
     assert_eq!(event["properties"]["total_price"], json!(110.0));
     assert_eq!(event["properties"]["local_currency"], "EUR");
     assert_eq!(event["timestamp"], json!(1741007388.0));
+}
+
+#[test]
+fn profile_names_come_from_data_mapping_toml_and_config_overrides() {
+    let defaults = ProfileMapping::default();
+    let props = json!({"company": "Acme", "phone": "+1", "form_x": 1});
+    let Value::Object(props) = props else {
+        unreachable!()
+    };
+    assert_eq!(
+        Value::Object(defaults.apply(props.clone())),
+        json!({"company": "Acme", "phone": "+1", "form_x": 1})
+    );
+    let overrides = std::collections::BTreeMap::from([
+        ("company".to_owned(), String::new()),
+        ("phone".to_owned(), "mobile_phone".to_owned()),
+    ]);
+    let custom = ProfileMapping::with_overrides(&overrides);
+    assert_eq!(
+        Value::Object(custom.apply(props)),
+        json!({"mobile_phone": "+1", "form_x": 1})
+    );
+    // The shipped file parses and names every standard property.
+    assert!(defaults
+        .apply(Map::from_iter([("segment".to_owned(), json!("s"))]))
+        .contains_key("segment"));
+    assert_ne!(
+        defaults,
+        ProfileMapping {
+            names: Default::default()
+        }
+    );
 }
