@@ -300,6 +300,60 @@ impl BigCommerceClient {
         decode_list(&reply, "currencies (v2/currencies)")
     }
 
+    /// Customer groups (`GET /v2/customer_groups`, every page). Stores whose plan has no groups
+    /// answer 403 or 404: that is an empty list.
+    pub async fn customer_groups(&self) -> Result<Vec<crate::CustomerGroup>, BigCommerceError> {
+        let mut all = Vec::new();
+        for page in 1u32.. {
+            let query = [
+                ("limit", PAGE_LIMIT.to_string()),
+                ("page", page.to_string()),
+            ];
+            let reply = match self.get("v2/customer_groups", &query).await {
+                Ok(reply) => reply,
+                Err(BigCommerceError::NotFound { .. } | BigCommerceError::Forbidden { .. }) => {
+                    return Ok(all)
+                }
+                Err(error) => return Err(error),
+            };
+            let groups: Vec<crate::CustomerGroup> =
+                decode_list(&reply, "customer groups (v2/customer_groups)")?;
+            let full = groups.len() >= PAGE_LIMIT as usize;
+            all.extend(groups);
+            if !full {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Customer attribute definitions (`GET /v3/customers/attributes`, every page).
+    pub async fn customer_attribute_definitions(
+        &self,
+    ) -> Result<Vec<crate::CustomerAttributeDefinition>, BigCommerceError> {
+        let mut all = Vec::new();
+        let mut page = 1;
+        loop {
+            let query = [
+                ("limit", PAGE_LIMIT.to_string()),
+                ("page", page.to_string()),
+            ];
+            let result: Page<crate::CustomerAttributeDefinition> = self
+                .v3_page(
+                    "v3/customers/attributes",
+                    &query,
+                    page,
+                    "customer attributes (v3/customers/attributes)",
+                )
+                .await?;
+            all.extend(result.items);
+            if result.current_page >= result.total_pages {
+                return Ok(all);
+            }
+            page += 1;
+        }
+    }
+
     /// Orders modified at or after `since`, oldest first, 250 per page, with complete line
     /// items. Stop paging when a page has fewer than 250 orders.
     pub async fn orders_modified_since(

@@ -48,3 +48,25 @@ pub struct Customer {
     #[serde(default, deserialize_with = "null_as_default")]
     pub form_fields: Vec<FormField>,
 }
+
+/// A customer group (`GET /v2/customer_groups`; not on every plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerGroup {
+    #[serde(with = "wire_format::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+}
+
+/// A customer attribute definition (`GET /v3/customers/attributes`): customers carry only the
+/// attribute id and value, so names come from here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerAttributeDefinition {
+    #[serde(with = "wire_format::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    /// `string`, `number` or `date`.
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
+    pub attribute_type: String,
+}

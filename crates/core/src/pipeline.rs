@@ -492,6 +492,8 @@ mod tests {
                 store_currency: "USD".into(),
                 source_name: "shop".into(),
                 profile: Default::default(),
+                group_names: Default::default(),
+                attribute_names: Default::default(),
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,

@@ -274,6 +274,18 @@ impl Appliance {
         // Preflight: both services answer with these credentials.
         let information = bigcommerce.store_information().await?;
         let currencies = bigcommerce.currencies().await?;
+        let group_names = bigcommerce
+            .customer_groups()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.name))
+            .collect();
+        let attribute_names = bigcommerce
+            .customer_attribute_definitions()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
         bloomreach.system_time().await?;
         let catalog_id = ensure_catalog(&bloomreach, &config.bloomreach.catalog_name).await?;
         let store_currency = currencies
@@ -285,6 +297,8 @@ impl Appliance {
             ids: config.bloomreach.ids.clone(),
             mapping: MappingContext {
                 profile: ProfileMapping::with_overrides(&config.mapping.profile),
+                group_names,
+                attribute_names,
                 store_currency,
                 source_name: if information.domain.is_empty() {
                     information.name.clone()

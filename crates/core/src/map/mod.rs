@@ -43,6 +43,10 @@ pub struct MappingContext {
     pub source_name: String,
     /// Profile property names.
     pub profile: ProfileMapping,
+    /// Customer group names by id (`GET v2/customer_groups`; empty on plans without groups).
+    pub group_names: std::collections::BTreeMap<u64, String>,
+    /// Customer attribute names by id (`GET v3/customers/attributes`).
+    pub attribute_names: std::collections::BTreeMap<u64, String>,
 }
 
 /// The default profile mapping, `data/mapping.toml`, compiled in.
@@ -331,10 +335,13 @@ pub fn customer_command(
     if let Some(channel) = customer.origin_channel_id {
         p.insert("origin_channel_id".into(), json!(channel));
     }
+    if let Some(name) = ctx.group_names.get(&customer.customer_group_id) {
+        p.insert("customer_group".into(), json!(name));
+    }
     for attribute in &customer.attributes {
         p.insert(
-            format!("attribute_{}", attribute.attribute_id),
-            json!(attribute.attribute_value),
+            attribute_property(ctx, attribute.attribute_id),
+            json!(attribute.attribute_value.trim()),
         );
     }
     for field in &customer.form_fields {
@@ -349,7 +356,8 @@ pub fn customer_command(
         json!(segment(
             "registered",
             customer.customer_group_id,
-            &customer.attributes
+            &customer.attributes,
+            ctx
         )),
     );
     profile_command(
@@ -388,18 +396,43 @@ fn flat_value(value: &Value) -> Value {
     }
 }
 
+/// The property name of a customer attribute: `attr_<snake_case name>` when its definition is
+/// known, else `attribute_<id>`.
+fn attribute_property(ctx: &MappingContext, id: u64) -> String {
+    match ctx.attribute_names.get(&id).map(|n| property_name(n)) {
+        Some(name) if !name.is_empty() => format!("attr_{name}"),
+        _ => format!("attribute_{id}"),
+    }
+}
+
 /// The one combined segmentation property, so marketers filter on a single field:
-/// `type:<registered|guest>|group:<customer group id>|attr_<id>:<value>…`, attribute parts
-/// sorted by id. Example: `type:registered|group:3|attr_1:gold`.
+/// `type:<registered|guest>|group:<group name, or id when names are unknown>|<attribute>:<value>…`
+/// with attribute parts sorted. Example:
+/// `type:registered|group:Wholesale|attr_loyalty_tier:gold`. Guests: `type:guest|group:none`.
 pub fn segment(
     customer_type: &str,
     group_id: u64,
     attributes: &[bigreach_bigcommerce::CustomerAttribute],
+    ctx: &MappingContext,
 ) -> String {
-    let mut parts = vec![format!("type:{customer_type}"), format!("group:{group_id}")];
+    let group = if group_id == 0 {
+        "none".to_owned()
+    } else {
+        ctx.group_names
+            .get(&group_id)
+            .cloned()
+            .unwrap_or_else(|| group_id.to_string())
+    };
+    let mut parts = vec![format!("type:{customer_type}"), format!("group:{group}")];
     let mut attrs: Vec<_> = attributes
         .iter()
-        .map(|a| format!("attr_{}:{}", a.attribute_id, a.attribute_value.trim()))
+        .map(|a| {
+            format!(
+                "{}:{}",
+                attribute_property(ctx, a.attribute_id),
+                a.attribute_value.trim()
+            )
+        })
         .collect();
     attrs.sort();
     parts.extend(attrs);
@@ -431,7 +464,7 @@ pub fn guest_profile_command(
         p.insert("locale".into(), json!(order.customer_locale));
     }
     p.insert("customer_type".into(), json!("guest"));
-    p.insert("segment".into(), json!(segment("guest", 0, &[])));
+    p.insert("segment".into(), json!(segment("guest", 0, &[], ctx)));
     profile_command(
         format!("guest:{}", ids.person.store_key()),
         ids,
@@ -538,7 +571,7 @@ pub fn cart_guest_profile_command(
         p.insert("locale".into(), json!(cart.locale));
     }
     p.insert("customer_type".into(), json!("guest"));
-    p.insert("segment".into(), json!(segment("guest", 0, &[])));
+    p.insert("segment".into(), json!(segment("guest", 0, &[], ctx)));
     profile_command(
         format!("cart-guest:{}", ids.person.store_key()),
         ids,

@@ -45,6 +45,8 @@ fn ctx() -> MappingContext {
         store_currency: "USD".into(),
         source_name: "shop.example.com".into(),
         profile: ProfileMapping::default(),
+        group_names: Default::default(),
+        attribute_names: Default::default(),
     }
 }
 
@@ -199,7 +201,21 @@ fn customers_get_flattened_form_fields_and_one_segment_property() {
     assert_eq!(p["customer_type"], "registered");
     assert_eq!(
         p["segment"],
-        "type:registered|group:3|attr_1:vip|attr_2:gold"
+        "type:registered|group:3|attribute_1:vip|attribute_2:gold"
+    );
+    // With the store's names the property and the segment read well.
+    let named = MappingContext {
+        group_names: [(3, "Wholesale".to_owned())].into(),
+        attribute_names: [(1, "VIP level".to_owned())].into(),
+        ..ctx()
+    };
+    let command = customer_command(&customer, &ids, None, Lane::Customers, &named);
+    let p = &data(&command)["properties"];
+    assert_eq!(p["customer_group"], "Wholesale");
+    assert_eq!(p["attr_vip_level"], "vip");
+    assert_eq!(
+        p["segment"],
+        "type:registered|group:Wholesale|attr_vip_level:vip|attribute_2:gold"
     );
     assert_eq!(property_name("  Été / 2x Size! "), "t_2x_size");
 }

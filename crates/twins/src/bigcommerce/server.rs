@@ -334,6 +334,12 @@ fn route(inner: &Inner, method: &Method, segs: &[&str], p: &Params, body: Option
             &json!({ "time": inner.clock.now().timestamp() }),
         ),
         (Api::V2, ["store"]) if get => Reply::json(StatusCode::OK, &store_json(inner)),
+        (Api::V2, ["customer_groups"]) if get => {
+            Reply::json(StatusCode::OK, &wire::customer_groups_json())
+        }
+        (Api::V3, ["customers", "attributes"]) if get => {
+            Reply::json(StatusCode::OK, &wire::customer_attributes_json())
+        }
         (Api::V2, ["currencies"]) if get => {
             let now = inner.clock.now();
             let store = inner.store.lock();

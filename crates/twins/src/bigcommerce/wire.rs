@@ -429,11 +429,11 @@ pub(crate) fn customer_json(
         "registration_ip_address": c.registration_ip,
         "notes": "",
         "tax_exempt_category": "",
-        "customer_group_id": 0,
+        "customer_group_id": customer_group_of(c.id),
         "date_modified": iso(c.date_modified),
         "date_created": iso(c.date_created),
         "address_count": 1,
-        "attribute_count": 0,
+        "attribute_count": 1,
         "authentication": { "force_password_reset": false },
         "accepts_product_review_abandoned_cart_emails": c.accepts_marketing,
         "origin_channel_id": 1,
@@ -462,7 +462,17 @@ pub(crate) fn customer_json(
             );
         }
         if inc.attributes {
-            m.insert("attributes".into(), json!([]));
+            m.insert(
+                "attributes".into(),
+                json!([{
+                    "id": c.id,
+                    "customer_id": c.id,
+                    "attribute_id": 1,
+                    "attribute_value": loyalty_tier_of(c.id),
+                    "date_created": iso(c.date_created),
+                    "date_modified": iso(c.date_modified),
+                }]),
+            );
         }
         if inc.formfields {
             m.insert("form_fields".into(), json!([]));
@@ -860,5 +870,53 @@ pub(crate) fn cart_json(c: &Cart, with_options: bool) -> Value {
         "updated_time": iso(c.updated),
         "locale": c.locale,
         "version": c.version,
+    })
+}
+
+/// The twin's customer groups (`GET v2/customer_groups`): id 0 means no group.
+pub(crate) const CUSTOMER_GROUPS: [(u64, &str, bool); 2] =
+    [(1, "Retail", true), (2, "Wholesale", false)];
+
+/// A customer's group, derived from the id so that it is stable: most retail, some wholesale,
+/// some in no group.
+pub(crate) fn customer_group_of(customer_id: u64) -> u64 {
+    match customer_id % 5 {
+        0 => 0,
+        1 | 2 | 3 => 1,
+        _ => 2,
+    }
+}
+
+/// The one customer attribute the twin defines (`GET v3/customers/attributes`, id 1).
+pub(crate) const LOYALTY_ATTRIBUTE: (u64, &str) = (1, "Loyalty tier");
+
+/// A customer's loyalty tier, derived from the id.
+pub(crate) fn loyalty_tier_of(customer_id: u64) -> &'static str {
+    ["bronze", "silver", "gold"][(customer_id % 3) as usize]
+}
+
+/// `GET v2/customer_groups` rows.
+pub(crate) fn customer_groups_json() -> Value {
+    Value::Array(
+        CUSTOMER_GROUPS
+            .iter()
+            .map(|(id, name, is_default)| {
+                json!({
+                    "id": id, "name": name, "is_default": is_default, "category_access": {"type": "all"},
+                    "discount_rules": [], "is_group_for_guests": false,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `GET v3/customers/attributes` envelope.
+pub(crate) fn customer_attributes_json() -> Value {
+    let (id, name) = LOYALTY_ATTRIBUTE;
+    json!({
+        "data": [{"id": id, "name": name, "type": "string",
+                  "date_created": "2024-01-01T00:00:00Z", "date_modified": "2024-01-01T00:00:00Z"}],
+        "meta": {"pagination": {"total": 1, "count": 1, "per_page": 50, "current_page": 1,
+                                "total_pages": 1, "links": {"current": "?page=1"}}}
     })
 }
