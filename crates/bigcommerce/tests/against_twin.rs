@@ -625,3 +625,37 @@ async fn wrong_token_is_unauthorized_without_retries() {
         .expect("right token works");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_groups_and_attribute_names_resolve_customers_ids() {
+    let h = Harness::start(roomy_plan(), Some(&small_store())).await;
+    let groups = h.client.customer_groups().await.expect("customer groups");
+    let names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["Retail", "Wholesale"]));
+    let attributes = h
+        .client
+        .customer_attribute_definitions()
+        .await
+        .expect("attribute definitions");
+    assert_eq!(attributes.len(), 1);
+    assert_eq!(attributes[0].name, "Loyalty tier");
+    // Every customer's group and attribute refer to these definitions.
+    let page = h
+        .client
+        .customers_modified_since(None, 1)
+        .await
+        .expect("customers");
+    assert!(!page.items.is_empty());
+    for customer in &page.items {
+        assert!(
+            customer.customer_group_id == 0
+                || groups.iter().any(|g| g.id == customer.customer_group_id),
+            "{customer:?}"
+        );
+        assert!(customer
+            .attributes
+            .iter()
+            .all(|a| attributes.iter().any(|d| d.id == a.attribute_id)));
+    }
+    h.stop().await;
+}
