@@ -5,7 +5,8 @@
 //! 1. no acknowledged webhook lost: every delivery the BigCommerce twin saw answered 2xx has its
 //!    `hash` in the appliance's inbox;
 //! 2. no purchase missing and none counted twice (nor a wrong amount, nor a person split across
-//!    profiles), by `bigreach::demo::evaluate` over both twins' truths.
+//!    or merged into profiles, nor a variant missing from the catalog), by
+//!    `bigreach::demo::evaluate` over both twins' truths.
 //!
 //! `BIGREACH_CRASH_KILLS` sets the number of kills (default 8, for CI); `BIGREACH_CRASH_SEED`
 //! the seed of the kill moments (printed, so a failing run can be replayed with the same
@@ -14,6 +15,21 @@
 //!
 //! Unlike the other tests this one runs on real time on purpose: the random kill moments are the
 //! point of it. Every wait is bounded, and nothing asserts on how long anything took.
+//!
+//! A longer run (30 kills, about 80 s):
+//!
+//! ```text
+//! $ BIGREACH_CRASH_KILLS=30 cargo test --test crash -- --nocapture
+//! crash harness (seed 0xc0ffee): 30 SIGKILLs, 30 restarts, 71.1 s of chaos, 82.6 s in all
+//!   kills: 3 before the local API answered, 0 more before the initial sync completed, 10 within 50 ms of a shopper's payment
+//!   webhooks: 1301 events, 2014 attempts, 1364 acknowledged (1301 distinct), 650 failed attempts, 0 hooks deactivated; 1301 of 1301 acknowledged found in the inbox, 0 lost
+//!   purchases: 266 paid orders, 266 purchases in Bloomreach, 0 missing, 0 duplicated, 0 wrong amount, 0 unpaid; 10 shopper payments at kill time, 13 refunds (22 refunded orders)
+//!   people: 140 persons, 134 profiles, 0 duplicate, 0 merged, 0 without profile; catalog 21 of 21 variants; 0 resends absorbed by Bloomreach's duplicate filter; dead letters 0
+//!   latency payment → Bloomreach (live purchases, downtime included): p50 279 ms, p99 2879 ms, max 3328 ms over 209
+//! ```
+//!
+//! Seeds 1 and 2 at 30 kills, and 60 kills at the default seed (2,581 acknowledged webhooks,
+//! 473 paid orders), were clean too.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -540,7 +556,10 @@ listen = "{api}"
         && summary.purchases_duplicated == 0
         && summary.purchases_wrong_amount == 0
         && summary.purchases_unpaid == 0
-        && summary.duplicate_profiles == 0;
+        && summary.duplicate_profiles == 0
+        && summary.merged_profiles == 0
+        && summary.persons_without_profile == 0
+        && summary.catalog_items_missing == 0;
     if !clean || std::env::var_os("BIGREACH_CRASH_KEEP").is_some() {
         eprintln!("  kept for inspection: {}", temp.keep().display());
     }
@@ -559,6 +578,9 @@ listen = "{api}"
     assert_eq!(summary.purchases_wrong_amount, 0, "{summary:#?}");
     assert_eq!(summary.purchases_unpaid, 0, "{summary:#?}");
     assert_eq!(summary.duplicate_profiles, 0, "{summary:#?}");
+    assert_eq!(summary.merged_profiles, 0, "{summary:#?}");
+    assert_eq!(summary.persons_without_profile, 0, "{summary:#?}");
+    assert_eq!(summary.catalog_items_missing, 0, "{summary:#?}");
     assert!(
         acknowledged.len() > kills,
         "too few webhooks acknowledged to prove anything: {}",

@@ -250,7 +250,7 @@ pub fn fetch_target(envelope: &WebhookEnvelope) -> Option<FetchTarget> {
         WebhookKind::Customer => id.map(FetchTarget::Customer),
         WebhookKind::Product => id.map(FetchTarget::Product),
         WebhookKind::Sku => resource.product_id.map(FetchTarget::Product),
-        WebhookKind::Cart => (!resource.id.is_empty()).then(|| FetchTarget::Cart(resource.id)),
+        WebhookKind::Cart => (!resource.id.is_empty()).then_some(FetchTarget::Cart(resource.id)),
         WebhookKind::Other => None,
     }
 }

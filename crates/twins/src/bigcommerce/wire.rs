@@ -882,7 +882,7 @@ pub(crate) const CUSTOMER_GROUPS: [(u64, &str, bool); 2] =
 pub(crate) fn customer_group_of(customer_id: u64) -> u64 {
     match customer_id % 5 {
         0 => 0,
-        1 | 2 | 3 => 1,
+        1..=3 => 1,
         _ => 2,
     }
 }
