@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what BigReach needs to build on a fresh Debian machine: a C toolchain (for crates that
-# build C code) and, when cargo is absent, the Rust toolchain through rustup. The toolchain
-# version itself is pinned in rust-toolchain.toml. Idempotent: installs only what is missing.
+# build C code) and, when cargo is absent, the Rust toolchain through rustup (curl is installed
+# for that). The toolchain version itself is pinned in rust-toolchain.toml. Idempotent: installs
+# only what is missing; no system library is needed (TLS is rustls, the store is redb).
 set -euo pipefail
 
 as_root() {
@@ -10,8 +11,9 @@ as_root() {
 
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} with apt" >&2
   as_root apt-get update -qq
