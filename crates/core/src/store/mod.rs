@@ -464,6 +464,10 @@ impl Store {
         let outbox = txn.open_table(OUTBOX)?;
         let profiles = txn.open_multimap_table(PENDING_PROFILES)?;
         let mut per_lane: Vec<Vec<OutboxRecord>> = Vec::new();
+        // Profile commands that hold back someone's events jump the queue (whatever their lane),
+        // so a purchase waits one batch for its profile, not for the customers lane's share.
+        let mut promoted: Vec<OutboxRecord> = Vec::new();
+        let mut promoted_ids: HashSet<u64> = HashSet::new();
         for lane in Lane::ALL {
             if (lane == Lane::Catalog) != catalog {
                 continue;
@@ -485,14 +489,32 @@ impl Store {
                     continue;
                 };
                 let record: OutboxRecord = decode("outbox record", value.value())?;
+                if promoted_ids.contains(&id) {
+                    continue;
+                }
                 if is_event(&record) {
                     if let Some(person) = &record.customer_key {
                         let mut earlier = profiles.get(person.as_str())?;
-                        let waiting = match earlier.next() {
-                            Some(first) => first?.value() < id,
-                            None => false,
+                        let blocking = match earlier.next() {
+                            Some(first) => Some(first?.value()).filter(|p| *p < id),
+                            None => None,
                         };
-                        if waiting {
+                        if let Some(profile_id) = blocking {
+                            if promoted.len() < max / 2
+                                && !exclude.contains(&profile_id)
+                                && !promoted_ids.contains(&profile_id)
+                            {
+                                if let Some(value) = outbox.get(profile_id)? {
+                                    let profile: OutboxRecord =
+                                        decode("outbox record", value.value())?;
+                                    if profile.next_attempt_ms <= now_ms
+                                        && profile.status == CommandStatus::Pending
+                                    {
+                                        promoted_ids.insert(profile_id);
+                                        promoted.push(profile);
+                                    }
+                                }
+                            }
                             continue;
                         }
                     }
@@ -501,9 +523,13 @@ impl Store {
             }
             per_lane.push(candidates);
         }
-        // Reserve a share for each lower lane with work, then fill by priority.
+        // Promoted profile commands first; then a share for each lower lane with work, then fill
+        // by priority.
+        for candidates in &mut per_lane {
+            candidates.retain(|c| !promoted_ids.contains(&c.id));
+        }
         let mut take: Vec<usize> = vec![0; per_lane.len()];
-        let mut left = max;
+        let mut left = max - promoted.len().min(max);
         let first_busy = per_lane.iter().position(|c| !c.is_empty());
         for (i, candidates) in per_lane.iter().enumerate() {
             if Some(i) != first_busy && !candidates.is_empty() {
@@ -517,10 +543,15 @@ impl Store {
             take[i] += more;
             left -= more;
         }
-        Ok(per_lane
+        Ok(promoted
             .into_iter()
-            .zip(take)
-            .flat_map(|(candidates, n)| candidates.into_iter().take(n))
+            .take(max)
+            .chain(
+                per_lane
+                    .into_iter()
+                    .zip(take)
+                    .flat_map(|(candidates, n)| candidates.into_iter().take(n)),
+            )
             .collect())
     }
 

@@ -340,8 +340,8 @@ fn a_persons_events_wait_for_their_profile_command_and_nobody_else_waits() {
     let first = ids(store.due_commands(0, 50, false, &HashSet::new()).unwrap());
     assert_eq!(
         first,
-        vec![other, profile],
-        "a's purchase waits, b's does not"
+        vec![profile, other],
+        "a's purchase waits (its profile goes first), b's does not"
     );
     // In flight is not delivered: still waiting.
     let in_flight: HashSet<u64> = [profile, other].into();
@@ -501,4 +501,39 @@ fn after_an_outage_purchases_drain_first_and_the_backlog_still_moves() {
     assert!(purchase_batches.iter().all(|(_, b)| *b >= LOWER_LANE_SHARE));
     let total: usize = lanes_per_batch.iter().map(|(p, b)| p + b).sum();
     assert_eq!(total, 500);
+}
+
+#[test]
+fn profiles_that_hold_purchases_back_jump_their_lanes_share() {
+    let (_dir, store) = temp_store();
+    store
+        .write(|tx| {
+            for i in 0..100 {
+                let person = format!("email:g{i}");
+                tx.enqueue(
+                    &command_for(&format!("guest:{i}"), Lane::Customers, "customers", &person),
+                    0,
+                )?;
+                tx.enqueue(
+                    &command_for(
+                        &format!("purchase:{i}"),
+                        Lane::Transactions,
+                        "customers/events",
+                        &person,
+                    ),
+                    0,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let batch = store.due_commands(0, 50, false, &HashSet::new()).unwrap();
+    let profiles = batch.iter().filter(|c| c.lane == Lane::Customers).count();
+    // Without promotion the customers lane would get its share of 2; the held purchases pull
+    // their profiles forward instead (up to half the batch).
+    assert!(profiles >= 25, "{profiles} profiles in {batch:?}");
+    assert!(
+        batch.iter().all(|c| c.lane == Lane::Customers),
+        "no held purchase is sent"
+    );
 }
