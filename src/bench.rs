@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bigreach_clock::{SharedClock, SystemClock};
+use bigreach_clock::{Clock, SharedClock, SystemClock};
 use bigreach_core::config::IdNames;
 use bigreach_core::model::{Destination, Lane, NewCommand};
 use bigreach_core::secret::SecretResolver;
@@ -1051,7 +1051,7 @@ async fn drain_with(
     let mut last_sample = Instant::now();
     let mut finished = false;
     while started.elapsed() < DRAIN_LIMIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        SystemClock.sleep(Duration::from_millis(50)).await;
         if appliance
             .store()
             .due_commands(i64::MAX, 1, false, &none)?
@@ -1405,7 +1405,7 @@ async fn flash_sale_with(
     let mut finished = false;
     let mut idle_checks = 0;
     while started.elapsed() < SALE_LIMIT {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        SystemClock.sleep(Duration::from_secs(1)).await;
         let at_s = sale_started.elapsed().as_secs_f64();
         let status = appliance.status()?;
         ages.sample(&status, at_s);
