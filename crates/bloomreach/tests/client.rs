@@ -1,6 +1,8 @@
 #![recursion_limit = "256"]
 //! Client behaviour against a scripted local server, on a manual clock.
 
+// The loopback HTTP stub is shared with the BigCommerce client's tests.
+#[path = "../../bigcommerce/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
