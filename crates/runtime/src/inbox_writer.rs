@@ -64,11 +64,11 @@ impl InboxWriter {
                             Err(_) => break,
                         }
                     }
-                    let entries: Vec<InboxEntry> = group.iter().map(|(e, _)| e.clone()).collect();
+                    let (entries, replies): (Vec<InboxEntry>, Vec<Reply>) = group.into_iter().unzip();
                     let result: Result<Vec<Appended>, StoreError> = store.append_inbox(&entries);
                     match result {
                         Ok(results) => {
-                            for ((_, reply), appended) in group.into_iter().zip(results) {
+                            for (reply, appended) in replies.into_iter().zip(results) {
                                 let _ = reply.send(Ok(appended));
                             }
                             on_commit();
@@ -76,7 +76,7 @@ impl InboxWriter {
                         Err(error) => {
                             tracing::error!(%error, entries = entries.len(), "inbox group commit failed");
                             let message = error.to_string();
-                            for (_, reply) in group {
+                            for reply in replies {
                                 let _ = reply.send(Err(message.clone()));
                             }
                         }

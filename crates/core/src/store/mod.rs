@@ -361,7 +361,7 @@ impl Store {
     /// Appends webhook deliveries to the inbox in ONE durable commit (group commit), deduping by
     /// `hash`. Returns one result per entry, in order.
     pub fn append_inbox(&self, entries: &[InboxEntry]) -> Result<Vec<Appended>, StoreError> {
-        self.write(|tx| entries.iter().map(|e| tx.append_inbox(e)).collect())
+        self.write(|tx| tx.append_inbox_group(entries))
     }
 
     /// Whether the inbox holds a webhook delivery with this `hash` (read-only; audits and the
@@ -795,6 +795,42 @@ impl StoreTxn<'_> {
         let next = meta.get(key)?.map(|v| u64_from(v.value())).unwrap_or(1);
         meta.insert(key, (next + 1).to_le_bytes().as_slice())?;
         Ok(next)
+    }
+
+    /// Appends many inbox entries (the receiver's group commit): the tables are opened and the
+    /// sequence counter moved once for the whole group. Duplicates by hash are recognised
+    /// against the store and within the group.
+    pub fn append_inbox_group(
+        &mut self,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut meta = self.txn.open_table(META)?;
+        let mut next = meta
+            .get(KEY_NEXT_INBOX)?
+            .map(|v| u64_from(v.value()))
+            .unwrap_or(1);
+        let mut inbox = self.txn.open_table(INBOX)?;
+        let mut hashes = self.txn.open_table(INBOX_HASHES)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Some(hash) = &entry.hash {
+                let existing = hashes.get(hash.as_str())?.map(|seq| seq.value());
+                if let Some(seq) = existing {
+                    out.push(Appended::Duplicate(seq));
+                    continue;
+                }
+            }
+            let seq = next;
+            next += 1;
+            let bytes = encode("inbox entry", entry)?;
+            inbox.insert(seq, bytes.as_slice())?;
+            if let Some(hash) = &entry.hash {
+                hashes.insert(hash.as_str(), seq)?;
+            }
+            out.push(Appended::Stored(seq));
+        }
+        meta.insert(KEY_NEXT_INBOX, next.to_le_bytes().as_slice())?;
+        Ok(out)
     }
 
     /// Appends one inbox entry, deduping webhook deliveries by hash.
