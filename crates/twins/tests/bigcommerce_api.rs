@@ -1,8 +1,10 @@
 //! REST behaviour of the BigCommerce twin: auth, quota, v2 orders, v3 customers/catalog,
 //! seeded data consistency, the truth, and shapes checked against the OpenAPI files.
 
+#[path = "support/openapi.rs"]
+mod openapi;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -603,143 +605,6 @@ async fn live_trading_moves_orders_through_the_state_machine() {
 
 // ---------- OpenAPI shape checks ----------
 
-fn specs_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/bigcommerce");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        let alt = PathBuf::from("/work/shared/specs/bigcommerce");
-        alt.is_dir().then_some(alt)
-    }
-}
-
-fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    match v {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_json).collect()),
-        serde_yaml::Value::Mapping(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => s,
-                        other => serde_yaml::to_string(&other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => yaml_to_json(t.value),
-    }
-}
-
-fn load_spec(name: &str) -> Option<Value> {
-    let Some(dir) = specs_dir() else {
-        eprintln!(
-            "SKIP: BigCommerce OpenAPI specs not found (expected ../shared/specs/bigcommerce)"
-        );
-        return None;
-    };
-    let text = std::fs::read_to_string(dir.join(name)).expect("read spec");
-    Some(yaml_to_json(serde_yaml::from_str(&text).expect("yaml")))
-}
-
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let mut cur = doc;
-            for part in r.trim_start_matches("#/").split('/') {
-                cur = &cur[part];
-            }
-            resolve(doc, cur)
-        }
-        None => schema,
-    }
-}
-
-/// Checks `v` against `schema`: required fields, property types, nullability, arrays.
-fn check(doc: &Value, schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
-    let s = resolve(doc, schema);
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        for sub in all {
-            check(doc, sub, v, path, errs);
-        }
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(alts) = s.get(key).and_then(Value::as_array) {
-            let ok = alts.iter().any(|alt| {
-                let mut e = Vec::new();
-                check(doc, alt, v, path, &mut e);
-                e.is_empty()
-            });
-            if !ok {
-                errs.push(format!("{path}: matches none of {key}"));
-            }
-        }
-    }
-    if v.is_null() {
-        if s.get("type").is_some() && s.get("nullable") != Some(&Value::Bool(true)) {
-            errs.push(format!("{path}: null but not nullable"));
-        }
-        return;
-    }
-    let type_ok = match s.get("type").and_then(Value::as_str) {
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        Some("array") => v.is_array(),
-        Some("object") => v.is_object(),
-        _ => true,
-    };
-    if !type_ok {
-        errs.push(format!("{path}: expected {} got {v}", s["type"]));
-        return;
-    }
-    if let Some(req) = s.get("required").and_then(Value::as_array) {
-        for r in req.iter().filter_map(Value::as_str) {
-            if v.get(r).is_none() {
-                errs.push(format!("{path}: missing required {r}"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (
-        s.get("properties").and_then(Value::as_object),
-        v.as_object(),
-    ) {
-        for (k, sub) in props {
-            if let Some(val) = obj.get(k) {
-                check(doc, sub, val, &format!("{path}.{k}"), errs);
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
-        for (i, val) in arr.iter().enumerate() {
-            check(doc, items, val, &format!("{path}[{i}]"), errs);
-        }
-    }
-}
-
-fn properties_of(doc: &Value, schema: &Value, out: &mut Vec<String>) {
-    let s = resolve(doc, schema);
-    for sub in s
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        properties_of(doc, sub, out);
-    }
-    if let Some(p) = s.get("properties").and_then(Value::as_object) {
-        out.extend(p.keys().cloned());
-    }
-}
-
 /// `base_variant_id`: "This value is `null` for complex products" (products_catalog.v3.yml).
 /// `sku_id`: null for a base variant (reference doc 5.2, from the variants guide).
 const DOCUMENTED_NULLS: &[&str] = &[
@@ -747,31 +612,15 @@ const DOCUMENTED_NULLS: &[&str] = &[
     "productVariant_Full.sku_id: null",
 ];
 
-fn assert_conforms(doc: &Value, schema_name: &str, v: &Value, must_have_all_but: &[&str]) {
-    let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{schema_name}") });
-    let mut errs = Vec::new();
-    check(doc, &schema, v, schema_name, &mut errs);
-    // Nulls the spec's own text documents although the type is not marked nullable.
-    errs.retain(|e| !DOCUMENTED_NULLS.iter().any(|d| e.starts_with(d)));
-    assert!(errs.is_empty(), "{schema_name}: {errs:#?}");
-    let mut props = Vec::new();
-    properties_of(doc, &schema, &mut props);
-    let missing: Vec<&String> = props
-        .iter()
-        .filter(|p| v.get(p.as_str()).is_none() && !must_have_all_but.contains(&p.as_str()))
-        .collect();
-    assert!(missing.is_empty(), "{schema_name} lacks {missing:?}");
-}
-
 #[tokio::test]
 async fn responses_conform_to_the_openapi_schemas() {
     let (Some(orders), Some(products), Some(customers), Some(hooks), Some(currencies), Some(store)) = (
-        load_spec("orders.v2.oas2.yml"),
-        load_spec("products_catalog.v3.yml"),
-        load_spec("customers.v3.yml"),
-        load_spec("webhooks.v3.yml"),
-        load_spec("currencies.v2.yml"),
-        load_spec("store_information.v2.yml"),
+        openapi::load_spec("orders.v2.oas2.yml"),
+        openapi::load_spec("products_catalog.v3.yml"),
+        openapi::load_spec("customers.v3.yml"),
+        openapi::load_spec("webhooks.v3.yml"),
+        openapi::load_spec("currencies.v2.yml"),
+        openapi::load_spec("store_information.v2.yml"),
     ) else {
         return;
     };
@@ -791,10 +640,10 @@ async fn responses_conform_to_the_openapi_schemas() {
             &format!("v2/orders/{id}?include=consignments.line_items&consignment_structure=object"),
         )
         .await;
-        assert_conforms(&orders, "order_Resp", &full, &["fees"]);
+        openapi::assert_conforms(&orders, "order_Resp", &full, &["fees"], DOCUMENTED_NULLS);
         let shipping = &full["consignments"]["shipping"][0];
         let mut errs = Vec::new();
-        check(
+        openapi::check(
             &orders,
             &serde_json::json!({"$ref": "#/components/schemas/shippingConsignment_Get"}),
             shipping,
@@ -803,7 +652,7 @@ async fn responses_conform_to_the_openapi_schemas() {
         );
         assert!(errs.is_empty(), "{errs:#?}");
         for l in shipping["line_items"].as_array().expect("lines") {
-            assert_conforms(&orders, "orderProducts", l, &[]);
+            openapi::assert_conforms(&orders, "orderProducts", l, &[], DOCUMENTED_NULLS);
         }
         let plain = get_json(&twin, &format!("v2/orders/{id}")).await;
         assert!(plain["products"]["url"].is_string() && plain["products"]["resource"].is_string());
@@ -823,9 +672,15 @@ async fn responses_conform_to_the_openapi_schemas() {
         "date_last_imported",
     ];
     for p in prods["data"].as_array().expect("data").iter().take(20) {
-        assert_conforms(&products, "product_Full", p, &optional_product);
+        openapi::assert_conforms(
+            &products,
+            "product_Full",
+            p,
+            &optional_product,
+            DOCUMENTED_NULLS,
+        );
         for v in p["variants"].as_array().expect("variants") {
-            assert_conforms(&products, "productVariant_Full", v, &[]);
+            openapi::assert_conforms(&products, "productVariant_Full", v, &[], DOCUMENTED_NULLS);
         }
     }
     let custs = get_json(
@@ -834,10 +689,16 @@ async fn responses_conform_to_the_openapi_schemas() {
     )
     .await;
     for c in custs["data"].as_array().expect("data") {
-        assert_conforms(&customers, "customer_Full", c, &["channel_ids"]);
+        openapi::assert_conforms(
+            &customers,
+            "customer_Full",
+            c,
+            &["channel_ids"],
+            DOCUMENTED_NULLS,
+        );
     }
     let mut errs = Vec::new();
-    check(
+    openapi::check(
         &customers,
         &serde_json::json!({"$ref": "#/components/schemas/pagination_Full"}),
         &custs["meta"]["pagination"],
@@ -850,10 +711,10 @@ async fn responses_conform_to_the_openapi_schemas() {
         .as_array()
         .expect("array")
     {
-        assert_conforms(&currencies, "currency_Full", c, &[]);
+        openapi::assert_conforms(&currencies, "currency_Full", c, &[], DOCUMENTED_NULLS);
     }
     let info = get_json(&twin, "v2/store").await;
-    assert_conforms(&store, "StoreInformation", &info, &[]);
+    openapi::assert_conforms(&store, "StoreInformation", &info, &[], DOCUMENTED_NULLS);
     let created: Value = reqwest::Client::new()
         .post(twin.api_root().join("v3/hooks").expect("url"))
         .header("X-Auth-Token", TOKEN)
@@ -864,6 +725,12 @@ async fn responses_conform_to_the_openapi_schemas() {
         .json()
         .await
         .expect("json");
-    assert_conforms(&hooks, "webhook_Full", &created["data"], &[]);
+    openapi::assert_conforms(
+        &hooks,
+        "webhook_Full",
+        &created["data"],
+        &[],
+        DOCUMENTED_NULLS,
+    );
     twin.shutdown().await;
 }

@@ -1,9 +1,11 @@
 //! Shopper actions of the BigCommerce twin (persons, carts, checkouts, payments, refunds,
 //! variant edits), their webhooks and REST views, and the fault switches.
 
+#[path = "support/openapi.rs"]
+mod openapi;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -902,143 +904,6 @@ async fn edit_variant_changes_the_truth_price_without_bumping_the_product_date()
 
 // ---------- OpenAPI shape checks (same helper pattern as bigcommerce_api.rs) ----------
 
-fn specs_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/bigcommerce");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        let alt = PathBuf::from("/work/shared/specs/bigcommerce");
-        alt.is_dir().then_some(alt)
-    }
-}
-
-fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    match v {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_json).collect()),
-        serde_yaml::Value::Mapping(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => s,
-                        other => serde_yaml::to_string(&other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => yaml_to_json(t.value),
-    }
-}
-
-fn load_spec(name: &str) -> Option<Value> {
-    let Some(dir) = specs_dir() else {
-        eprintln!(
-            "SKIP: BigCommerce OpenAPI specs not found (expected ../shared/specs/bigcommerce)"
-        );
-        return None;
-    };
-    let text = std::fs::read_to_string(dir.join(name)).expect("read spec");
-    Some(yaml_to_json(serde_yaml::from_str(&text).expect("yaml")))
-}
-
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let mut cur = doc;
-            for part in r.trim_start_matches("#/").split('/') {
-                cur = &cur[part];
-            }
-            resolve(doc, cur)
-        }
-        None => schema,
-    }
-}
-
-/// Checks `v` against `schema`: required fields, property types, nullability, arrays.
-fn check(doc: &Value, schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
-    let s = resolve(doc, schema);
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        for sub in all {
-            check(doc, sub, v, path, errs);
-        }
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(alts) = s.get(key).and_then(Value::as_array) {
-            let ok = alts.iter().any(|alt| {
-                let mut e = Vec::new();
-                check(doc, alt, v, path, &mut e);
-                e.is_empty()
-            });
-            if !ok {
-                errs.push(format!("{path}: matches none of {key}"));
-            }
-        }
-    }
-    if v.is_null() {
-        if s.get("type").is_some() && s.get("nullable") != Some(&Value::Bool(true)) {
-            errs.push(format!("{path}: null but not nullable"));
-        }
-        return;
-    }
-    let type_ok = match s.get("type").and_then(Value::as_str) {
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        Some("array") => v.is_array(),
-        Some("object") => v.is_object(),
-        _ => true,
-    };
-    if !type_ok {
-        errs.push(format!("{path}: expected {} got {v}", s["type"]));
-        return;
-    }
-    if let Some(req) = s.get("required").and_then(Value::as_array) {
-        for r in req.iter().filter_map(Value::as_str) {
-            if v.get(r).is_none() {
-                errs.push(format!("{path}: missing required {r}"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (
-        s.get("properties").and_then(Value::as_object),
-        v.as_object(),
-    ) {
-        for (k, sub) in props {
-            if let Some(val) = obj.get(k) {
-                check(doc, sub, val, &format!("{path}.{k}"), errs);
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
-        for (i, val) in arr.iter().enumerate() {
-            check(doc, items, val, &format!("{path}[{i}]"), errs);
-        }
-    }
-}
-
-fn properties_of(doc: &Value, schema: &Value, out: &mut Vec<String>) {
-    let s = resolve(doc, schema);
-    for sub in s
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        properties_of(doc, sub, out);
-    }
-    if let Some(p) = s.get("properties").and_then(Value::as_object) {
-        out.extend(p.keys().cloned());
-    }
-}
-
 /// Nulls the reference documents although the spec's type is not marked nullable:
 /// refund items' `requested_amount` (reference §3.9 "nullable", §10.5 example) and cart lines'
 /// `parent_id` (reference §10.4 example).
@@ -1047,27 +912,12 @@ const DOCUMENTED_NULLS: &[&str] = &[
     ".parent_id: null but not nullable",
 ];
 
-fn assert_conforms(doc: &Value, schema_name: &str, v: &Value, may_lack: &[&str]) {
-    let schema = json!({ "$ref": format!("#/components/schemas/{schema_name}") });
-    let mut errs = Vec::new();
-    check(doc, &schema, v, schema_name, &mut errs);
-    errs.retain(|e| !DOCUMENTED_NULLS.iter().any(|d| e.ends_with(d)));
-    assert!(errs.is_empty(), "{schema_name}: {errs:#?}");
-    let mut props = Vec::new();
-    properties_of(doc, &schema, &mut props);
-    let missing: Vec<&String> = props
-        .iter()
-        .filter(|p| v.get(p.as_str()).is_none() && !may_lack.contains(&p.as_str()))
-        .collect();
-    assert!(missing.is_empty(), "{schema_name} lacks {missing:?}");
-}
-
 #[tokio::test]
 async fn refunds_and_carts_conform_to_the_openapi_schemas() {
     let (Some(orders), Some(carts), Some(abandoned)) = (
-        load_spec("orders.v3.yml"),
-        load_spec("carts.v3.yml"),
-        load_spec("abandoned_carts.v3.yml"),
+        openapi::load_spec("orders.v3.yml"),
+        openapi::load_spec("carts.v3.yml"),
+        openapi::load_spec("abandoned_carts.v3.yml"),
     ) else {
         return;
     };
@@ -1080,13 +930,19 @@ async fn refunds_and_carts_conform_to_the_openapi_schemas() {
         &format!("v3/carts/{cart_id}?include=line_items.physical_items.options"),
     )
     .await;
-    assert_conforms(&carts, "Cart_Full", &cart["data"], &["promotions"]);
+    openapi::assert_conforms(
+        &carts,
+        "Cart_Full",
+        &cart["data"],
+        &["promotions"],
+        DOCUMENTED_NULLS,
+    );
     for item in cart["data"]["line_items"]["physical_items"]
         .as_array()
         .expect("items")
     {
         let mut errs = Vec::new();
-        check(
+        openapi::check(
             &carts,
             &json!({ "$ref": "#/components/schemas/ItemPhysicalGet" }),
             item,
@@ -1099,7 +955,13 @@ async fn refunds_and_carts_conform_to_the_openapi_schemas() {
     clock.advance(Duration::from_secs(3600));
     let token = twin.abandon_cart(&cart_id).expect("abandon");
     let resolved = get(&twin, &format!("v3/abandoned-carts/{token}")).await;
-    assert_conforms(&abandoned, "abandonedCartInfo_Full", &resolved["data"], &[]);
+    openapi::assert_conforms(
+        &abandoned,
+        "abandonedCartInfo_Full",
+        &resolved["data"],
+        &[],
+        DOCUMENTED_NULLS,
+    );
 
     let order_id = twin
         .checkout(
@@ -1125,10 +987,10 @@ async fn refunds_and_carts_conform_to_the_openapi_schemas() {
     let data = listed["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(data.len(), 2);
     for r in &data {
-        assert_conforms(&orders, "Refund", r, &[]);
+        openapi::assert_conforms(&orders, "Refund", r, &[], DOCUMENTED_NULLS);
         for item in r["items"].as_array().expect("items") {
             let mut props = Vec::new();
-            properties_of(
+            openapi::properties_of(
                 &orders,
                 &json!({ "$ref": "#/components/schemas/RefundItem" }),
                 &mut props,
@@ -1142,12 +1004,12 @@ async fn refunds_and_carts_conform_to_the_openapi_schemas() {
             }
         }
         for pay in r["payments"].as_array().expect("payments") {
-            assert_conforms(&orders, "RefundPayment", pay, &[]);
+            openapi::assert_conforms(&orders, "RefundPayment", pay, &[], DOCUMENTED_NULLS);
         }
     }
     let all = get(&twin, "v3/orders/payment_actions/refunds?limit=5").await;
     let mut errs = Vec::new();
-    check(
+    openapi::check(
         &orders,
         &json!({ "$ref": "#/components/schemas/pagination_Full" }),
         &all["meta"]["pagination"],
@@ -1156,7 +1018,7 @@ async fn refunds_and_carts_conform_to_the_openapi_schemas() {
     );
     assert!(errs.is_empty(), "{errs:#?}");
     for r in all["data"].as_array().expect("data") {
-        assert_conforms(&orders, "Refund", r, &[]);
+        openapi::assert_conforms(&orders, "Refund", r, &[], DOCUMENTED_NULLS);
     }
     twin.shutdown().await;
 }
