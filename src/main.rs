@@ -4,13 +4,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
 use anyhow::{bail, Context, Result};
 use bigreach::demo::{self, DemoPlan, DemoSummary, Twins};
 use bigreach_clock::SystemClock;
+use bigreach_core::app::dead_letters::DeadLetter;
+use bigreach_core::app::AppError;
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
 use clap::{Parser, Subcommand};
+
+mod operator;
 
 #[derive(Parser)]
 #[command(
@@ -31,11 +38,16 @@ enum Command {
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
     },
-    /// Check a config file without starting anything.
+    /// Check a config file without starting anything: errors in the file, then warnings for
+    /// environment variables it names that are not set and values still at the `init`
+    /// placeholders.
     Check {
         /// The config file.
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
+        /// Treat the warnings as errors (exit status 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the appliance headless until Ctrl-C.
     Serve {
@@ -48,6 +60,9 @@ enum Command {
         /// The config file of the running appliance.
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
+        /// Print the typed status document as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List, inspect, replay or discard dead letters (through the running appliance's local API).
     DeadLetters {
@@ -56,6 +71,9 @@ enum Command {
         /// The config file of the running appliance.
         #[arg(long, default_value = "bigreach.toml", global = true)]
         config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Why did this person not enter the flow: identity links, every command with its delivery
     /// state, and every order withheld with the reason (through the running appliance).
@@ -65,6 +83,9 @@ enum Command {
         /// The config file of the running appliance.
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
+        /// Print the typed trace as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run both twins standalone and print their URLs and credentials.
     Sim {
@@ -143,8 +164,23 @@ enum ScenarioCommand {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match start(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // Operator errors carry a stable code, mapped to the exit status in one place.
+            if let Some(app) = error.downcast_ref::<AppError>() {
+                eprintln!("error: {} ({})", app.message, app.code);
+                return ExitCode::from(operator::exit_code(app.code));
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: Cli) -> Result<ExitCode> {
     let quiet = matches!(
         cli.command,
         Command::Demo { .. } | Command::Scenario { .. } | Command::Bench { .. }
@@ -154,7 +190,7 @@ fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "info" })
         })
     };
-    // `serve` also writes daily rolling log files under <data_dir>/logs (one line per webhook
+    // Colour only on a terminal; `serve` also writes daily rolling log files under <data_dir>/logs (one line per webhook
     // and per delivery batch); the guard flushes them on exit.
     let _log_guard = match &cli.command {
         Command::Serve { config } => {
@@ -170,7 +206,11 @@ fn main() -> Result<()> {
             use tracing_subscriber::util::SubscriberInitExt;
             tracing_subscriber::registry()
                 .with(filter())
-                .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(std::io::stderr().is_terminal())
+                        .with_writer(std::io::stderr),
+                )
                 .with(
                     tracing_subscriber::fmt::layer()
                         .with_ansi(false)
@@ -182,6 +222,7 @@ fn main() -> Result<()> {
         _ => {
             tracing_subscriber::fmt()
                 .with_env_filter(filter())
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .init();
             None
@@ -191,35 +232,32 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(cli.command))
+    runtime
+        .block_on(run(cli.command))
+        .map(|()| ExitCode::SUCCESS)
 }
 
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Init { config } => init(&config),
-        Command::Check { config } => {
-            Config::load(&config)?;
-            println!("{}: OK", config.display());
+        Command::Check { config, strict } => {
+            if !operator::check(&config, strict)? {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Serve { config } => serve(&config).await,
-        Command::Status { config } => {
-            let body = local_api(&config, reqwest::Method::GET, "api/status").await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
-        }
-        Command::DeadLetters { command, config } => dead_letters(&config, command).await,
-        Command::Trace { query, config } => {
-            let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
-            let body = local_api(
-                &config,
-                reqwest::Method::GET,
-                &format!("api/trace?q={encoded}"),
-            )
-            .await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
-        }
+        Command::Status { config, json } => operator::status(&config, json).await,
+        Command::DeadLetters {
+            command,
+            config,
+            json,
+        } => dead_letters(&config, command, json).await,
+        Command::Trace {
+            query,
+            config,
+            json,
+        } => operator::trace(&config, &query, json).await,
         Command::Sim { plan } => sim(&plan).await,
         Command::Demo {
             plan,
@@ -283,57 +321,24 @@ async fn serve(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Calls the running appliance's local API (loopback, per-install token).
-async fn local_api(
-    config_path: &Path,
-    method: reqwest::Method,
-    path: &str,
-) -> Result<serde_json::Value> {
-    let config = Config::load(config_path)?;
-    let token = std::fs::read_to_string(config.data_dir.join("api-token"))
-        .context("reading the API token; is the appliance initialised in this data_dir?")?;
-    let url = format!("http://{}/{path}", config.api.listen);
-    let response = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(token.trim())
-        .send()
-        .await
-        .with_context(|| format!("calling {url}; is `bigreach serve` running?"))?;
-    let code = response.status();
-    let body: serde_json::Value = response.json().await.context("reading the answer")?;
-    if !code.is_success() {
-        let message = body["message"].as_str().unwrap_or("no message");
-        let error_code = body["code"].as_str().unwrap_or("unknown");
-        bail!("{message} ({error_code}, HTTP {code})");
-    }
-    Ok(body)
-}
-
-async fn dead_letters(config: &Path, command: DeadLetterCommand) -> Result<()> {
+async fn dead_letters(config: &Path, command: DeadLetterCommand, json: bool) -> Result<()> {
     use reqwest::Method;
-    let body = match command {
+    let letter: DeadLetter = match command {
         DeadLetterCommand::List => {
-            let list = local_api(config, Method::GET, "api/dead-letters").await?;
-            let letters = list.as_array().cloned().unwrap_or_default();
-            if letters.is_empty() {
-                println!("no dead letters");
-            }
-            for letter in letters {
-                println!(
-                    "{:>8}  {:<13} {:<28} {}",
-                    letter["id"],
-                    letter["lane"].as_str().unwrap_or(""),
-                    letter["fact"].as_str().unwrap_or(""),
-                    letter["reason"].as_str().unwrap_or("")
-                );
+            let letters: Vec<DeadLetter> =
+                operator::call(config, Method::GET, "api/dead-letters").await?;
+            if json {
+                operator::emit(&(serde_json::to_string_pretty(&letters)? + "\n"))?;
+            } else {
+                operator::emit(&operator::dead_letters_report(&letters))?;
             }
             return Ok(());
         }
         DeadLetterCommand::Show { id } => {
-            local_api(config, Method::GET, &format!("api/dead-letters/{id}")).await?
+            operator::call(config, Method::GET, &format!("api/dead-letters/{id}")).await?
         }
         DeadLetterCommand::Replay { id } => {
-            local_api(
+            operator::call(
                 config,
                 Method::POST,
                 &format!("api/dead-letters/{id}/replay"),
@@ -341,7 +346,7 @@ async fn dead_letters(config: &Path, command: DeadLetterCommand) -> Result<()> {
             .await?
         }
         DeadLetterCommand::Discard { id } => {
-            local_api(
+            operator::call(
                 config,
                 Method::POST,
                 &format!("api/dead-letters/{id}/discard"),
@@ -349,8 +354,7 @@ async fn dead_letters(config: &Path, command: DeadLetterCommand) -> Result<()> {
             .await?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(())
+    operator::emit(&(serde_json::to_string_pretty(&letter)? + "\n"))
 }
 
 async fn sim(plan_path: &Path) -> Result<()> {

@@ -443,6 +443,59 @@ impl Config {
     pub fn default_toml() -> &'static str {
         DEFAULT_TOML
     }
+
+    /// What would stop `bigreach serve` although the file is valid: environment variables the
+    /// config names that are not set (`is_set` answers for a variable name, so this does no
+    /// I/O itself), and values still at the placeholders `bigreach init` wrote. Secrets are
+    /// never read or shown, only whether their variable exists.
+    pub fn readiness_problems(&self, is_set: impl Fn(&str) -> bool) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        for (field, secret) in [
+            ("bigcommerce.access_token", &self.bigcommerce.access_token),
+            ("bloomreach.secret", &self.bloomreach.secret),
+            ("webhooks.secret", &self.webhooks.secret),
+        ] {
+            if let SecretRef::Env(name) = secret {
+                if !is_set(name) {
+                    problems.push(ConfigProblem {
+                        field: field.to_owned(),
+                        problem: format!(
+                            "environment variable {name} is not set; export it before `bigreach serve`"
+                        ),
+                    });
+                }
+            }
+        }
+        let Ok(template) = Config::from_toml(DEFAULT_TOML, Path::new("the init template")) else {
+            return problems;
+        };
+        let placeholder = |field: &str, value: &str| ConfigProblem {
+            field: field.to_owned(),
+            problem: format!("still the `bigreach init` placeholder {value:?}; put in your own"),
+        };
+        if self.bigcommerce.store_hash == template.bigcommerce.store_hash {
+            problems.push(placeholder(
+                "bigcommerce.store_hash",
+                &self.bigcommerce.store_hash,
+            ));
+        }
+        if self.bloomreach.project_token == template.bloomreach.project_token {
+            problems.push(placeholder(
+                "bloomreach.project_token",
+                &self.bloomreach.project_token,
+            ));
+        }
+        if self.bloomreach.key_id == template.bloomreach.key_id {
+            problems.push(placeholder("bloomreach.key_id", &self.bloomreach.key_id));
+        }
+        if self.webhooks.public_url.host_str() == template.webhooks.public_url.host_str() {
+            problems.push(placeholder(
+                "webhooks.public_url",
+                self.webhooks.public_url.as_str(),
+            ));
+        }
+        problems
+    }
 }
 
 const DEFAULT_TOML: &str = r#"# BigReach configuration. Secrets are never written here: each secret field names where the
@@ -543,6 +596,39 @@ mod tests {
                 "api.listen"
             ]
         );
+    }
+
+    #[test]
+    fn readiness_names_unset_variables_and_init_placeholders() {
+        let config = Config::from_toml(Config::default_toml(), Path::new("default")).unwrap();
+        let problems = config.readiness_problems(|name| name == "BIGREACH_BR_SECRET");
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "bigcommerce.access_token",
+                "webhooks.secret",
+                "bigcommerce.store_hash",
+                "bloomreach.project_token",
+                "bloomreach.key_id",
+                "webhooks.public_url"
+            ]
+        );
+        assert!(
+            problems[0].problem.contains("BIGREACH_BC_TOKEN"),
+            "{}",
+            problems[0]
+        );
+        let text = Config::default_toml()
+            .replace("abc123", "k7x9q2")
+            .replace(
+                "00000000-0000-0000-0000-000000000000",
+                "5d6f0c2e-8d0e-4b8e-9c4f-1f2e3d4c5b6a",
+            )
+            .replace("your-key-id", "k-1")
+            .replace("hooks.example.com", "hooks.shop.de");
+        let ready = Config::from_toml(&text, Path::new("t")).unwrap();
+        assert!(ready.readiness_problems(|_| true).is_empty());
     }
 
     #[test]

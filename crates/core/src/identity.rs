@@ -5,10 +5,16 @@
 //!   normalized account email when known.
 //! - A guest order whose email belongs to a known customer goes to that customer.
 //! - Other guests are keyed by normalized email; phone-only guests by E.164 phone.
-//! - Placeholder values (`test@test.com`, `noreply@…`, `0000000000`, empty) never become IDs.
+//! - Placeholder values (`test@test.com`, `no@noemail.com`, `noreply@…`, `0000000000`, empty)
+//!   never become IDs.
 //!
-//! Normalization is deliberately simple: emails are trimmed and lowercased (nothing cleverer);
-//! phones are parsed with the `phonenumber` crate, with the store's country as default region.
+//! Normalization is deliberately simple: emails lose invisible characters (Unicode format
+//! characters such as zero-width spaces and the byte-order mark), are NFKC-folded, trimmed and
+//! lowercased (nothing cleverer: dots and plus tags stay); phones lose the same invisible
+//! characters and are parsed with the `phonenumber` crate, with the store's country as default
+//! region. Junk local parts (`no`, `noemail`, `none`, `test…`, …) at the domains junk is typed
+//! at (`test.com`, `example.*`, `email.com`, `noemail.com`, …), and every address under a
+//! reserved name (`.invalid`, `.test`), are placeholders.
 
 use std::collections::BTreeMap;
 
@@ -81,6 +87,7 @@ impl ResolvedIds {
     }
 }
 
+/// Local parts that people type when a form insists on an email they will not give.
 const PLACEHOLDER_LOCAL_PARTS: &[&str] = &[
     "noreply",
     "no-reply",
@@ -94,7 +101,20 @@ const PLACEHOLDER_LOCAL_PARTS: &[&str] = &[
     "n/a",
     "unknown",
     "email",
+    "no",
+    "noemail",
+    "no-email",
+    "nomail",
+    "no-mail",
+    "nobody",
+    "noone",
+    "asdf",
+    "xxx",
+    "x",
 ];
+/// Domains that junk is typed at. An address there is a placeholder when its local part is
+/// one of [`PLACEHOLDER_LOCAL_PARTS`] or starts with `test` (a real person may still use a real
+/// local part on a real provider such as `email.com`).
 const PLACEHOLDER_DOMAINS: &[&str] = &[
     "test.com",
     "example.com",
@@ -103,12 +123,29 @@ const PLACEHOLDER_DOMAINS: &[&str] = &[
     "email.com",
     "none.com",
     "noemail.com",
+    "nomail.com",
     "invalid",
 ];
+/// Reserved top-level names (RFC 2606, RFC 6761): nobody receives mail there, so every address
+/// on them is a placeholder.
+const RESERVED_SUFFIXES: &[&str] = &[".invalid", ".test", ".example", ".localhost"];
 
-/// Trims and lowercases an email; `None` for empty, malformed or placeholder values.
+/// Removes what a person cannot see or type differently: format characters (Unicode general
+/// category Cf: zero-width spaces and joiners, the byte-order mark, soft hyphens, bidi marks),
+/// then folds compatibility forms (NFKC: full-width letters become ASCII).
+fn without_invisibles(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    raw.chars()
+        .filter(|c| c.general_category() != GeneralCategory::Format)
+        .nfkc()
+        .collect()
+}
+
+/// Trims, strips invisible characters and lowercases an email; `None` for empty, malformed or
+/// placeholder values.
 pub fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
+    let email = without_invisibles(raw).trim().to_lowercase();
     let (local, domain) = email.split_once('@')?;
     if local.is_empty()
         || domain.is_empty()
@@ -123,10 +160,15 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     if local.starts_with("noreply") || local.starts_with("no-reply") {
         return None;
     }
-    if PLACEHOLDER_LOCAL_PARTS.contains(&local) && PLACEHOLDER_DOMAINS.contains(&domain) {
+    if RESERVED_SUFFIXES
+        .iter()
+        .any(|suffix| domain.ends_with(suffix))
+    {
         return None;
     }
-    if PLACEHOLDER_DOMAINS.contains(&domain) && local.starts_with("test") {
+    if PLACEHOLDER_DOMAINS.contains(&domain)
+        && (PLACEHOLDER_LOCAL_PARTS.contains(&local) || local.starts_with("test"))
+    {
         return None;
     }
     Some(email)
@@ -135,7 +177,8 @@ pub fn normalize_email(raw: &str) -> Option<String> {
 /// Parses a phone into E.164 with `default_region` (ISO 3166 alpha-2) for national numbers;
 /// `None` for empty, invalid or placeholder values (all one digit, e.g. `0000000000`).
 pub fn normalize_phone(raw: &str, default_region: Option<&str>) -> Option<String> {
-    let trimmed = raw.trim();
+    let visible = without_invisibles(raw);
+    let trimmed = visible.trim();
     let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
     if digits.len() < 6 {
         return None;
@@ -186,6 +229,50 @@ mod tests {
         ] {
             assert_eq!(normalize_email(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn everyday_junk_on_placeholder_domains_never_becomes_an_id() {
+        // Two strangers who type one of these would otherwise share one profile.
+        for raw in [
+            "no@noemail.com",
+            "noemail@noemail.com",
+            "nomail@example.com",
+            "x@test.com",
+            "asdf@none.com",
+            "none@example.org",
+            "no@email.com",
+            "noemail@email.com",
+            "jane@shop.invalid",
+        ] {
+            assert_eq!(normalize_email(raw), None, "{raw:?}");
+        }
+        // email.com is a real mailbox provider: a real local part there stays an ID.
+        assert_eq!(
+            normalize_email("jane.doe@email.com").as_deref(),
+            Some("jane.doe@email.com")
+        );
+    }
+
+    #[test]
+    fn invisible_characters_do_not_split_a_person() {
+        let plain = normalize_email("jane@shop.com");
+        for raw in [
+            "jane\u{200B}@shop.com",
+            "\u{FEFF}jane@shop.com",
+            "ja\u{200D}ne@shop.com",
+            "jane@sh\u{200C}op.com",
+            "jane@shop.com\u{2060}",
+            "ja\u{00AD}ne@shop.com",
+            "\u{200E}jane@shop.com",
+            "\u{FF4A}ane@shop.com",
+        ] {
+            assert_eq!(normalize_email(raw), plain, "{raw:?}");
+        }
+        assert_eq!(
+            normalize_phone("\u{200B}+49 30 1234567\u{FEFF}", None).as_deref(),
+            Some("+49301234567")
+        );
     }
 
     #[test]

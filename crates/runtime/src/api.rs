@@ -1,139 +1,215 @@
 //! The local HTTP API: loopback only, every request needs the per-install token
 //! (`Authorization: Bearer <token>`, the token lives in `<data_dir>/api-token`, mode 0600).
-//! It only translates: every answer comes from the application API.
+//! It only translates: every answer is a typed answer of the application API
+//! ([`bigreach_core::app`]), routed with axum.
 //!
-//! | method | path | answer |
+//! | method | path | operation |
 //! |---|---|---|
-//! | GET | `/api/status` | the appliance status (queues, lanes, hooks, quota, alert) |
+//! | GET | `/api/status` | the appliance status (queues, lanes, hooks, quota, parked, alerts) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text |
 //! | GET | `/api/trace?q=<email, +phone or customer id>` | a person's identity, commands and what was withheld, and why |
 //! | GET | `/api/dead-letters` | every dead letter |
 //! | GET | `/api/dead-letters/{id}` | one, with its frozen payload |
 //! | POST | `/api/dead-letters/{id}/replay` | back to its lane, byte-identical (audited) |
 //! | POST | `/api/dead-letters/{id}/discard` | given up for good (audited) |
+//! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
 //!
-//! Errors are `{code, message}` with a stable `code`.
+//! Errors are `{code, message}`; the HTTP status comes from the code in one match
+//! ([`http_status`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bigreach_core::app::{AppApi, AppError};
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bigreach_core::app::{AppApi, AppError, Code, Operation};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// What the API can answer; implemented by the running appliance.
+/// What the API needs from the running appliance.
 pub trait ApiBackend: Send + Sync + 'static {
-    /// The status document.
-    fn status_json(&self) -> Result<serde_json::Value, AppError>;
-    /// Metrics in the Prometheus text format.
-    fn prometheus_text(&self) -> Result<String, AppError>;
     /// The application API.
     fn app(&self) -> &AppApi;
-    /// Called after an operator put commands back in the outbox (wakes delivery).
-    fn outbox_changed(&self);
+    /// Metrics in the Prometheus text format.
+    fn prometheus_text(&self) -> Result<String, AppError>;
 }
 
 /// Who the audit log names for actions taken through this API.
 const ACTOR: &str = "operator (local API)";
 
-fn failure(error: AppError) -> Response<Full<Bytes>> {
-    let status = match error.code {
-        "not_found" => StatusCode::NOT_FOUND,
-        "bad_request" => StatusCode::BAD_REQUEST,
-        "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    json_response(status, &error)
-}
-
-fn respond<T: Serialize>(result: Result<T, AppError>) -> Response<Full<Bytes>> {
-    match result {
-        Ok(value) => json_response(StatusCode::OK, &value),
-        Err(error) => failure(error),
+/// The HTTP status for each error code, in one exhaustive match.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::BadRequest => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Unauthorized => StatusCode::UNAUTHORIZED,
+        Code::NotRunning | Code::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-fn route(
-    backend: &dyn ApiBackend,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-) -> Response<Full<Bytes>> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let id = |s: &str| {
-        s.parse::<u64>().map_err(|_| AppError {
-            code: "bad_request",
-            message: format!("{s:?} is not a command id"),
-        })
-    };
-    match (method, segments.as_slice()) {
-        (&Method::GET, ["api", "status"]) => respond(backend.status_json()),
-        (&Method::GET, ["metrics"]) => match backend.prometheus_text() {
-            Ok(text) => {
-                let mut response = Response::new(Full::new(Bytes::from(text)));
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                response
-            }
-            Err(error) => failure(error),
-        },
-        (&Method::GET, ["api", "dead-letters"]) => respond(backend.app().dead_letters()),
-        (&Method::GET, ["api", "trace"]) => {
-            let q = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .find(|(k, _)| k == "q")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            respond(backend.app().trace(&q))
-        }
-        (&Method::GET, ["api", "dead-letters", raw]) => {
-            respond(id(raw).and_then(|id| backend.app().dead_letter(id)))
-        }
-        (&Method::POST, ["api", "dead-letters", raw, "replay"]) => {
-            let result = id(raw).and_then(|id| backend.app().replay_dead_letter(id, ACTOR));
-            if result.is_ok() {
-                backend.outbox_changed();
-            }
-            respond(result)
-        }
-        (&Method::POST, ["api", "dead-letters", raw, "discard"]) => {
-            respond(id(raw).and_then(|id| backend.app().discard_dead_letter(id, ACTOR)))
-        }
-        _ => failure(AppError {
-            code: "not_found",
-            message: format!("no endpoint {method} {path}"),
-        }),
+/// An [`AppError`] as an HTTP answer.
+struct Failure(AppError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (http_status(self.0.code), Json(self.0)).into_response()
     }
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
+type Backend = Arc<dyn ApiBackend>;
+
+/// Runs one operation off the async threads (store reads and writes block).
+async fn perform(backend: Backend, operation: Operation) -> Response {
+    let app = backend.app().clone();
+    match tokio::task::spawn_blocking(move || app.call(operation, ACTOR)).await {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(error)) => Failure(error).into_response(),
+        Err(error) => Failure(AppError::new(
+            Code::Internal,
+            format!("the operation's task failed: {error}"),
+        ))
+        .into_response(),
+    }
 }
 
-/// Binds the API on a loopback address and serves until shutdown.
+fn command_id(raw: &str) -> Result<u64, Failure> {
+    raw.parse().map_err(|_| {
+        Failure(AppError::new(
+            Code::BadRequest,
+            format!("{raw:?} is not a command id (a positive whole number)"),
+        ))
+    })
+}
+
+async fn status(State(backend): State<Backend>) -> Response {
+    perform(backend, Operation::Status).await
+}
+
+async fn trace(State(backend): State<Backend>, RawQuery(raw): RawQuery) -> Response {
+    let query = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "q")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    perform(backend, Operation::Trace { query }).await
+}
+
+async fn dead_letters(State(backend): State<Backend>) -> Response {
+    perform(backend, Operation::DeadLetters).await
+}
+
+async fn dead_letter(State(backend): State<Backend>, Path(raw): Path<String>) -> Response {
+    match command_id(&raw) {
+        Ok(id) => perform(backend, Operation::DeadLetter { id }).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn replay(State(backend): State<Backend>, Path(raw): Path<String>) -> Response {
+    match command_id(&raw) {
+        Ok(id) => perform(backend, Operation::ReplayDeadLetter { id }).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn discard(State(backend): State<Backend>, Path(raw): Path<String>) -> Response {
+    match command_id(&raw) {
+        Ok(id) => perform(backend, Operation::DiscardDeadLetter { id }).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn call(State(backend): State<Backend>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Operation>(&body) {
+        Ok(operation) => perform(backend, operation).await,
+        Err(error) => Failure(AppError::new(
+            Code::BadRequest,
+            format!("the body is not an operation ({error}); send e.g. {{\"op\": \"status\"}}"),
+        ))
+        .into_response(),
+    }
+}
+
+async fn metrics(State(backend): State<Backend>) -> Response {
+    match backend.prometheus_text() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => Failure(error).into_response(),
+    }
+}
+
+async fn no_endpoint(request: Request) -> Response {
+    Failure(AppError::new(
+        Code::NotFound,
+        format!("no endpoint {} {}", request.method(), request.uri().path()),
+    ))
+    .into_response()
+}
+
+/// Refuses every request without the per-install token (compared in constant time).
+async fn require_token(
+    State(token_digest): State<Arc<[u8; 32]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| Sha256::digest(v.as_bytes()))
+        .unwrap_or_default();
+    if !bool::from(presented.as_slice().ct_eq(token_digest.as_slice())) {
+        return Failure(AppError::new(
+            Code::Unauthorized,
+            "send Authorization: Bearer <token from data_dir/api-token>",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The API's routes over `backend`, behind the token check.
+pub fn router(token: &str, backend: Backend) -> Router {
+    let token_digest: Arc<[u8; 32]> =
+        Arc::new(Sha256::digest(format!("Bearer {token}").as_bytes()).into());
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/trace", get(trace))
+        .route("/api/dead-letters", get(dead_letters))
+        .route("/api/dead-letters/{id}", get(dead_letter))
+        .route("/api/dead-letters/{id}/replay", post(replay))
+        .route("/api/dead-letters/{id}/discard", post(discard))
+        .route("/api/call", post(call))
+        .route("/metrics", get(metrics))
+        .fallback(no_endpoint)
+        .method_not_allowed_fallback(no_endpoint)
+        .with_state(backend)
+        .layer(axum::middleware::from_fn_with_state(
+            token_digest,
+            require_token,
+        ))
+}
+
+/// Binds the API on a loopback address and serves until shutdown. When the returned task ends,
+/// every connection is closed (nothing may keep the store open after the appliance stops).
 pub async fn start(
     listen: SocketAddr,
     token: String,
-    backend: Arc<dyn ApiBackend>,
+    backend: Backend,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     if !listen.ip().is_loopback() {
@@ -144,61 +220,21 @@ pub async fn start(
     }
     let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
-    let token_digest: [u8; 32] = Sha256::digest(format!("Bearer {token}").as_bytes()).into();
+    let app = router(&token, backend);
     let task = tokio::spawn(async move {
-        // Connections are tracked so that shutdown finishes them (gracefully) before returning:
-        // nothing may keep the store open after the appliance stops.
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = shutdown.changed() => break,
-            };
-            let Ok((stream, _)) = accepted else { continue };
-            let backend = backend.clone();
-            let mut stop = shutdown.clone();
-            connections.spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let backend = backend.clone();
-                    async move {
-                        let presented = request
-                            .headers()
-                            .get(http::header::AUTHORIZATION)
-                            .map(|v| Sha256::digest(v.as_bytes()))
-                            .unwrap_or_default();
-                        if !bool::from(presented.as_slice().ct_eq(&token_digest)) {
-                            return Ok::<_, std::convert::Infallible>(json_response(
-                                StatusCode::UNAUTHORIZED,
-                                &AppError {
-                                    code: "unauthorized",
-                                    message:
-                                        "send Authorization: Bearer <token from data_dir/api-token>"
-                                            .into(),
-                                },
-                            ));
-                        }
-                        Ok(route(
-                            backend.as_ref(),
-                            request.method(),
-                            request.uri().path(),
-                            request.uri().query(),
-                        ))
-                    }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    _ = stop.changed() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = connection.await;
-                    }
+        let stopped = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
                 }
-            });
+            }
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(%error, "the local API stopped");
         }
-        while connections.join_next().await.is_some() {}
     });
     Ok((address, task))
 }

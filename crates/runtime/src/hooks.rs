@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, HookUpdate, NewHook};
-use serde::Serialize;
 
 use crate::receiver::SECRET_HEADER;
 
@@ -18,16 +17,8 @@ pub const SCOPES: [&str; 5] = [
     "store/cart/*",
 ];
 
-/// What [`ensure_hooks`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HookReport {
-    /// Scopes registered now.
-    pub created: Vec<String>,
-    /// Scopes re-activated now.
-    pub reactivated: Vec<String>,
-    /// Scopes already active.
-    pub active: Vec<String>,
-}
+/// What [`ensure_hooks`] did (the application API's hook health).
+pub use bigreach_core::app::status::HookHealth as HookReport;
 
 /// Registers missing hooks and re-activates deactivated ones for `destination`.
 pub async fn ensure_hooks(

@@ -11,11 +11,12 @@ pub mod enrich;
 pub mod hooks;
 pub mod inbox_writer;
 pub mod metrics;
+pub mod parking;
 pub mod poller;
 pub mod prometheus;
 pub mod receiver;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,10 +29,9 @@ use bigreach_core::config::Config;
 use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
 use bigreach_core::pipeline::IngestSettings;
 use bigreach_core::secret::{SecretError, SecretResolver};
-use bigreach_core::store::{Store, StoreCounts, StoreError};
+use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
 use secrecy::ExposeSecret;
-use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -40,10 +40,12 @@ use crate::deliver::{Deliverer, DeliverySettings};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
 use crate::inbox_writer::InboxWriter;
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::Metrics;
+use crate::parking::Parking;
 use crate::poller::{PollSettings, Poller};
 use crate::receiver::ReceiverSettings;
-use bigreach_core::app::{AppApi, AppError};
+use bigreach_core::app::status::{BigCommerceQuota, Live};
+use bigreach_core::app::{AppApi, AppError, Code, LiveFigures, Status};
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,146 +86,66 @@ impl StartError {
     }
 }
 
-/// A point-in-time status of the appliance.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplianceStatus {
-    /// Durable counts from the store.
-    pub store: StoreCounts,
-    /// Live counters.
-    pub metrics: MetricsSnapshot,
-    /// Commands in flight now.
-    pub in_flight: usize,
-    /// Completed poll passes since start.
-    pub poll_passes: u64,
-    /// What the last hook check found and did.
-    pub hooks: Option<HookReport>,
-    /// BigCommerce quota as last seen.
-    pub bigcommerce_quota: BigCommerceQuota,
-    /// Current Bloomreach request rate (after adaptation).
-    pub bloomreach_requests_per_second: u32,
-    /// Receiver address.
-    pub webhook_address: SocketAddr,
-    /// Local API address.
-    pub api_address: SocketAddr,
-    /// True when nothing is waiting in the inbox or the outbox and nothing is in flight.
-    pub idle: bool,
-    /// Age of the oldest pending command per lane, in ms (by enqueue time).
-    pub lane_age_ms: BTreeMap<String, i64>,
-    /// Set when a purchase or profile update has waited longer than
-    /// `monitoring.alert_latency_secs` since it happened in BigCommerce.
-    pub alert: Option<String>,
-}
+/// The status document of the application API.
+pub type ApplianceStatus = Status;
 
-/// The BigCommerce quota as the client last saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct BigCommerceQuota {
-    /// Requests per window, once seen.
-    pub quota: Option<u32>,
-    /// Requests left in the window.
-    pub requests_left: Option<u32>,
-    /// Requests sent since start.
-    pub requests_sent: u64,
-    /// 429 answers received.
-    pub rate_limited: u64,
-}
-
-impl From<QuotaSnapshot> for BigCommerceQuota {
-    fn from(q: QuotaSnapshot) -> Self {
-        Self {
-            quota: q.quota,
-            requests_left: q.requests_left,
-            requests_sent: q.requests_sent,
-            rate_limited: q.rate_limited,
-        }
-    }
-}
-
-struct Shared {
-    app: AppApi,
-    deliver_wake: Arc<Notify>,
-    clock: SharedClock,
-    alert_latency_ms: i64,
-    store: Store,
+/// The live figures the application API's status needs, from the running stages. It holds no
+/// store handle, so the application API can own it without keeping the store open.
+struct LiveSource {
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<u64>>>,
     passes: watch::Receiver<u64>,
     hooks: Arc<Mutex<Option<HookReport>>>,
     bigcommerce: Arc<BigCommerceClient>,
     bloomreach: Arc<BloomreachClient>,
+    parking: Arc<Parking>,
     webhook_address: SocketAddr,
     api_address: Mutex<Option<SocketAddr>>,
 }
 
-impl Shared {
-    fn status(&self) -> Result<ApplianceStatus, StoreError> {
-        let store = self.store.counts()?;
-        let now = self.clock.now_ms();
-        let lane_age_ms: BTreeMap<String, i64> = store
-            .outbox_oldest
-            .iter()
-            .map(|(lane, oldest)| (lane.clone(), (now - oldest.enqueued_at_ms).max(0)))
-            .collect();
-        let waiting_ms = ["transactions", "customers"]
-            .iter()
-            .filter_map(|lane| store.outbox_oldest.get(*lane))
-            .map(|oldest| now - oldest.event_time_ms)
-            .max()
-            .unwrap_or(0);
-        let alert = (waiting_ms > self.alert_latency_ms).then(|| {
-            format!(
-                "purchases or profile updates are late: the oldest has waited {} s since it happened in BigCommerce (threshold {} s)",
-                waiting_ms / 1000,
-                self.alert_latency_ms / 1000
-            )
-        });
-        let in_flight = self.in_flight.lock().len();
-        let idle = store.inbox_pending == 0
-            && store.fetch_queue == 0
-            && store.outbox_pending.values().all(|n| *n == 0)
-            && in_flight == 0;
-        Ok(ApplianceStatus {
-            store,
-            metrics: self.metrics.snapshot(),
-            in_flight,
+impl LiveFigures for LiveSource {
+    fn live(&self) -> Live {
+        let quota: QuotaSnapshot = self.bigcommerce.quota();
+        Live {
+            counters: self.metrics.snapshot(),
+            in_flight: self.in_flight.lock().len(),
             poll_passes: *self.passes.borrow(),
             hooks: self.hooks.lock().clone(),
-            bigcommerce_quota: BigCommerceQuota::from(self.bigcommerce.quota()),
+            bigcommerce_quota: BigCommerceQuota {
+                quota: quota.quota,
+                requests_left: quota.requests_left,
+                requests_sent: quota.requests_sent,
+                rate_limited: quota.rate_limited,
+            },
             bloomreach_requests_per_second: self.bloomreach.requests_per_second(),
             webhook_address: self.webhook_address,
             api_address: self
                 .api_address
                 .lock()
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-            idle,
-            lane_age_ms,
-            alert,
-        })
+            parked: self.parking.list(),
+        }
     }
 }
 
+struct Shared {
+    app: AppApi,
+    live: Arc<LiveSource>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    alert_latency_ms: i64,
+}
+
 impl ApiBackend for Shared {
-    fn status_json(&self) -> Result<serde_json::Value, AppError> {
-        let status = self.status()?;
-        serde_json::to_value(status).map_err(|e| AppError {
-            code: "internal",
-            message: e.to_string(),
-        })
-    }
-
-    fn prometheus_text(&self) -> Result<String, AppError> {
-        let status = self.status()?;
-        prometheus::encode(&status, &self.metrics).map_err(|e| AppError {
-            code: "internal",
-            message: e.to_string(),
-        })
-    }
-
     fn app(&self) -> &AppApi {
         &self.app
     }
 
-    fn outbox_changed(&self) {
-        self.deliver_wake.notify_one();
+    fn prometheus_text(&self) -> Result<String, AppError> {
+        let status = self.app.status()?;
+        prometheus::encode(&status, &self.metrics)
+            .map_err(|e| AppError::new(Code::Internal, format!("encoding the metrics: {e}")))
     }
 }
 
@@ -376,20 +298,33 @@ impl Appliance {
         )?;
 
         let (passes_tx, passes_rx) = watch::channel(0u64);
-        let shared = Arc::new(Shared {
-            app: AppApi::new(store.clone(), clock.clone()),
-            deliver_wake: deliver_wake.clone(),
-            clock: clock.clone(),
-            alert_latency_ms: (config.monitoring.alert_latency_secs as i64).saturating_mul(1000),
-            store: store.clone(),
+        let parking = Arc::new(Parking::default());
+        let live = Arc::new(LiveSource {
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
             passes: passes_rx,
             hooks: hook_report,
             bigcommerce: bigcommerce.clone(),
             bloomreach: bloomreach.clone(),
+            parking: parking.clone(),
             webhook_address,
             api_address: Mutex::new(None),
+        });
+        let wake = deliver_wake.clone();
+        let alert_latency_ms = (config.monitoring.alert_latency_secs as i64).saturating_mul(1000);
+        let shared = Arc::new(Shared {
+            app: AppApi::running(
+                store.clone(),
+                clock.clone(),
+                live.clone(),
+                alert_latency_ms,
+                Arc::new(move || wake.notify_one()),
+            ),
+            live,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            alert_latency_ms,
         });
 
         let mut tasks = vec![receiver_task];
@@ -441,7 +376,7 @@ impl Appliance {
         )
         .await
         .map_err(io("binding the local API"))?;
-        *shared.api_address.lock() = Some(api_address);
+        *shared.live.api_address.lock() = Some(api_address);
         tasks.push(api_task);
         Ok(Appliance {
             shared,
@@ -452,9 +387,20 @@ impl Appliance {
         })
     }
 
-    /// The current status.
-    pub fn status(&self) -> Result<ApplianceStatus, StoreError> {
-        self.shared.status()
+    /// The current status (the application API's status document, with the store's error).
+    pub fn status(&self) -> Result<Status, StoreError> {
+        let counts = self.shared.store.counts()?;
+        Ok(bigreach_core::app::status::assemble(
+            counts,
+            self.shared.live.live(),
+            self.shared.clock.now_ms(),
+            self.shared.alert_latency_ms,
+        ))
+    }
+
+    /// The application API of this appliance (what the local API and the desktop shell call).
+    pub fn app(&self) -> &AppApi {
+        &self.shared.app
     }
 
     /// The store (for read-only application queries).
@@ -469,12 +415,12 @@ impl Appliance {
 
     /// Completed poll passes since start.
     pub fn poll_passes(&self) -> u64 {
-        *self.shared.passes.borrow()
+        *self.shared.live.passes.borrow()
     }
 
     /// Waits until at least `n` poll passes have completed.
     pub async fn wait_poll_passes(&self, n: u64) {
-        let mut passes = self.shared.passes.clone();
+        let mut passes = self.shared.live.passes.clone();
         let _ = passes.wait_for(|count| *count >= n).await;
     }
 

@@ -3,7 +3,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::Serialize;
 
 /// Counters shared by the runtime's tasks.
 #[derive(Debug)]
@@ -48,16 +47,10 @@ pub struct Metrics {
     pub last_errors: Mutex<Vec<StageError>>,
 }
 
-/// A recent error of one stage.
-#[derive(Debug, Clone, Serialize)]
-pub struct StageError {
-    /// Which stage.
-    pub stage: &'static str,
-    /// When (ms since epoch).
-    pub at_ms: i64,
-    /// What happened (no secrets, no personal data).
-    pub message: String,
-}
+pub use bigreach_core::app::status::StageError;
+
+/// A copy of [`Metrics`] for status screens (the application API's type).
+pub type MetricsSnapshot = bigreach_core::app::status::LiveCounters;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -102,7 +95,7 @@ impl Metrics {
     pub fn error(&self, stage: &'static str, at_ms: i64, message: String) {
         let mut errors = self.last_errors.lock();
         errors.push(StageError {
-            stage,
+            stage: stage.to_owned(),
             at_ms,
             message,
         });
@@ -132,27 +125,4 @@ impl Metrics {
             last_errors: self.last_errors.lock().clone(),
         }
     }
-}
-
-/// A copy of [`Metrics`] for status screens.
-#[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
-pub struct MetricsSnapshot {
-    pub webhooks_accepted: u64,
-    pub webhooks_duplicate: u64,
-    pub webhooks_unauthorized: u64,
-    pub webhooks_too_large: u64,
-    pub webhooks_malformed: u64,
-    pub resources_fetched: u64,
-    pub resources_polled: u64,
-    pub hooks_restored: u64,
-    pub batches_sent: u64,
-    pub batch_commands: u64,
-    pub catalog_requests: u64,
-    pub bloomreach_429s: u64,
-    pub bloomreach_failures: u64,
-    pub delivered: u64,
-    pub retries: u64,
-    pub dead_lettered: u64,
-    pub last_errors: Vec<StageError>,
 }

@@ -131,7 +131,14 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
     registry.register(
         "alert",
         "1 while purchases or profile updates are later than the alert threshold",
-        gauge(u64::from(status.alert.is_some())),
+        gauge(u64::from(status.alerts.iter().any(|alert| {
+            alert.kind == bigreach_core::app::status::AlertKind::Late
+        }))),
+    );
+    registry.register(
+        "parked",
+        "Components parked until an operator acts (a revoked credential, a missing permission)",
+        gauge(status.parked.len() as u64),
     );
     registry.register(
         "delivery_latency_seconds",

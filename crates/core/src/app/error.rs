@@ -1,0 +1,98 @@
+//! The one error type every operator operation returns: a stable [`Code`] plus a message that
+//! says what failed and what to do. Each transport maps [`Code`] in one exhaustive match (the
+//! local HTTP API to a status, the CLI to an exit code, the desktop shell to its error event),
+//! so adding a code is a compile error in every transport until it is mapped.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// What kind of failure an operation had. Exhaustive on purpose (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The request itself is wrong (an unparsable id or query); fix it and ask again.
+    BadRequest,
+    /// The thing asked for does not exist (or is not in the state the operation needs).
+    NotFound,
+    /// The caller did not present the per-install token.
+    Unauthorized,
+    /// The operation needs the running appliance, and it is not running here.
+    NotRunning,
+    /// The local store could not be read or written.
+    StoreUnavailable,
+    /// A bug or an unexpected internal state; the message says what.
+    Internal,
+}
+
+impl Code {
+    /// The code as it appears on the wire (`not_found`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::NotFound => "not_found",
+            Code::Unauthorized => "unauthorized",
+            Code::NotRunning => "not_running",
+            Code::StoreUnavailable => "store_unavailable",
+            Code::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error for an operator or a UI: a stable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    /// Stable, machine-readable.
+    pub code: Code,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl AppError {
+    /// An error with this code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        AppError::new(Code::StoreUnavailable, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_travel_as_snake_case_strings() {
+        for code in [
+            Code::BadRequest,
+            Code::NotFound,
+            Code::Unauthorized,
+            Code::NotRunning,
+            Code::StoreUnavailable,
+            Code::Internal,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
+        }
+        let error = AppError::new(Code::NotFound, "no such thing");
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({"code": "not_found", "message": "no such thing"})
+        );
+    }
+}

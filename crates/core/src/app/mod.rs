@@ -1,0 +1,172 @@
+//! The application API: every operation an operator or a screen can perform, in one typed list
+//! ([`Operation`]), answered by typed, serializable structs. The CLI, the local HTTP API and the
+//! desktop shell are adapters over [`AppApi::call`] (or the typed method behind each operation);
+//! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
+//!
+//! One module per operation family: [`status`], [`dead_letters`], [`trace`]. Cutover,
+//! reconciliation and the audit export add theirs here as they land.
+
+pub mod dead_letters;
+pub mod error;
+pub mod status;
+pub mod trace;
+
+use std::sync::Arc;
+
+use bigreach_clock::SharedClock;
+use serde::{Deserialize, Serialize};
+
+pub use dead_letters::{CommandState, DeadLetter};
+pub use error::{AppError, Code};
+pub use status::{LiveFigures, Status};
+pub use trace::Trace;
+
+use crate::store::Store;
+
+/// Every operation, as one closed list. Serialized as `{"op": "trace", "query": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// The status document.
+    Status,
+    /// A person's identity links, commands and withheld items.
+    Trace {
+        /// An email, a phone in E.164 (`+…`) or a BigCommerce customer id.
+        query: String,
+    },
+    /// Every dead letter.
+    DeadLetters,
+    /// One dead letter with its frozen payload.
+    DeadLetter {
+        /// The command id.
+        id: u64,
+    },
+    /// Puts a dead letter back in its lane (audited).
+    ReplayDeadLetter {
+        /// The command id.
+        id: u64,
+    },
+    /// Gives a dead letter up for good (audited).
+    DiscardDeadLetter {
+        /// The command id.
+        id: u64,
+    },
+}
+
+impl Operation {
+    /// Whether the operation changes state (transports may ask for confirmation or a POST).
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Operation::Status
+            | Operation::Trace { .. }
+            | Operation::DeadLetters
+            | Operation::DeadLetter { .. } => false,
+            Operation::ReplayDeadLetter { .. } | Operation::DiscardDeadLetter { .. } => true,
+        }
+    }
+}
+
+/// The answer to an [`Operation`]; serialized as the bare answer struct.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// To [`Operation::Status`].
+    Status(Box<Status>),
+    /// To [`Operation::Trace`].
+    Trace(Trace),
+    /// To [`Operation::DeadLetters`].
+    DeadLetters(Vec<DeadLetter>),
+    /// To the single dead-letter operations.
+    DeadLetter(DeadLetter),
+}
+
+/// What only the running appliance can supply: live figures, and a wake-up for delivery after
+/// an operator put commands back in the outbox.
+#[derive(Clone)]
+struct Running {
+    live: Arc<dyn LiveFigures>,
+    alert_latency_ms: i64,
+    outbox_changed: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// The application API over the store.
+#[derive(Clone)]
+pub struct AppApi {
+    store: Store,
+    clock: SharedClock,
+    running: Option<Running>,
+}
+
+impl AppApi {
+    /// An API over `store`, reading time from `clock`, with no appliance running (status answers
+    /// [`Code::NotRunning`]).
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            running: None,
+        }
+    }
+
+    /// An API for the running appliance: `live` supplies its figures, a purchase or profile
+    /// update older than `alert_latency_ms` raises an alert, and `outbox_changed` wakes delivery.
+    pub fn running(
+        store: Store,
+        clock: SharedClock,
+        live: Arc<dyn LiveFigures>,
+        alert_latency_ms: i64,
+        outbox_changed: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            running: Some(Running {
+                live,
+                alert_latency_ms,
+                outbox_changed,
+            }),
+        }
+    }
+
+    /// Performs one operation on behalf of `actor` (named in the audit log).
+    pub fn call(&self, operation: Operation, actor: &str) -> Result<Answer, AppError> {
+        Ok(match operation {
+            Operation::Status => Answer::Status(Box::new(self.status()?)),
+            Operation::Trace { query } => Answer::Trace(self.trace(&query)?),
+            Operation::DeadLetters => Answer::DeadLetters(self.dead_letters()?),
+            Operation::DeadLetter { id } => Answer::DeadLetter(self.dead_letter(id)?),
+            Operation::ReplayDeadLetter { id } => {
+                Answer::DeadLetter(self.replay_dead_letter(id, actor)?)
+            }
+            Operation::DiscardDeadLetter { id } => {
+                Answer::DeadLetter(self.discard_dead_letter(id, actor)?)
+            }
+        })
+    }
+
+    /// The status document of the running appliance.
+    pub fn status(&self) -> Result<Status, AppError> {
+        let running = self.running.as_ref().ok_or_else(|| {
+            AppError::new(
+                Code::NotRunning,
+                "the appliance is not running in this process; start `bigreach serve` and ask it",
+            )
+        })?;
+        let counts = self.store.counts()?;
+        Ok(status::assemble(
+            counts,
+            running.live.live(),
+            self.clock.now_ms(),
+            running.alert_latency_ms,
+        ))
+    }
+
+    fn outbox_changed(&self) {
+        if let Some(running) = &self.running {
+            (running.outbox_changed)();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

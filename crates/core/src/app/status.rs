@@ -1,0 +1,271 @@
+//! The status document: queues per lane and their ages, the webhook backlog, hook health, quota,
+//! what is parked waiting for an operator, and the alerts. The store supplies the durable counts;
+//! the running appliance supplies its live figures through the narrow [`LiveFigures`] trait, so
+//! the rule for what is late or stuck lives here, once, for every screen.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Lane;
+use crate::store::StoreCounts;
+
+/// What the running appliance knows that the store does not.
+pub trait LiveFigures: Send + Sync {
+    /// The live figures now.
+    fn live(&self) -> Live;
+}
+
+/// Live figures of the running appliance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    /// Counters since start.
+    pub counters: LiveCounters,
+    /// Commands in flight now.
+    pub in_flight: usize,
+    /// Completed poll passes since start.
+    pub poll_passes: u64,
+    /// What the last hook check found and did.
+    pub hooks: Option<HookHealth>,
+    /// BigCommerce quota as last seen.
+    pub bigcommerce_quota: BigCommerceQuota,
+    /// Current Bloomreach request rate (after adaptation).
+    pub bloomreach_requests_per_second: u32,
+    /// Receiver address.
+    pub webhook_address: SocketAddr,
+    /// Local API address.
+    pub api_address: SocketAddr,
+    /// Stages waiting for an operator.
+    pub parked: Vec<Parked>,
+}
+
+/// Counters of the running appliance since it started (the store holds the durable ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCounters {
+    /// Webhooks stored (new).
+    pub webhooks_accepted: u64,
+    /// Webhooks recognised as duplicates by hash.
+    pub webhooks_duplicate: u64,
+    /// Webhooks refused for a bad secret (401).
+    pub webhooks_unauthorized: u64,
+    /// Webhooks refused for their size (413).
+    pub webhooks_too_large: u64,
+    /// Webhooks refused as malformed (400).
+    pub webhooks_malformed: u64,
+    /// Resources fetched from BigCommerce by the enrich stage.
+    pub resources_fetched: u64,
+    /// Resources stored by the poller.
+    pub resources_polled: u64,
+    /// Hooks re-registered or re-activated after start.
+    pub hooks_restored: u64,
+    /// Tracking batches sent.
+    pub batches_sent: u64,
+    /// Commands in those batches.
+    pub batch_commands: u64,
+    /// Catalog bulk requests sent.
+    pub catalog_requests: u64,
+    /// 429 answers from Bloomreach.
+    pub bloomreach_429s: u64,
+    /// 5xx answers and transport failures from Bloomreach.
+    pub bloomreach_failures: u64,
+    /// Commands acknowledged.
+    pub delivered: u64,
+    /// Commands scheduled for retry.
+    pub retries: u64,
+    /// Commands dead-lettered.
+    pub dead_lettered: u64,
+    /// The last errors of each stage (at most 20).
+    pub last_errors: Vec<StageError>,
+}
+
+/// A recent error of one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageError {
+    /// Which stage (`enrich`, `deliver`, `poller`, …).
+    pub stage: String,
+    /// When (ms since epoch, UTC).
+    pub at_ms: i64,
+    /// What happened (no secrets, no personal data).
+    pub message: String,
+}
+
+/// What the last webhook check found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookHealth {
+    /// Scopes registered now.
+    pub created: Vec<String>,
+    /// Scopes re-activated now.
+    pub reactivated: Vec<String>,
+    /// Scopes already active.
+    pub active: Vec<String>,
+}
+
+/// The BigCommerce quota as the client last saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BigCommerceQuota {
+    /// Requests per window, once seen.
+    pub quota: Option<u32>,
+    /// Requests left in the window.
+    pub requests_left: Option<u32>,
+    /// Requests sent since start.
+    pub requests_sent: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+}
+
+/// Which part of the sync loop is parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    /// Fetching notified resources from BigCommerce.
+    Enrich,
+    /// Listing changes from BigCommerce and checking hooks.
+    Poller,
+    /// Sending commands to Bloomreach.
+    Delivery,
+}
+
+impl Component {
+    /// A short name for screens.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Enrich => "enrich",
+            Component::Poller => "poller",
+            Component::Delivery => "delivery",
+        }
+    }
+}
+
+/// A component that stopped retrying because only an operator can fix what failed (a revoked
+/// credential, a missing permission). Its data stays queued; it tries once more every
+/// `probe_every_secs` in case the fix was made without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    /// What is parked.
+    pub component: Component,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// What failed (no secrets).
+    pub reason: String,
+    /// What the operator should do.
+    pub hint: String,
+    /// How often it checks whether the fix was made.
+    pub probe_every_secs: u64,
+}
+
+/// Why an operator should look now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Purchases or profile updates have waited longer than the threshold.
+    Late,
+    /// A component is parked until an operator acts.
+    Parked,
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Its kind.
+    pub kind: AlertKind,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The status of the appliance at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// When it was taken.
+    pub at: DateTime<Utc>,
+    /// Durable counts from the store.
+    pub store: StoreCounts,
+    /// Live counters.
+    pub metrics: LiveCounters,
+    /// Commands in flight now.
+    pub in_flight: usize,
+    /// Completed poll passes since start.
+    pub poll_passes: u64,
+    /// What the last hook check found and did.
+    pub hooks: Option<HookHealth>,
+    /// BigCommerce quota as last seen.
+    pub bigcommerce_quota: BigCommerceQuota,
+    /// Current Bloomreach request rate (after adaptation).
+    pub bloomreach_requests_per_second: u32,
+    /// Receiver address.
+    pub webhook_address: SocketAddr,
+    /// Local API address.
+    pub api_address: SocketAddr,
+    /// True when nothing waits in the inbox, the fetch queue or the outbox and nothing is in
+    /// flight.
+    pub idle: bool,
+    /// Age of the oldest pending command per lane, in ms (by enqueue time).
+    pub lane_age_ms: BTreeMap<String, i64>,
+    /// Components waiting for an operator.
+    pub parked: Vec<Parked>,
+    /// Why an operator should look now; empty when all is well.
+    pub alerts: Vec<Alert>,
+}
+
+/// The lanes whose lateness is alerted: what a marketer's flows wait for.
+const LIVE_LANES: [Lane; 2] = [Lane::Transactions, Lane::Customers];
+
+/// Builds the status from the store's counts and the live figures, at `now_ms`, alerting when a
+/// purchase or profile update has waited longer than `alert_latency_ms` since it happened in
+/// BigCommerce, and for every parked component.
+pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i64) -> Status {
+    let lane_age_ms: BTreeMap<String, i64> = store
+        .outbox_oldest
+        .iter()
+        .map(|(lane, oldest)| (lane.clone(), (now_ms - oldest.enqueued_at_ms).max(0)))
+        .collect();
+    let waiting_ms = LIVE_LANES
+        .iter()
+        .filter_map(|lane| store.outbox_oldest.get(lane.name()))
+        .map(|oldest| now_ms - oldest.event_time_ms)
+        .max()
+        .unwrap_or(0);
+    let mut alerts = Vec::new();
+    if waiting_ms > alert_latency_ms {
+        alerts.push(Alert {
+            kind: AlertKind::Late,
+            message: format!(
+                "purchases or profile updates are late: the oldest has waited {} s since it happened in BigCommerce (threshold {} s)",
+                waiting_ms / 1000,
+                alert_latency_ms / 1000
+            ),
+        });
+    }
+    for parked in &live.parked {
+        alerts.push(Alert {
+            kind: AlertKind::Parked,
+            message: format!(
+                "{} is parked: {}. {}",
+                parked.component.name(),
+                parked.reason,
+                parked.hint
+            ),
+        });
+    }
+    let idle = store.inbox_pending == 0
+        && store.fetch_queue == 0
+        && store.outbox_pending.values().all(|n| *n == 0)
+        && live.in_flight == 0;
+    Status {
+        at: DateTime::from_timestamp_millis(now_ms).unwrap_or_default(),
+        store,
+        metrics: live.counters,
+        in_flight: live.in_flight,
+        poll_passes: live.poll_passes,
+        hooks: live.hooks,
+        bigcommerce_quota: live.bigcommerce_quota,
+        bloomreach_requests_per_second: live.bloomreach_requests_per_second,
+        webhook_address: live.webhook_address,
+        api_address: live.api_address,
+        idle,
+        lane_age_ms,
+        parked: live.parked,
+        alerts,
+    }
+}

@@ -1,0 +1,319 @@
+//! The operator answers: behaviour, and the JSON shape of every answer pinned by a snapshot
+//! (`insta`; a changed shape fails until the snapshot under `snapshots/` is reviewed).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bigreach_clock::{Clock, ManualClock};
+use chrono::{TimeZone, Utc};
+
+use super::status::{BigCommerceQuota, Component, HookHealth, Live, LiveCounters, Parked};
+use super::*;
+use crate::model::{AttemptOutcome, Destination, Lane, NewCommand};
+use crate::store::{Store, WithheldRecord};
+
+const T0_MS: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
+
+fn command(lane: Lane, name: &str, fact: &str, person: Option<&str>, payload: &str) -> NewCommand {
+    NewCommand {
+        lane,
+        destination: Destination::Tracking { name: name.into() },
+        fact: fact.into(),
+        content_hash: "once".into(),
+        customer_key: person.map(str::to_owned),
+        payload: payload.as_bytes().to_vec(),
+        event_time_ms: T0_MS - 60_000,
+    }
+}
+
+/// A store with one person who has a delivered profile, a delivered purchase, a dead purchase
+/// and a withheld order, and a pending catalog item.
+fn fixture() -> (tempfile::TempDir, Store, Arc<ManualClock>, Vec<u64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let clock = ManualClock::new(Utc.timestamp_millis_opt(T0_MS).unwrap());
+    let ids: Vec<u64> = store
+        .write(|tx| {
+            tx.set_identity("email:jane@shop.com", "customer:42")?;
+            tx.set_withheld(&WithheldRecord {
+                subject: "order:5022".into(),
+                reason: "not paid (status 7 \"Awaiting Payment\")".into(),
+                person: Some("customer:42".into()),
+                at_ms: T0_MS - 30_000,
+            })?;
+            let commands = [
+                command(
+                    Lane::Customers,
+                    "customers",
+                    "customer:42",
+                    Some("customer:42"),
+                    r#"{"customer_ids":{"registered":"42","email_id":"jane@shop.com"},"properties":{"first_name":"Jane"}}"#,
+                ),
+                command(
+                    Lane::Transactions,
+                    "customers/events",
+                    "purchase:5021",
+                    Some("customer:42"),
+                    r#"{"customer_ids":{"registered":"42"},"event_type":"purchase","properties":{"total_price":19.9}}"#,
+                ),
+                command(
+                    Lane::Transactions,
+                    "customers/events",
+                    "purchase:5023",
+                    Some("customer:42"),
+                    r#"{"customer_ids":{"registered":"42"},"event_type":"purchase","properties":{"total_price":-1}}"#,
+                ),
+            ];
+            let mut ids = Vec::new();
+            for c in &commands {
+                ids.push(tx.enqueue(c, T0_MS - 50_000)?.unwrap());
+            }
+            ids.push(
+                tx.enqueue(
+                    &NewCommand {
+                        lane: Lane::Catalog,
+                        destination: Destination::CatalogItem {
+                            item_id: "301".into(),
+                        },
+                        fact: "variant:301".into(),
+                        content_hash: "h".into(),
+                        customer_key: None,
+                        payload: br#"{"title":"Mug","price":9.5}"#.to_vec(),
+                        event_time_ms: T0_MS - 20_000,
+                    },
+                    T0_MS - 20_000,
+                )?
+                .unwrap(),
+            );
+            Ok(ids)
+        })
+        .unwrap();
+    store
+        .record_attempts(
+            &[
+                (
+                    ids[0],
+                    AttemptOutcome::Delivered {
+                        request_id: Some("req-1".into()),
+                    },
+                ),
+                (
+                    ids[1],
+                    AttemptOutcome::Delivered {
+                        request_id: Some("req-1".into()),
+                    },
+                ),
+                (
+                    ids[2],
+                    AttemptOutcome::Dead {
+                        reason: "rejected by Bloomreach: Invalid value for property total_price (request id req-1)".into(),
+                    },
+                ),
+            ],
+            T0_MS - 40_000,
+            8,
+        )
+        .unwrap();
+    (dir, store, clock, ids)
+}
+
+struct FixedLive(Live);
+
+impl LiveFigures for FixedLive {
+    fn live(&self) -> Live {
+        self.0.clone()
+    }
+}
+
+fn live(parked: Vec<Parked>) -> Live {
+    Live {
+        counters: LiveCounters {
+            webhooks_accepted: 12,
+            delivered: 2,
+            dead_lettered: 1,
+            batches_sent: 1,
+            batch_commands: 3,
+            ..LiveCounters::default()
+        },
+        in_flight: 0,
+        poll_passes: 3,
+        hooks: Some(HookHealth {
+            created: vec![],
+            reactivated: vec!["store/order/*".into()],
+            active: vec!["store/customer/*".into()],
+        }),
+        bigcommerce_quota: BigCommerceQuota {
+            quota: Some(450),
+            requests_left: Some(400),
+            requests_sent: 50,
+            rate_limited: 0,
+        },
+        bloomreach_requests_per_second: 90,
+        webhook_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        api_address: SocketAddr::from(([127, 0, 0, 1], 8787)),
+        parked,
+    }
+}
+
+fn running(store: &Store, clock: &Arc<ManualClock>, parked: Vec<Parked>) -> AppApi {
+    AppApi::running(
+        store.clone(),
+        clock.clone(),
+        Arc::new(FixedLive(live(parked))),
+        300_000,
+        Arc::new(|| {}),
+    )
+}
+
+#[test]
+fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
+    let (_dir, store, clock, ids) = fixture();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counter = wakes.clone();
+    let api = AppApi::running(
+        store.clone(),
+        clock,
+        Arc::new(FixedLive(live(vec![]))),
+        300_000,
+        Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    assert_eq!(api.dead_letters().unwrap().len(), 1);
+    assert_eq!(
+        api.dead_letter(ids[2]).unwrap().payload["event_type"],
+        "purchase"
+    );
+    assert_eq!(api.dead_letter(ids[0]).unwrap_err().code, Code::NotFound);
+    let replayed = api.replay_dead_letter(ids[2], "operator").unwrap();
+    assert_eq!(replayed.state, CommandState::Pending);
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        api.discard_dead_letter(ids[2], "operator")
+            .unwrap_err()
+            .code,
+        Code::NotFound,
+        "a replayed command is no dead letter any more"
+    );
+    let actions: Vec<_> = store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["dead_letter.replayed"]);
+}
+
+#[test]
+fn status_needs_the_running_appliance() {
+    let (_dir, store, clock, _) = fixture();
+    let api = AppApi::new(store, clock);
+    assert_eq!(api.status().unwrap_err().code, Code::NotRunning);
+}
+
+#[test]
+fn a_late_purchase_and_a_parked_component_raise_alerts() {
+    let (_dir, store, clock, ids) = fixture();
+    store
+        .write(|tx| {
+            tx.replay_dead_letter(ids[2], T0_MS)?;
+            Ok(())
+        })
+        .unwrap();
+    let api = running(&store, &clock, vec![]);
+    assert!(api.status().unwrap().alerts.is_empty());
+    // The replayed purchase happened a minute before T0; the threshold is five minutes.
+    clock.advance(std::time::Duration::from_secs(5 * 60));
+    let status = api.status().unwrap();
+    assert_eq!(status.alerts.len(), 1, "{:?}", status.alerts);
+    assert_eq!(status.alerts[0].kind, status::AlertKind::Late);
+    assert!(!status.idle);
+
+    let parked = Parked {
+        component: Component::Delivery,
+        since: clock.now(),
+        reason: "Bloomreach refused the credentials (401)".into(),
+        hint: "check the API key".into(),
+        probe_every_secs: 300,
+    };
+    let api = running(&store, &clock, vec![parked]);
+    let kinds: Vec<_> = api
+        .status()
+        .unwrap()
+        .alerts
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, [status::AlertKind::Late, status::AlertKind::Parked]);
+}
+
+#[test]
+fn operations_round_trip_as_tagged_json() {
+    let operations = [
+        Operation::Status,
+        Operation::Trace {
+            query: "jane@shop.com".into(),
+        },
+        Operation::DeadLetters,
+        Operation::DeadLetter { id: 3 },
+        Operation::ReplayDeadLetter { id: 3 },
+        Operation::DiscardDeadLetter { id: 3 },
+    ];
+    let json = serde_json::to_value(&operations).unwrap();
+    insta::assert_json_snapshot!("operations", json);
+    let back: Vec<Operation> = serde_json::from_value(json).unwrap();
+    assert_eq!(back, operations);
+}
+
+#[test]
+fn answer_shapes_are_pinned() {
+    let (_dir, store, clock, ids) = fixture();
+    let parked = Parked {
+        component: Component::Enrich,
+        since: clock.now(),
+        reason: "BigCommerce rejected the access token (401)".into(),
+        hint: "check the access token, then restart".into(),
+        probe_every_secs: 300,
+    };
+    let api = running(&store, &clock, vec![parked]);
+    let actor = "operator (test)";
+    let status = api.call(Operation::Status, actor).unwrap();
+    insta::assert_json_snapshot!("status", status);
+    let trace = api
+        .call(
+            Operation::Trace {
+                query: "  Jane@Shop.com ".into(),
+            },
+            actor,
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("trace", trace);
+    let letters = api.call(Operation::DeadLetters, actor).unwrap();
+    insta::assert_json_snapshot!("dead_letters", letters);
+    let letter = api
+        .call(Operation::DeadLetter { id: ids[2] }, actor)
+        .unwrap();
+    insta::assert_json_snapshot!("dead_letter", letter);
+    let replayed = api
+        .call(Operation::ReplayDeadLetter { id: ids[2] }, actor)
+        .unwrap();
+    insta::assert_json_snapshot!("dead_letter_replayed", replayed);
+    let error = api
+        .call(Operation::DiscardDeadLetter { id: ids[2] }, actor)
+        .unwrap_err();
+    insta::assert_json_snapshot!("error", error);
+}
+
+#[test]
+fn bad_trace_queries_are_bad_requests() {
+    let (_dir, store, clock, _) = fixture();
+    let api = AppApi::new(store, clock);
+    for query in ["", "jane", "+12"] {
+        assert_eq!(
+            api.trace(query).unwrap_err().code,
+            Code::BadRequest,
+            "{query:?}"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The operator commands of the CLI (`check`, `status`, `trace`, `dead-letters`): thin adapters
+//! over the running appliance's local API, which answers with the application API's typed
+//! structs. They print a readable report by default and the typed JSON with `--json`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use bigreach_core::app::dead_letters::DeadLetter;
+use bigreach_core::app::status::Status;
+use bigreach_core::app::trace::Trace;
+use bigreach_core::app::{AppError, Code};
+use bigreach_core::config::Config;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+/// The process exit status for each error code, in one exhaustive match.
+pub fn exit_code(code: Code) -> u8 {
+    match code {
+        Code::Internal => 1,
+        Code::BadRequest => 2,
+        Code::NotFound => 3,
+        Code::Unauthorized => 4,
+        Code::NotRunning => 5,
+        Code::StoreUnavailable => 6,
+    }
+}
+
+/// Writes to standard output; a reader that went away (`bigreach trace … | head`) ends the
+/// program quietly instead of with a panic.
+pub fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => Err(error).context("writing to standard output"),
+    }
+}
+
+fn emit_json(value: &impl serde::Serialize) -> Result<()> {
+    emit(&(serde_json::to_string_pretty(value)? + "\n"))
+}
+
+/// `bigreach check`: the file's validity (errors), then what would stop `serve` (warnings, or
+/// errors with `strict`). Returns whether the config passed.
+pub fn check(path: &Path, strict: bool) -> Result<bool> {
+    let config = Config::load(path)?;
+    let problems = config.readiness_problems(|name| std::env::var_os(name).is_some());
+    let mut out = String::new();
+    let label = if strict { "error" } else { "warning" };
+    for problem in &problems {
+        let _ = writeln!(out, "{label}: {problem}");
+    }
+    let passed = problems.is_empty() || !strict;
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        path.display(),
+        match (problems.len(), passed) {
+            (0, _) => "OK".to_owned(),
+            (n, true) => format!("valid, with {n} warning(s); `--strict` makes them errors"),
+            (n, false) => format!("{n} problem(s)"),
+        }
+    );
+    emit(&out)?;
+    Ok(passed)
+}
+
+/// Calls the running appliance's local API (loopback, per-install token) and decodes the typed
+/// answer; an error answer becomes the [`AppError`] it carries.
+pub async fn call<T: DeserializeOwned>(
+    config_path: &Path,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<T> {
+    let config = Config::load(config_path)?;
+    let token_path = config.data_dir.join("api-token");
+    let token = std::fs::read_to_string(&token_path).map_err(|_| {
+        AppError::new(
+            Code::NotRunning,
+            format!(
+                "no API token at {}; has `bigreach serve` run with this config?",
+                token_path.display()
+            ),
+        )
+    })?;
+    let url = format!("http://{}/{path}", config.api.listen);
+    let response = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .map_err(|error| {
+            AppError::new(
+                Code::NotRunning,
+                format!("could not reach {url} ({error}); is `bigreach serve` running?"),
+            )
+        })?;
+    let status = response.status();
+    let body = response.bytes().await.context("reading the answer")?;
+    if !status.is_success() {
+        let error: AppError = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            AppError::new(
+                Code::Internal,
+                format!(
+                    "HTTP {status} without an error body: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            )
+        });
+        return Err(error.into());
+    }
+    serde_json::from_slice(&body).with_context(|| format!("decoding the answer of {url}"))
+}
+
+/// `bigreach status`.
+pub async fn status(config: &Path, json: bool) -> Result<()> {
+    let status: Status = call(config, reqwest::Method::GET, "api/status").await?;
+    if json {
+        return emit_json(&status);
+    }
+    emit(&status_report(&status))
+}
+
+fn age(ms: i64) -> String {
+    match ms {
+        ms if ms < 1_000 => format!("{ms} ms"),
+        ms if ms < 120_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms if ms < 7_200_000 => format!("{} min", ms / 60_000),
+        ms => format!("{:.1} h", ms as f64 / 3_600_000.0),
+    }
+}
+
+fn when(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The status as a person reads it.
+pub fn status_report(s: &Status) -> String {
+    let mut out = String::new();
+    let state = if !s.alerts.is_empty() {
+        "NEEDS ATTENTION"
+    } else if s.idle {
+        "idle, all caught up"
+    } else {
+        "syncing"
+    };
+    let _ = writeln!(out, "BigReach at {}: {state}", when(&s.at));
+    let _ = writeln!(
+        out,
+        "  webhooks on {}, local API on {}",
+        s.webhook_address, s.api_address
+    );
+    for alert in &s.alerts {
+        let _ = writeln!(out, "  ! {}", alert.message);
+    }
+    let _ = writeln!(out, "  lanes          pending   oldest");
+    for (lane, pending) in &s.store.outbox_pending {
+        let oldest = s
+            .lane_age_ms
+            .get(lane)
+            .map(|ms| age(*ms))
+            .unwrap_or_else(|| "-".to_owned());
+        let _ = writeln!(out, "    {lane:<13}{pending:>8}   {oldest}");
+    }
+    let _ = writeln!(
+        out,
+        "  upstream       {} webhook(s) not yet processed, {} resource(s) to fetch from BigCommerce",
+        s.store.inbox_pending, s.store.fetch_queue
+    );
+    let m = &s.metrics;
+    let _ = writeln!(
+        out,
+        "  delivered      {} in all ({} since start), {} in flight, {} dead letter(s), {} retries, {} Bloomreach 429s",
+        s.store.delivered, m.delivered, s.in_flight, s.store.dead_letters, m.retries, m.bloomreach_429s
+    );
+    let _ = writeln!(
+        out,
+        "  webhooks       {} accepted, {} duplicates, {} refused (secret {}, size {}, malformed {})",
+        m.webhooks_accepted,
+        m.webhooks_duplicate,
+        m.webhooks_unauthorized + m.webhooks_too_large + m.webhooks_malformed,
+        m.webhooks_unauthorized,
+        m.webhooks_too_large,
+        m.webhooks_malformed
+    );
+    match &s.hooks {
+        Some(h) => {
+            let _ = writeln!(
+                out,
+                "  hooks          {} active, {} re-activated, {} created at the last check",
+                h.active.len() + h.reactivated.len() + h.created.len(),
+                h.reactivated.len(),
+                h.created.len()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  hooks          not managed by BigReach");
+        }
+    }
+    let q = &s.bigcommerce_quota;
+    let _ = writeln!(
+        out,
+        "  quota          BigCommerce {} of {} left in the window, {} requests, {} 429s; Bloomreach {} requests/s",
+        q.requests_left.map_or("?".to_owned(), |n| n.to_string()),
+        q.quota.map_or("?".to_owned(), |n| n.to_string()),
+        q.requests_sent,
+        q.rate_limited,
+        s.bloomreach_requests_per_second
+    );
+    if let Some(last) = m.last_errors.last() {
+        let _ = writeln!(
+            out,
+            "  last error     {} at {}: {}",
+            last.stage,
+            DateTime::from_timestamp_millis(last.at_ms)
+                .map(|t| when(&t))
+                .unwrap_or_default(),
+            last.message
+        );
+    }
+    out
+}
+
+/// `bigreach trace`.
+pub async fn trace(config: &Path, query: &str, json: bool) -> Result<()> {
+    let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    let trace: Trace = call(
+        config,
+        reqwest::Method::GET,
+        &format!("api/trace?q={encoded}"),
+    )
+    .await?;
+    if json {
+        return emit_json(&trace);
+    }
+    emit(&trace_report(&trace))
+}
+
+/// A trace as a person reads it.
+pub fn trace_report(t: &Trace) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Trace for {}", t.query);
+    let _ = writeln!(out, "  person keys: {}", t.person_keys.join(", "));
+    for link in &t.links {
+        let _ = writeln!(out, "    {} → {}", link.from, link.to);
+    }
+    if t.commands.is_empty() {
+        let _ = writeln!(out, "  no commands were queued or sent for this person");
+    } else {
+        let _ = writeln!(out, "  commands ({}):", t.commands.len());
+    }
+    for c in &t.commands {
+        let detail = match (&c.acknowledged_at, &c.last_error) {
+            (Some(at), _) => format!(
+                "acknowledged {}{}",
+                when(at),
+                c.request_id
+                    .as_deref()
+                    .map(|id| format!(" (request {id})"))
+                    .unwrap_or_default()
+            ),
+            (None, Some(error)) => format!("after {} attempt(s): {error}", c.attempts),
+            (None, None) => format!("queued {}", when(&c.enqueued_at)),
+        };
+        let _ = writeln!(
+            out,
+            "    #{:<7} {:<28} {:<10} {detail}",
+            c.id,
+            c.fact,
+            c.state.name()
+        );
+    }
+    if !t.withheld.is_empty() {
+        let _ = writeln!(out, "  withheld ({}):", t.withheld.len());
+    }
+    for w in &t.withheld {
+        let _ = writeln!(
+            out,
+            "    {:<20} {} (decided {})",
+            w.subject,
+            w.reason,
+            when(&w.at)
+        );
+    }
+    out
+}
+
+/// `bigreach dead-letters list`.
+pub fn dead_letters_report(letters: &[DeadLetter]) -> String {
+    if letters.is_empty() {
+        return "no dead letters\n".to_owned();
+    }
+    let mut out = String::new();
+    for letter in letters {
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<13} {:<28} {}",
+            letter.id,
+            letter.lane,
+            letter.fact,
+            letter.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
