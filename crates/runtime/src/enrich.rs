@@ -17,6 +17,9 @@ use bigreach_core::store::Store;
 use tokio::sync::{watch, Notify};
 
 use crate::metrics::Metrics;
+use crate::parking::{Parking, PROBE_EVERY};
+use crate::retry_policy::{self, Directive, Wait};
+use bigreach_core::app::status::Component;
 
 /// Inbox entries handled per transaction.
 const BATCH: usize = 500;
@@ -28,6 +31,8 @@ const LISTING_OVERLAP_MS: i64 = 5_000;
 /// Product notifications wait this long so that a burst of stock and variant changes costs one
 /// fetch (catalog freshness is not latency-critical; purchases are).
 const CATALOG_DEBOUNCE_MS: i64 = 5_000;
+/// The longest wait between failed rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The enrich stage.
 pub struct Enricher {
@@ -38,10 +43,12 @@ pub struct Enricher {
     pub(crate) clock: SharedClock,
     pub(crate) wake: Arc<Notify>,
     pub(crate) deliver_wake: Arc<Notify>,
+    pub(crate) parking: Arc<Parking>,
 }
 
 /// Errors of one enrich round.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EnrichError {
     /// BigCommerce could not be read; the entries stay in the inbox.
     #[error("fetching from BigCommerce failed: {0}")]
@@ -64,8 +71,27 @@ pub enum EnrichError {
     Task(String),
 }
 
+impl EnrichError {
+    /// What the retry policy says about this failure.
+    pub fn directive(&self) -> Directive {
+        match self {
+            EnrichError::Fetch(error) => retry_policy::bigcommerce(error).directive,
+            // The local store or a task failed: nothing about the data; try again.
+            EnrichError::Store(_) | EnrichError::Task(_) => Directive::Retry {
+                wait: Wait::Streak { retry_after: None },
+                counts: false,
+            },
+            // A stored resource BigReach itself wrote cannot be read back: retrying cannot
+            // help, and the entry stays in the inbox for an operator.
+            EnrichError::Decode { .. } => Directive::DeadLetter,
+        }
+    }
+}
+
 impl Enricher {
-    /// Runs until shutdown.
+    /// Runs until shutdown. A failed round is decided by the retry policy: a timed retry
+    /// backs off (doubling up to 30 s); a revoked token or missing scope parks the stage (shown
+    /// in the status, with the fix) and probes once every [`PROBE_EVERY`] instead of looping.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -73,25 +99,50 @@ impl Enricher {
                 return;
             }
             match self.round().await {
-                Ok(0) => {
-                    let wait = self.idle_wait();
+                Ok(done) => {
+                    self.parking.unpark(Component::Enrich);
+                    backoff = Duration::from_millis(500);
+                    if done == 0 {
+                        let wait = self.idle_wait();
+                        tokio::select! {
+                            _ = self.wake.notified() => {}
+                            _ = self.clock.sleep(wait) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        self.clock.sleep(COALESCE).await;
+                    }
+                }
+                Err(error) => {
+                    self.metrics
+                        .error("enrich", self.clock.now_ms(), error.to_string());
+                    let wait = match error.directive() {
+                        Directive::Park { hint } => {
+                            self.parking.park(
+                                Component::Enrich,
+                                self.clock.now(),
+                                error.to_string(),
+                                hint.to_owned(),
+                            );
+                            PROBE_EVERY
+                        }
+                        Directive::Retry { .. } => {
+                            tracing::warn!(%error, "enrich round failed; will retry");
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            wait
+                        }
+                        Directive::DeadLetter => {
+                            // The fetch queue cannot set one resource aside yet, so the round
+                            // is kept (nothing is lost) and tried again at the slowest pace.
+                            tracing::error!(%error, "a BigCommerce fetch fails for good; retrying slowly");
+                            backoff = MAX_BACKOFF;
+                            MAX_BACKOFF
+                        }
+                    };
                     tokio::select! {
-                        _ = self.wake.notified() => {}
                         _ = self.clock.sleep(wait) => {}
                         _ = shutdown.changed() => return,
                     }
-                    self.clock.sleep(COALESCE).await;
-                }
-                Ok(_) => backoff = Duration::from_millis(500),
-                Err(error) => {
-                    tracing::warn!(%error, "enrich round failed; will retry");
-                    self.metrics
-                        .error("enrich", self.clock.now_ms(), error.to_string());
-                    tokio::select! {
-                        _ = self.clock.sleep(backoff) => {}
-                        _ = shutdown.changed() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }

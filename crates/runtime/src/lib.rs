@@ -15,6 +15,7 @@ pub mod parking;
 pub mod poller;
 pub mod prometheus;
 pub mod receiver;
+pub mod retry_policy;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -336,6 +337,7 @@ impl Appliance {
             clock: clock.clone(),
             wake: enrich_wake.clone(),
             deliver_wake: deliver_wake.clone(),
+            parking: parking.clone(),
         };
         tasks.push(tokio::spawn(enricher.run(shutdown_rx.clone())));
         let poller = Poller {
@@ -350,6 +352,7 @@ impl Appliance {
             clock: clock.clone(),
             enrich_wake,
             passes: passes_tx,
+            parking: parking.clone(),
         };
         tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
         let deliverer = Arc::new(Deliverer {

@@ -17,6 +17,8 @@ use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
 use crate::metrics::Metrics;
+use crate::retry_policy::Directive;
+use bigreach_core::app::status::Component;
 
 /// Poller settings.
 #[derive(Debug, Clone)]
@@ -47,6 +49,7 @@ pub struct Poller {
     pub(crate) clock: SharedClock,
     pub(crate) enrich_wake: Arc<Notify>,
     pub(crate) passes: watch::Sender<u64>,
+    pub(crate) parking: Arc<crate::parking::Parking>,
 }
 
 /// Errors of one poll pass.
@@ -66,6 +69,19 @@ pub enum PollError {
     Task(String),
 }
 
+impl PollError {
+    /// What the retry policy says about this failure.
+    pub fn directive(&self) -> Directive {
+        match self {
+            PollError::Fetch(error) => crate::retry_policy::bigcommerce(error).directive,
+            PollError::Store(_) | PollError::Encode(_) | PollError::Task(_) => Directive::Retry {
+                wait: crate::retry_policy::Wait::Streak { retry_after: None },
+                counts: false,
+            },
+        }
+    }
+}
+
 fn watermark_key(kind: ResourceKind) -> String {
     format!("watermark:{}", kind.as_str())
 }
@@ -76,12 +92,25 @@ impl Poller {
         loop {
             match self.pass().await {
                 Ok(()) => {
+                    self.parking.unpark(Component::Poller);
                     self.passes.send_modify(|n| *n += 1);
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "poll pass failed; the next pass retries from the same watermark");
                     self.metrics
                         .error("poller", self.clock.now_ms(), error.to_string());
+                    // The next pass (one interval on) is the retry, and for a parked poller
+                    // the probe: the policy decides only whether an operator must act.
+                    match error.directive() {
+                        Directive::Park { hint } => self.parking.park(
+                            Component::Poller,
+                            self.clock.now(),
+                            error.to_string(),
+                            hint.to_owned(),
+                        ),
+                        Directive::Retry { .. } | Directive::DeadLetter => {
+                            tracing::warn!(%error, "poll pass failed; the next pass retries from the same watermark");
+                        }
+                    }
                 }
             }
             tokio::select! {

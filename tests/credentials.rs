@@ -1,0 +1,188 @@
+//! Revoked credentials: the retry policy parks the stage that needs an operator, shows the fix
+//! in the status as an alert, keeps the data, and stops hammering the service (one probe every
+//! five minutes) instead of looping or dead-lettering. The appliance runs on a manual clock that
+//! the test advances; a faulty proxy revokes the credential mid-run.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bigreach::demo::{DemoPlan, Twins};
+use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_core::app::status::{AlertKind, Component};
+use bigreach_core::secret::SecretResolver;
+use bigreach_runtime::Appliance;
+use chrono::Utc;
+
+/// Advances the manual clock in small steps until `condition` holds (bounded by 60 s of real
+/// time): the appliance's timers fire as the clock moves, its I/O runs for real.
+async fn advance_until<F: Fn() -> bool>(
+    clock: &ManualClock,
+    step: Duration,
+    what: &str,
+    condition: F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        clock.advance(step);
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Advances the manual clock by `total` in steps, letting the appliance run between them.
+async fn advance_by(clock: &ManualClock, total: Duration, step: Duration) {
+    let mut moved = Duration::ZERO;
+    while moved < total {
+        clock.advance(step);
+        moved += step;
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Runs `work` to completion while moving the manual clock (the appliance's clients pace on it
+/// and its receiver commits in timed groups), bounded by 60 s of real time.
+async fn drive<T>(clock: &ManualClock, work: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = SystemClock.sleep(Duration::from_millis(2)) => {
+                assert!(tokio::time::Instant::now() < deadline, "timed out");
+                clock.advance(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn small_plan() -> DemoPlan {
+    let mut plan =
+        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
+            .unwrap();
+    plan.trading.over_secs = 0;
+    plan
+}
+
+fn order_webhook(id: u64) -> String {
+    serde_json::json!({
+        "scope": "store/order/statusUpdated",
+        "store_id": "1025646",
+        "data": {"type": "order", "id": id, "status": {"previous_status_id": 0, "new_status_id": 11}},
+        "hash": format!("revoked-test-{id}"),
+        "created_at": Utc::now().timestamp(),
+        "producer": "stores/demo42"
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
+    let secrets = SecretResolver::new();
+    let mut config = twins.appliance_config(dir.path(), &secrets);
+    config.webhooks.manage_hooks = false;
+    // Only the webhook drives enrich in this test; the poller passes once at start.
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+
+    // The token is revoked once the appliance has started; every request after that is
+    // counted and answered 401, as BigCommerce does for a deleted API account.
+    let revoked = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (flag, count) = (revoked.clone(), refused.clone());
+    config.bigcommerce.api_root = Some(
+        common::proxy(
+            twins.bigcommerce.api_root(),
+            Arc::new(move |_: &str, _: &[u8]| {
+                if flag.load(Ordering::SeqCst) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    return common::Verdict::Answer(
+                        401,
+                        r#"{"status":401,"title":"Unauthorized","type":"https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"}"#.into(),
+                    );
+                }
+                common::Verdict::Forward
+            }),
+            Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
+        )
+        .await,
+    );
+    let clock = ManualClock::new(Utc::now());
+    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
+        .await
+        .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the first poll pass",
+        || appliance.poll_passes() >= 1,
+    )
+    .await;
+    revoked.store(true, Ordering::SeqCst);
+
+    let status = appliance.status().unwrap();
+    let url = format!("http://{}/webhooks", status.webhook_address);
+    let answer = drive(
+        &clock,
+        reqwest::Client::new()
+            .post(&url)
+            .header(
+                bigreach_runtime::receiver::SECRET_HEADER,
+                bigreach::demo::credentials::WEBHOOK_SECRET,
+            )
+            .body(order_webhook(1))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    advance_until(&clock, Duration::from_millis(50), "enrich to park", || {
+        appliance
+            .status()
+            .unwrap()
+            .parked
+            .iter()
+            .any(|p| p.component == Component::Enrich)
+    })
+    .await;
+    let status = appliance.status().unwrap();
+    let alert = status
+        .alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Parked)
+        .expect("a parked alert");
+    assert!(
+        alert.message.contains("access token") && alert.message.contains("restart"),
+        "{}",
+        alert.message
+    );
+    assert_eq!(status.store.fetch_queue, 1, "the order stays queued");
+
+    // Parked: four virtual minutes pass without a single request to BigCommerce.
+    let before = refused.load(Ordering::SeqCst);
+    advance_by(&clock, Duration::from_secs(240), Duration::from_secs(2)).await;
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        before,
+        "a parked enrich stage must not retry"
+    );
+    // After five minutes it probes once; with the token fixed, it fetches and unparks.
+    revoked.store(false, Ordering::SeqCst);
+    advance_until(&clock, Duration::from_secs(1), "enrich to unpark", || {
+        let status = appliance.status().unwrap();
+        status.parked.is_empty() && status.store.fetch_queue == 0
+    })
+    .await;
+    assert!(appliance.status().unwrap().alerts.is_empty());
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
