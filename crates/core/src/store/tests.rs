@@ -1,5 +1,14 @@
+use std::collections::HashSet;
+
+use redb::Database;
+
+use super::migrations::v1_to_v2::V1_OUTBOX_PENDING;
+use super::schema::{KEY_SCHEMA, META, OUTBOX};
 use super::*;
-use crate::model::{Destination, InboxBody, InboxSource, ResourceKind};
+use crate::model::{
+    AttemptOutcome, CommandStatus, Destination, InboxBody, InboxEntry, InboxSource, NewCommand,
+    ResourceKind, Snapshot,
+};
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
