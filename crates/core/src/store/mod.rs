@@ -313,4 +313,6 @@ impl StoreTxn<'_> {
 }
 
 #[cfg(test)]
+mod outbox_model;
+#[cfg(test)]
 mod tests;

@@ -34,9 +34,9 @@ fn is_profile(record: &OutboxRecord) -> bool {
 
 /// Which fact an outbox command states, with the content it stated (`outbox_facts` value).
 #[derive(Serialize, Deserialize)]
-struct FactRow {
-    id: u64,
-    content_hash: String,
+pub(super) struct FactRow {
+    pub(super) id: u64,
+    pub(super) content_hash: String,
 }
 
 impl Store {
