@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{CommandStatus, Destination, OutboxRecord};
+use crate::model::{CommandStatus, OutboxRecord};
 use crate::store::{Store, StoreError};
 
 /// An error for a UI: a stable machine-readable code and a human message.
@@ -59,10 +59,7 @@ impl From<&OutboxRecord> for DeadLetter {
         DeadLetter {
             id: record.id,
             lane: record.lane.name(),
-            destination: match &record.destination {
-                Destination::Tracking { name } => name.clone(),
-                Destination::CatalogItem { item_id } => format!("catalog item {item_id}"),
-            },
+            destination: record.destination.to_string(),
             fact: record.fact.clone(),
             person: record.customer_key.clone(),
             reason: record.last_error.clone(),
@@ -259,10 +256,7 @@ impl AppApi {
                     id: record.id,
                     fact: record.fact.clone(),
                     lane: record.lane.name(),
-                    destination: match &record.destination {
-                        Destination::Tracking { name } => name.clone(),
-                        Destination::CatalogItem { item_id } => format!("catalog item {item_id}"),
-                    },
+                    destination: record.destination.to_string(),
                     state: DeadLetter::from(&record).state,
                     attempts: record.attempts,
                     last_error: record.last_error.clone(),
@@ -297,7 +291,7 @@ fn not_dead(id: u64) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttemptOutcome, Lane, NewCommand};
+    use crate::model::{AttemptOutcome, Destination, Lane, NewCommand};
     use bigreach_clock::ManualClock;
 
     #[test]
@@ -313,9 +307,7 @@ mod tests {
                         tx.enqueue(
                             &NewCommand {
                                 lane: Lane::Transactions,
-                                destination: Destination::Tracking {
-                                    name: "customers/events".into(),
-                                },
+                                destination: Destination::Event,
                                 fact: format!("purchase:{i}"),
                                 content_hash: "once".into(),
                                 customer_key: None,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod identity;
 pub mod map;
 pub mod model;
+pub mod outbox;
 pub mod pipeline;
 pub mod secret;
 pub mod store;

@@ -214,7 +214,7 @@ impl Deliverer {
         let mut commands = Vec::with_capacity(work.len());
         let mut outcomes = Vec::new();
         for record in work {
-            let Destination::Tracking { name } = &record.destination else {
+            let Some(name) = record.destination.batch_name() else {
                 continue;
             };
             match String::from_utf8(record.payload.clone())
@@ -223,7 +223,7 @@ impl Deliverer {
             {
                 Some(data) => commands.push(BatchCommand {
                     command_id: record.id.to_string(),
-                    name: name.clone(),
+                    name: name.to_owned(),
                     data,
                 }),
                 None => outcomes.push((

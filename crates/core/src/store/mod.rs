@@ -62,9 +62,9 @@ pub mod schema;
 mod snapshots;
 mod withheld;
 
+pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
 pub use inbox::Appended;
-pub use outbox::LOWER_LANE_SHARE;
 pub use schema::SCHEMA_VERSION;
 pub use withheld::WithheldRecord;
 

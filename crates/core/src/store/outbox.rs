@@ -5,6 +5,9 @@
 //! Invariant: the outbox and its indexes change in one transaction. A pending command is in
 //! `outbox_ready` and `outbox_queue` (and, when it is a profile command of a person, in
 //! `pending_profiles`); a settled one is in none of them.
+//!
+//! Which due commands make a batch is not decided here: the store gathers candidates
+//! ([`Store::due_candidates`]) and the pure lane policy (`crate::outbox::policy`) chooses.
 
 use std::collections::HashSet;
 
@@ -16,20 +19,18 @@ use super::schema::{
     PENDING_PROFILES, PERSON_COMMANDS,
 };
 use super::{decode, encode, Store, StoreError, StoreTxn};
-use crate::model::{
-    AttemptOutcome, CommandStatus, DeliveryRecord, Destination, Lane, NewCommand, OutboxRecord,
+use crate::outbox::policy::{self, Candidate, Hold, LaneCandidates};
+use crate::outbox::{
+    AttemptOutcome, Channel, CommandStatus, DeliveryRecord, Destination, Lane, LaneSet, NewCommand,
+    OutboxRecord,
 };
 
-/// Slots of a batch kept for each lower lane that has due work, so that no lane starves while
-/// purchases still take most of every batch.
-pub const LOWER_LANE_SHARE: usize = 2;
-
 fn is_event(record: &OutboxRecord) -> bool {
-    matches!(&record.destination, Destination::Tracking { name } if name == "customers/events")
+    record.destination == Destination::Event
 }
 
 fn is_profile(record: &OutboxRecord) -> bool {
-    matches!(&record.destination, Destination::Tracking { name } if name == "customers")
+    record.destination == Destination::CustomerUpdate
 }
 
 /// Which fact an outbox command states, with the content it stated (`outbox_facts` value).
@@ -40,15 +41,22 @@ pub(super) struct FactRow {
 }
 
 impl Store {
-    /// The next batch: pending tracking commands (or, with `catalog`, catalog items) due at
-    /// `now_ms`, skipping ids in `exclude` (in flight).
-    ///
-    /// - Lanes are served by priority, but each lower lane with due work keeps
-    ///   [`LOWER_LANE_SHARE`] slots of the batch, so none starves while purchases still overtake
-    ///   it within one batch.
-    /// - Per-customer order: an event waits while a profile command of the same person with a
-    ///   lower id is undelivered (even in flight), so a segment never sees a purchase on an empty
-    ///   profile. Only that person's events wait.
+    /// The next batch for `channel` under the lane policy ([`policy::select_batch`]): due at
+    /// `now_ms`, only lanes in `allowed`, skipping ids in `exclude` (in flight).
+    pub fn claim_batch(
+        &self,
+        now_ms: i64,
+        max: usize,
+        channel: Channel,
+        allowed: LaneSet,
+        exclude: &HashSet<u64>,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let lanes = self.due_candidates(now_ms, max, &allowed.lanes_of(channel), exclude)?;
+        Ok(policy::select_batch(channel, allowed, lanes, max))
+    }
+
+    /// The next batch with every lane allowed: tracking commands, or with `catalog` catalog
+    /// items ([`Store::claim_batch`]).
     pub fn due_commands(
         &self,
         now_ms: i64,
@@ -56,27 +64,41 @@ impl Store {
         catalog: bool,
         exclude: &HashSet<u64>,
     ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let channel = if catalog {
+            Channel::Catalog
+        } else {
+            Channel::Tracking
+        };
+        self.claim_batch(now_ms, max, channel, LaneSet::ALL, exclude)
+    }
+
+    /// Gathers what the lane policy chooses from: for each of `lanes`, the commands due at
+    /// `now_ms` in due-time order, skipping `exclude`, until `max` of them are free to go or
+    /// `20 × max` index rows were scanned (a bounded scan). Each event of a person with an
+    /// earlier undelivered profile command comes with that hold, and with the profile command
+    /// when it is due and not in flight.
+    pub fn due_candidates(
+        &self,
+        now_ms: i64,
+        max: usize,
+        lanes: &[Lane],
+        exclude: &HashSet<u64>,
+    ) -> Result<Vec<LaneCandidates>, StoreError> {
         let txn = self.db.begin_read()?;
         let ready = txn.open_table(OUTBOX_READY)?;
         let outbox = txn.open_table(OUTBOX)?;
         let profiles = txn.open_multimap_table(PENDING_PROFILES)?;
-        let mut per_lane: Vec<Vec<OutboxRecord>> = Vec::new();
-        // Profile commands that hold back someone's events jump the queue (whatever their lane),
-        // so a purchase waits one batch for its profile, not for the customers lane's share.
-        let mut promoted: Vec<OutboxRecord> = Vec::new();
-        let mut promoted_ids: HashSet<u64> = HashSet::new();
-        for lane in Lane::ALL {
-            if (lane == Lane::Catalog) != catalog {
-                continue;
-            }
+        let mut out = Vec::with_capacity(lanes.len());
+        for &lane in lanes {
             let mut candidates = Vec::new();
+            let mut free = 0;
             let mut scanned = 0;
             let range = (lane.index(), i64::MIN, 0)..=(lane.index(), now_ms, u64::MAX);
             for row in ready.range(range)? {
                 let (key, _) = row?;
                 let (_, _, id) = key.value();
                 scanned += 1;
-                if scanned > max * 20 || candidates.len() >= max {
+                if scanned > max * 20 || free >= max {
                     break;
                 }
                 if exclude.contains(&id) {
@@ -86,9 +108,7 @@ impl Store {
                     continue;
                 };
                 let record: OutboxRecord = decode("outbox record", value.value())?;
-                if promoted_ids.contains(&id) {
-                    continue;
-                }
+                let mut held_by = None;
                 if is_event(&record) {
                     if let Some(person) = &record.customer_key {
                         let mut earlier = profiles.get(person.as_str())?;
@@ -97,59 +117,33 @@ impl Store {
                             None => None,
                         };
                         if let Some(profile_id) = blocking {
-                            if promoted.len() < max / 2
-                                && !exclude.contains(&profile_id)
-                                && !promoted_ids.contains(&profile_id)
-                            {
+                            let mut due_profile = None;
+                            if !exclude.contains(&profile_id) {
                                 if let Some(value) = outbox.get(profile_id)? {
                                     let profile: OutboxRecord =
                                         decode("outbox record", value.value())?;
                                     if profile.next_attempt_ms <= now_ms
                                         && profile.status == CommandStatus::Pending
                                     {
-                                        promoted_ids.insert(profile_id);
-                                        promoted.push(profile);
+                                        due_profile = Some(profile);
                                     }
                                 }
                             }
-                            continue;
+                            held_by = Some(Hold {
+                                profile_id,
+                                due_profile,
+                            });
                         }
                     }
                 }
-                candidates.push(record);
+                if held_by.is_none() {
+                    free += 1;
+                }
+                candidates.push(Candidate { record, held_by });
             }
-            per_lane.push(candidates);
+            out.push(LaneCandidates { lane, candidates });
         }
-        // Promoted profile commands first; then a share for each lower lane with work, then fill
-        // by priority.
-        for candidates in &mut per_lane {
-            candidates.retain(|c| !promoted_ids.contains(&c.id));
-        }
-        let mut take: Vec<usize> = vec![0; per_lane.len()];
-        let mut left = max - promoted.len().min(max);
-        let first_busy = per_lane.iter().position(|c| !c.is_empty());
-        for (i, candidates) in per_lane.iter().enumerate() {
-            if Some(i) != first_busy && !candidates.is_empty() {
-                let share = LOWER_LANE_SHARE.min(candidates.len()).min(left);
-                take[i] = share;
-                left -= share;
-            }
-        }
-        for (i, candidates) in per_lane.iter().enumerate() {
-            let more = (candidates.len() - take[i]).min(left);
-            take[i] += more;
-            left -= more;
-        }
-        Ok(promoted
-            .into_iter()
-            .take(max)
-            .chain(
-                per_lane
-                    .into_iter()
-                    .zip(take)
-                    .flat_map(|(candidates, n)| candidates.into_iter().take(n)),
-            )
-            .collect())
+        Ok(out)
     }
 
     /// Earliest next attempt among pending commands (for the deliverer to sleep until).

@@ -27,12 +27,8 @@ enum Kind {
 
 fn destination(kind: Kind) -> Destination {
     match kind {
-        Kind::Profile => Destination::Tracking {
-            name: "customers".into(),
-        },
-        Kind::Event => Destination::Tracking {
-            name: "customers/events".into(),
-        },
+        Kind::Profile => Destination::CustomerUpdate,
+        Kind::Event => Destination::Event,
         Kind::Catalog => Destination::CatalogItem {
             item_id: "v1".into(),
         },
