@@ -36,7 +36,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::ApiBackend;
-use crate::deliver::{Deliverer, DeliverySettings};
+use crate::deliver::{Deliverer, DelivererParts, DeliverySettings};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
 use crate::inbox_writer::InboxWriter;
@@ -417,7 +417,7 @@ impl Appliance {
             passes: passes_tx,
         };
         tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
-        let deliverer = Arc::new(Deliverer {
+        let deliverer = Arc::new(Deliverer::new(DelivererParts {
             store,
             bloomreach,
             catalog_id,
@@ -429,9 +429,7 @@ impl Appliance {
             clock,
             wake: deliver_wake,
             in_flight,
-            claims: std::sync::atomic::AtomicU64::new(0),
-            failure_streak: std::sync::atomic::AtomicU32::new(0),
-        });
+        }));
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
         let (api_address, api_task) = api::start(
             config.api.listen,
