@@ -26,7 +26,7 @@ use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
 use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
-use bigreach_core::pipeline::IngestSettings;
+use bigreach_core::ingest::IngestSettings;
 use bigreach_core::secret::{SecretError, SecretResolver};
 use bigreach_core::store::{Store, StoreCounts, StoreError};
 use parking_lot::Mutex;
