@@ -8,6 +8,8 @@
 
 mod catalog;
 mod outcome;
+#[cfg(test)]
+mod tests;
 mod tracking;
 
 use std::collections::HashSet;
