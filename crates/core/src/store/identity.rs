@@ -1,5 +1,5 @@
 //! Identity links (`identity`: person key or `phone-owner:…` → person key or email). The rules
-//! that read and write them live in `crate::identity`; this file only stores them.
+//! that read and write them live in `crate::identity::rules`; this file only stores them.
 
 use redb::{ReadableDatabase, ReadableTable};
 

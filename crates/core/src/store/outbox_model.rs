@@ -1,7 +1,10 @@
-//! Model-based test of the outbox: random sequences of enqueue / claim / record / replay /
-//! discard / reopen / advance time run against the store and against a `BTreeMap` reference
-//! model, and after every step the two must agree on pending work per lane, dead letters, the
-//! delivered ledger, fact dedupe and the three pending indexes.
+//! Model-based test of the outbox: random sequences of enqueue (repeated facts with the same or
+//! another content hash) / claim (through the lane policy, with some lanes disallowed and a
+//! command in flight) / record an attempt (delivered, retry that counts or not, dead) / replay /
+//! discard / reopen the file / advance time run against the store and against a `BTreeMap`
+//! reference model. After every step the two must agree on pending work per lane, dead letters,
+//! the delivered ledger, fact dedupe and the three pending indexes; every claim must be due,
+//! allowed, not in flight, in per-person order, and non-empty when unblocked work is due.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
@@ -12,6 +15,7 @@ use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable};
 use super::schema::{OUTBOX_FACTS, OUTBOX_QUEUE, OUTBOX_READY, PENDING_PROFILES};
 use super::{decode, Store};
 use crate::model::{AttemptOutcome, CommandStatus, Destination, Lane, NewCommand};
+use crate::outbox::{Channel, LaneSet};
 
 const BUDGET: u32 = 3;
 const FACTS: usize = 8;
@@ -54,6 +58,10 @@ enum Op {
     Claim {
         max: usize,
         catalog: bool,
+        /// The lanes the stage allows.
+        allowed: Vec<Lane>,
+        /// A command in flight (picked like `Record` picks), skipped by the claim.
+        in_flight: Option<usize>,
     },
     Record {
         pick: usize,
@@ -74,6 +82,10 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let kind = prop_oneof![Just(Kind::Profile), Just(Kind::Event), Just(Kind::Catalog)];
     let lane = proptest::sample::select(Lane::ALL.to_vec());
+    let allowed = prop_oneof![
+        3 => Just(Lane::ALL.to_vec()),
+        1 => proptest::sample::subsequence(Lane::ALL.to_vec(), 0..=Lane::ALL.len()),
+    ];
     let outcome = prop_oneof![
         Just(Outcome::Delivered),
         (any::<bool>(), 0i64..50)
@@ -92,7 +104,9 @@ fn op() -> impl Strategy<Value = Op> {
                 Op::Enqueue { fact, hash, kind, lane, person }
             }
         ),
-        3 => (1usize..8, any::<bool>()).prop_map(|(max, catalog)| Op::Claim { max, catalog }),
+        3 => (1usize..8, any::<bool>(), allowed, proptest::option::of(any::<usize>())).prop_map(
+            |(max, catalog, allowed, in_flight)| Op::Claim { max, catalog, allowed, in_flight }
+        ),
         4 => (any::<usize>(), outcome).prop_map(|(pick, outcome)| Op::Record { pick, outcome }),
         1 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Discard { pick }),
@@ -195,9 +209,23 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
             };
             prop_assert_eq!(got, expected, "enqueue result");
         }
-        Op::Claim { max, catalog } => {
+        Op::Claim {
+            max,
+            catalog,
+            allowed,
+            in_flight,
+        } => {
+            let channel = if *catalog {
+                Channel::Catalog
+            } else {
+                Channel::Tracking
+            };
+            let exclude: HashSet<u64> = in_flight
+                .and_then(|pick| model.pick(pick))
+                .into_iter()
+                .collect();
             let batch = store
-                .due_commands(model.now, *max, *catalog, &HashSet::new())
+                .claim_batch(model.now, *max, channel, LaneSet::of(allowed), &exclude)
                 .unwrap();
             prop_assert!(batch.len() <= *max, "batch over its size");
             let ids: BTreeSet<u64> = batch.iter().map(|c| c.id).collect();
@@ -210,6 +238,14 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
                 prop_assert!(expected.next_attempt_ms <= model.now, "not due yet");
                 prop_assert_eq!(record.lane == Lane::Catalog, *catalog, "wrong sink");
                 prop_assert!(
+                    allowed.contains(&record.lane),
+                    "a lane the stage does not allow"
+                );
+                prop_assert!(
+                    !exclude.contains(&record.id),
+                    "a command in flight claimed again"
+                );
+                prop_assert!(
                     !model.blocked(record.id, expected),
                     "event {} sent before its person's profile",
                     record.id
@@ -219,6 +255,8 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
             // empty (the scan bound is far above these sizes).
             let eligible = model.pending().any(|(id, c)| {
                 (c.lane == Lane::Catalog) == *catalog
+                    && allowed.contains(&c.lane)
+                    && !exclude.contains(id)
                     && c.next_attempt_ms <= model.now
                     && !model.blocked(*id, c)
             });
