@@ -12,7 +12,7 @@
 //! - A guest whose email belongs to a known customer goes to that customer; other guests are
 //!   keyed by normalized email; phone-only guests by E.164 phone.
 //! - A phone belongs to the first person who uses it with an email or an account
-//!   ([`claim_phone`]); that joins their phone-only history to them, and a phone owned by one
+//!   (`claim_phone`); that joins their phone-only history to them, and a phone owned by one
 //!   person is never attached to another, so a household phone cannot merge two people.
 
 use super::{PersonKey, ResolvedIds};

@@ -1,10 +1,10 @@
 //! Delivery: claims due commands from the outbox through the lane policy
 //! (`bigreach_core::outbox::policy`), sends each batch through the sink of its channel
-//! ([`tracking`]: `/batch` of up to 50 commands; [`catalog`]: bulk partial update), and records
+//! (`tracking.rs`: `/batch` of up to 50 commands; `catalog.rs`: bulk partial update), and records
 //! each command's outcome in one store transaction.
 //!
 //! What a failure means (retry with backoff, dead letter, the request rate) is decided in one
-//! place, [`outcome`], for both sinks.
+//! place, `outcome.rs`, for both sinks.
 
 mod catalog;
 mod outcome;
