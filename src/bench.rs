@@ -798,9 +798,7 @@ impl CommandMix {
             out.push((
                 NewCommand {
                     lane: profile_lane,
-                    destination: Destination::Tracking {
-                        name: "customers".to_owned(),
-                    },
+                    destination: Destination::CustomerUpdate,
                     fact: format!("profile:{key}:{k}"),
                     content_hash: format!("{k}"),
                     customer_key: Some(key.clone()),
@@ -860,9 +858,7 @@ impl CommandMix {
         });
         let event = |fact: String, data: Value| NewCommand {
             lane,
-            destination: Destination::Tracking {
-                name: "customers/events".to_owned(),
-            },
+            destination: Destination::Event,
             fact,
             content_hash: "once".to_owned(),
             customer_key: Some(key.clone()),
@@ -1079,7 +1075,7 @@ async fn drain_with(
 
     let tracking: Vec<i64> = deliveries
         .iter()
-        .filter(|(record, _)| matches!(record.destination, Destination::Tracking { .. }))
+        .filter(|(record, _)| record.destination.batch_name().is_some())
         .map(|(_, delivery)| delivery.acked_at_ms)
         .collect();
     let delivered = tracking.len() as u64;

@@ -6,8 +6,9 @@
 pub mod app;
 pub mod config;
 pub mod identity;
+pub mod ingest;
 pub mod map;
 pub mod model;
-pub mod pipeline;
+pub mod outbox;
 pub mod secret;
 pub mod store;

@@ -1,7 +1,12 @@
-//! Records the store keeps: inbox entries, outbox commands, delivery records, snapshots and
-//! audit entries. All are encoded with MessagePack (rmp-serde) on disk.
+//! Records the store keeps: inbox entries, snapshots and audit entries, plus the outbox's
+//! records re-exported from [`crate::outbox`] (where lanes, destinations, commands and outcomes
+//! live). All are encoded with MessagePack (rmp-serde) on disk.
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::outbox::{
+    AttemptOutcome, CommandStatus, DeliveryRecord, Destination, Lane, NewCommand, OutboxRecord,
+};
 
 /// A BigCommerce resource BigReach follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -111,165 +116,6 @@ pub struct InboxEntry {
     pub initial_sync: bool,
     /// The content.
     pub body: InboxBody,
-}
-
-/// Outbox priority lanes, highest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Lane {
-    /// Purchases, refunds and cancellations.
-    Transactions = 0,
-    /// Customer profile updates.
-    Customers = 1,
-    /// Cart events.
-    Carts = 2,
-    /// Catalog items.
-    Catalog = 3,
-    /// History loaded by the first sync.
-    Backfill = 4,
-}
-
-impl Lane {
-    /// All lanes, highest priority first.
-    pub const ALL: [Lane; 5] = [
-        Lane::Transactions,
-        Lane::Customers,
-        Lane::Carts,
-        Lane::Catalog,
-        Lane::Backfill,
-    ];
-
-    /// The lane's on-disk number.
-    pub fn index(self) -> u8 {
-        self as u8
-    }
-
-    /// The lane for an on-disk number.
-    pub fn from_index(index: u8) -> Option<Lane> {
-        Lane::ALL.get(usize::from(index)).copied()
-    }
-
-    /// A short name for logs, metrics and the UI.
-    pub fn name(self) -> &'static str {
-        match self {
-            Lane::Transactions => "transactions",
-            Lane::Customers => "customers",
-            Lane::Carts => "carts",
-            Lane::Catalog => "catalog",
-            Lane::Backfill => "backfill",
-        }
-    }
-}
-
-/// Where a frozen command goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Destination {
-    /// A tracking batch command (`customers` or `customers/events`); the payload is its `data`.
-    Tracking {
-        /// The batch command name.
-        name: String,
-    },
-    /// A catalog item upsert (bulk partial update); the payload is its `properties`.
-    CatalogItem {
-        /// The catalog item id (the variant id).
-        item_id: String,
-    },
-}
-
-/// A command to enqueue, produced by the mapper.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewCommand {
-    /// Its lane.
-    pub lane: Lane,
-    /// Where it goes.
-    pub destination: Destination,
-    /// The fact it states, e.g. `purchase:5021` or `customer:42`. A fact is sent again only when
-    /// its content hash changes; facts with a constant hash are sent once.
-    pub fact: String,
-    /// Hash of the fact's content.
-    pub content_hash: String,
-    /// The person it concerns (for per-customer ordering and traces).
-    pub customer_key: Option<String>,
-    /// The frozen JSON payload.
-    pub payload: Vec<u8>,
-    /// When the fact happened in BigCommerce (ms since epoch, UTC).
-    pub event_time_ms: i64,
-}
-
-/// The delivery state of a command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CommandStatus {
-    /// Waiting for (re)delivery.
-    Pending,
-    /// Acknowledged by Bloomreach.
-    Delivered,
-    /// Given up on after its retry budget or a permanent error; an operator can replay it.
-    Dead,
-    /// A dead letter an operator gave up on.
-    Discarded,
-}
-
-/// A frozen command in the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxRecord {
-    /// Outbox id; also the Bloomreach `command_id`.
-    pub id: u64,
-    /// Its lane.
-    pub lane: Lane,
-    /// Where it goes.
-    pub destination: Destination,
-    /// The fact it states.
-    pub fact: String,
-    /// The person it concerns.
-    pub customer_key: Option<String>,
-    /// The frozen JSON payload, byte-identical on every attempt.
-    pub payload: Vec<u8>,
-    /// When the fact happened in BigCommerce.
-    pub event_time_ms: i64,
-    /// When it was enqueued.
-    pub enqueued_at_ms: i64,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// Earliest time of the next attempt.
-    pub next_attempt_ms: i64,
-    /// State.
-    pub status: CommandStatus,
-    /// The last error, for operators.
-    pub last_error: Option<String>,
-}
-
-/// What Bloomreach acknowledged for one command.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    /// When the acknowledgement arrived.
-    pub acked_at_ms: i64,
-    /// The response's `x-request-id`.
-    pub request_id: Option<String>,
-    /// Attempts it took.
-    pub attempts: u32,
-}
-
-/// The result of one delivery attempt for one command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptOutcome {
-    /// Bloomreach accepted it.
-    Delivered {
-        /// The response's request id.
-        request_id: Option<String>,
-    },
-    /// Try again no earlier than `next_attempt_ms`.
-    Retry {
-        /// Why.
-        error: String,
-        /// When.
-        next_attempt_ms: i64,
-        /// Whether this attempt counts against the retry budget (429 and 5xx do not).
-        counts: bool,
-    },
-    /// Dead-letter it.
-    Dead {
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A snapshot of a resource as last seen, with the fingerprint of what matters.

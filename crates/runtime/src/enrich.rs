@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, Customer, Order, Product};
 use bigreach_clock::SharedClock;
+use bigreach_core::ingest::{ingest, IngestBatch, IngestSettings, Observed, Resource};
 use bigreach_core::model::{FetchTarget, InboxBody, ResourceKind};
-use bigreach_core::pipeline::{ingest, IngestBatch, IngestSettings, Observed, Resource};
 use bigreach_core::store::Store;
 use tokio::sync::{watch, Notify};
 

@@ -27,8 +27,8 @@ use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, QuotaSnapshot};
 use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
+use bigreach_core::ingest::IngestSettings;
 use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
-use bigreach_core::pipeline::IngestSettings;
 use bigreach_core::secret::{SecretError, SecretResolver};
 use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
@@ -37,7 +37,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::ApiBackend;
-use crate::deliver::{Deliverer, DeliverySettings};
+use crate::deliver::{Deliverer, DelivererParts, DeliverySettings};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
 use crate::inbox_writer::InboxWriter;
@@ -355,7 +355,7 @@ impl Appliance {
             parking: parking.clone(),
         };
         tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
-        let deliverer = Arc::new(Deliverer {
+        let deliverer = Arc::new(Deliverer::new(DelivererParts {
             store,
             bloomreach,
             catalog_id,
@@ -367,9 +367,7 @@ impl Appliance {
             clock,
             wake: deliver_wake,
             in_flight,
-            claims: std::sync::atomic::AtomicU64::new(0),
-            failure_streak: std::sync::atomic::AtomicU32::new(0),
-        });
+        }));
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
         let (api_address, api_task) = api::start(
             config.api.listen,

@@ -135,9 +135,7 @@ fn event_command(
     });
     NewCommand {
         lane,
-        destination: Destination::Tracking {
-            name: "customers/events".to_owned(),
-        },
+        destination: Destination::Event,
         fact,
         // Events are facts: sent once, whatever later edits say.
         content_hash: "once".to_owned(),
@@ -492,9 +490,7 @@ fn profile_command(
     });
     NewCommand {
         lane,
-        destination: Destination::Tracking {
-            name: "customers".to_owned(),
-        },
+        destination: Destination::CustomerUpdate,
         fact,
         content_hash: content_hash(&content),
         customer_key: Some(ids.person.store_key()),

@@ -1,5 +1,14 @@
+use std::collections::HashSet;
+
+use redb::Database;
+
+use super::migrations::v1_to_v2::V1_OUTBOX_PENDING;
+use super::schema::{KEY_SCHEMA, META, OUTBOX};
 use super::*;
-use crate::model::{Destination, InboxBody, InboxSource, ResourceKind};
+use crate::model::{
+    AttemptOutcome, CommandStatus, Destination, InboxBody, InboxEntry, InboxSource, NewCommand,
+    ResourceKind, Snapshot,
+};
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,9 +33,7 @@ fn webhook(hash: &str) -> InboxEntry {
 fn command(fact: &str, hash: &str, lane: Lane) -> NewCommand {
     NewCommand {
         lane,
-        destination: Destination::Tracking {
-            name: "customers/events".into(),
-        },
+        destination: Destination::Event,
         fact: fact.into(),
         content_hash: hash.into(),
         customer_key: Some("customer:1".into()),
@@ -253,10 +260,10 @@ fn snapshots_round_trip() {
     assert_eq!(store.snapshot("order:6").unwrap(), None);
 }
 
-fn command_for(fact: &str, lane: Lane, name: &str, person: &str) -> NewCommand {
+fn command_for(fact: &str, lane: Lane, destination: Destination, person: &str) -> NewCommand {
     NewCommand {
         lane,
-        destination: Destination::Tracking { name: name.into() },
+        destination,
         fact: fact.into(),
         content_hash: "h".into(),
         customer_key: Some(person.into()),
@@ -275,7 +282,7 @@ fn lower_lanes_keep_a_share_but_purchases_take_the_rest_of_the_batch() {
                     &command_for(
                         &format!("p{i}"),
                         Lane::Transactions,
-                        "customers/events",
+                        Destination::Event,
                         &format!("c{i}"),
                     ),
                     0,
@@ -284,7 +291,7 @@ fn lower_lanes_keep_a_share_but_purchases_take_the_rest_of_the_batch() {
                     &command_for(
                         &format!("b{i}"),
                         Lane::Backfill,
-                        "customers/events",
+                        Destination::Event,
                         &format!("h{i}"),
                     ),
                     0,
@@ -307,7 +314,12 @@ fn a_persons_events_wait_for_their_profile_command_and_nobody_else_waits() {
         .write(|tx| {
             let profile = tx
                 .enqueue(
-                    &command_for("guest:a", Lane::Customers, "customers", "email:a"),
+                    &command_for(
+                        "guest:a",
+                        Lane::Customers,
+                        Destination::CustomerUpdate,
+                        "email:a",
+                    ),
                     0,
                 )?
                 .unwrap();
@@ -316,7 +328,7 @@ fn a_persons_events_wait_for_their_profile_command_and_nobody_else_waits() {
                     &command_for(
                         "purchase:1",
                         Lane::Transactions,
-                        "customers/events",
+                        Destination::Event,
                         "email:a",
                     ),
                     0,
@@ -327,7 +339,7 @@ fn a_persons_events_wait_for_their_profile_command_and_nobody_else_waits() {
                     &command_for(
                         "purchase:2",
                         Lane::Transactions,
-                        "customers/events",
+                        Destination::Event,
                         "email:b",
                     ),
                     0,
@@ -420,9 +432,7 @@ fn a_schema_1_store_is_migrated_and_keeps_its_pending_commands() {
         let record = OutboxRecord {
             id: 7,
             lane: Lane::Transactions,
-            destination: Destination::Tracking {
-                name: "customers/events".into(),
-            },
+            destination: Destination::Event,
             fact: "purchase:7".into(),
             customer_key: Some("customer:1".into()),
             payload: b"{}".to_vec(),
@@ -457,7 +467,7 @@ fn after_an_outage_purchases_drain_first_and_the_backlog_still_moves() {
         .write(|tx| {
             for i in 0..300 {
                 tx.enqueue(
-                    &command_for(&format!("b{i}"), Lane::Backfill, "customers/events", "h"),
+                    &command_for(&format!("b{i}"), Lane::Backfill, Destination::Event, "h"),
                     0,
                 )?;
             }
@@ -466,7 +476,7 @@ fn after_an_outage_purchases_drain_first_and_the_backlog_still_moves() {
                     &command_for(
                         &format!("p{i}"),
                         Lane::Transactions,
-                        "customers/events",
+                        Destination::Event,
                         &format!("c{i}"),
                     ),
                     0,
@@ -511,14 +521,19 @@ fn profiles_that_hold_purchases_back_jump_their_lanes_share() {
             for i in 0..100 {
                 let person = format!("email:g{i}");
                 tx.enqueue(
-                    &command_for(&format!("guest:{i}"), Lane::Customers, "customers", &person),
+                    &command_for(
+                        &format!("guest:{i}"),
+                        Lane::Customers,
+                        Destination::CustomerUpdate,
+                        &person,
+                    ),
                     0,
                 )?;
                 tx.enqueue(
                     &command_for(
                         &format!("purchase:{i}"),
                         Lane::Transactions,
-                        "customers/events",
+                        Destination::Event,
                         &person,
                     ),
                     0,

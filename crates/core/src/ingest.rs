@@ -1,5 +1,6 @@
-//! The diff → map → identity → enqueue step, applied to resources that the enrich stage (or the
-//! poller) fetched from BigCommerce. One call is one write transaction: snapshots, identity
+//! Ingest: the diff → map → identity → enqueue step, applied to resources that the enrich stage
+//! (or the poller) fetched from BigCommerce. Mapping is `crate::map`; who a resource belongs to
+//! is `crate::identity::rules`. One call is one write transaction: snapshots, identity
 //! links, outbox commands and the inbox cursor move together, so a crash at any point resumes
 //! from the store without losing or doubling anything.
 
@@ -8,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::IdNames;
-use crate::identity::{normalize_email, normalize_phone, ResolvedIds};
+use crate::identity::rules::{self, Resolution};
+use crate::identity::{normalize_email, normalize_phone, PersonKey, ResolvedIds};
 use crate::map::{self, MappingContext};
 use crate::model::{FetchTarget, Lane, ResourceKind, Snapshot};
 use crate::store::{Store, StoreError, StoreTxn, WithheldRecord};
@@ -194,23 +196,9 @@ fn cart_commands(
     } else {
         normalize_email(&cart.email)
     };
-    let (ids, guest) = if cart.customer_id > 0 {
-        let account_email = tx.identity(&format!("customer:{}", cart.customer_id))?;
-        (
-            ResolvedIds::customer(&settings.ids, cart.customer_id, account_email.as_deref()),
-            false,
-        )
-    } else if let Some(email) = &email {
-        let known = tx.identity(&format!("email:{email}"))?;
-        match known
-            .as_deref()
-            .and_then(|k| k.strip_prefix("customer:"))
-            .and_then(|id| id.parse::<u64>().ok())
-        {
-            Some(id) => (ResolvedIds::customer(&settings.ids, id, Some(email)), false),
-            None => (ResolvedIds::email(&settings.ids, email), true),
-        }
-    } else {
+    let Some(Resolution { ids, guest }) =
+        rules::cart_shopper(tx, &settings.ids, cart.customer_id, email.as_deref())?
+    else {
         let reason =
             "cart without a customer or a usable email yet (the shopper has not typed one)";
         report.withheld.push(Withheld {
@@ -266,27 +254,6 @@ fn email_as_id_order(
     commands
 }
 
-/// Decides whether `phone` may be sent as an ID of `claimant` (a person key), and records the
-/// phone's owner. The policy for shared phones: a phone belongs to the first person who used it
-/// with an email or an account; a phone-only guest's phone is handed over to the first such
-/// person (that joins the phone-only history to them); a phone already owned by someone else is
-/// never attached to another person, so a household phone can never merge two people.
-fn claim_phone(tx: &mut StoreTxn<'_>, phone: &str, claimant: &str) -> Result<bool, StoreError> {
-    let owner_key = format!("phone-owner:{phone}");
-    let phone_only = format!("phone:{phone}");
-    let owner = tx.identity(&owner_key)?;
-    let allowed = match owner.as_deref() {
-        None => true,
-        Some(owner) if owner == claimant || owner == phone_only => true,
-        // The same person under another key (their email, now linked to their account).
-        Some(owner) => tx.identity(owner)?.as_deref() == Some(claimant),
-    };
-    if allowed {
-        tx.set_identity(&owner_key, claimant)?;
-    }
-    Ok(allowed)
-}
-
 fn customer_commands(
     tx: &mut StoreTxn<'_>,
     settings: &IngestSettings,
@@ -314,17 +281,13 @@ fn customer_commands(
     }
     let email = normalize_email(&customer.email);
     let phone = normalize_phone(&customer.phone, settings.phone_region.as_deref());
-    let customer_key = format!("customer:{}", customer.id);
-    if let Some(email) = &email {
-        tx.set_identity(&format!("email:{email}"), &customer_key)?;
-        tx.set_identity(&customer_key, email)?;
-    }
-    let mut ids = ResolvedIds::customer(&settings.ids, customer.id, email.as_deref());
-    if let Some(phone) = &phone {
-        if claim_phone(tx, phone, &customer_key)? {
-            ids.add(&settings.ids.phone, phone);
-        }
-    }
+    let ids = rules::registered_customer(
+        tx,
+        &settings.ids,
+        customer.id,
+        email.as_deref(),
+        phone.as_deref(),
+    )?;
     let lane = if initial_sync {
         Lane::Backfill
     } else {
@@ -358,46 +321,13 @@ fn order_commands(
             .filter(|c| !c.is_empty())
             .or(settings.phone_region.as_deref()),
     );
-    let resolved = if order.customer_id > 0 {
-        let account_email = tx.identity(&format!("customer:{}", order.customer_id))?;
-        Some((
-            ResolvedIds::customer(&settings.ids, order.customer_id, account_email.as_deref()),
-            false,
-        ))
-    } else if let Some(email) = &email {
-        let known = tx.identity(&format!("email:{email}"))?;
-        Some(
-            match known.as_deref().and_then(|k| k.strip_prefix("customer:")) {
-                Some(id) => match id.parse::<u64>() {
-                    Ok(id) => (ResolvedIds::customer(&settings.ids, id, Some(email)), false),
-                    Err(_) => (ResolvedIds::email(&settings.ids, email), true),
-                },
-                None => (ResolvedIds::email(&settings.ids, email), true),
-            },
-        )
-    } else {
-        phone
-            .as_ref()
-            .map(|phone| (ResolvedIds::phone(&settings.ids, phone), true))
-    };
-    // A checkout that carries a phone as well joins that phone's history to this person, unless
-    // the phone already belongs to someone else (see `claim_phone`).
-    let resolved = match (resolved, &phone) {
-        (Some((mut ids, guest)), Some(phone)) if email.is_some() || order.customer_id > 0 => {
-            if claim_phone(tx, phone, &ids.person.store_key())? {
-                ids.add(&settings.ids.phone, phone);
-            }
-            Some((ids, guest))
-        }
-        (Some((ids, guest)), Some(phone)) => {
-            // Phone only: the phone's owner is this phone-only person unless someone claimed it.
-            if tx.identity(&format!("phone-owner:{phone}"))?.is_none() {
-                tx.set_identity(&format!("phone-owner:{phone}"), &ids.person.store_key())?;
-            }
-            Some((ids, guest))
-        }
-        (resolved, _) => resolved,
-    };
+    let resolved = rules::order_buyer(
+        tx,
+        &settings.ids,
+        order.customer_id,
+        email.as_deref(),
+        phone.as_deref(),
+    )?;
     let mut withhold = |tx: &mut StoreTxn<'_>, person: Option<String>, reason: String| {
         report.withheld.push(Withheld {
             subject: subject.clone(),
@@ -410,10 +340,10 @@ fn order_commands(
             at_ms: now_ms,
         })
     };
-    let Some((ids, guest)) = resolved else {
+    let Some(Resolution { ids, guest }) = resolved else {
         // Keep the raw value so that a trace by that (placeholder) email still explains it.
         let raw = order.billing_address.email.trim().to_lowercase();
-        let person = (!raw.is_empty()).then(|| format!("raw-email:{raw}"));
+        let person = (!raw.is_empty()).then(|| PersonKey::RawEmail(raw).to_string());
         withhold(
             tx,
             person,

@@ -20,27 +20,12 @@ use std::collections::BTreeMap;
 
 use crate::config::IdNames;
 
-/// The identifier chosen for a person, in priority order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PersonKey {
-    /// A registered BigCommerce customer.
-    Customer(u64),
-    /// A guest keyed by normalized email.
-    Email(String),
-    /// A phone-only guest keyed by E.164 phone.
-    Phone(String),
-}
+/// The typed person key (`customer:42`, `email:…`, `phone:+…`, `raw-email:…`).
+mod person_key;
+/// The identity rules that read and write identity links (per-kind resolution, phone claims).
+pub mod rules;
 
-impl PersonKey {
-    /// The key used in the store and in traces, e.g. `customer:42`.
-    pub fn store_key(&self) -> String {
-        match self {
-            PersonKey::Customer(id) => format!("customer:{id}"),
-            PersonKey::Email(email) => format!("email:{email}"),
-            PersonKey::Phone(phone) => format!("phone:{phone}"),
-        }
-    }
-}
+pub use person_key::{PersonKey, PersonKeyError};
 
 /// The IDs a command carries, with the person key they derive from.
 #[derive(Debug, Clone, PartialEq, Eq)]

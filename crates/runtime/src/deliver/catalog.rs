@@ -1,0 +1,85 @@
+//! The catalog sink: catalog items through one bulk partial update (upsert) of the configured
+//! catalog, each item's properties being the frozen payload.
+
+use std::sync::Arc;
+
+use bigreach_bloomreach::{BloomreachClient, CatalogItemUpdate};
+use bigreach_core::outbox::{AttemptOutcome, Destination, OutboxRecord};
+
+use super::outcome::Classifier;
+use super::Sink;
+use crate::metrics::Metrics;
+
+/// Sends catalog item upserts.
+pub(crate) struct CatalogSink {
+    pub(crate) bloomreach: Arc<BloomreachClient>,
+    pub(crate) catalog_id: String,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) classifier: Arc<Classifier>,
+}
+
+impl Sink for CatalogSink {
+    async fn send(&self, work: &[OutboxRecord]) -> Vec<(u64, AttemptOutcome)> {
+        let mut items = Vec::with_capacity(work.len());
+        let mut ids = Vec::with_capacity(work.len());
+        let mut outcomes = Vec::new();
+        for record in work {
+            let Destination::CatalogItem { item_id } = &record.destination else {
+                outcomes.push((
+                    record.id,
+                    AttemptOutcome::Dead {
+                        reason: format!("{} is not a catalog item", record.destination),
+                    },
+                ));
+                continue;
+            };
+            match serde_json::from_slice(&record.payload) {
+                Ok(properties) => {
+                    items.push(CatalogItemUpdate {
+                        item_id: item_id.clone(),
+                        properties,
+                        upsert: true,
+                    });
+                    ids.push(record.id);
+                }
+                Err(_) => outcomes.push((
+                    record.id,
+                    AttemptOutcome::Dead {
+                        reason: "frozen catalog payload is not a JSON object".to_owned(),
+                    },
+                )),
+            }
+        }
+        if items.is_empty() {
+            return outcomes;
+        }
+        Metrics::add(&self.metrics.catalog_requests, 1);
+        match self
+            .bloomreach
+            .catalog_bulk_partial_update(&self.catalog_id, &items)
+            .await
+        {
+            Ok(results) => {
+                tracing::info!(items = items.len(), "bloomreach catalog update delivered");
+                for (index, id) in ids.iter().enumerate() {
+                    let outcome = match results.get(index) {
+                        Some(r) if r.success => AttemptOutcome::Delivered { request_id: None },
+                        Some(r) => self.classifier.command_failure(
+                            bigreach_bloomreach::classify_command_errors(&r.errors),
+                            r.errors.join("; "),
+                            1,
+                        ),
+                        None => self.classifier.unanswered("no result for this item"),
+                    };
+                    outcomes.push((*id, outcome));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(items = items.len(), %error, "bloomreach catalog update failed");
+                let outcome = self.classifier.request_failure(&error, 1);
+                outcomes.extend(ids.iter().map(|id| (*id, outcome.clone())));
+            }
+        }
+        outcomes
+    }
+}

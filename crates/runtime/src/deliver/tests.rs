@@ -1,0 +1,205 @@
+//! The sinks' at-least-once contract, against a scripted loopback server on a manual clock.
+
+// The loopback HTTP stub the client crates' tests share.
+#[path = "../../../bigcommerce/tests/support/mod.rs"]
+mod support;
+
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bigreach_bloomreach::{BloomreachClient, ClientConfig};
+use bigreach_clock::{ManualClock, SharedClock};
+use bigreach_core::outbox::{AttemptOutcome, CommandStatus, Destination, Lane, OutboxRecord};
+use secrecy::SecretString;
+use serde_json::json;
+use support::{drive, start_time, Canned, MockServer};
+
+use super::catalog::CatalogSink;
+use super::outcome::Classifier;
+use super::tracking::TrackingSink;
+use super::Sink;
+use crate::metrics::Metrics;
+
+fn record(id: u64, destination: Destination, payload: &[u8]) -> OutboxRecord {
+    OutboxRecord {
+        id,
+        lane: Lane::Transactions,
+        destination,
+        fact: format!("fact:{id}"),
+        customer_key: Some("customer:1".into()),
+        payload: payload.to_vec(),
+        event_time_ms: 0,
+        enqueued_at_ms: 0,
+        attempts: 0,
+        next_attempt_ms: 0,
+        status: CommandStatus::Pending,
+        last_error: None,
+    }
+}
+
+struct Rig {
+    clock: Arc<ManualClock>,
+    server: MockServer,
+    tracking: Arc<TrackingSink>,
+    catalog: Arc<CatalogSink>,
+}
+
+async fn rig() -> Rig {
+    let clock = ManualClock::new(start_time());
+    let server = MockServer::start(clock.clone()).await;
+    let shared: SharedClock = clock.clone();
+    let config = ClientConfig::new(
+        server.base.clone(),
+        "project",
+        "key",
+        SecretString::from("secret"),
+    );
+    let bloomreach = Arc::new(BloomreachClient::new(config, shared.clone()).unwrap());
+    let metrics = Arc::new(Metrics::default());
+    let classifier = Arc::new(Classifier {
+        bloomreach: bloomreach.clone(),
+        metrics: metrics.clone(),
+        clock: shared.clone(),
+        requests_per_second: 90,
+        backoff_base: Duration::from_millis(500),
+        backoff_cap: Duration::from_secs(60),
+        failure_streak: AtomicU32::new(0),
+    });
+    Rig {
+        tracking: Arc::new(TrackingSink {
+            bloomreach: bloomreach.clone(),
+            metrics: metrics.clone(),
+            clock: shared,
+            classifier: classifier.clone(),
+        }),
+        catalog: Arc::new(CatalogSink {
+            bloomreach,
+            catalog_id: "cat-1".into(),
+            metrics,
+            classifier,
+        }),
+        clock,
+        server,
+    }
+}
+
+fn ids(outcomes: &[(u64, AttemptOutcome)]) -> Vec<u64> {
+    let mut ids: Vec<u64> = outcomes.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tracking_command_gets_exactly_one_outcome_and_only_an_ack_is_delivered() {
+    let rig = rig().await;
+    rig.server.push(
+        Canned::json(
+            200,
+            json!({"success": true, "results": [
+                {"command_id": "1", "success": true},
+                {"command_id": "2", "success": false, "errors": ["At least one id should be specified."]}
+            ]})
+            .to_string(),
+        )
+        .header("x-request-id", "req-7"),
+    );
+    let frozen = br#"{"customer_ids":{"registered":"1"},"event_type":"purchase","timestamp":1.5}"#;
+    let work = vec![
+        record(1, Destination::Event, frozen),
+        record(2, Destination::CustomerUpdate, br#"{"customer_ids":{}}"#),
+        record(3, Destination::Event, br#"{"event_type":"purchase"}"#),
+        record(4, Destination::Event, b"not json"),
+    ];
+    let sink = rig.tracking.clone();
+    let outcomes = drive(&rig.clock, Duration::from_millis(10), async move {
+        sink.send(&work).await
+    })
+    .await;
+    assert_eq!(ids(&outcomes), vec![1, 2, 3, 4], "{outcomes:?}");
+    let outcome = |id: u64| outcomes.iter().find(|(i, _)| *i == id).unwrap().1.clone();
+    assert_eq!(
+        outcome(1),
+        AttemptOutcome::Delivered {
+            request_id: Some("req-7".into())
+        }
+    );
+    assert!(
+        matches!(outcome(2), AttemptOutcome::Dead { .. }),
+        "{:?}",
+        outcome(2)
+    );
+    // No result for command 3: not known, so it is sent again.
+    assert!(
+        matches!(outcome(3), AttemptOutcome::Retry { .. }),
+        "{:?}",
+        outcome(3)
+    );
+    assert!(
+        matches!(outcome(4), AttemptOutcome::Dead { reason } if reason.contains("not valid JSON"))
+    );
+    // The payload went out as frozen, byte for byte.
+    let sent = rig.server.requests();
+    assert_eq!(sent.len(), 1);
+    let body = String::from_utf8(sent[0].body.clone()).unwrap();
+    assert!(
+        body.contains(std::str::from_utf8(frozen).unwrap()),
+        "{body}"
+    );
+    assert_eq!(sent[0].json()["commands"][1]["name"], "customers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_is_a_retry_for_every_command_never_a_delivery() {
+    let rig = rig().await;
+    rig.server
+        .push(Canned::json(503, "upstream unavailable").header("x-request-id", "s-1"));
+    let work = vec![
+        record(1, Destination::Event, b"{}"),
+        record(2, Destination::CustomerUpdate, b"{}"),
+    ];
+    let sink = rig.tracking.clone();
+    let outcomes = drive(&rig.clock, Duration::from_millis(10), async move {
+        sink.send(&work).await
+    })
+    .await;
+    assert_eq!(ids(&outcomes), vec![1, 2]);
+    for (_, outcome) in &outcomes {
+        assert!(
+            matches!(outcome, AttemptOutcome::Retry { counts: false, .. }),
+            "a 5xx keeps the command without using its budget: {outcome:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_catalog_item_gets_exactly_one_outcome() {
+    let rig = rig().await;
+    rig.server
+        .push(Canned::json(200, json!([{"success": true}]).to_string()));
+    let item = |id: &str| Destination::CatalogItem { item_id: id.into() };
+    let work = vec![
+        record(1, item("v1"), br#"{"title":"Mug"}"#),
+        record(2, item("v2"), br#"{"title":"Cup"}"#),
+        record(3, item("v3"), b"[1, 2]"),
+    ];
+    let sink = rig.catalog.clone();
+    let outcomes = drive(&rig.clock, Duration::from_millis(10), async move {
+        sink.send(&work).await
+    })
+    .await;
+    assert_eq!(ids(&outcomes), vec![1, 2, 3], "{outcomes:?}");
+    let outcome = |id: u64| outcomes.iter().find(|(i, _)| *i == id).unwrap().1.clone();
+    assert_eq!(outcome(1), AttemptOutcome::Delivered { request_id: None });
+    // No result for item 2: never counted as delivered. (The client reports it as a rejection
+    // "no result for this item", which today's classification dead-letters; the retry policy
+    // decides that, not the sink.)
+    assert!(
+        !matches!(outcome(2), AttemptOutcome::Delivered { .. }),
+        "{:?}",
+        outcome(2)
+    );
+    assert!(
+        matches!(outcome(3), AttemptOutcome::Dead { reason } if reason.contains("not a JSON object"))
+    );
+}
