@@ -21,9 +21,10 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::demo::{
-    self, BigCommercePlan, BloomreachPlan, DemoPlan, DemoSummary, StorePlan, TradingPlan, Twins,
-};
+use crate::demo::DemoError;
+use crate::plan::{BigCommercePlan, BloomreachPlan, DemoPlan, StorePlan, TradingPlan};
+use crate::twins::{credentials, Twins};
+use crate::verdict::{evaluate, DemoSummary};
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -275,7 +276,7 @@ pub enum ScenarioError {
     },
     /// The run failed.
     #[error("{0}")]
-    Demo(#[from] demo::DemoError),
+    Demo(#[from] DemoError),
     /// The appliance failed to start.
     #[error("starting the appliance failed: {0}")]
     Start(#[from] bigreach_runtime::StartError),
@@ -289,7 +290,7 @@ pub enum ScenarioError {
 pub struct ScenarioReport {
     /// The scenario's name.
     pub scenario: String,
-    /// The checks shared with the demo.
+    /// The ground-truth verdict's counts (shared with the demo).
     pub summary: DemoSummary,
     /// Catalog items whose price or stock differs from the store's variant.
     pub catalog_items_stale: usize,
@@ -580,7 +581,7 @@ async fn run_with(
     appliance.shutdown().await;
     let store_truth = twins.bigcommerce.truth();
     let bloomreach_truth = twins.bloomreach.truth();
-    let mut summary = demo::evaluate(
+    let mut summary = evaluate(
         &store_truth,
         &bloomreach_truth,
         &config.bloomreach.ids,
@@ -697,7 +698,7 @@ async fn order_lines(
         .map_err(|e| e.to_string())?;
     let lines: Vec<serde_json::Value> = reqwest::Client::new()
         .get(url)
-        .header("X-Auth-Token", demo::credentials::BC_TOKEN)
+        .header("X-Auth-Token", credentials::BC_TOKEN)
         .header("Accept", "application/json")
         .send()
         .await
