@@ -86,8 +86,18 @@ impl RehearseCommand {
     }
 }
 
-/// Runs a rehearsal command.
+/// Runs a rehearsal command. A failure is printed as one line (the error and its causes),
+/// never with a backtrace, even when `RUST_BACKTRACE` is set: these commands are run by people
+/// trying the product out, from any directory.
 pub async fn run(command: RehearseCommand) -> Result<()> {
+    if let Err(error) = run_command(command).await {
+        eprintln!("Error: {error:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn run_command(command: RehearseCommand) -> Result<()> {
     match command {
         RehearseCommand::Sim { plan } => sim(&plan).await,
         RehearseCommand::Demo {
