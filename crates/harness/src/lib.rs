@@ -9,7 +9,7 @@
 //!   [`DemoSummary::findings`](verdict::DemoSummary::findings)).
 //! - [`demo`]: the demo run (twins, appliance, trading, verdict).
 //! - [`scenario`]: scenario files and their runner.
-//! - [`bench`]: the benchmarks (`ingest`, `drain`, `flash-sale`).
+//! - [`bench`](mod@bench): the benchmarks (`ingest`, `drain`, `flash-sale`).
 
 pub mod bench;
 pub mod demo;
