@@ -1,5 +1,7 @@
 //! The CLI's offline commands: init writes a config that check accepts; check lists every
-//! problem with its field; nothing echoes a pasted secret.
+//! problem with its field; nothing echoes a pasted secret. And the installed binary can
+//! rehearse: `demo` and `sim` run from an empty directory outside the source tree (the plans
+//! are compiled in), and a missing `--plan` file is one clear line.
 
 use std::process::Command;
 
@@ -101,4 +103,125 @@ fn serve_without_the_secret_in_the_environment_says_which_variable() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("BIGREACH_BC_TOKEN"), "{stderr}");
+}
+
+#[cfg(feature = "rehearsal")]
+#[test]
+fn demo_runs_clean_from_an_empty_directory_on_the_compiled_in_small_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bigreach()
+        .current_dir(dir.path())
+        .args(["demo", "--json", "--plan", "small"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(summary["finished"], true, "{summary}");
+    assert!(
+        summary["orders_paid_in_bigcommerce"].as_u64().unwrap() > 50,
+        "{summary}"
+    );
+    for count in [
+        "purchases_missing",
+        "purchases_duplicated",
+        "purchases_wrong_amount",
+        "purchases_unpaid",
+        "purchases_on_other_profiles",
+        "duplicate_profiles",
+        "merged_profiles",
+        "persons_without_profile",
+        "catalog_items_missing",
+    ] {
+        assert_eq!(summary[count], 0, "{count}: {summary}");
+    }
+    // Nothing was written to the working directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[cfg(feature = "rehearsal")]
+#[test]
+fn sim_starts_from_an_empty_directory_and_prints_live_urls() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bigreach()
+        .current_dir(dir.path())
+        .arg("sim")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    let outcome = loop {
+        match received.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let done = line.starts_with("These are simulator credentials");
+                printed.push(line);
+                if done {
+                    break Ok(());
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    // Check the twins listen before stopping them.
+    let urls: Vec<url::Url> = printed
+        .iter()
+        .filter_map(|line| {
+            let (label, value) = line.split_once(':')?;
+            matches!(label.trim(), "API root" | "base URL")
+                .then(|| url::Url::parse(value.trim()).ok())
+                .flatten()
+        })
+        .collect();
+    let listening: Vec<bool> = urls
+        .iter()
+        .map(|url| {
+            let address = url.socket_addrs(|| None).unwrap()[0];
+            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)).is_ok()
+        })
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    outcome.unwrap_or_else(|e| panic!("{e}; sim printed {printed:#?}"));
+    assert_eq!(urls.len(), 2, "{printed:#?}");
+    assert!(
+        urls.iter().all(|u| u.host_str() == Some("127.0.0.1")),
+        "{urls:?}"
+    );
+    assert_eq!(listening, [true, true], "{urls:?}");
+}
+
+#[cfg(feature = "rehearsal")]
+#[test]
+fn a_missing_plan_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bigreach()
+        .current_dir(dir.path())
+        .args(["demo", "--plan", "no-such-plan.toml"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("no-such-plan.toml"), "{stderr}");
+    assert!(lines[0].contains("--plan takes"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
 }

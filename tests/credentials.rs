@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach::demo::{DemoPlan, Twins};
+use bigreach_harness::plan::DemoPlan;
+use bigreach_harness::twins::Twins;
 use bigreach_clock::{Clock, ManualClock, SystemClock};
 use bigreach_core::app::status::{AlertKind, Component};
 use bigreach_core::secret::SecretResolver;
@@ -136,7 +137,7 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
             .post(&url)
             .header(
                 bigreach_runtime::receiver::SECRET_HEADER,
-                bigreach::demo::credentials::WEBHOOK_SECRET,
+                bigreach_harness::twins::credentials::WEBHOOK_SECRET,
             )
             .body(order_webhook(1))
             .send(),

@@ -5,19 +5,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach::demo::{self, DemoPlan, Twins};
 use bigreach_clock::SystemClock;
 use bigreach_core::secret::SecretResolver;
+use bigreach_harness::demo;
+use bigreach_harness::plan::DemoPlan;
+use bigreach_harness::twins::Twins;
 
 fn small_plan() -> DemoPlan {
-    let mut plan =
-        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
-            .unwrap();
+    let mut plan = DemoPlan::builtin("small").unwrap();
     // Trade all at once: the test waits for the appliance to go idle, not for time to pass.
     plan.trading.over_secs = 0;
     plan

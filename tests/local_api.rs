@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach::demo::{DemoPlan, Twins};
 use bigreach_clock::{Clock, SystemClock};
 use bigreach_core::secret::SecretResolver;
+use bigreach_harness::plan::DemoPlan;
+use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
 
 /// Waits for a condition (not for time to pass), polling on the clock, bounded at 60 s.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bigreach::scenario::{self, RunOptions, Scenario};
+use bigreach_harness::scenario::{self, RunOptions, Scenario};
 
 fn scenario_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -47,10 +47,7 @@ impl CommandState {
 /// Where a command goes, as an operator reads it: `customers`, `customers/events` or
 /// `catalog item 123`.
 pub(crate) fn describe_destination(destination: &Destination) -> String {
-    match destination {
-        Destination::Tracking { name } => name.clone(),
-        Destination::CatalogItem { item_id } => format!("catalog item {item_id}"),
-    }
+    destination.to_string()
 }
 
 pub(crate) fn utc(ms: i64) -> DateTime<Utc> {

@@ -18,7 +18,10 @@ const T0_MS: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
 fn command(lane: Lane, name: &str, fact: &str, person: Option<&str>, payload: &str) -> NewCommand {
     NewCommand {
         lane,
-        destination: Destination::Tracking { name: name.into() },
+        destination: match name {
+            "customers" => Destination::CustomerUpdate,
+            _ => Destination::Event,
+        },
         fact: fact.into(),
         content_hash: "once".into(),
         customer_key: person.map(str::to_owned),

@@ -1,0 +1,139 @@
+//! Both twins on loopback with the demo's credentials, and an appliance configuration that
+//! points at them.
+
+use std::path::Path;
+
+use bigreach_clock::SharedClock;
+use bigreach_core::config::{
+    ApiSettings, BigCommerceSettings, BloomreachSettings, Config, IdNames, MonitoringSettings,
+    WebhookSettings, CONFIG_VERSION,
+};
+use bigreach_core::secret::{SecretRef, SecretResolver};
+use bigreach_twins::bigcommerce::{BigCommerceTwin, BigCommerceTwinConfig};
+use bigreach_twins::bloomreach::{BloomreachTwin, BloomreachTwinConfig};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::demo::DemoError;
+use crate::plan::DemoPlan;
+
+/// Credentials the demo gives its twins (printed by `bigreach sim`; never real secrets).
+pub mod credentials {
+    /// BigCommerce store hash.
+    pub const STORE_HASH: &str = "demo42";
+    /// BigCommerce access token.
+    pub const BC_TOKEN: &str = "twin-bigcommerce-token";
+    /// Bloomreach project token.
+    pub const PROJECT_TOKEN: &str = "demo-project";
+    /// Bloomreach private key id.
+    pub const KEY_ID: &str = "demo-key";
+    /// Bloomreach private key secret.
+    pub const KEY_SECRET: &str = "twin-bloomreach-secret";
+    /// Webhook shared secret.
+    pub const WEBHOOK_SECRET: &str = "twin-webhook-secret";
+}
+
+/// Both twins, running.
+pub struct Twins {
+    /// The BigCommerce twin.
+    pub bigcommerce: BigCommerceTwin,
+    /// The Bloomreach twin.
+    pub bloomreach: BloomreachTwin,
+}
+
+impl Twins {
+    /// Starts both twins on loopback and seeds the store.
+    pub async fn start(plan: &DemoPlan, clock: SharedClock) -> Result<Self, DemoError> {
+        let bloomreach = BloomreachTwin::start(
+            BloomreachTwinConfig {
+                project_token: credentials::PROJECT_TOKEN.into(),
+                key_id: credentials::KEY_ID.into(),
+                secret: credentials::KEY_SECRET.into(),
+                requests_per_minute: plan.bloomreach.requests_per_minute,
+                seed: plan.seed,
+                ..BloomreachTwinConfig::default()
+            },
+            clock.clone(),
+        )
+        .await
+        .map_err(|e| DemoError::Twin(e.to_string()))?;
+        let bigcommerce = BigCommerceTwin::start(
+            BigCommerceTwinConfig {
+                store_hash: credentials::STORE_HASH.into(),
+                access_token: credentials::BC_TOKEN.into(),
+                plan: plan.quota_plan()?,
+                seed: plan.seed,
+                store_default_currency: plan
+                    .store
+                    .currencies
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "USD".into()),
+                ..BigCommerceTwinConfig::default()
+            },
+            clock,
+        )
+        .await
+        .map_err(|e| DemoError::Twin(e.to_string()))?;
+        bigcommerce.seed_store(&plan.store_seed());
+        Ok(Twins {
+            bigcommerce,
+            bloomreach,
+        })
+    }
+
+    /// A configuration pointing the appliance at these twins, with secrets in `secrets`' vault.
+    pub fn appliance_config(&self, data_dir: &Path, secrets: &SecretResolver) -> Config {
+        secrets.put(
+            "bc-token",
+            SecretString::from(credentials::BC_TOKEN.to_owned()),
+        );
+        secrets.put(
+            "br-secret",
+            SecretString::from(credentials::KEY_SECRET.to_owned()),
+        );
+        secrets.put(
+            "webhook-secret",
+            SecretString::from(credentials::WEBHOOK_SECRET.to_owned()),
+        );
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Config {
+            version: CONFIG_VERSION,
+            data_dir: data_dir.to_owned(),
+            bigcommerce: BigCommerceSettings {
+                store_hash: credentials::STORE_HASH.into(),
+                api_root: Some(self.bigcommerce.api_root()),
+                access_token: SecretRef::Keyring("bc-token".into()),
+                quota_reserve_share: 0.2,
+                poll_interval_secs: 60,
+                poll_overlap_secs: 600,
+            },
+            bloomreach: BloomreachSettings {
+                base_url: self.bloomreach.base_url(),
+                project_token: credentials::PROJECT_TOKEN.into(),
+                key_id: credentials::KEY_ID.into(),
+                secret: SecretRef::Keyring("br-secret".into()),
+                requests_per_second: 90,
+                catalog_name: "bigreach_products".into(),
+                ids: IdNames::default(),
+                identity: Default::default(),
+            },
+            webhooks: WebhookSettings {
+                listen: loopback,
+                public_url: Url::parse("http://127.0.0.1:0/webhooks").expect("static URL"),
+                secret: SecretRef::Keyring("webhook-secret".into()),
+                max_body_bytes: 256 * 1024,
+                manage_hooks: true,
+            },
+            api: ApiSettings { listen: loopback },
+            monitoring: MonitoringSettings::default(),
+            mapping: Default::default(),
+        }
+    }
+
+    /// Stops both twins.
+    pub async fn shutdown(self) {
+        self.bigcommerce.shutdown().await;
+        self.bloomreach.shutdown().await;
+    }
+}

@@ -1,0 +1,526 @@
+//! The ground-truth verdict, in one copy: [`evaluate`] compares the Bloomreach twin's state with
+//! the BigCommerce twin's truth and counts what is missing, doubled, wrong or split;
+//! [`DemoSummary::findings`] turns those counts into the checks that failed. The demo, the
+//! scenarios, the crash harness and the flash-sale benchmark all judge through these two.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bigreach_core::config::IdNames;
+use bigreach_twins::bigcommerce::BigCommerceTruth;
+use bigreach_twins::bloomreach::BloomreachTruth;
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+    /// Purchases measured (those paid during the trading burst).
+    pub count: usize,
+}
+
+/// What Bloomreach holds compared with the store's truth (see [`evaluate`]); the demo, the
+/// scenarios, the crash harness and the flash-sale benchmark all report it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DemoSummary {
+    /// Orders whose payment BigCommerce captured.
+    pub orders_paid_in_bigcommerce: usize,
+    /// Distinct purchases (by `purchase_id`) Bloomreach holds.
+    pub purchases_in_bloomreach: usize,
+    /// Paid orders without a purchase.
+    pub purchases_missing: usize,
+    /// Extra purchase events beyond one per order (after Bloomreach's duplicate filter).
+    pub purchases_duplicated: usize,
+    /// Purchases whose total or currency differs from the order.
+    pub purchases_wrong_amount: usize,
+    /// Purchases for orders that were never paid.
+    pub purchases_unpaid: usize,
+    /// Purchases on a profile that is not the paying person's (a split or a false merge).
+    pub purchases_on_other_profiles: usize,
+    /// Paid orders of persons with no usable identifier (placeholder email, no phone, no
+    /// account), withheld by policy: a placeholder never becomes an ID.
+    pub purchases_withheld_no_id: usize,
+    /// Persons in the store's truth.
+    pub persons_in_truth: usize,
+    /// Profiles in Bloomreach.
+    pub profiles_in_bloomreach: usize,
+    /// Extra profiles for persons split across several.
+    pub duplicate_profiles: usize,
+    /// Persons who should have a profile (registered, or with a paid order) but have none.
+    pub persons_without_profile: usize,
+    /// Persons who need no profile: guests whose orders were never paid.
+    pub persons_never_paid: usize,
+    /// Profiles holding more than one person.
+    pub merged_profiles: usize,
+    /// Variants in the store.
+    pub variants_in_bigcommerce: usize,
+    /// Items in the Bloomreach catalog.
+    pub catalog_items_in_bloomreach: usize,
+    /// Variants without a catalog item.
+    pub catalog_items_missing: usize,
+    /// From BigCommerce payment to Bloomreach acknowledgement, for purchases paid live.
+    pub latency_ms: Latency,
+    /// 429 answers Bloomreach gave.
+    pub bloomreach_429s: u64,
+    /// Events Bloomreach's duplicate filter dropped (resends absorbed).
+    pub bloomreach_duplicates_dropped: u64,
+    /// 429 answers BigCommerce gave.
+    pub bigcommerce_429s: u64,
+    /// Webhook deliveries BigCommerce made.
+    pub webhooks_sent: u64,
+    /// Commands the appliance dead-lettered.
+    pub dead_letters: u64,
+    /// True when the appliance went idle before the time limit.
+    pub finished: bool,
+    /// Wall-clock seconds.
+    pub elapsed_s: f64,
+}
+
+/// What a check is about; the demo prints one line per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Every paid order is exactly one purchase, right in amount, on the payer's profile.
+    Purchases,
+    /// One profile per person, and a profile for everyone who needs one.
+    People,
+    /// Every variant is a catalog item.
+    Catalog,
+    /// The appliance went idle before the time limit.
+    Run,
+}
+
+/// One ground-truth check. Each passes when its count in the summary is zero (for
+/// [`Check::Finished`]: when the run finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// [`DemoSummary::finished`].
+    Finished,
+    /// [`DemoSummary::purchases_missing`].
+    PurchasesMissing,
+    /// [`DemoSummary::purchases_duplicated`].
+    PurchasesDuplicated,
+    /// [`DemoSummary::purchases_wrong_amount`].
+    PurchasesWrongAmount,
+    /// [`DemoSummary::purchases_unpaid`].
+    PurchasesUnpaid,
+    /// [`DemoSummary::purchases_on_other_profiles`].
+    PurchasesOnOtherProfiles,
+    /// [`DemoSummary::duplicate_profiles`].
+    DuplicateProfiles,
+    /// [`DemoSummary::merged_profiles`].
+    MergedProfiles,
+    /// [`DemoSummary::persons_without_profile`].
+    PersonsWithoutProfile,
+    /// [`DemoSummary::catalog_items_missing`].
+    CatalogItemsMissing,
+}
+
+impl Check {
+    /// Every check, in report order.
+    pub const ALL: [Check; 10] = [
+        Check::Finished,
+        Check::PurchasesMissing,
+        Check::PurchasesDuplicated,
+        Check::PurchasesWrongAmount,
+        Check::PurchasesUnpaid,
+        Check::PurchasesOnOtherProfiles,
+        Check::DuplicateProfiles,
+        Check::MergedProfiles,
+        Check::PersonsWithoutProfile,
+        Check::CatalogItemsMissing,
+    ];
+
+    /// The family the check belongs to.
+    pub fn family(self) -> Family {
+        match self {
+            Check::Finished => Family::Run,
+            Check::PurchasesMissing
+            | Check::PurchasesDuplicated
+            | Check::PurchasesWrongAmount
+            | Check::PurchasesUnpaid
+            | Check::PurchasesOnOtherProfiles => Family::Purchases,
+            Check::DuplicateProfiles | Check::MergedProfiles | Check::PersonsWithoutProfile => {
+                Family::People
+            }
+            Check::CatalogItemsMissing => Family::Catalog,
+        }
+    }
+
+    /// What failing it means, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Check::Finished => "the appliance did not finish within the time limit",
+            Check::PurchasesMissing => "paid orders without a purchase",
+            Check::PurchasesDuplicated => "purchases doubled",
+            Check::PurchasesWrongAmount => "purchases with a wrong total or currency",
+            Check::PurchasesUnpaid => "purchases for orders never paid",
+            Check::PurchasesOnOtherProfiles => "purchases on another person's profile",
+            Check::DuplicateProfiles => "extra profiles of split persons",
+            Check::MergedProfiles => "profiles holding several persons",
+            Check::PersonsWithoutProfile => "persons without a profile",
+            Check::CatalogItemsMissing => "variants missing from the catalog",
+        }
+    }
+}
+
+/// A failed check and how many things failed it (1 for [`Check::Finished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The check.
+    pub check: Check,
+    /// How many.
+    pub count: usize,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.check {
+            Check::Finished => f.write_str(self.check.describe()),
+            check => write!(f, "{} {}", self.count, check.describe()),
+        }
+    }
+}
+
+impl DemoSummary {
+    /// The summary's count for a check: how many things failed it (for [`Check::Finished`], 1
+    /// when the run did not finish).
+    pub fn count(&self, check: Check) -> usize {
+        match check {
+            Check::Finished => usize::from(!self.finished),
+            Check::PurchasesMissing => self.purchases_missing,
+            Check::PurchasesDuplicated => self.purchases_duplicated,
+            Check::PurchasesWrongAmount => self.purchases_wrong_amount,
+            Check::PurchasesUnpaid => self.purchases_unpaid,
+            Check::PurchasesOnOtherProfiles => self.purchases_on_other_profiles,
+            Check::DuplicateProfiles => self.duplicate_profiles,
+            Check::MergedProfiles => self.merged_profiles,
+            Check::PersonsWithoutProfile => self.persons_without_profile,
+            Check::CatalogItemsMissing => self.catalog_items_missing,
+        }
+    }
+
+    /// Every check that failed, in report order. Empty means clean.
+    pub fn findings(&self) -> Vec<Finding> {
+        Check::ALL
+            .into_iter()
+            .map(|check| Finding {
+                check,
+                count: self.count(check),
+            })
+            .filter(|finding| finding.count > 0)
+            .collect()
+    }
+
+    /// True when every check of `family` passed.
+    pub fn family_is_clean(&self, family: Family) -> bool {
+        Check::ALL
+            .into_iter()
+            .filter(|check| check.family() == family)
+            .all(|check| self.count(check) == 0)
+    }
+
+    /// True when the run finished and nothing is missing, doubled, wrong or split.
+    pub fn is_clean(&self) -> bool {
+        self.findings().is_empty()
+    }
+}
+
+/// Compares Bloomreach's state with the store's truth. The ID names are the appliance's;
+/// purchases paid at or after `live_since` are measured for latency. `finished`, `dead_letters`
+/// and `elapsed_s` come from the run, not the truths: the caller fills them in.
+pub fn evaluate(
+    store: &BigCommerceTruth,
+    bloomreach: &BloomreachTruth,
+    ids: &IdNames,
+    catalog_name: &str,
+    live_since: chrono::DateTime<chrono::Utc>,
+) -> DemoSummary {
+    let mut summary = DemoSummary::default();
+    let orders: BTreeMap<u64, _> = store.orders.iter().map(|o| (o.order_id, o)).collect();
+    // purchase_id → (count, first received_at, total, currency)
+    let mut purchases: BTreeMap<u64, Vec<(&bigreach_twins::bloomreach::EventTruth, u64)>> =
+        BTreeMap::new();
+    for profile in &bloomreach.profiles {
+        for event in &profile.events {
+            if event.event_type != "purchase" {
+                continue;
+            }
+            if let Some(id) = event.properties.get("purchase_id").and_then(|v| v.as_u64()) {
+                purchases
+                    .entry(id)
+                    .or_default()
+                    .push((event, profile.internal_id));
+            }
+        }
+    }
+    // Persons with no usable identifier (only a placeholder email such as test@test.com, no
+    // phone, no account) can never have a profile: their purchases are withheld by policy.
+    let unidentifiable: BTreeSet<u64> = store
+        .persons
+        .iter()
+        .filter(|p| {
+            p.customer_id.is_none()
+                && p.phone_e164.is_none()
+                && p.email
+                    .as_deref()
+                    .and_then(bigreach_core::identity::normalize_email)
+                    .is_none()
+        })
+        .map(|p| p.person_id)
+        .collect();
+    let paid: Vec<_> = store
+        .orders
+        .iter()
+        .filter(|o| o.paid && !unidentifiable.contains(&o.person_id))
+        .collect();
+    summary.purchases_withheld_no_id = store
+        .orders
+        .iter()
+        .filter(|o| o.paid && unidentifiable.contains(&o.person_id))
+        .count();
+    summary.orders_paid_in_bigcommerce = paid.len() + summary.purchases_withheld_no_id;
+    summary.purchases_in_bloomreach = purchases.len();
+    let mut latencies = Vec::new();
+    for order in &paid {
+        match purchases.get(&order.order_id) {
+            None => summary.purchases_missing += 1,
+            Some(events) => {
+                summary.purchases_duplicated += events.len() - 1;
+                let (event, _) = events[0];
+                let total = event
+                    .properties
+                    .get("total_price")
+                    .and_then(|v| v.as_f64())
+                    .and_then(Decimal::from_f64);
+                let currency = event
+                    .properties
+                    .get("local_currency")
+                    .and_then(|v| v.as_str());
+                if total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
+                    || currency != Some(order.currency.as_str())
+                {
+                    summary.purchases_wrong_amount += 1;
+                }
+                if let Some(paid_at) = order.paid_at.filter(|at| *at >= live_since) {
+                    let first = events
+                        .iter()
+                        .map(|(e, _)| e.received_at)
+                        .min()
+                        .unwrap_or(paid_at);
+                    latencies.push((first - paid_at).num_milliseconds().max(0) as u64);
+                }
+            }
+        }
+    }
+    summary.purchases_unpaid = purchases
+        .keys()
+        .filter(|id| orders.get(id).is_none_or(|o| !o.paid))
+        .count();
+    latencies.sort_unstable();
+    summary.latency_ms = Latency {
+        p50: percentile(&latencies, 50),
+        p99: percentile(&latencies, 99),
+        max: latencies.last().copied().unwrap_or(0),
+        count: latencies.len(),
+    };
+
+    // Persons ↔ profiles, through the IDs the appliance uses.
+    // Which person a profile belongs to is the truth's question, not Bloomreach's: an email ID
+    // in another case or with stray spaces still names the same person (so a connector that
+    // keys profiles by the email as typed shows up as splitting that person).
+    let mut owner: BTreeMap<(String, String), BTreeSet<u64>> = BTreeMap::new();
+    for profile in &bloomreach.profiles {
+        for (name, values) in &profile.ids {
+            for value in values {
+                let value = if *name == ids.email {
+                    value.trim().to_lowercase()
+                } else {
+                    value.clone()
+                };
+                owner
+                    .entry((name.clone(), value))
+                    .or_default()
+                    .insert(profile.internal_id);
+            }
+        }
+    }
+    let mut persons_of_profile: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let mut profiles_of_person: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let paying: BTreeSet<u64> = paid.iter().map(|o| o.person_id).collect();
+    // An identifier several persons share (a household phone or email) says nothing about which
+    // of them a profile belongs to, so it is not used to map persons to profiles.
+    let mut holders: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let person_keys = |person: &bigreach_twins::bigcommerce::PersonTruth| {
+        let mut keys = Vec::new();
+        if let Some(id) = person.customer_id {
+            keys.push((ids.customer_id.clone(), id.to_string()));
+        }
+        if let Some(email) = &person.email {
+            keys.push((ids.email.clone(), email.clone()));
+        }
+        if let Some(phone) = &person.phone_e164 {
+            keys.push((ids.phone.clone(), phone.clone()));
+        }
+        keys
+    };
+    for person in &store.persons {
+        for key in person_keys(person) {
+            *holders.entry(key).or_default() += 1;
+        }
+    }
+    for person in &store.persons {
+        let keys: Vec<_> = person_keys(person)
+            .into_iter()
+            .filter(|key| holders.get(key) == Some(&1))
+            .collect();
+        let profiles: BTreeSet<u64> = keys
+            .iter()
+            .filter_map(|k| owner.get(k))
+            .flatten()
+            .copied()
+            .collect();
+        summary.duplicate_profiles += profiles.len().saturating_sub(1);
+        profiles_of_person.insert(person.person_id, profiles.clone());
+        let needs_profile = !unidentifiable.contains(&person.person_id)
+            && (person.customer_id.is_some() || paying.contains(&person.person_id));
+        if profiles.is_empty() {
+            if needs_profile {
+                summary.persons_without_profile += 1;
+            } else {
+                summary.persons_never_paid += 1;
+            }
+        }
+        for profile in profiles {
+            persons_of_profile
+                .entry(profile)
+                .or_default()
+                .insert(person.person_id);
+        }
+    }
+    summary.merged_profiles = persons_of_profile.values().filter(|p| p.len() > 1).count();
+    // Every purchase must sit on a profile of the person who paid.
+    for order in &paid {
+        let Some(events) = purchases.get(&order.order_id) else {
+            continue;
+        };
+        let theirs = profiles_of_person.get(&order.person_id);
+        if events
+            .iter()
+            .any(|(_, profile)| theirs.is_none_or(|p| !p.contains(profile)))
+        {
+            summary.purchases_on_other_profiles += 1;
+        }
+    }
+    summary.persons_in_truth = store.persons.len();
+    summary.profiles_in_bloomreach = bloomreach.profiles.len();
+
+    summary.variants_in_bigcommerce = store.variant_ids.len();
+    let catalog = bloomreach.catalogs.iter().find(|c| c.name == catalog_name);
+    summary.catalog_items_in_bloomreach = catalog.map_or(0, |c| c.items.len());
+    summary.catalog_items_missing = store
+        .variant_ids
+        .iter()
+        .filter(|id| catalog.is_none_or(|c| !c.items.contains_key(&id.to_string())))
+        .count();
+    summary.bloomreach_429s = bloomreach.stats.rate_limited_429;
+    summary.bloomreach_duplicates_dropped = bloomreach.stats.duplicate_events_dropped;
+    summary.bigcommerce_429s = store.rate_limited_429;
+    summary.webhooks_sent = store.webhooks_sent;
+    summary
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 50), 50);
+        assert_eq!(percentile(&values, 99), 99);
+        assert_eq!(percentile(&[7], 99), 7);
+        assert_eq!(percentile(&[], 50), 0);
+    }
+
+    fn clean() -> DemoSummary {
+        DemoSummary {
+            finished: true,
+            ..DemoSummary::default()
+        }
+    }
+
+    #[test]
+    fn a_finished_run_with_nothing_wrong_is_clean() {
+        assert!(clean().is_clean());
+        assert!(clean().findings().is_empty());
+        assert!(!DemoSummary::default().is_clean(), "unfinished");
+    }
+
+    #[test]
+    fn each_check_alone_makes_the_verdict_fail_in_its_family() {
+        for check in Check::ALL {
+            let mut summary = clean();
+            match check {
+                Check::Finished => summary.finished = false,
+                Check::PurchasesMissing => summary.purchases_missing = 2,
+                Check::PurchasesDuplicated => summary.purchases_duplicated = 2,
+                Check::PurchasesWrongAmount => summary.purchases_wrong_amount = 2,
+                Check::PurchasesUnpaid => summary.purchases_unpaid = 2,
+                Check::PurchasesOnOtherProfiles => summary.purchases_on_other_profiles = 2,
+                Check::DuplicateProfiles => summary.duplicate_profiles = 2,
+                Check::MergedProfiles => summary.merged_profiles = 2,
+                Check::PersonsWithoutProfile => summary.persons_without_profile = 2,
+                Check::CatalogItemsMissing => summary.catalog_items_missing = 2,
+            }
+            let expected = if check == Check::Finished { 1 } else { 2 };
+            assert_eq!(
+                summary.findings(),
+                vec![Finding {
+                    check,
+                    count: expected
+                }],
+                "{check:?}"
+            );
+            assert!(!summary.is_clean(), "{check:?}");
+            assert!(!summary.family_is_clean(check.family()), "{check:?}");
+            for other in [
+                Family::Purchases,
+                Family::People,
+                Family::Catalog,
+                Family::Run,
+            ] {
+                if other != check.family() {
+                    assert!(summary.family_is_clean(other), "{check:?} {other:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn findings_read_as_sentences() {
+        let finding = Finding {
+            check: Check::PurchasesOnOtherProfiles,
+            count: 3,
+        };
+        assert_eq!(
+            finding.to_string(),
+            "3 purchases on another person's profile"
+        );
+    }
+}
