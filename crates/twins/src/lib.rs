@@ -7,3 +7,4 @@
 
 pub mod bigcommerce;
 pub mod bloomreach;
+pub mod control;

@@ -164,6 +164,9 @@ pub enum TwinError {
         /// The order-product id asked for.
         order_product_id: u64,
     },
+    /// No product with this id.
+    #[error("unknown product {0}")]
+    UnknownProduct(u64),
     /// No variant with this id.
     #[error("unknown variant {0}")]
     UnknownVariant(u64),
