@@ -20,24 +20,25 @@ use super::server::{
 use super::wire::{self, money, rfc2822, status_name};
 use super::Inner;
 
-/// The status catalogue: (id, sort order in the control panel, system description), from the
-/// `GET /order_statuses` example of `orders.v2.oas2.yml`.
+/// The status catalogue: (id, sort order in the control panel, system description). Sort
+/// orders as in the `GET /order_statuses` example of `orders.v2.oas2.yml`; descriptions are the
+/// reference's paraphrases (§3.3), not the spec's text.
 const STATUSES: [(u8, u32, &str); 15] = [
-    (0, 0, "An incomplete order happens when a shopper reached the payment page, but did not complete the transaction."),
-    (1, 1, "Customer started the checkout process, but did not complete it."),
-    (2, 8, "Order has been shipped, but receipt has not been confirmed; seller has used the Ship Items action."),
-    (3, 6, "Only some items in the order have been shipped, due to some products being pre-order only or other reasons."),
-    (4, 11, "Seller has used the Refund action."),
-    (5, 9, "Seller has cancelled an order, due to a stock inconsistency or other reasons."),
-    (6, 10, "Seller has marked the order as declined for lack of manual payment, or other reasons."),
-    (7, 2, "Customer has completed checkout process, but payment has yet to be confirmed."),
-    (8, 5, "Order has been pulled, and is awaiting customer pickup from a seller-specified location."),
-    (9, 4, "Order has been pulled and packaged, and is awaiting collection from a shipping provider."),
-    (10, 7, "Client has paid for their digital product and their file(s) are available for download."),
-    (11, 3, "Customer has completed the checkout process and payment has been confirmed."),
-    (12, 13, "Order is on hold while some aspect needs to be manually confirmed."),
-    (13, 12, "Customer has initiated a dispute resolution process for the PayPal transaction that paid for the order."),
-    (14, 14, "Seller has partially refunded the order."),
+    (0, 0, "Shopper reached payment but did not finish."),
+    (1, 1, "Checkout started, not completed."),
+    (2, 8, "Fully shipped."),
+    (3, 6, "Some items shipped."),
+    (4, 11, "Merchant used Refund (full)."),
+    (5, 9, "Merchant cancelled."),
+    (6, 10, "Merchant declined (e.g. no manual payment)."),
+    (7, 2, "Checkout done, payment not yet confirmed."),
+    (8, 5, "Ready for in-store pickup."),
+    (9, 4, "Packed, waiting for carrier."),
+    (10, 7, "Paid (typically digital, available for download)."),
+    (11, 3, "Checkout done and payment confirmed."),
+    (12, 13, "On hold for manual check."),
+    (13, 12, "PayPal dispute opened."),
+    (14, 14, "Merchant refunded part of the order."),
 ];
 
 fn status_json(id: u8, sort: u32, description: &str) -> Value {
