@@ -410,3 +410,111 @@ async fn v3_transactions_of_a_paid_order_and_none_for_an_unpaid_one() {
     );
     twin.shutdown().await;
 }
+
+#[tokio::test]
+async fn single_resources_and_counts_conform_too() {
+    let (Some(orders), Some(customers)) = (
+        openapi::load_spec("orders.v2.oas2.yml"),
+        openapi::load_spec("customers.v2.yml"),
+    ) else {
+        return;
+    };
+    let (twin, _clock) = seeded().await;
+    let list = get_json(&twin, "v2/orders?limit=250").await;
+    let shipped = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|o| o["status_id"] == 2)
+        .expect("a shipped order");
+    let id = shipped["id"].as_u64().expect("id");
+    let address = &get_json(&twin, &format!("v2/orders/{id}/shipping_addresses")).await[0];
+    let aid = address["id"].as_u64().expect("address id");
+    let one = get_json(&twin, &format!("v2/orders/{id}/shipping_addresses/{aid}")).await;
+    openapi::assert_response(
+        &orders,
+        "/orders/{order_id}/shipping_addresses/{id}",
+        "get",
+        "200",
+        &one,
+        &[],
+    );
+    let quote = get_json(
+        &twin,
+        &format!("v2/orders/{id}/shipping_addresses/{aid}/shipping_quotes"),
+    )
+    .await;
+    openapi::assert_response(
+        &orders,
+        "/orders/{order_id}/shipping_addresses/{shipping_address_id}/shipping_quotes",
+        "get",
+        "200",
+        &quote,
+        &[],
+    );
+    let quote2 = get_json(
+        &twin,
+        &format!("v2/orders/{id}/consignments/shipping/{aid}/shipping_quotes"),
+    )
+    .await;
+    openapi::assert_response(
+        &orders,
+        "/orders/{order_id}/consignments/shipping/{shipping_consignment_id}/shipping_quotes",
+        "get",
+        "200",
+        &quote2,
+        &[],
+    );
+    let shipment = get_json(&twin, &format!("v2/orders/{id}/shipments/{id}")).await;
+    openapi::assert_response(
+        &orders,
+        "/orders/{order_id}/shipments/{shipment_id}",
+        "get",
+        "200",
+        &shipment,
+        &[],
+    );
+    assert_eq!(
+        get_status(&twin, &format!("v2/orders/{id}/shipping_addresses/1"))
+            .await
+            .0,
+        404
+    );
+
+    let c = &get_json(&twin, "v2/customers?limit=1").await[0];
+    let cid = c["id"].as_u64().expect("customer id");
+    let addresses = get_json(&twin, &format!("v2/customers/{cid}/addresses")).await;
+    let caid = addresses[0]["id"].as_u64().expect("address id");
+    let a = get_json(&twin, &format!("v2/customers/{cid}/addresses/{caid}")).await;
+    openapi::assert_response(
+        &customers,
+        "/customers/{customer_id}/addresses/{customer_address_id}",
+        "get",
+        "200",
+        &a,
+        &[],
+    );
+    let n = get_json(&twin, &format!("v2/customers/{cid}/addresses/count")).await;
+    openapi::assert_response(
+        &customers,
+        "/customers/{customer_id}/addresses/count",
+        "get",
+        "200",
+        &n,
+        &[],
+    );
+    let g = get_json(&twin, "v2/customer_groups/1").await;
+    openapi::assert_response(
+        &customers,
+        "/customer_groups/{customer_group_id}",
+        "get",
+        "200",
+        &g,
+        &[],
+    );
+    let gc = get_json(&twin, "v2/customer_groups/count").await;
+    openapi::assert_response(&customers, "/customer_groups/count", "get", "200", &gc, &[]);
+    assert_eq!(gc["count"], 2);
+    assert_eq!(get_status(&twin, "v2/customer_groups/9").await.0, 404);
+    twin.shutdown().await;
+}
