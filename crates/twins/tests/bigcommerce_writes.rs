@@ -729,3 +729,64 @@ async fn products_variants_and_inventory_are_written_with_their_webhooks() {
     }
     twin.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_product_created_over_rest_sells_like_any_other() {
+    let spec = openapi::load_spec("products_catalog.v3.yml");
+    let (twin, _clock) = twin().await;
+    let mut rx = hooks(&twin).await;
+    let body = json!({
+        "name": "Linen Apron", "type": "physical", "weight": 0.4, "price": 24.0,
+        "sku": "APRON-LIN", "inventory_tracking": "product", "inventory_level": 5,
+    });
+    let (s, created) = post(&twin, "v3/catalog/products", body.clone()).await;
+    assert_eq!(s, 200, "{created}");
+    if let Some(spec) = &spec {
+        openapi::assert_response(spec, "/catalog/products", "post", "200", &created, &[]);
+    }
+    let product_id = created["data"]["id"].as_u64().expect("id");
+    let variant_id = created["data"]["base_variant_id"]
+        .as_u64()
+        .expect("base variant");
+    let got = delivered(&twin, &mut rx).await;
+    assert_eq!(scopes(&got), ["store/product/created"]);
+    assert_eq!(got[0]["data"]["id"], product_id);
+    let variants = get(&twin, &format!("v3/catalog/products/{product_id}/variants")).await;
+    assert_eq!(variants["data"][0]["sku"], "APRON-LIN");
+
+    let (s, v) = post(&twin, "v3/catalog/products", body.clone()).await;
+    assert_eq!(s, 409, "a duplicate name: {v}");
+    let mut no_price = body.clone();
+    no_price["name"] = json!("Other Apron");
+    no_price.as_object_mut().expect("object").remove("price");
+    assert_eq!(post(&twin, "v3/catalog/products", no_price).await.0, 422);
+    let mut digital = body.clone();
+    digital["name"] = json!("E-book");
+    digital["type"] = json!("digital");
+    assert_eq!(post(&twin, "v3/catalog/products", digital).await.0, 422);
+    let mut with_variants = body;
+    with_variants["name"] = json!("Apron Set");
+    with_variants["variants"] = json!([]);
+    assert_eq!(
+        post(&twin, "v3/catalog/products", with_variants).await.0,
+        422
+    );
+
+    let mut order = order_body(product_id, variant_id, "apron@example.com");
+    order["status_id"] = json!(11);
+    let (s, o) = post(&twin, "v2/orders", order).await;
+    assert_eq!(s, 200, "{o}");
+    assert_eq!(o["items_total"], 2);
+    let got = delivered(&twin, &mut rx).await;
+    assert!(
+        got.iter()
+            .any(|b| b["scope"] == "store/product/inventory/order/updated"),
+        "{got:#?}"
+    );
+    let after = get(&twin, &format!("v3/catalog/products/{product_id}")).await;
+    assert_eq!(
+        after["data"]["inventory_level"], 3,
+        "the sale took two of five"
+    );
+    twin.shutdown().await;
+}

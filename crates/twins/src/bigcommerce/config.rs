@@ -190,4 +190,7 @@ pub enum TwinError {
     /// refunding more than is left, abandoning a cart touched less than an hour ago, ...).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// A write that conflicts with existing data (a duplicate product name or SKU).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }

@@ -1331,6 +1331,125 @@ pub(crate) fn refund_quote(
     })
 }
 
+/// A product created over `POST v3/catalog/products` (no option variants: one base variant).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct NewProduct {
+    pub name: String,
+    pub sku: String,
+    pub description: String,
+    pub price: Decimal,
+    pub sale_price: Decimal,
+    pub retail_price: Decimal,
+    pub cost_price: Decimal,
+    pub weight: Decimal,
+    /// `none` or `product`.
+    pub track_by_product: bool,
+    pub inventory_level: i64,
+}
+
+/// `POST v3/catalog/products`: a product with its base variant (`store/product/created`).
+/// Duplicate names or SKUs are [`TwinError::Conflict`] (409 on the wire).
+pub(crate) fn create_product(inner: &Inner, spec: &NewProduct) -> Result<u64, TwinError> {
+    locked(inner, |store, _rng| {
+        if spec.name.trim().is_empty() {
+            return Err(rejected("name must not be empty"));
+        }
+        for (field, v) in [
+            ("price", spec.price),
+            ("sale_price", spec.sale_price),
+            ("retail_price", spec.retail_price),
+            ("cost_price", spec.cost_price),
+            ("weight", spec.weight),
+        ] {
+            if v < Decimal::ZERO {
+                return Err(rejected(format!("{field} must not be negative")));
+            }
+        }
+        if store.products.values().any(|p| p.name == spec.name) {
+            return Err(TwinError::Conflict(format!(
+                "a product named {:?} already exists",
+                spec.name
+            )));
+        }
+        if !spec.sku.is_empty()
+            && store
+                .variants
+                .values()
+                .any(|v| v.sku.eq_ignore_ascii_case(&spec.sku))
+        {
+            return Err(TwinError::Conflict(format!(
+                "the SKU {:?} is already in use",
+                spec.sku
+            )));
+        }
+        let now = secs(inner.clock.now());
+        let id = store.next("product");
+        let vid = store.next("variant");
+        let image_id = store.next("image");
+        let sku = if spec.sku.is_empty() {
+            format!("SKU-{id}")
+        } else {
+            spec.sku.clone()
+        };
+        store.variants.insert(
+            vid,
+            super::model::Variant {
+                id: vid,
+                product_id: id,
+                sku: sku.clone(),
+                sku_id: None,
+                price: None,
+                sale_price: None,
+                cost_price: spec.cost_price,
+                weight: None,
+                inventory_level: 0,
+                option_values: Vec::new(),
+            },
+        );
+        store.products.insert(
+            id,
+            super::model::Product {
+                id,
+                name: spec.name.clone(),
+                sku,
+                description: spec.description.clone(),
+                price: spec.price,
+                sale_price: spec.sale_price,
+                retail_price: spec.retail_price,
+                cost_price: spec.cost_price,
+                weight: spec.weight,
+                brand_id: 0,
+                categories: Vec::new(),
+                tracking: if spec.track_by_product {
+                    Tracking::Product
+                } else {
+                    Tracking::None
+                },
+                inventory_level: if spec.track_by_product {
+                    spec.inventory_level
+                } else {
+                    0
+                },
+                date_created: now,
+                date_modified: now,
+                base_variant_id: Some(vid),
+                variant_ids: vec![vid],
+                custom_fields: Vec::new(),
+                image_id,
+                total_sold: 0,
+                brand: String::new(),
+            },
+        );
+        emit(
+            inner,
+            store,
+            "store/product/created",
+            json!({ "type": "product", "id": id }),
+        );
+        Ok(id)
+    })
+}
+
 /// What a product update changes (`None` = unchanged).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ProductPatch {

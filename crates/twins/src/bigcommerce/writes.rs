@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use super::config::TwinError;
 use super::model::Tracking;
 use super::server::{not_found, parse_json_body, unprocessable, Api, Params, Reply};
-use super::shopper::{self, CustomerPatch, ProductPatch, RestOrder};
+use super::shopper::{self, CustomerPatch, NewProduct, ProductPatch, RestOrder};
 use super::wire::{self, status_name, CustomerInclude, ProductInclude};
 use super::Inner;
 
@@ -47,6 +47,7 @@ pub(super) fn route(
         }
         (Api::V3, ["customers"]) if post => write_customers(inner, body, true),
         (Api::V3, ["customers"]) if put => write_customers(inner, body, false),
+        (Api::V3, ["catalog", "products"]) if post => create_product(inner, body),
         (Api::V3, ["catalog", "products", id]) if put => update_product(inner, id, body),
         (Api::V3, ["catalog", "products", pid, "variants", vid]) if put => {
             update_variant(inner, Some(pid), vid, body)
@@ -592,6 +593,115 @@ const PRODUCT_PUT_FIELDS: &[&str] = &[
     "inventory_level",
 ];
 
+/// Fields of `product_Base_POST` the twin reads; others (variants, options, categories,
+/// images, custom fields, ...) are refused as not simulated.
+const PRODUCT_POST_FIELDS: &[&str] = &[
+    "name",
+    "type",
+    "sku",
+    "description",
+    "weight",
+    "price",
+    "sale_price",
+    "retail_price",
+    "cost_price",
+    "inventory_tracking",
+    "inventory_level",
+];
+
+/// `POST v3/catalog/products` (`name`, `type` physical, `weight`, `price` required) → `{data:
+/// product_Full, meta: {}}`; a duplicate name or SKU is 409, invalid data 422.
+fn create_product(inner: &Inner, body: Option<&Bytes>) -> Reply {
+    let m = match parse_json_body(body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !PRODUCT_POST_FIELDS.contains(&k.as_str()))
+    {
+        return unprocessable(k, "this field is not simulated by the twin");
+    }
+    let read = || -> Result<NewProduct, Reply> {
+        let name = string_field(&m, 0, "name")?
+            .ok_or_else(|| unprocessable("name", "error.path.missing"))?;
+        match str_of(&m, "type") {
+            Some("physical") => {}
+            Some(_) => {
+                return Err(unprocessable(
+                    "type",
+                    "only physical products are simulated by the twin",
+                ))
+            }
+            None => return Err(unprocessable("type", "error.path.missing")),
+        }
+        let weight = money_field(&m, "weight")?
+            .ok_or_else(|| unprocessable("weight", "error.path.missing"))?;
+        let price = money_field(&m, "price")?
+            .ok_or_else(|| unprocessable("price", "error.path.missing"))?;
+        let track_by_product = match str_of(&m, "inventory_tracking") {
+            None | Some("none") => false,
+            Some("product") => true,
+            Some(_) => {
+                return Err(unprocessable(
+                    "inventory_tracking",
+                    "none or product (variant tracking needs option variants, not simulated)",
+                ))
+            }
+        };
+        let inventory_level = match m.get("inventory_level") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| unprocessable("inventory_level", "error.expected.jsnumber"))?,
+        };
+        Ok(NewProduct {
+            name,
+            sku: string_field(&m, 0, "sku")?.unwrap_or_default(),
+            description: string_field(&m, 0, "description")?.unwrap_or_default(),
+            price,
+            sale_price: money_field(&m, "sale_price")?.unwrap_or_default(),
+            retail_price: money_field(&m, "retail_price")?.unwrap_or_default(),
+            cost_price: money_field(&m, "cost_price")?.unwrap_or_default(),
+            weight,
+            track_by_product,
+            inventory_level,
+        })
+    };
+    let spec = match read() {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match shopper::create_product(inner, &spec) {
+        Ok(id) => product_reply(inner, id),
+        Err(TwinError::Conflict(msg)) => Reply::v3_invalid(
+            StatusCode::CONFLICT,
+            "The product conflicts with another product.",
+            json!({ "name": msg }),
+        ),
+        Err(e) => v3_from(&e, "product"),
+    }
+}
+
+fn product_reply(inner: &Inner, product_id: u64) -> Reply {
+    let store = inner.store.lock();
+    let Some(p) = store.products.get(&product_id) else {
+        return Reply::v3_error(
+            StatusCode::NOT_FOUND,
+            "The requested product was not found.",
+        );
+    };
+    let vs: Vec<&super::model::Variant> = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| store.variants.get(v))
+        .collect();
+    Reply::json(
+        StatusCode::OK,
+        &json!({ "data": wire::product_json(p, &vs, ProductInclude::default(), &inner.config.store_hash), "meta": {} }),
+    )
+}
+
 /// `PUT v3/catalog/products/{id}` → `{data: product_Full, meta: {}}`.
 fn update_product(inner: &Inner, id: &str, body: Option<&Bytes>) -> Reply {
     let Ok(product_id) = id.parse::<u64>() else {
@@ -631,22 +741,7 @@ fn update_product(inner: &Inner, id: &str, body: Option<&Bytes>) -> Reply {
     if let Err(e) = shopper::edit_product(inner, product_id, &patch) {
         return v3_from(&e, "product");
     }
-    let store = inner.store.lock();
-    let Some(p) = store.products.get(&product_id) else {
-        return Reply::v3_error(
-            StatusCode::NOT_FOUND,
-            "The requested product was not found.",
-        );
-    };
-    let vs: Vec<&super::model::Variant> = p
-        .variant_ids
-        .iter()
-        .filter_map(|v| store.variants.get(v))
-        .collect();
-    Reply::json(
-        StatusCode::OK,
-        &json!({ "data": wire::product_json(p, &vs, ProductInclude::default(), &inner.config.store_hash), "meta": {} }),
-    )
+    product_reply(inner, product_id)
 }
 
 /// Reads `{price?, inventory_level?}` of a variant write; other fields are refused.
