@@ -790,3 +790,79 @@ async fn a_product_created_over_rest_sells_like_any_other() {
     );
     twin.shutdown().await;
 }
+
+#[tokio::test]
+async fn v2_customer_writes_take_the_same_path_as_v3() {
+    let spec = openapi::load_spec("customers.v2.yml");
+    let (twin, _clock) = twin().await;
+    let mut rx = hooks(&twin).await;
+    let (s, c) = post(
+        &twin,
+        "v2/customers",
+        json!({ "first_name": "Theo", "last_name": "Klein", "email": "theo@example.com", "_authentication": { "password": "x" } }),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    if let Some(spec) = &spec {
+        openapi::assert_response(spec, "/customers", "post", "200", &c, &["_authentication"]);
+    }
+    let id = c["id"].as_u64().expect("id");
+    assert_eq!(
+        scopes(&delivered(&twin, &mut rx).await),
+        ["store/customer/created"]
+    );
+    let (s, u) = put(
+        &twin,
+        &format!("v2/customers/{id}"),
+        json!({ "email": "theo.klein@example.com" }),
+    )
+    .await;
+    assert_eq!(s, 200, "{u}");
+    if let Some(spec) = &spec {
+        openapi::assert_response(
+            spec,
+            "/customers/{customer_id}",
+            "put",
+            "200",
+            &u,
+            &["_authentication"],
+        );
+    }
+    assert_eq!(u["email"], "theo.klein@example.com");
+    assert_eq!(
+        scopes(&delivered(&twin, &mut rx).await),
+        ["store/customer/updated"]
+    );
+    let (s, v) = post(
+        &twin,
+        "v2/customers",
+        json!({ "first_name": "A", "last_name": "B" }),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v[0]["status"], 400);
+    let (s, _) = post(
+        &twin,
+        "v2/customers",
+        json!({ "first_name": "T", "last_name": "K", "email": "THEO.KLEIN@example.com" }),
+    )
+    .await;
+    assert_eq!(s, 400, "the email is taken");
+    assert_eq!(
+        put(&twin, "v2/customers/999999", json!({ "first_name": "Q" }))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        put(
+            &twin,
+            &format!("v2/customers/{id}"),
+            json!({ "notes": "VIP" })
+        )
+        .await
+        .0,
+        400
+    );
+    twin.shutdown().await;
+}

@@ -45,6 +45,11 @@ pub(super) fn route(
         (Api::V3, ["orders", id, "payment_actions", "refunds"]) if post => {
             refund(inner, id, body, true)
         }
+        (Api::V2, ["customers"]) if post => write_customer_v2(inner, None, body),
+        (Api::V2, ["customers", id]) if put => match id.parse::<u64>() {
+            Ok(id) => write_customer_v2(inner, Some(id), body),
+            Err(_) => not_found(Api::V2),
+        },
         (Api::V3, ["customers"]) if post => write_customers(inner, body, true),
         (Api::V3, ["customers"]) if put => write_customers(inner, body, false),
         (Api::V3, ["catalog", "products"]) if post => create_product(inner, body),
@@ -576,6 +581,83 @@ fn write_customers(inner: &Inner, body: Option<&Bytes>, create: bool) -> Reply {
         StatusCode::OK,
         &json!({ "data": data, "meta": { "pagination": super::server::pagination(n, n, 1, n.max(1), "") } }),
     )
+}
+
+/// Fields of the v2 customer writes the twin reads. `_authentication` (passwords) is accepted
+/// and ignored: the twin has no storefront logins.
+const CUSTOMER_V2_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "_authentication",
+];
+
+/// `POST v2/customers` (first name, last name and email required) and `PUT v2/customers/{id}`
+/// → the v2 customer, through the same functions as the v3 writes (`store/customer/created` /
+/// `updated`). Errors are the v2 array (400; unknown customer 404).
+fn write_customer_v2(inner: &Inner, id: Option<u64>, body: Option<&Bytes>) -> Reply {
+    let m = match v2_body(body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Some(k) = m.keys().find(|k| !CUSTOMER_V2_FIELDS.contains(&k.as_str())) {
+        return v2_invalid(&format!("The field '{k}' is not simulated by the twin."));
+    }
+    let text = |key: &str| -> Result<Option<String>, Reply> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(v2_field(key)),
+        }
+    };
+    let read = || -> Result<CustomerPatch, Reply> {
+        Ok(CustomerPatch {
+            email: text("email")?,
+            phone: text("phone")?,
+            first_name: text("first_name")?,
+            last_name: text("last_name")?,
+            company: text("company")?,
+        })
+    };
+    let patch = match read() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Some(e) = &patch.email {
+        if !e.contains('@') {
+            return v2_field("email");
+        }
+    }
+    let result = match id {
+        None => {
+            for (key, v) in [
+                ("first_name", &patch.first_name),
+                ("last_name", &patch.last_name),
+                ("email", &patch.email),
+            ] {
+                if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    return v2_invalid(&format!("The field '{key}' is required."));
+                }
+            }
+            shopper::create_customer(inner, &patch)
+        }
+        Some(id) => shopper::update_customer_patch(inner, id, &patch).map(|()| id),
+    };
+    let id = match result {
+        Ok(id) => id,
+        Err(TwinError::UnknownCustomer(_)) => return not_found(Api::V2),
+        Err(e) => return v2_invalid(&e.to_string()),
+    };
+    let store = inner.store.lock();
+    match store.customers.get(&id) {
+        Some(c) => Reply::json(
+            StatusCode::OK,
+            &super::reads::customer_v2_json(c, inner.api_root.as_str()),
+        ),
+        None => not_found(Api::V2),
+    }
 }
 
 fn money_field(m: &Map<String, Value>, key: &str) -> Result<Option<Decimal>, Reply> {
