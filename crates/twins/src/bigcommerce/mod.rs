@@ -1,8 +1,11 @@
 //! The BigCommerce twin.
 //!
-//! A strict simulator of the BigCommerce REST Management API (v2 orders, store, time and
-//! currencies; v3 customers, catalog and hooks) and of its webhooks, served by hyper on
-//! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BigCommerceTruth`]) of every
+//! A strict simulator of the BigCommerce REST Management API (v2 orders with their
+//! sub-resources, counts and statuses, v2 customers, store, time and currencies; v3 customers,
+//! catalog, inventory adjustments, refunds, transactions, carts and hooks; the writes a
+//! merchant's tools make, in `writes.rs`) and of its webhooks, served by hyper on 127.0.0.1 with
+//! an OS-picked port. REST writes, shopper actions and crowds share one state machine
+//! (`shopper.rs`) and one webhook dispatcher. It keeps a ground truth ([`BigCommerceTruth`]) of every
 //! person and order, reads time only from the injected [`bigreach_clock::Clock`] and draws every
 //! random choice from `config.seed`. The JSON shapes are written here from the OpenAPI files and
 //! are never shared with the production client crate.

@@ -1,4 +1,5 @@
-//! The HTTP side: hyper server, auth, quota, routing and the endpoints.
+//! The HTTP side: hyper server, the control API under `/_twin/`, auth, quota, routing, and the
+//! endpoints BigReach itself reads (other reads in `reads.rs`, writes in `writes.rs`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -1,4 +1,5 @@
-//! Shopper and merchant actions driven by a scenario runner, refunds, and fault switches.
+//! Shopper and merchant actions (driven by a scenario runner, by crowds, or by REST writes in
+//! `writes.rs`), refunds and refund quotes, and fault switches: the twin's one state machine.
 //!
 //! Every action takes the store lock, changes the store, and queues the documented webhooks
 //! while the lock is held (lock order: store, then dispatcher), so a receiver never sees an

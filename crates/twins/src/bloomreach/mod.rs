@@ -2,10 +2,12 @@
 //!
 //! A strict simulator of Bloomreach Engagement's Tracking API (`/track/v2`: batch, single
 //! customer/event endpoints, system time), Catalog API (`/data/v2/.../catalogs`), Imports API
-//! (`/imports/v1`, `/data/v1|v2/.../imports/{id}/start`: CSV over URL), GDPR anonymization and
+//! (`/imports/v1`, `/data/v1|v2/.../imports/{id}/start`: CSV over URL), customer reads
+//! (`/data/v2/.../customers/export-one|attributes|events|export`), GDPR anonymization and
 //! customer identity rules (hard/soft ids, merges, the 90-day event duplicate filter), served by hyper on
 //! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BloomreachTruth`], also served
-//! without auth at `GET /_twin/state`) and reads time only from the injected clock.
+//! without auth at `GET /_twin/state`; faults switch at `/_twin/faults/{kind}`) and reads time
+//! only from the injected clock.
 //!
 //! The JSON shapes are written here from the reference (`shared/reference/bloomreach.md`), never
 //! borrowed from the production client, so a misunderstanding cannot hide in both.
