@@ -164,6 +164,9 @@ pub enum TwinError {
         /// The order-product id asked for.
         order_product_id: u64,
     },
+    /// No product with this id.
+    #[error("unknown product {0}")]
+    UnknownProduct(u64),
     /// No variant with this id.
     #[error("unknown variant {0}")]
     UnknownVariant(u64),
@@ -187,4 +190,7 @@ pub enum TwinError {
     /// refunding more than is left, abandoning a cart touched less than an hour ago, ...).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// A write that conflicts with existing data (a duplicate product name or SKU).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }

@@ -1,19 +1,24 @@
 //! The BigCommerce twin.
 //!
-//! A strict simulator of the BigCommerce REST Management API (v2 orders, store, time and
-//! currencies; v3 customers, catalog and hooks) and of its webhooks, served by hyper on
-//! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BigCommerceTruth`]) of every
+//! A strict simulator of the BigCommerce REST Management API (v2 orders with their
+//! sub-resources, counts and statuses, v2 customers, store, time and currencies; v3 customers,
+//! catalog, inventory adjustments, refunds, transactions, carts and hooks; the writes a
+//! merchant's tools make, in `writes.rs`) and of its webhooks, served by hyper on 127.0.0.1 with
+//! an OS-picked port. REST writes, shopper actions and crowds share one state machine
+//! (`shopper.rs`) and one webhook dispatcher. It keeps a ground truth ([`BigCommerceTruth`]) of every
 //! person and order, reads time only from the injected [`bigreach_clock::Clock`] and draws every
 //! random choice from `config.seed`. The JSON shapes are written here from the OpenAPI files and
 //! are never shared with the production client crate.
 
 mod config;
 mod model;
+mod reads;
 mod seed;
 mod server;
 mod shopper;
 mod webhooks;
 mod wire;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,6 +42,8 @@ pub use config::{
 };
 pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, VariantTruth};
 pub use shopper::{CheckoutSpec, ShopperSpec, WebhookFaults};
+
+use crate::control::{ControlError, CrowdRequest, FaultSwitch};
 
 use model::{QuotaWindow, Store};
 
@@ -68,6 +75,8 @@ pub(crate) struct Inner {
     pub platform_429_per_mille: AtomicU32,
     /// Every REST answer waits this long on the clock (nanoseconds).
     pub response_delay_nanos: AtomicU64,
+    /// Crowds started at run time (`start_crowd`, `POST /_twin/crowd`); aborted on shutdown.
+    pub crowds: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// A running BigCommerce twin. Cheap to clone.
@@ -149,6 +158,7 @@ impl BigCommerceTwin {
             client_id,
             platform_429_per_mille,
             response_delay_nanos: AtomicU64::new(0),
+            crowds: Mutex::new(Vec::new()),
         });
         let (shutdown, rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(inner.clone(), listener, rx.clone()));
@@ -306,27 +316,27 @@ impl BigCommerceTwin {
     }
 
     // ----- Faults -----
+    // The setters, `switch_fault` and the control API (`/_twin/faults/{kind}`) all end in the
+    // free functions below, so a scenario and an outside script do the same thing.
 
     /// Webhook faults from now on (duplicates, extra delays, unreachable receiver).
     pub fn set_webhook_faults(&self, faults: WebhookFaults) {
-        self.inner.store.lock().faults = faults;
-        // Deliveries waiting for `fail_all_until` or a delay are re-evaluated.
-        self.inner.dispatcher.wake.notify_one();
+        set_webhook_faults(&self.inner, faults);
+    }
+
+    /// The webhook faults in force.
+    pub fn webhook_faults(&self) -> WebhookFaults {
+        self.inner.store.lock().faults.clone()
     }
 
     /// Per-mille chance of a platform 429 (no quota headers) from now on.
     pub fn set_platform_429_per_mille(&self, n: u32) {
-        self.inner
-            .platform_429_per_mille
-            .store(n.min(1000), Ordering::Relaxed);
+        set_platform_429_per_mille(&self.inner, n);
     }
 
     /// Every REST answer waits this long on the clock before it is sent.
     pub fn set_response_delay(&self, delay: Duration) {
-        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
-        self.inner
-            .response_delay_nanos
-            .store(nanos, Ordering::Relaxed);
+        set_response_delay(&self.inner, delay);
     }
 
     /// Deactivates every hook as BigCommerce does (`is_active=false`); queued deliveries for
@@ -335,14 +345,130 @@ impl BigCommerceTwin {
         shopper::deactivate_hooks(&self.inner);
     }
 
+    /// Switches one fault by its scenario name (see [`crate::control`]); `hook_deactivation`
+    /// off does nothing. Unknown kinds (including the Bloomreach ones) are refused.
+    pub fn switch_fault(&self, fault: &FaultSwitch) -> Result<(), ControlError> {
+        switch_fault(&self.inner, fault)
+    }
+
+    /// Starts a crowd of generated shoppers on the clock (the same trading as
+    /// [`Self::run_trading`]) and returns at once; the crowd is aborted on shutdown.
+    pub fn start_crowd(&self, crowd: &CrowdRequest) -> Result<(), ControlError> {
+        start_crowd(&self.inner, crowd)
+    }
+
     /// Stops the server and the dispatcher.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        for crowd in std::mem::take(&mut *self.inner.crowds.lock()) {
+            crowd.abort();
+        }
         let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
         for t in tasks {
             let _ = t.await;
         }
     }
+}
+
+pub(crate) fn set_webhook_faults(inner: &Inner, faults: WebhookFaults) {
+    inner.store.lock().faults = faults;
+    // Deliveries waiting for `fail_all_until` or a delay are re-evaluated.
+    inner.dispatcher.wake.notify_one();
+}
+
+pub(crate) fn set_platform_429_per_mille(inner: &Inner, n: u32) {
+    inner
+        .platform_429_per_mille
+        .store(n.min(1000), Ordering::Relaxed);
+}
+
+pub(crate) fn set_response_delay(inner: &Inner, delay: Duration) {
+    let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+    inner.response_delay_nanos.store(nanos, Ordering::Relaxed);
+}
+
+pub(crate) fn switch_fault(inner: &Inner, f: &FaultSwitch) -> Result<(), ControlError> {
+    let on = f.on;
+    let webhook = |change: &dyn Fn(&mut WebhookFaults)| {
+        let mut faults = inner.store.lock().faults.clone();
+        change(&mut faults);
+        set_webhook_faults(inner, faults);
+    };
+    match f.kind.as_str() {
+        "webhook_duplicates" => {
+            webhook(&|w| w.duplicate_per_mille = if on { f.per_mille.unwrap_or(300) } else { 0 })
+        }
+        "webhook_reorder" => webhook(&|w| {
+            w.max_extra_delay = if on {
+                Duration::from_secs(f.max_delay_secs.unwrap_or(120))
+            } else {
+                Duration::ZERO
+            }
+        }),
+        "webhook_outage" => {
+            let end = f.outage_end(inner.clock.now());
+            webhook(&|w| w.fail_all_until = on.then_some(end));
+        }
+        "hook_deactivation" => {
+            if on {
+                shopper::deactivate_hooks(inner);
+            }
+        }
+        "bigcommerce_slow" => set_response_delay(
+            inner,
+            if on {
+                Duration::from_millis(f.latency_ms.unwrap_or(2000))
+            } else {
+                Duration::ZERO
+            },
+        ),
+        "bigcommerce_platform_429" => set_platform_429_per_mille(
+            inner,
+            if on {
+                f.per_mille.unwrap_or(100)
+            } else {
+                inner.config.platform_429_per_mille
+            },
+        ),
+        other => {
+            return Err(ControlError::unknown(
+                other,
+                "BigCommerce",
+                crate::control::BIGCOMMERCE_FAULTS,
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The faults in force, as `GET /_twin/faults` shows them.
+pub(crate) fn faults_json(inner: &Inner) -> serde_json::Value {
+    let w = inner.store.lock().faults.clone();
+    serde_json::json!({
+        "webhook_duplicates": { "per_mille": w.duplicate_per_mille },
+        "webhook_reorder": { "max_delay_secs": w.max_extra_delay.as_secs_f64() },
+        "webhook_outage": { "until": w.fail_all_until },
+        "bigcommerce_slow": { "latency_ms": inner.response_delay_nanos.load(Ordering::Relaxed) / 1_000_000 },
+        "bigcommerce_platform_429": { "per_mille": inner.platform_429_per_mille.load(Ordering::Relaxed) },
+    })
+}
+
+pub(crate) fn start_crowd(inner: &Arc<Inner>, crowd: &CrowdRequest) -> Result<(), ControlError> {
+    if crowd.over_secs == 0 {
+        return Err(ControlError::EmptyCrowd);
+    }
+    let burst = TradingBurst {
+        orders: crowd.orders,
+        new_customers: crowd.new_customers,
+        variant_edits: crowd.variant_edits,
+        over: Duration::from_secs(crowd.over_secs),
+    };
+    let task_inner = inner.clone();
+    let task = tokio::spawn(async move { seed::run_trading(&task_inner, &burst).await });
+    let mut crowds = inner.crowds.lock();
+    crowds.retain(|t| !t.is_finished());
+    crowds.push(task);
+    Ok(())
 }
 
 pub(crate) fn truth_of(inner: &Inner) -> BigCommerceTruth {

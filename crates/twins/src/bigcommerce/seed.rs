@@ -502,6 +502,8 @@ pub(crate) struct Overrides {
     pub phone: Option<String>,
     pub cart_id: Option<String>,
     pub no_coupon: bool,
+    /// `order_source` (default `www`; orders created over the v2 API are `external`).
+    pub order_source: Option<&'static str>,
 }
 
 pub(crate) fn build_order(
@@ -687,7 +689,7 @@ pub(crate) fn build_order(
         ip_address: format!("203.0.113.{}", rng.random_range(1..255)),
         is_email_opt_in: rng.random_bool(0.3),
         customer_locale: country.locale,
-        order_source: "www",
+        order_source: ov.order_source.unwrap_or("www"),
         geoip_country: country.name.to_owned(),
         geoip_iso2: country.iso2.to_owned(),
         refunded_total: Decimal::ZERO,

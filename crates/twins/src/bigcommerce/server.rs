@@ -1,4 +1,5 @@
-//! The HTTP side: hyper server, auth, quota, routing and the endpoints.
+//! The HTTP side: hyper server, the control API under `/_twin/`, auth, quota, routing, and the
+//! endpoints BigReach itself reads (other reads in `reads.rs`, writes in `writes.rs`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -22,10 +23,11 @@ use super::model::{Hook, Order};
 use super::webhooks::KNOWN_SCOPES;
 use super::wire::{self, ConsignmentInclude, CustomerInclude, ProductInclude};
 use super::{truth_of, Inner};
+use crate::control::{CrowdRequest, FaultSwitch};
 
 const WINDOW_MS: i64 = 30_000;
 const MAX_BODY: usize = 64 * 1024;
-const MAX_LIMIT: usize = 250;
+pub(super) const MAX_LIMIT: usize = 250;
 
 pub(crate) async fn serve(
     inner: Arc<Inner>,
@@ -60,21 +62,21 @@ pub(crate) async fn serve(
 }
 
 /// A response under construction.
-struct Reply {
-    status: StatusCode,
-    body: Option<Vec<u8>>,
-    headers: Vec<(&'static str, String)>,
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
-    fn json(status: StatusCode, v: &Value) -> Self {
+    pub(super) fn json(status: StatusCode, v: &Value) -> Self {
         Self {
             status,
             body: Some(v.to_string().into_bytes()),
             headers: Vec::new(),
         }
     }
-    fn no_content() -> Self {
+    pub(super) fn no_content() -> Self {
         Self {
             status: StatusCode::NO_CONTENT,
             body: None,
@@ -82,20 +84,20 @@ impl Reply {
         }
     }
     /// v3 error shape `{status, title, type}`.
-    fn v3_error(status: StatusCode, title: &str) -> Self {
+    pub(super) fn v3_error(status: StatusCode, title: &str) -> Self {
         Self::json(
             status,
             &json!({ "status": status.as_u16(), "title": title, "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes" }),
         )
     }
-    fn v3_invalid(status: StatusCode, title: &str, errors: Value) -> Self {
+    pub(super) fn v3_invalid(status: StatusCode, title: &str, errors: Value) -> Self {
         Self::json(
             status,
             &json!({ "status": status.as_u16(), "title": title, "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes", "errors": errors }),
         )
     }
     /// v2 error shape: an array of `{status, message}`.
-    fn v2_error(status: StatusCode, message: &str) -> Self {
+    pub(super) fn v2_error(status: StatusCode, message: &str) -> Self {
         Self::json(
             status,
             &json!([{ "status": status.as_u16(), "message": message }]),
@@ -124,12 +126,12 @@ impl Reply {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
+pub(super) enum Api {
     V2,
     V3,
 }
 
-fn not_found(api: Api) -> Reply {
+pub(super) fn not_found(api: Api) -> Reply {
     match api {
         Api::V2 => Reply::v2_error(
             StatusCode::NOT_FOUND,
@@ -142,7 +144,7 @@ fn not_found(api: Api) -> Reply {
     }
 }
 
-fn bad_request(api: Api, field: &str) -> Reply {
+pub(super) fn bad_request(api: Api, field: &str) -> Reply {
     match api {
         Api::V2 => Reply::v2_error(
             StatusCode::BAD_REQUEST,
@@ -191,10 +193,8 @@ async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full
     let query = parts.uri.query().unwrap_or("").to_owned();
     let method = parts.method.clone();
 
-    if path == "/_twin/state" && method == Method::GET {
-        let truth = truth_of(inner);
-        let v = serde_json::to_value(&truth).unwrap_or(Value::Null);
-        return Reply::json(StatusCode::OK, &v).into_response();
+    if path.starts_with("/_twin/") {
+        return control(inner, &method, &path, body).await.into_response();
     }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if segs.len() < 3 || segs[0] != "stores" {
@@ -282,6 +282,75 @@ async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full
     reply.into_response()
 }
 
+/// The twin's own endpoints (no auth, no quota): `GET /_twin/state` (the ground truth),
+/// `GET /_twin/faults`, `PUT|POST /_twin/faults/{kind}` with a [`FaultSwitch`] body, and
+/// `POST /_twin/crowd` with a [`CrowdRequest`] body. Errors are `{"error": message}`.
+async fn control(inner: &Arc<Inner>, method: &Method, path: &str, body: Incoming) -> Reply {
+    let error =
+        |status: StatusCode, message: String| Reply::json(status, &json!({ "error": message }));
+    let segs: Vec<&str> = path.trim_start_matches("/_twin/").split('/').collect();
+    let write = *method == Method::POST || *method == Method::PUT;
+    let read_json = |bytes: Result<Bytes, ()>| -> Result<Value, Reply> {
+        let bytes =
+            bytes.map_err(|()| error(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()))?;
+        if bytes.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+    };
+    match (segs.as_slice(), write) {
+        (["state"], false) if *method == Method::GET => {
+            let v = serde_json::to_value(truth_of(inner)).unwrap_or(Value::Null);
+            Reply::json(StatusCode::OK, &v)
+        }
+        (["faults"], false) if *method == Method::GET => {
+            Reply::json(StatusCode::OK, &super::faults_json(inner))
+        }
+        (["faults", kind], true) => {
+            let v = match read_json(read_body(body).await) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let mut fault: FaultSwitch = match serde_json::from_value(v) {
+                Ok(f) => f,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid fault switch: {e}"),
+                    )
+                }
+            };
+            fault.kind = (*kind).to_owned();
+            match super::switch_fault(inner, &fault) {
+                Ok(()) => Reply::json(
+                    StatusCode::OK,
+                    &json!({ "kind": fault.kind, "on": fault.on, "faults": super::faults_json(inner) }),
+                ),
+                Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+            }
+        }
+        (["crowd"], true) => {
+            let v = match read_json(read_body(body).await) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let crowd: CrowdRequest = match serde_json::from_value(v) {
+                Ok(c) => c,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid crowd: {e}")),
+            };
+            match super::start_crowd(inner, &crowd) {
+                Ok(()) => Reply::json(StatusCode::ACCEPTED, &json!({ "started": crowd })),
+                Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no control endpoint {method} {path}"),
+        ),
+    }
+}
+
 /// Returns (allowed, requests left, ms until the window resets).
 fn take_quota(inner: &Inner, quota: u32) -> (bool, u32, i64) {
     let now = inner.clock.now();
@@ -310,7 +379,7 @@ fn take_quota(inner: &Inner, quota: u32) -> (bool, u32, i64) {
     (true, quota - q.used, reset_ms)
 }
 
-type Params = BTreeMap<String, String>;
+pub(super) type Params = BTreeMap<String, String>;
 
 fn parse_query(q: &str) -> Params {
     let mut out = Params::new();
@@ -328,6 +397,12 @@ fn route(inner: &Inner, method: &Method, segs: &[&str], p: &Params, body: Option
     };
     let rest = &segs[1..];
     let get = *method == Method::GET;
+    if let Some(reply) = super::reads::route(inner, api, get, rest, p) {
+        return reply;
+    }
+    if let Some(reply) = super::writes::route(inner, method, api, rest, p, body) {
+        return reply;
+    }
     match (api, rest) {
         (Api::V2, ["time"]) if get => Reply::json(
             StatusCode::OK,
@@ -490,7 +565,7 @@ fn store_json(inner: &Inner) -> Value {
     wire::merge(first, more)
 }
 
-fn with_order(inner: &Inner, id: &str, f: impl FnOnce(&Order) -> Reply) -> Reply {
+pub(super) fn with_order(inner: &Inner, id: &str, f: impl FnOnce(&Order) -> Reply) -> Reply {
     let Ok(id) = id.parse::<u64>() else {
         return not_found(Api::V2);
     };
@@ -501,7 +576,7 @@ fn with_order(inner: &Inner, id: &str, f: impl FnOnce(&Order) -> Reply) -> Reply
     }
 }
 
-fn page_limit(p: &Params, api: Api, max: usize) -> Result<(usize, usize), Reply> {
+pub(super) fn page_limit(p: &Params, api: Api, max: usize) -> Result<(usize, usize), Reply> {
     let page = match p.get("page") {
         None => 1,
         Some(s) => match s.parse::<usize>() {
@@ -532,7 +607,7 @@ fn page_limit(p: &Params, api: Api, max: usize) -> Result<(usize, usize), Reply>
 }
 
 /// v2 dates: RFC 2822 or ISO 8601.
-fn parse_v2_date(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_v2_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc2822(s) {
         return Some(d.with_timezone(&Utc));
     }
@@ -550,7 +625,7 @@ fn parse_v2_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// v3 dates: ISO 8601 or Unix seconds; a bare date gets the current time of day appended
 /// (documented quirk).
-fn parse_v3_date(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(super) fn parse_v3_date(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
         return s
             .parse::<i64>()
@@ -572,7 +647,7 @@ fn parse_v3_date(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     None
 }
 
-fn date_filter(
+pub(super) fn date_filter(
     p: &Params,
     key: &str,
     api: Api,
@@ -590,14 +665,18 @@ fn date_filter(
     }
 }
 
-fn num_filter<T: std::str::FromStr>(p: &Params, key: &str, api: Api) -> Result<Option<T>, Reply> {
+pub(super) fn num_filter<T: std::str::FromStr>(
+    p: &Params,
+    key: &str,
+    api: Api,
+) -> Result<Option<T>, Reply> {
     match p.get(key) {
         None => Ok(None),
         Some(s) => s.parse::<T>().map(Some).map_err(|_| bad_request(api, key)),
     }
 }
 
-fn id_list(p: &Params, key: &str, api: Api) -> Result<Option<Vec<u64>>, Reply> {
+pub(super) fn id_list(p: &Params, key: &str, api: Api) -> Result<Option<Vec<u64>>, Reply> {
     match p.get(key) {
         None => Ok(None),
         Some(s) => s
@@ -609,7 +688,7 @@ fn id_list(p: &Params, key: &str, api: Api) -> Result<Option<Vec<u64>>, Reply> {
     }
 }
 
-fn consignment_include(p: &Params) -> Result<Option<ConsignmentInclude>, Reply> {
+pub(super) fn consignment_include(p: &Params) -> Result<Option<ConsignmentInclude>, Reply> {
     let Some(inc) = p.get("include") else {
         return Ok(None);
     };
@@ -639,14 +718,7 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
     let now = inner.clock.now();
     let parsed = (|| -> Result<_, Reply> {
         let (page, limit) = page_limit(p, api, MAX_LIMIT)?;
-        let min_dm = date_filter(p, "min_date_modified", api, now)?;
-        let max_dm = date_filter(p, "max_date_modified", api, now)?;
-        let min_dc = date_filter(p, "min_date_created", api, now)?;
-        let max_dc = date_filter(p, "max_date_created", api, now)?;
-        let min_id = num_filter::<u64>(p, "min_id", api)?;
-        let max_id = num_filter::<u64>(p, "max_id", api)?;
-        let customer_id = num_filter::<u64>(p, "customer_id", api)?;
-        let status_id = num_filter::<u8>(p, "status_id", api)?;
+        let filter = super::reads::OrderFilter::parse(p, now)?;
         let inc = consignment_include(p)?;
         let (field, desc) = match p.get("sort").map(String::as_str) {
             None => ("id", false),
@@ -669,62 +741,22 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
                 (f, desc)
             }
         };
-        Ok((
-            page,
-            limit,
-            min_dm,
-            max_dm,
-            min_dc,
-            max_dc,
-            min_id,
-            max_id,
-            customer_id,
-            status_id,
-            inc,
-            field,
-            desc,
-        ))
+        Ok((page, limit, filter, inc, field, desc))
     })();
-    let (
-        page,
-        limit,
-        min_dm,
-        max_dm,
-        min_dc,
-        max_dc,
-        min_id,
-        max_id,
-        customer_id,
-        status_id,
-        inc,
-        field,
-        desc,
-    ) = match parsed {
+    let (page, limit, filter, inc, field, desc) = match parsed {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let email = p.get("email").map(|e| e.trim().to_lowercase());
     let store = inner.store.lock();
     let mut rows: Vec<&Order> = store
         .orders
         .values()
-        .filter(|o| match status_id {
+        .filter(|o| match filter.status_id {
             Some(s) => o.status_id == s,
             // Incomplete orders only show up when asked for explicitly.
             None => o.status_id != 0,
         })
-        .filter(|o| min_dm.is_none_or(|d| o.date_modified >= d))
-        .filter(|o| max_dm.is_none_or(|d| o.date_modified <= d))
-        .filter(|o| min_dc.is_none_or(|d| o.date_created >= d))
-        .filter(|o| max_dc.is_none_or(|d| o.date_created <= d))
-        .filter(|o| min_id.is_none_or(|d| o.id >= d))
-        .filter(|o| max_id.is_none_or(|d| o.id <= d))
-        .filter(|o| customer_id.is_none_or(|c| o.customer_id == c))
-        .filter(|o| {
-            email
-                .as_ref()
-                .is_none_or(|e| o.billing.email.trim().to_lowercase() == *e)
-        })
+        .filter(|o| filter.matches(o))
         .collect();
     rows.sort_by(|a, b| {
         let ord = match field {
@@ -755,7 +787,13 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
     }
 }
 
-fn pagination(total: usize, count: usize, page: usize, limit: usize, base_query: &str) -> Value {
+pub(super) fn pagination(
+    total: usize,
+    count: usize,
+    page: usize,
+    limit: usize,
+    base_query: &str,
+) -> Value {
     let total_pages = total.div_ceil(limit);
     let mut links = serde_json::Map::new();
     if page > 1 {
@@ -784,7 +822,11 @@ fn pagination(total: usize, count: usize, page: usize, limit: usize, base_query:
     })
 }
 
-fn sort_spec(p: &Params, key_values: &[&str], api: Api) -> Result<Option<(String, bool)>, Reply> {
+pub(super) fn sort_spec(
+    p: &Params,
+    key_values: &[&str],
+    api: Api,
+) -> Result<Option<(String, bool)>, Reply> {
     match p.get("sort") {
         None => Ok(None),
         Some(s) => {
@@ -1077,7 +1119,9 @@ fn list_hooks(inner: &Inner, p: &Params) -> Reply {
     )
 }
 
-fn parse_json_body(body: Option<&Bytes>) -> Result<serde_json::Map<String, Value>, Reply> {
+pub(super) fn parse_json_body(
+    body: Option<&Bytes>,
+) -> Result<serde_json::Map<String, Value>, Reply> {
     let bytes = body.map(|b| b.as_ref()).unwrap_or_default();
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
@@ -1088,7 +1132,7 @@ fn parse_json_body(body: Option<&Bytes>) -> Result<serde_json::Map<String, Value
     }
 }
 
-fn unprocessable(field: &str, msg: &str) -> Reply {
+pub(super) fn unprocessable(field: &str, msg: &str) -> Reply {
     Reply::v3_invalid(
         StatusCode::UNPROCESSABLE_ENTITY,
         "JSON data is missing or invalid",

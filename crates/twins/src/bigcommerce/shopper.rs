@@ -1,4 +1,5 @@
-//! Shopper and merchant actions driven by a scenario runner, refunds, and fault switches.
+//! Shopper and merchant actions (driven by a scenario runner, by crowds, or by REST writes in
+//! `writes.rs`), refunds and refund quotes, and fault switches: the twin's one state machine.
 //!
 //! Every action takes the store lock, changes the store, and queues the documented webhooks
 //! while the lock is held (lock order: store, then dispatcher), so a receiver never sees an
@@ -116,12 +117,15 @@ fn hex32(rng: &mut ChaCha8Rng) -> String {
 }
 
 pub(crate) fn add_person(inner: &Inner, spec: &ShopperSpec) -> u64 {
+    add_person_locked(&mut inner.store.lock(), spec)
+}
+
+pub(crate) fn add_person_locked(store: &mut Store, spec: &ShopperSpec) -> u64 {
     let countries = seed::countries();
     let country = countries
         .iter()
         .position(|c| c.iso2.eq_ignore_ascii_case(spec.country_iso2.trim()))
         .unwrap_or(0);
-    let mut store = inner.store.lock();
     let person_id = store.persons.len() as u64 + 1;
     let typed = spec.email.clone().filter(|e| !e.trim().is_empty());
     let email = typed.as_ref().map(|e| e.trim().to_lowercase());
@@ -151,33 +155,42 @@ pub(crate) fn add_person(inner: &Inner, spec: &ShopperSpec) -> u64 {
 
 pub(crate) fn register(inner: &Inner, person_id: u64) -> Result<u64, TwinError> {
     locked(inner, |store, rng| {
-        let idx = person_index(store, person_id)?;
-        let p = &store.persons[idx];
-        if let Some(c) = p.customer_id {
-            return Err(rejected(format!(
-                "person {person_id} is already registered as customer {c}"
-            )));
-        }
-        let Some(email) = p.email.clone() else {
-            return Err(rejected("a customer account needs an email"));
-        };
-        if store
-            .customers
-            .values()
-            .any(|c| c.email.trim().eq_ignore_ascii_case(&email))
-        {
-            return Err(rejected(format!("a customer with {email} already exists")));
-        }
-        let now = inner.clock.now();
-        let id = seed::register(store, rng, idx, now, now);
-        emit(
-            inner,
-            store,
-            "store/customer/created",
-            json!({ "type": "customer", "id": id }),
-        );
-        Ok(id)
+        register_locked(inner, store, rng, person_id)
     })
+}
+
+pub(crate) fn register_locked(
+    inner: &Inner,
+    store: &mut Store,
+    rng: &mut ChaCha8Rng,
+    person_id: u64,
+) -> Result<u64, TwinError> {
+    let idx = person_index(store, person_id)?;
+    let p = &store.persons[idx];
+    if let Some(c) = p.customer_id {
+        return Err(rejected(format!(
+            "person {person_id} is already registered as customer {c}"
+        )));
+    }
+    let Some(email) = p.email.clone() else {
+        return Err(rejected("a customer account needs an email"));
+    };
+    if store
+        .customers
+        .values()
+        .any(|c| c.email.trim().eq_ignore_ascii_case(&email))
+    {
+        return Err(rejected(format!("a customer with {email} already exists")));
+    }
+    let now = inner.clock.now();
+    let id = seed::register(store, rng, idx, now, now);
+    emit(
+        inner,
+        store,
+        "store/customer/created",
+        json!({ "type": "customer", "id": id }),
+    );
+    Ok(id)
 }
 
 pub(crate) fn update_customer(
@@ -186,14 +199,100 @@ pub(crate) fn update_customer(
     email: Option<&str>,
     phone: Option<&str>,
 ) -> Result<(), TwinError> {
+    if email.is_none() && phone.is_none() {
+        return Err(rejected("nothing to update"));
+    }
+    let patch = CustomerPatch {
+        email: email.map(str::to_owned),
+        phone: phone.map(str::to_owned),
+        ..CustomerPatch::default()
+    };
+    update_customer_patch(inner, customer_id, &patch)
+}
+
+/// `POST v3/customers`: a guest with the same canonical email registers (their earlier guest
+/// orders keep `customer_id` 0), anyone else becomes a new person first
+/// (`store/customer/created`).
+pub(crate) fn create_customer(inner: &Inner, patch: &CustomerPatch) -> Result<u64, TwinError> {
+    let Some(email) = patch
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| e.contains('@'))
+    else {
+        return Err(rejected("a customer account needs an email"));
+    };
+    locked(inner, |store, rng| {
+        let canonical = email.to_lowercase();
+        let known = store
+            .persons
+            .iter()
+            .find(|p| p.email.as_deref() == Some(canonical.as_str()))
+            .map(|p| p.person_id);
+        let person_id = match known {
+            Some(id) => id,
+            None => add_person_locked(
+                store,
+                &ShopperSpec {
+                    email: Some(email.to_owned()),
+                    phone: patch.phone.clone(),
+                    first_name: patch.first_name.clone().unwrap_or_default(),
+                    last_name: patch.last_name.clone().unwrap_or_default(),
+                    country_iso2: String::new(),
+                },
+            ),
+        };
+        let id = register_locked(inner, store, rng, person_id)?;
+        if let Some(c) = store.customers.get_mut(&id) {
+            c.email = email.to_owned();
+            if let Some(v) = &patch.first_name {
+                c.first_name = v.clone();
+            }
+            if let Some(v) = &patch.last_name {
+                c.last_name = v.clone();
+            }
+            if let Some(v) = &patch.phone {
+                c.phone = v.clone();
+            }
+            if let Some(v) = &patch.company {
+                c.company = v.clone();
+            }
+        }
+        Ok(id)
+    })
+}
+
+/// What a customer update changes (`None` = unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CustomerPatch {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+}
+
+impl CustomerPatch {
+    fn is_empty(&self) -> bool {
+        *self == CustomerPatch::default()
+    }
+}
+
+/// Changes a customer (`store/customer/updated`); the person's identity follows the email and
+/// phone.
+pub(crate) fn update_customer_patch(
+    inner: &Inner,
+    customer_id: u64,
+    patch: &CustomerPatch,
+) -> Result<(), TwinError> {
     locked(inner, |store, _rng| {
-        if email.is_none() && phone.is_none() {
+        if patch.is_empty() {
             return Err(rejected("nothing to update"));
         }
         if !store.customers.contains_key(&customer_id) {
             return Err(TwinError::UnknownCustomer(customer_id));
         }
-        let email = match email.map(str::trim) {
+        let email = match patch.email.as_deref().map(str::trim) {
             Some(e) if e.is_empty() || !e.contains('@') => {
                 return Err(rejected(format!("invalid email {e:?}")))
             }
@@ -209,6 +308,7 @@ pub(crate) fn update_customer(
             }
             None => None,
         };
+        let phone = patch.phone.as_deref();
         let now = inner.clock.now();
         if let Some(c) = store.customers.get_mut(&customer_id) {
             if let Some(e) = &email {
@@ -216,6 +316,15 @@ pub(crate) fn update_customer(
             }
             if let Some(p) = phone {
                 c.phone = p.to_owned();
+            }
+            if let Some(n) = &patch.first_name {
+                c.first_name = n.clone();
+            }
+            if let Some(n) = &patch.last_name {
+                c.last_name = n.clone();
+            }
+            if let Some(n) = &patch.company {
+                c.company = n.clone();
             }
             c.date_modified = secs(now);
         }
@@ -232,6 +341,12 @@ pub(crate) fn update_customer(
             if let Some(ph) = phone {
                 p.phone_e164 = e164(ph, &countries[p.country.min(countries.len() - 1)]);
                 p.phone_display = p.phone_e164.as_ref().map(|_| ph.to_owned());
+            }
+            if let Some(n) = &patch.first_name {
+                p.first_name = n.clone();
+            }
+            if let Some(n) = &patch.last_name {
+                p.last_name = n.clone();
             }
         }
         emit(
@@ -552,6 +667,7 @@ pub(crate) fn checkout(
             phone: Some(phone),
             cart_id: spec.cart_id.clone(),
             no_coupon: spec.cart_id.is_some(),
+            order_source: None,
         };
         let countries = seed::countries();
         let id = seed::build_order(store, rng, &countries, plan, ov)
@@ -1007,6 +1123,435 @@ pub(crate) fn edit_variant(
                 json!({ "type": "product", "id": product_id, "inventory": { "product_id": product_id, "method": "absolute", "value": level } }),
             ),
             (None, _) => {}
+        }
+        Ok(())
+    })
+}
+
+/// An order created over `POST v2/orders` (the twin's own reading of the request).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RestOrder {
+    /// 0 = guest.
+    pub customer_id: u64,
+    /// Billing address fields as sent.
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub country_iso2: String,
+    /// `(variant id, quantity)`, already resolved from products.
+    pub lines: Vec<(u64, u32)>,
+    /// Transactional currency; `None` = store default.
+    pub currency: Option<String>,
+    /// Requested status (default 1 Pending).
+    pub status_id: u8,
+}
+
+/// The state-machine moves that lead from Pending to a status a merchant may set, or `None`
+/// when the twin does not model the status.
+pub(crate) fn moves_to(status_id: u8) -> Option<&'static [Transition]> {
+    match status_id {
+        0 | 1 => Some(&[]),
+        7 => Some(&[Transition::AwaitPayment]),
+        11 => Some(&[Transition::Pay]),
+        6 => Some(&[Transition::Decline]),
+        5 => Some(&[Transition::Cancel]),
+        2 => Some(&[Transition::Pay, Transition::Ship]),
+        _ => None,
+    }
+}
+
+/// `POST v2/orders`: the order is placed like a checkout (`store/order/created`, status
+/// Incomplete or Pending) with `order_source` `external`, then moved through the same state machine as the shopper
+/// actions to the requested status: a status of 11 also fires `updated` + `statusUpdated` and
+/// takes the stock (*inferred*). A guest is matched to the person with the same canonical
+/// email, or becomes a new person.
+pub(crate) fn create_order_rest(inner: &Inner, req: &RestOrder) -> Result<u64, TwinError> {
+    let moves = moves_to(req.status_id).ok_or_else(|| {
+        rejected(format!(
+            "status_id {} at creation is not simulated by the twin (0, 1, 2, 5, 6, 7, 11 are)",
+            req.status_id
+        ))
+    })?;
+    locked(inner, |store, rng| {
+        if req.lines.is_empty() {
+            return Err(rejected("an order needs at least one product"));
+        }
+        let lines = merge_lines(store, &req.lines)?;
+        let currency = resolve_currency(store, req.currency.as_deref())?;
+        let canonical = req.email.trim().to_lowercase();
+        let person_id = if req.customer_id != 0 {
+            store
+                .persons
+                .iter()
+                .find(|p| p.customer_id == Some(req.customer_id))
+                .map(|p| p.person_id)
+                .ok_or(TwinError::UnknownCustomer(req.customer_id))?
+        } else {
+            let known = (!canonical.is_empty())
+                .then(|| {
+                    store
+                        .persons
+                        .iter()
+                        .find(|p| p.email.as_deref() == Some(canonical.as_str()))
+                        .map(|p| p.person_id)
+                })
+                .flatten();
+            match known {
+                Some(id) => id,
+                None => add_person_locked(
+                    store,
+                    &ShopperSpec {
+                        email: Some(req.email.clone()).filter(|e| !e.trim().is_empty()),
+                        phone: Some(req.phone.clone()).filter(|p| !p.trim().is_empty()),
+                        first_name: req.first_name.clone(),
+                        last_name: req.last_name.clone(),
+                        country_iso2: req.country_iso2.clone(),
+                    },
+                ),
+            }
+        };
+        let idx = person_index(store, person_id)?;
+        let now = inner.clock.now();
+        let plan = seed::OrderPlan {
+            person_idx: idx,
+            customer_id: req.customer_id,
+            at: now,
+            status_id: if req.status_id == 0 { 0 } else { 1 },
+            payment_status: if req.status_id == 0 { "" } else { "pending" },
+            paid_at: None,
+            date_modified: now,
+            date_shipped: None,
+        };
+        let ov = Overrides {
+            currency: Some(currency),
+            lines: Some(lines),
+            email: Some(req.email.clone()),
+            phone: Some(req.phone.clone()),
+            cart_id: None,
+            no_coupon: true,
+            order_source: Some("external"),
+        };
+        let countries = seed::countries();
+        let id = seed::build_order(store, rng, &countries, plan, ov)
+            .ok_or_else(|| rejected("the order could not be built"))?;
+        if let Some(o) = store.orders.get_mut(&id) {
+            // The billing address is the one sent, not the person's.
+            o.billing.first_name = req.first_name.clone();
+            o.billing.last_name = req.last_name.clone();
+        }
+        emit(
+            inner,
+            store,
+            "store/order/created",
+            json!({ "type": "order", "id": id }),
+        );
+        for t in moves {
+            transition_locked(inner, store, rng, id, *t)?;
+        }
+        Ok(id)
+    })
+}
+
+/// `PUT v2/orders/{id}` with a `status_id`: one state-machine move (the same as the shopper
+/// actions). Setting the current status again changes nothing.
+pub(crate) fn set_status(inner: &Inner, order_id: u64, status_id: u8) -> Result<(), TwinError> {
+    locked(inner, |store, rng| {
+        let from = store
+            .orders
+            .get(&order_id)
+            .map(|o| o.status_id)
+            .ok_or(TwinError::UnknownOrder(order_id))?;
+        if from == status_id {
+            return Ok(());
+        }
+        let t = match status_id {
+            11 => Transition::Pay,
+            6 => Transition::Decline,
+            7 => Transition::AwaitPayment,
+            2 => Transition::Ship,
+            5 => Transition::Cancel,
+            4 | 14 => {
+                return Err(rejected(
+                    "refund through POST v3/orders/{id}/payment_actions/refunds",
+                ))
+            }
+            other => {
+                return Err(rejected(format!(
+                    "status_id {other} is not simulated by the twin (2, 5, 6, 7, 11 are)"
+                )))
+            }
+        };
+        transition_locked(inner, store, rng, order_id, t)
+    })
+}
+
+/// What a refund of `lines` would be, without recording it: (total amount, tax, payment
+/// provider, offline).
+pub(crate) struct QuoteTruth {
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub provider_id: &'static str,
+    pub offline: bool,
+}
+
+/// A refund quote: the refund is computed exactly as [`refund`] would record it, then undone.
+pub(crate) fn refund_quote(
+    inner: &Inner,
+    order_id: u64,
+    lines: &[(u64, u32)],
+) -> Result<QuoteTruth, TwinError> {
+    locked(inner, |store, _rng| {
+        let order = store
+            .orders
+            .get(&order_id)
+            .cloned()
+            .ok_or(TwinError::UnknownOrder(order_id))?;
+        if !matches!(order.status_id, 2 | 3 | 9 | 10 | 11 | 14) {
+            return Err(TwinError::InvalidTransition {
+                order_id,
+                action: "refund",
+                status_id: order.status_id,
+                status: status_name(order.status_id),
+            });
+        }
+        let next_id = store.next_id.clone();
+        let applied = apply_refund(store, order_id, lines, inner.clock.now());
+        let quote = applied.as_ref().ok().and_then(|(rid, _)| {
+            store.refunds.remove(rid).map(|r| QuoteTruth {
+                amount: r.total_amount,
+                tax: r.total_tax,
+                provider_id: r.provider_id,
+                offline: r.offline,
+            })
+        });
+        store.orders.insert(order_id, order);
+        store.next_id = next_id;
+        applied?;
+        quote.ok_or_else(|| rejected("the quote could not be computed"))
+    })
+}
+
+/// A product created over `POST v3/catalog/products` (no option variants: one base variant).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct NewProduct {
+    pub name: String,
+    pub sku: String,
+    pub description: String,
+    pub price: Decimal,
+    pub sale_price: Decimal,
+    pub retail_price: Decimal,
+    pub cost_price: Decimal,
+    pub weight: Decimal,
+    /// `none` or `product`.
+    pub track_by_product: bool,
+    pub inventory_level: i64,
+}
+
+/// `POST v3/catalog/products`: a product with its base variant (`store/product/created`).
+/// Duplicate names or SKUs are [`TwinError::Conflict`] (409 on the wire).
+pub(crate) fn create_product(inner: &Inner, spec: &NewProduct) -> Result<u64, TwinError> {
+    locked(inner, |store, _rng| {
+        if spec.name.trim().is_empty() {
+            return Err(rejected("name must not be empty"));
+        }
+        for (field, v) in [
+            ("price", spec.price),
+            ("sale_price", spec.sale_price),
+            ("retail_price", spec.retail_price),
+            ("cost_price", spec.cost_price),
+            ("weight", spec.weight),
+        ] {
+            if v < Decimal::ZERO {
+                return Err(rejected(format!("{field} must not be negative")));
+            }
+        }
+        if store.products.values().any(|p| p.name == spec.name) {
+            return Err(TwinError::Conflict(format!(
+                "a product named {:?} already exists",
+                spec.name
+            )));
+        }
+        if !spec.sku.is_empty()
+            && store
+                .variants
+                .values()
+                .any(|v| v.sku.eq_ignore_ascii_case(&spec.sku))
+        {
+            return Err(TwinError::Conflict(format!(
+                "the SKU {:?} is already in use",
+                spec.sku
+            )));
+        }
+        let now = secs(inner.clock.now());
+        let id = store.next("product");
+        let vid = store.next("variant");
+        let image_id = store.next("image");
+        let sku = if spec.sku.is_empty() {
+            format!("SKU-{id}")
+        } else {
+            spec.sku.clone()
+        };
+        store.variants.insert(
+            vid,
+            super::model::Variant {
+                id: vid,
+                product_id: id,
+                sku: sku.clone(),
+                sku_id: None,
+                price: None,
+                sale_price: None,
+                cost_price: spec.cost_price,
+                weight: None,
+                inventory_level: 0,
+                option_values: Vec::new(),
+            },
+        );
+        store.products.insert(
+            id,
+            super::model::Product {
+                id,
+                name: spec.name.clone(),
+                sku,
+                description: spec.description.clone(),
+                price: spec.price,
+                sale_price: spec.sale_price,
+                retail_price: spec.retail_price,
+                cost_price: spec.cost_price,
+                weight: spec.weight,
+                brand_id: 0,
+                categories: Vec::new(),
+                tracking: if spec.track_by_product {
+                    Tracking::Product
+                } else {
+                    Tracking::None
+                },
+                inventory_level: if spec.track_by_product {
+                    spec.inventory_level
+                } else {
+                    0
+                },
+                date_created: now,
+                date_modified: now,
+                base_variant_id: Some(vid),
+                variant_ids: vec![vid],
+                custom_fields: Vec::new(),
+                image_id,
+                total_sold: 0,
+                brand: String::new(),
+            },
+        );
+        emit(
+            inner,
+            store,
+            "store/product/created",
+            json!({ "type": "product", "id": id }),
+        );
+        Ok(id)
+    })
+}
+
+/// What a product update changes (`None` = unchanged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<Decimal>,
+    pub sale_price: Option<Decimal>,
+    pub retail_price: Option<Decimal>,
+    pub cost_price: Option<Decimal>,
+    pub inventory_level: Option<i64>,
+}
+
+/// `PUT v3/catalog/products/{id}`: bumps `date_modified`, fires `store/product/updated`, and
+/// `store/product/inventory/updated` when the stock of a product-tracked product changed.
+pub(crate) fn edit_product(
+    inner: &Inner,
+    product_id: u64,
+    patch: &ProductPatch,
+) -> Result<(), TwinError> {
+    locked(inner, |store, _rng| {
+        if *patch == ProductPatch::default() {
+            return Err(rejected("nothing to update"));
+        }
+        let Some(p) = store.products.get(&product_id) else {
+            return Err(TwinError::UnknownProduct(product_id));
+        };
+        for (field, v) in [
+            ("price", patch.price),
+            ("sale_price", patch.sale_price),
+            ("retail_price", patch.retail_price),
+            ("cost_price", patch.cost_price),
+        ] {
+            if v.is_some_and(|v| v < Decimal::ZERO) {
+                return Err(rejected(format!("{field} must not be negative")));
+            }
+        }
+        if patch.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(rejected("name must not be empty"));
+        }
+        if let Some(name) = &patch.name {
+            if store
+                .products
+                .values()
+                .any(|o| o.id != product_id && o.name == *name)
+            {
+                return Err(rejected(format!("a product named {name:?} already exists")));
+            }
+        }
+        if patch.inventory_level.is_some() {
+            match p.tracking {
+                Tracking::Product => {}
+                Tracking::Variant => {
+                    return Err(rejected(format!(
+                        "product {product_id} tracks inventory by variant; set it on the variants"
+                    )))
+                }
+                Tracking::None => {
+                    return Err(rejected(format!(
+                        "product {product_id} does not track inventory"
+                    )))
+                }
+            }
+        }
+        let now = inner.clock.now();
+        if let Some(p) = store.products.get_mut(&product_id) {
+            if let Some(v) = &patch.name {
+                p.name = v.clone();
+            }
+            if let Some(v) = &patch.description {
+                p.description = v.clone();
+            }
+            if let Some(v) = patch.price {
+                p.price = v;
+            }
+            if let Some(v) = patch.sale_price {
+                p.sale_price = v;
+            }
+            if let Some(v) = patch.retail_price {
+                p.retail_price = v;
+            }
+            if let Some(v) = patch.cost_price {
+                p.cost_price = v;
+            }
+            if let Some(v) = patch.inventory_level {
+                p.inventory_level = v;
+            }
+            p.date_modified = secs(now);
+        }
+        emit(
+            inner,
+            store,
+            "store/product/updated",
+            json!({ "type": "product", "id": product_id }),
+        );
+        if let Some(level) = patch.inventory_level {
+            emit(
+                inner,
+                store,
+                "store/product/inventory/updated",
+                json!({ "type": "product", "id": product_id, "inventory": { "product_id": product_id, "method": "absolute", "value": level } }),
+            );
         }
         Ok(())
     })

@@ -904,6 +904,8 @@ pub(crate) fn customer_groups_json() -> Value {
                 json!({
                     "id": id, "name": name, "is_default": is_default, "category_access": {"type": "all"},
                     "discount_rules": [], "is_group_for_guests": false,
+                    // The spec's example format (`customerGroup_Full`); the twin's groups are fixed.
+                    "date_created": "2024-01-01 00:00:00", "date_modified": "2024-01-01 00:00:00",
                 })
             })
             .collect(),

@@ -308,11 +308,26 @@ pub(crate) fn items(state: &State, id: &str, query: &[(String, String)]) -> Repl
         .iter()
         .skip(skip)
         .take(count)
-        .map(|(item_id, properties)| json!({"item_id": item_id, "properties": properties}))
+        .map(|(item_id, properties)| {
+            json!({"catalog_id": catalog.id, "item_id": item_id, "properties": properties})
+        })
         .collect();
+    // Wire shape of Bloomreach's own recorded response (python SDK `tests/data/
+    // test_catalog_items.json`; the SDK deletes `success` and each item's `catalog_id` before
+    // returning it). No query filter is simulated, so `matched` = `total` and the match is
+    // never limited.
+    let total = catalog.items.len();
     Reply::json(
         StatusCode::OK,
-        json!({"success": true, "data": data, "matched": catalog.items.len(), "limit": count, "skip": skip}),
+        json!({
+            "success": true,
+            "data": data,
+            "matched": total,
+            "matched_limited": false,
+            "total": total,
+            "limit": count,
+            "skip": skip,
+        }),
     )
 }
 

@@ -2,16 +2,19 @@
 //!
 //! A strict simulator of Bloomreach Engagement's Tracking API (`/track/v2`: batch, single
 //! customer/event endpoints, system time), Catalog API (`/data/v2/.../catalogs`), Imports API
-//! (`/imports/v1`, `/data/v1|v2/.../imports/{id}/start`: CSV over URL), GDPR anonymization and
+//! (`/imports/v1`, `/data/v1|v2/.../imports/{id}/start`: CSV over URL), customer reads
+//! (`/data/v2/.../customers/export-one|attributes|events|export`), GDPR anonymization and
 //! customer identity rules (hard/soft ids, merges, the 90-day event duplicate filter), served by hyper on
 //! 127.0.0.1 with an OS-picked port. It keeps a ground truth ([`BloomreachTruth`], also served
-//! without auth at `GET /_twin/state`) and reads time only from the injected clock.
+//! without auth at `GET /_twin/state`; faults switch at `/_twin/faults/{kind}`) and reads time
+//! only from the injected clock.
 //!
 //! The JSON shapes are written here from the reference (`shared/reference/bloomreach.md`), never
 //! borrowed from the production client, so a misunderstanding cannot hide in both.
 
 mod catalogs;
 mod config;
+mod customers;
 mod error;
 mod gdpr;
 mod imports;
@@ -39,6 +42,7 @@ pub use truth::{
     ProfileTruth, TwinStats,
 };
 
+use crate::control::{ControlError, FaultSwitch};
 use server::Core;
 use state::State;
 
@@ -116,26 +120,35 @@ impl BloomreachTwin {
             .expect("a socket address always forms a valid URL")
     }
 
+    // The setters, `switch_fault` and the control API (`/_twin/faults/{kind}`) all end in the
+    // free functions below, so a scenario and an outside script do the same thing.
+
     /// Every API request answers 503 (and is discarded) until `until` on the clock; `None` ends
     /// the outage.
     pub fn set_outage(&self, until: Option<DateTime<Utc>>) {
-        self.core.state.lock().outage_until = until;
+        set_outage(&self.core, until);
     }
 
     /// Changes the per-IP ceiling of requests in any 60-second window.
     pub fn set_requests_per_minute(&self, n: u32) {
-        self.core.state.lock().requests_per_minute = n;
+        set_requests_per_minute(&self.core, n);
     }
 
     /// Sets the chance, in thousandths, that an API request answers a random 5xx and is
     /// discarded. Values above 1000 count as 1000.
     pub fn set_server_error_per_mille(&self, n: u32) {
-        self.core.state.lock().server_error_per_mille = n.min(1000);
+        set_server_error_per_mille(&self.core, n);
     }
 
     /// Replaces the latency model (requests already waiting keep their delay).
     pub fn set_latency(&self, latency: LatencyModel) {
-        self.core.state.lock().latency = latency;
+        set_latency(&self.core, latency);
+    }
+
+    /// Switches one fault by its scenario name (see [`crate::control`]); off restores the
+    /// configured value. Unknown kinds (including the BigCommerce ones) are refused.
+    pub fn switch_fault(&self, fault: &FaultSwitch) -> Result<(), ControlError> {
+        switch_fault(&self.core, fault)
     }
 
     /// `Some(n)`: 429 answers carry `Retry-After: n`. `None` (the default): no header, as
@@ -169,4 +182,78 @@ impl BloomreachTwin {
             }
         }
     }
+}
+
+pub(crate) fn set_outage(core: &Core, until: Option<DateTime<Utc>>) {
+    core.state.lock().outage_until = until;
+}
+
+pub(crate) fn set_requests_per_minute(core: &Core, n: u32) {
+    core.state.lock().requests_per_minute = n;
+}
+
+pub(crate) fn set_server_error_per_mille(core: &Core, n: u32) {
+    core.state.lock().server_error_per_mille = n.min(1000);
+}
+
+pub(crate) fn set_latency(core: &Core, latency: LatencyModel) {
+    core.state.lock().latency = latency;
+}
+
+pub(crate) fn switch_fault(core: &Core, f: &FaultSwitch) -> Result<(), ControlError> {
+    let on = f.on;
+    let configured = core.state.lock().config.clone();
+    match f.kind.as_str() {
+        "bloomreach_outage" => set_outage(core, on.then(|| f.outage_end(core.clock.now()))),
+        "bloomreach_rate_limit" => set_requests_per_minute(
+            core,
+            if on {
+                f.requests_per_minute.unwrap_or(30)
+            } else {
+                configured.requests_per_minute
+            },
+        ),
+        "bloomreach_5xx" => set_server_error_per_mille(
+            core,
+            if on {
+                f.per_mille.unwrap_or(300)
+            } else {
+                configured.server_error_per_mille
+            },
+        ),
+        "bloomreach_latency" => set_latency(
+            core,
+            if on {
+                let ms = f.latency_ms.unwrap_or(2000);
+                LatencyModel {
+                    base: std::time::Duration::from_millis(ms),
+                    jitter: std::time::Duration::from_millis(ms / 2),
+                }
+            } else {
+                configured.latency
+            },
+        ),
+        other => {
+            return Err(ControlError::unknown(
+                other,
+                "Bloomreach",
+                crate::control::BLOOMREACH_FAULTS,
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The faults in force, as `GET /_twin/faults` shows them.
+pub(crate) fn faults_json(core: &Core) -> serde_json::Value {
+    let state = core.state.lock();
+    serde_json::json!({
+        "bloomreach_outage": { "until": state.outage_until },
+        "bloomreach_rate_limit": { "requests_per_minute": state.requests_per_minute },
+        "bloomreach_5xx": { "per_mille": state.server_error_per_mille },
+        "bloomreach_latency": {
+            "base_ms": state.latency.base.as_millis(),
+            "jitter_ms": state.latency.jitter.as_millis(),
+        },
+    })
 }

@@ -108,6 +108,11 @@ impl Profiles {
         self.profiles.values().map(Profile::truth).collect()
     }
 
+    /// One live profile as the truth shows it.
+    pub(crate) fn view(&self, internal_id: u64) -> Option<ProfileTruth> {
+        self.profiles.get(&internal_id).map(Profile::truth)
+    }
+
     fn next_use(&mut self) -> u64 {
         self.use_seq += 1;
         self.use_seq

@@ -25,10 +25,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::catalogs::{self, ItemWrite};
+use super::customers;
 use super::gdpr;
 use super::imports::{self, StartRequest};
 use super::state::{Body, Reply, State};
 use super::tracking::{self, RequestTimes};
+use crate::control::FaultSwitch;
 
 /// Largest request body the twin reads (inferred; the real limit is undocumented).
 pub(crate) const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -324,20 +326,14 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
-    if path == "/_twin/state" || path.starts_with("/_twin/") {
-        let (request_id, reply) = {
-            let mut state = core.state.lock();
-            let id = state.random_hex(16);
-            let reply = if path == "/_twin/state" && req.method() == Method::GET {
-                Reply::json(
-                    StatusCode::OK,
-                    serde_json::to_value(state.truth()).unwrap_or_default(),
-                )
-            } else {
-                not_found()
-            };
-            (id, reply)
+    if path.starts_with("/_twin/") {
+        let method = req.method().clone();
+        let body = match read_body(req.into_body()).await {
+            Ok(body) => body,
+            Err(reply) => return Ok(render(reply, "")),
         };
+        let reply = control(&core, &method, &path, &body);
+        let request_id = core.state.lock().random_hex(16);
         return Ok(render(reply, &request_id));
     }
 
@@ -358,6 +354,53 @@ async fn handle(
         core.clock.sleep(delay).await;
     }
     Ok(render(reply, &request_id))
+}
+
+/// The twin's own endpoints (no auth, no ceiling): `GET /_twin/state` (the ground truth),
+/// `GET /_twin/faults`, and `PUT|POST /_twin/faults/{kind}` with a [`FaultSwitch`] body.
+/// Errors are `{"error": message}`.
+fn control(core: &Core, method: &Method, path: &str, body: &[u8]) -> Reply {
+    let error =
+        |status: StatusCode, message: String| Reply::json(status, json!({ "error": message }));
+    let segs: Vec<&str> = path.trim_start_matches("/_twin/").split('/').collect();
+    let write = *method == Method::POST || *method == Method::PUT;
+    match (segs.as_slice(), write) {
+        (["state"], false) if *method == Method::GET => Reply::json(
+            StatusCode::OK,
+            serde_json::to_value(core.state.lock().truth()).unwrap_or_default(),
+        ),
+        (["faults"], false) if *method == Method::GET => {
+            Reply::json(StatusCode::OK, super::faults_json(core))
+        }
+        (["faults", kind], true) => {
+            let parsed = if body.is_empty() {
+                serde_json::from_value::<FaultSwitch>(json!({}))
+            } else {
+                serde_json::from_slice::<FaultSwitch>(body)
+            };
+            let mut fault = match parsed {
+                Ok(f) => f,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid fault switch: {e}"),
+                    )
+                }
+            };
+            fault.kind = (*kind).to_owned();
+            match super::switch_fault(core, &fault) {
+                Ok(()) => Reply::json(
+                    StatusCode::OK,
+                    json!({ "kind": fault.kind, "on": fault.on, "faults": super::faults_json(core) }),
+                ),
+                Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no control endpoint {method} {path}"),
+        ),
+    }
 }
 
 /// Which API a path belongs to.
@@ -530,6 +573,22 @@ fn route_data(
         ["imports", id, "start"] if !id.is_empty() => match *method {
             // The SFCC cartridge's form of the documented `/data/v1/…/start`.
             Method::POST => return start_import(id, body, "path"),
+            _ => method_not_allowed(),
+        },
+        ["customers", "export-one"] => match *method {
+            Method::POST => customers::export_one(state, body),
+            _ => method_not_allowed(),
+        },
+        ["customers", "attributes"] => match *method {
+            Method::POST => customers::attributes(state, body),
+            _ => method_not_allowed(),
+        },
+        ["customers", "events"] => match *method {
+            Method::POST => customers::events(state, body),
+            _ => method_not_allowed(),
+        },
+        ["customers", "export"] => match *method {
+            Method::POST => customers::export(state, body),
             _ => method_not_allowed(),
         },
         ["customers", "anonymize"] => match *method {

@@ -168,3 +168,75 @@ pub fn assert_conforms(
         .collect();
     assert!(missing.is_empty(), "{schema_name} lacks {missing:?}");
 }
+
+/// The JSON schema of the documented `code` answer to `method path` (a `$ref` to
+/// `components/responses` is followed; `application/json` or `application/problem+json`).
+pub fn response_schema(doc: &Value, path: &str, method: &str, code: &str) -> Value {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "the spec has no {method} {path}");
+    let answer = resolve(doc, &op["responses"][code]);
+    assert!(
+        answer.is_object(),
+        "{method} {path} documents no {code} answer"
+    );
+    let content = &answer["content"];
+    let schema = if content["application/json"].is_object() {
+        &content["application/json"]["schema"]
+    } else {
+        &content["application/problem+json"]["schema"]
+    };
+    assert!(
+        !schema.is_null(),
+        "{method} {path} {code} has no JSON schema"
+    );
+    schema.clone()
+}
+
+/// Asserts that `v` is the documented `code` answer to `method path`: it conforms to the
+/// schema, and (for an object, or each element of an array) carries every documented
+/// top-level property except `may_lack`.
+pub fn assert_response(
+    doc: &Value,
+    path: &str,
+    method: &str,
+    code: &str,
+    v: &Value,
+    may_lack: &[&str],
+) {
+    assert_response_with_nulls(doc, path, method, code, v, may_lack, &[]);
+}
+
+/// [`assert_response`] where `documented_nulls` lists null findings the reference documents
+/// although the spec's type is not marked nullable (matched as substrings of the finding).
+pub fn assert_response_with_nulls(
+    doc: &Value,
+    path: &str,
+    method: &str,
+    code: &str,
+    v: &Value,
+    may_lack: &[&str],
+    documented_nulls: &[&str],
+) {
+    let schema = response_schema(doc, path, method, code);
+    let mut errs = Vec::new();
+    check(doc, &schema, v, &format!("{method} {path}"), &mut errs);
+    errs.retain(|e| !documented_nulls.iter().any(|d| e.contains(d)));
+    assert!(errs.is_empty(), "{method} {path} {code}: {errs:#?}\n{v:#}");
+    let s = resolve(doc, &schema);
+    let (item_schema, items): (&Value, Vec<&Value>) = match v.as_array() {
+        Some(a) => (resolve(doc, &s["items"]), a.iter().collect()),
+        None => (s, vec![v]),
+    };
+    let mut props = Vec::new();
+    properties_of(doc, item_schema, &mut props);
+    for item in items {
+        let missing: Vec<&String> = props
+            .iter()
+            .filter(|p| item.get(p.as_str()).is_none() && !may_lack.contains(&p.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{method} {path} {code} lacks {missing:?}"
+        );
+    }
+}
