@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach_harness::plan::DemoPlan;
-use bigreach_harness::twins::Twins;
 use bigreach_clock::{Clock, ManualClock, SystemClock};
 use bigreach_core::app::status::{AlertKind, Component};
 use bigreach_core::secret::SecretResolver;
+use bigreach_harness::plan::DemoPlan;
+use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
 use chrono::Utc;
 
@@ -184,6 +184,118 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
     })
     .await;
     assert!(appliance.status().unwrap().alerts.is_empty());
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_letters() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = SecretResolver::new();
+    let mut config = twins.appliance_config(dir.path(), &secrets);
+    config.webhooks.manage_hooks = false;
+
+    // Revoked from the start of delivery: the first batch is refused command by command inside
+    // a 200 (a key that lost its permissions), every later request as a whole with a 401.
+    let revoked = Arc::new(AtomicBool::new(true));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (flag, count) = (revoked.clone(), refused.clone());
+    config.bloomreach.base_url = common::proxy(
+        twins.bloomreach.base_url(),
+        Arc::new(move |path: &str, body: &[u8]| {
+            let delivering =
+                path.ends_with("/batch") || path.contains("/catalogs/") && path.contains("/items");
+            if !delivering || !flag.load(Ordering::SeqCst) {
+                return common::Verdict::Forward;
+            }
+            if count.fetch_add(1, Ordering::SeqCst) == 0 && path.ends_with("/batch") {
+                let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                let results: Vec<serde_json::Value> =
+                    request["commands"]
+                        .as_array()
+                        .map(|commands| {
+                            commands
+                            .iter()
+                            .map(|c| serde_json::json!({
+                                "success": false,
+                                "errors": ["Access denied: no permission for this API group"],
+                                "command_id": c["command_id"],
+                            }))
+                            .collect()
+                        })
+                        .unwrap_or_default();
+                return common::Verdict::Answer(
+                    200,
+                    serde_json::json!({"success": true, "results": results}).to_string(),
+                );
+            }
+            common::Verdict::Answer(
+                401,
+                r#"{"success": false, "errors": ["Could not authenticate"]}"#.into(),
+            )
+        }),
+        Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
+    )
+    .await;
+    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
+        .await
+        .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "delivery to park",
+        || {
+            appliance
+                .status()
+                .unwrap()
+                .parked
+                .iter()
+                .any(|p| p.component == Component::Delivery)
+        },
+    )
+    .await;
+    let status = appliance.status().unwrap();
+    let alert = status
+        .alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Parked)
+        .expect("a parked alert");
+    assert!(alert.message.contains("API key"), "{}", alert.message);
+
+    // Half an hour of a revoked key: nothing is dead-lettered, and delivery probes once every
+    // five minutes instead of hammering Bloomreach.
+    let before = refused.load(Ordering::SeqCst);
+    advance_by(&clock, Duration::from_secs(30 * 60), Duration::from_secs(5)).await;
+    let probes = refused.load(Ordering::SeqCst) - before;
+    let status = appliance.status().unwrap();
+    assert_eq!(
+        status.store.dead_letters, 0,
+        "{:?}",
+        status.metrics.last_errors
+    );
+    assert!(
+        (1..=2 * 6).contains(&probes),
+        "{probes} requests in 30 min while parked"
+    );
+    assert!(
+        status.store.outbox_pending.values().sum::<u64>() > 0,
+        "the data is kept"
+    );
+
+    // The key is fixed: the next probe succeeds, delivery unparks and everything arrives.
+    revoked.store(false, Ordering::SeqCst);
+    advance_until(&clock, Duration::from_secs(1), "delivery to finish", || {
+        let status = appliance.status().unwrap();
+        status.parked.is_empty() && status.idle
+    })
+    .await;
+    let status = appliance.status().unwrap();
+    assert_eq!(status.store.dead_letters, 0);
+    assert!(status.alerts.is_empty(), "{:?}", status.alerts);
+    assert!(status.store.delivered > 0);
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
 }

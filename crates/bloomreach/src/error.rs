@@ -44,6 +44,8 @@ pub fn classify_command_errors(errors: &[String]) -> ErrorClass {
     } else if is_auth_message(&text) || any(&["no permission", "not authorized", "forbidden"]) {
         ErrorClass::Auth
     } else if any(&[
+        // The answer did not mention the command: its outcome is unknown, so it is resent.
+        "returned no result",
         "timeout",
         "timed out",
         "temporar",
@@ -247,5 +249,7 @@ mod tests {
         let limited = vec!["Rate limit exceeded".to_string()];
         assert_eq!(classify_command_errors(&limited), ErrorClass::RateLimited);
         assert_eq!(classify(200, "Could not authenticate"), ErrorClass::Auth);
+        let unanswered = vec!["Bloomreach returned no result for this item".to_string()];
+        assert_eq!(classify_command_errors(&unanswered), ErrorClass::Retryable);
     }
 }

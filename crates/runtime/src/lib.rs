@@ -361,12 +361,14 @@ impl Appliance {
             catalog_id,
             settings: DeliverySettings {
                 requests_per_second: config.bloomreach.requests_per_second,
+                jitter_seed: jitter_seed(&api_token),
                 ..DeliverySettings::default()
             },
             metrics,
             clock,
             wake: deliver_wake,
             in_flight,
+            parking,
         }));
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
         let (api_address, api_task) = api::start(
@@ -460,6 +462,16 @@ async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String,
         return Ok(existing.id);
     }
     client.create_catalog(name, &fields, true).await
+}
+
+/// The retry jitter's seed: fixed per install (so a run can be replayed from its data
+/// directory), different between installs (so two appliances do not retry in step).
+fn jitter_seed(api_token: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("jitter:{api_token}").as_bytes());
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(seed)
 }
 
 fn api_token(data_dir: &Path) -> std::io::Result<String> {

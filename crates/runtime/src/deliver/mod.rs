@@ -14,7 +14,7 @@ mod tracking;
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ use self::catalog::CatalogSink;
 use self::outcome::Classifier;
 use self::tracking::TrackingSink;
 use crate::metrics::Metrics;
+use crate::parking::Parking;
+use crate::retry_policy::Backoff;
 
 /// One Bloomreach endpoint that frozen commands go to.
 ///
@@ -66,6 +68,8 @@ pub struct DeliverySettings {
     pub catalog_batch: usize,
     /// The lanes that may deliver (all of them until the cutover stages gate them).
     pub allowed_lanes: LaneSet,
+    /// Seed of the retry jitter (so a run can be replayed).
+    pub jitter_seed: u64,
 }
 
 impl Default for DeliverySettings {
@@ -78,6 +82,7 @@ impl Default for DeliverySettings {
             backoff_cap: Duration::from_secs(60),
             catalog_batch: 500,
             allowed_lanes: LaneSet::ALL,
+            jitter_seed: 0x5eed,
         }
     }
 }
@@ -91,6 +96,7 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     in_flight: Arc<Mutex<HashSet<u64>>>,
     claims: AtomicU64,
+    classifier: Arc<Classifier>,
     tracking: TrackingSink,
     catalog: CatalogSink,
 }
@@ -113,6 +119,8 @@ pub struct DelivererParts {
     pub wake: Arc<Notify>,
     /// Ids being sent right now (shared with the status).
     pub in_flight: Arc<Mutex<HashSet<u64>>>,
+    /// Where delivery parks when Bloomreach refuses the credentials (shared with the status).
+    pub parking: Arc<Parking>,
 }
 
 impl Deliverer {
@@ -123,9 +131,14 @@ impl Deliverer {
             metrics: parts.metrics.clone(),
             clock: parts.clock.clone(),
             requests_per_second: parts.settings.requests_per_second,
-            backoff_base: parts.settings.backoff_base,
-            backoff_cap: parts.settings.backoff_cap,
+            backoff: Backoff::new(
+                parts.settings.backoff_base,
+                parts.settings.backoff_cap,
+                parts.settings.jitter_seed,
+            ),
             failure_streak: AtomicU32::new(0),
+            parking: parts.parking,
+            probe_at_ms: AtomicI64::new(0),
         });
         Deliverer {
             tracking: TrackingSink {
@@ -138,8 +151,9 @@ impl Deliverer {
                 bloomreach: parts.bloomreach,
                 catalog_id: parts.catalog_id,
                 metrics: parts.metrics.clone(),
-                classifier,
+                classifier: classifier.clone(),
             },
+            classifier,
             store: parts.store,
             settings: parts.settings,
             metrics: parts.metrics,
@@ -195,6 +209,9 @@ impl Deliverer {
 
     fn idle_wait(&self) -> Duration {
         let now = self.clock.now_ms();
+        if let Some(probe_at) = self.classifier.probe_at() {
+            return Duration::from_millis((probe_at - now).clamp(20, 1_000) as u64);
+        }
         match self.store.next_due_ms() {
             Ok(Some(due)) if due > now => {
                 Duration::from_millis((due - now) as u64).min(Duration::from_secs(1))
@@ -208,6 +225,9 @@ impl Deliverer {
     /// first (tracking, and the catalog on every fifth claim), else the other one.
     fn take_work(&self) -> Result<(Channel, Vec<OutboxRecord>), StoreError> {
         let now = self.clock.now_ms();
+        if !self.classifier.may_claim(now) {
+            return Ok((Channel::Tracking, Vec::new()));
+        }
         let mut in_flight = self.in_flight.lock();
         let turn = self.claims.fetch_add(1, Ordering::Relaxed);
         for channel in channel_order(turn) {

@@ -1,31 +1,30 @@
-//! Failure classification: what a Bloomreach failure means for the commands it concerns, in one
-//! place for both sinks. Self-contained on purpose (the sinks only call it), so that it can be
-//! replaced as a whole by one retry policy for both services.
+//! What a Bloomreach failure means for the commands it concerns, in one place for both sinks:
+//! every failure goes through the one retry policy ([`crate::retry_policy`]), whose directive
+//! becomes the attempt outcome (a timed retry with seeded jitter, a dead letter with the reason,
+//! or parking delivery with the operator's fix) and whose pressure signal drives the request
+//! rate (halved on 429 and 5xx, recovering by one request per second per successful batch:
+//! AIMD).
 //!
-//! Today's rules, in one exhaustive match per failure source over [`ErrorClass`]:
-//! - A request that failed as a whole ([`Classifier::request_failure`]): `RateLimited` (429)
-//!   and `Retryable` (5xx, transport) resend the same bytes later with exponential backoff and
-//!   full jitter on the streak of failed requests (honouring `Retry-After`); they do not use up
-//!   the retry budget, so an outage delays data but never drops it, and they halve the request
-//!   rate, which then recovers by one request per second per successful batch (AIMD). `Auth`
-//!   keeps the data and retries in a minute without using the budget (shown in the status).
-//!   `Permanent` retries with backoff and uses up the budget.
-//! - One command rejected inside a 200 ([`Classifier::command_failure`]): `Permanent` and
-//!   `Auth` dead-letter it with the reason; `Retryable` and `RateLimited` retry with backoff and
-//!   use up the budget.
-//! - A command the answer does not mention ([`Classifier::unanswered`]) was not confirmed: retry,
-//!   without using the budget.
+//! - A request that failed as a whole ([`Classifier::request_failure`]): see the policy table.
+//!   Backoff grows on the streak of consecutive failed requests (the pressure is Bloomreach's,
+//!   not one command's). Refused credentials park delivery: no command is claimed until the
+//!   probe, one batch every [`PROBE_EVERY`], and nothing is dead-lettered.
+//! - One command rejected inside a 200 ([`Classifier::command_failure`]).
+//! - A command the answer does not mention ([`Classifier::unanswered`]) was not confirmed:
+//!   retry, without using the budget.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_bloomreach::{BloomreachClient, BloomreachError, ErrorClass};
 use bigreach_clock::SharedClock;
+use bigreach_core::app::status::Component;
 use bigreach_core::outbox::AttemptOutcome;
-use rand::Rng;
 
 use crate::metrics::Metrics;
+use crate::parking::{Parking, PROBE_EVERY};
+use crate::retry_policy::{self, Backoff, Decision, Directive, Pressure, Wait};
 
 /// Turns Bloomreach failures into attempt outcomes, and keeps the request rate and the streak
 /// of failed requests that the backoff uses. Shared by both sinks.
@@ -35,12 +34,14 @@ pub(crate) struct Classifier {
     pub(crate) clock: SharedClock,
     /// Configured request ceiling (requests per second) that the rate recovers to.
     pub(crate) requests_per_second: u32,
-    /// First retry delay.
-    pub(crate) backoff_base: Duration,
-    /// Longest retry delay.
-    pub(crate) backoff_cap: Duration,
+    /// Retry delays (exponential, seeded full jitter).
+    pub(crate) backoff: Backoff,
     /// Consecutive requests that failed as a whole (429, 5xx, transport); reset on success.
     pub(crate) failure_streak: AtomicU32,
+    /// Where delivery is parked when Bloomreach refuses the credentials.
+    pub(crate) parking: Arc<Parking>,
+    /// While parked: no claims before this time (ms); the next claim is the probe.
+    pub(crate) probe_at_ms: AtomicI64,
 }
 
 impl Classifier {
@@ -51,47 +52,81 @@ impl Classifier {
         errors: String,
         attempts: u32,
     ) -> AttemptOutcome {
-        match class {
-            ErrorClass::Permanent | ErrorClass::Auth => AttemptOutcome::Dead {
-                reason: format!("rejected by Bloomreach: {errors}"),
-            },
-            ErrorClass::Retryable | ErrorClass::RateLimited => {
-                self.retry(errors, attempts, None, true)
+        let decision = retry_policy::bloomreach_command(class);
+        self.apply_pressure(decision.pressure, &errors);
+        self.outcome(
+            decision,
+            format!("rejected by Bloomreach: {errors}"),
+            attempts,
+        )
+    }
+
+    /// The outcome for every command of a request that failed as a whole.
+    pub(crate) fn request_failure(&self, error: &BloomreachError, attempts: u32) -> AttemptOutcome {
+        let decision = retry_policy::bloomreach_request(error);
+        self.apply_pressure(decision.pressure, "");
+        self.outcome(decision, error.to_string(), attempts)
+    }
+
+    /// Whether delivery may claim work now: always, unless parked and the probe is not due.
+    pub(crate) fn may_claim(&self, now_ms: i64) -> bool {
+        !self.parking.is_parked(Component::Delivery)
+            || now_ms >= self.probe_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// When a parked delivery probes next (for the idle wait), if it is parked.
+    pub(crate) fn probe_at(&self) -> Option<i64> {
+        self.parking
+            .is_parked(Component::Delivery)
+            .then(|| self.probe_at_ms.load(Ordering::Relaxed))
+    }
+
+    fn apply_pressure(&self, pressure: Pressure, why: &str) {
+        match pressure {
+            Pressure::None => {}
+            Pressure::RateLimited => {
+                Metrics::add(&self.metrics.bloomreach_429s, 1);
+                self.lower_rate(if why.is_empty() { "429" } else { why });
+                self.failure_streak.fetch_add(1, Ordering::Relaxed);
+            }
+            Pressure::ServerTrouble => {
+                Metrics::add(&self.metrics.bloomreach_failures, 1);
+                self.lower_rate("server error");
+                self.failure_streak.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// The outcome for every command of a request that failed as a whole. 429s and 5xx back off
-    /// exponentially on the streak of consecutive failed requests (the pressure is Bloomreach's,
-    /// not one command's), and they lower the request rate (AIMD).
-    pub(crate) fn request_failure(&self, error: &BloomreachError, attempts: u32) -> AttemptOutcome {
-        match error.class() {
-            ErrorClass::RateLimited => {
-                Metrics::add(&self.metrics.bloomreach_429s, 1);
-                self.lower_rate("429");
-                let retry_after = match error {
-                    BloomreachError::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
+    fn outcome(&self, decision: Decision, error: String, attempts: u32) -> AttemptOutcome {
+        match decision.directive {
+            Directive::Retry { wait, counts } => {
+                let (failures, retry_after) = match wait {
+                    Wait::Streak { retry_after } => (
+                        self.failure_streak.load(Ordering::Relaxed).max(1),
+                        retry_after,
+                    ),
+                    Wait::Attempts => (attempts, None),
                 };
-                let streak = self.failure_streak.fetch_add(1, Ordering::Relaxed) + 1;
-                self.retry(error.to_string(), streak, retry_after, false)
+                self.retry(error, failures, retry_after, counts)
             }
-            ErrorClass::Retryable => {
-                Metrics::add(&self.metrics.bloomreach_failures, 1);
-                self.lower_rate("server error");
-                let streak = self.failure_streak.fetch_add(1, Ordering::Relaxed) + 1;
-                self.retry(error.to_string(), streak, None, false)
-            }
-            ErrorClass::Auth => {
-                self.metrics
-                    .error("deliver", self.clock.now_ms(), error.to_string());
+            Directive::Park { hint } => {
+                let now = self.clock.now_ms();
+                self.metrics.error("deliver", now, error.clone());
+                self.parking.park(
+                    Component::Delivery,
+                    self.clock.now(),
+                    error.clone(),
+                    hint.to_owned(),
+                );
+                let probe_at = now + PROBE_EVERY.as_millis() as i64;
+                self.probe_at_ms.store(probe_at, Ordering::Relaxed);
                 AttemptOutcome::Retry {
-                    error: error.to_string(),
-                    next_attempt_ms: self.clock.now_ms() + 60_000,
+                    error: format!("held while delivery is parked: {error}"),
+                    next_attempt_ms: probe_at,
                     counts: false,
                 }
             }
-            ErrorClass::Permanent => self.retry(error.to_string(), attempts, None, true),
+            Directive::DeadLetter => AttemptOutcome::Dead { reason: error },
         }
     }
 
@@ -101,9 +136,11 @@ impl Classifier {
         self.retry(what.to_owned(), 1, None, false)
     }
 
-    /// A successful request: the failure streak ends and the rate climbs back by one.
+    /// A successful request: the failure streak ends, a parked delivery unparks, and the rate
+    /// climbs back by one.
     pub(crate) fn recover_rate(&self) {
         self.failure_streak.store(0, Ordering::Relaxed);
+        self.parking.unpark(Component::Delivery);
         let current = self.bloomreach.requests_per_second();
         if current < self.requests_per_second {
             self.bloomreach.set_requests_per_second(current + 1);
@@ -117,16 +154,11 @@ impl Classifier {
         retry_after: Option<Duration>,
         counts: bool,
     ) -> AttemptOutcome {
-        let exponent = attempts.min(16);
-        let ceiling = self
-            .backoff_base
-            .saturating_mul(1u32 << exponent)
-            .min(self.backoff_cap);
-        let jittered = rand::rng().random_range(0..=ceiling.as_millis() as u64);
-        let delay = retry_after.map_or(jittered, |after| after.as_millis() as u64 + jittered / 4);
+        let delay = self.backoff.delay(attempts, retry_after);
         AttemptOutcome::Retry {
             error,
-            next_attempt_ms: self.clock.now_ms() + delay as i64,
+            next_attempt_ms: self.clock.now_ms()
+                + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
             counts,
         }
     }

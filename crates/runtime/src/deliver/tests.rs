@@ -62,9 +62,14 @@ async fn rig() -> Rig {
         metrics: metrics.clone(),
         clock: shared.clone(),
         requests_per_second: 90,
-        backoff_base: Duration::from_millis(500),
-        backoff_cap: Duration::from_secs(60),
+        backoff: crate::retry_policy::Backoff::new(
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+            1,
+        ),
         failure_streak: AtomicU32::new(0),
+        parking: Arc::new(crate::parking::Parking::default()),
+        probe_at_ms: std::sync::atomic::AtomicI64::new(0),
     });
     Rig {
         tracking: Arc::new(TrackingSink {
