@@ -3,8 +3,8 @@
 //! information, currencies) every method + path the OpenAPI files declare is listed exactly once,
 //! as `served` (with the test that checks its answer against that path of the spec) or
 //! `not_simulated` (with a reason). Against a seeded twin, every served route answers (not the
-//! twin's no-such-route 404) and every not-simulated one answers exactly that 404, so a route
-//! added or removed without updating the registry fails here. The README's coverage counts are
+//! twin's no-such-route 404) and every not-simulated one answers 404 or 405, so a route added
+//! or removed without updating the registry fails here. The README's coverage counts are
 //! checked against the registry. Served routes no other test pins are pinned here
 //! ([`shapes_no_other_test_pins`]).
 
