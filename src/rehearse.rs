@@ -14,7 +14,7 @@ use bigreach_clock::SystemClock;
 use bigreach_core::config::IdentityPolicy;
 use bigreach_harness::plan::{DemoPlan, BUILTIN_PLANS, DEFAULT_PLAN};
 use bigreach_harness::scenario::{self, RunOptions, Scenario, ScenarioReport};
-use bigreach_harness::twins::{credentials, Twins};
+use bigreach_harness::twins::{credentials, Twins, BIGCOMMERCE_FAULTS, BLOOMREACH_FAULTS};
 use bigreach_harness::verdict::{DemoSummary, Family};
 use bigreach_harness::{bench, demo};
 use clap::Subcommand;
@@ -142,19 +142,23 @@ async fn sim(plan_arg: &str) -> Result<()> {
     println!("BigCommerce twin");
     println!("  API root:      {}", twins.bigcommerce.api_root());
     println!("  X-Auth-Token:  {}", credentials::BC_TOKEN);
+    let bc = twins.bigcommerce.base_url();
+    println!("  ground truth:  {bc}_twin/state");
     println!(
-        "  ground truth:  {}_twin/state",
-        twins.bigcommerce.base_url()
+        "  control:       {bc}_twin/faults/{{kind}}  (PUT {{\"on\": true|false, ...}}); \
+         {bc}_twin/crowd  (POST {{\"orders\", \"over_secs\"}})"
     );
+    println!("  fault kinds:   {}", BIGCOMMERCE_FAULTS.join(", "));
     println!("Bloomreach twin");
     println!("  base URL:      {}", twins.bloomreach.base_url());
     println!("  project token: {}", credentials::PROJECT_TOKEN);
     println!("  key id:        {}", credentials::KEY_ID);
     println!("  key secret:    {}", credentials::KEY_SECRET);
-    println!(
-        "  ground truth:  {}_twin/state",
-        twins.bloomreach.base_url()
-    );
+    let br = twins.bloomreach.base_url();
+    println!("  ground truth:  {br}_twin/state");
+    println!("  control:       {br}_twin/faults/{{kind}}  (PUT {{\"on\": true|false, ...}})");
+    println!("  fault kinds:   {}", BLOOMREACH_FAULTS.join(", "));
+    println!("  docs:          crates/twins/README.md (Control API)");
     println!("These are simulator credentials, not secrets. Ctrl-C stops both twins.");
     tokio::signal::ctrl_c()
         .await

@@ -195,6 +195,37 @@ fn sim_starts_from_an_empty_directory_and_prints_live_urls() {
             std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)).is_ok()
         })
         .collect();
+    // Each twin prints its control endpoint and fault kinds; switching the first kind off over
+    // the printed URL answers 200 with that kind.
+    let value = |label: &str| -> Vec<String> {
+        printed
+            .iter()
+            .filter_map(|line| {
+                let (l, v) = line.split_once(':')?;
+                (l.trim() == label).then(|| v.trim().to_owned())
+            })
+            .collect()
+    };
+    let controls = value("control");
+    let kinds = value("fault kinds");
+    let switched: Vec<String> = controls
+        .iter()
+        .zip(&kinds)
+        .map(|(control, kinds)| {
+            let template = control.split_whitespace().next().unwrap_or_default();
+            let kind = kinds.split(", ").next().unwrap_or_default();
+            let url = url::Url::parse(&template.replace("{kind}", kind)).unwrap();
+            let answer = http_put(&url, r#"{"on": false}"#);
+            let ok = answer.starts_with("HTTP/1.1 200")
+                && answer.contains(&format!("\"kind\":\"{kind}\""));
+            if ok {
+                kind.to_owned()
+            } else {
+                answer
+            }
+        })
+        .collect();
+    let crowd = controls.first().map(|c| c.contains("_twin/crowd  (POST"));
     child.kill().unwrap();
     child.wait().unwrap();
     outcome.unwrap_or_else(|e| panic!("{e}; sim printed {printed:#?}"));
@@ -204,6 +235,39 @@ fn sim_starts_from_an_empty_directory_and_prints_live_urls() {
         "{urls:?}"
     );
     assert_eq!(listening, [true, true], "{urls:?}");
+    assert_eq!(
+        switched,
+        ["webhook_duplicates", "bloomreach_outage"],
+        "{printed:#?}"
+    );
+    assert_eq!(crowd, Some(true), "{printed:#?}");
+    assert!(
+        printed.iter().any(|l| l.contains("crates/twins/README.md")),
+        "{printed:#?}"
+    );
+}
+
+/// One `PUT` with a JSON body over a fresh connection; the whole answer as text.
+#[cfg(feature = "rehearsal")]
+fn http_put(url: &url::Url, body: &str) -> String {
+    use std::io::{Read, Write};
+    let address = url.socket_addrs(|| None).unwrap()[0];
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        url.path(),
+        address,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
 }
 
 #[cfg(feature = "rehearsal")]

@@ -15,7 +15,11 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::demo::DemoError;
+
 use crate::plan::DemoPlan;
+/// The fault kinds each twin's control API (`PUT /_twin/faults/{kind}`) and scenario files
+/// switch; `bigreach sim` prints them.
+pub use bigreach_twins::control::{BIGCOMMERCE_FAULTS, BLOOMREACH_FAULTS};
 
 /// Credentials the demo gives its twins (printed by `bigreach sim`; never real secrets).
 pub mod credentials {

@@ -14,6 +14,7 @@ mod runner;
 
 use std::path::{Path, PathBuf};
 
+use bigreach_twins::control::{BIGCOMMERCE_FAULTS, BLOOMREACH_FAULTS};
 use serde::{Deserialize, Serialize};
 
 use crate::demo::DemoError;
@@ -206,10 +207,13 @@ pub struct Fault {
     pub at_min: f64,
     /// Length, in virtual minutes.
     pub for_mins: f64,
-    /// `bloomreach_rate_limit` (requests_per_minute), `bloomreach_outage`, `bloomreach_5xx`
-    /// (per_mille), `bloomreach_latency` (latency_ms), `webhook_duplicates` (per_mille),
-    /// `webhook_reorder` (max_delay_secs), `webhook_outage`, `hook_deactivation`,
-    /// `bigcommerce_slow` (latency_ms), `bigcommerce_platform_429` (per_mille).
+    /// One of the twins' fault kinds ([`BIGCOMMERCE_FAULTS`], [`BLOOMREACH_FAULTS`]; checked
+    /// when the file loads): `bloomreach_rate_limit` (requests_per_minute),
+    /// `bloomreach_outage`, `bloomreach_5xx` (per_mille), `bloomreach_latency` (latency_ms),
+    /// `webhook_duplicates` (per_mille), `webhook_reorder` (max_delay_secs), `webhook_outage`,
+    /// `hook_deactivation`, `bigcommerce_slow` (latency_ms), `bigcommerce_platform_429`
+    /// (per_mille). The runner switches it with the twin's own `switch_fault`, as the control
+    /// API `PUT /_twin/faults/{kind}` does; unset parameters take the twins' defaults.
     pub kind: String,
     /// For rate limits.
     #[serde(default)]
@@ -331,18 +335,6 @@ impl Scenario {
             "abandon_cart",
             "update_email",
         ];
-        const FAULTS: [&str; 10] = [
-            "bloomreach_rate_limit",
-            "bloomreach_outage",
-            "bloomreach_5xx",
-            "bloomreach_latency",
-            "webhook_duplicates",
-            "webhook_reorder",
-            "webhook_outage",
-            "hook_deactivation",
-            "bigcommerce_slow",
-            "bigcommerce_platform_429",
-        ];
         if !(1.0..=100_000.0).contains(&self.speed) {
             return Err(format!("speed {} must be between 1 and 100000", self.speed));
         }
@@ -363,10 +355,14 @@ impl Scenario {
             }
         }
         for fault in &self.faults {
-            if !FAULTS.contains(&fault.kind.as_str()) {
+            let kind = fault.kind.as_str();
+            if !BIGCOMMERCE_FAULTS.contains(&kind) && !BLOOMREACH_FAULTS.contains(&kind) {
                 return Err(format!(
-                    "unknown fault {:?}; use one of {FAULTS:?}",
-                    fault.kind
+                    "unknown fault kind {kind:?} (at_min {}); the twins switch {} (BigCommerce) \
+                     and {} (Bloomreach)",
+                    fault.at_min,
+                    BIGCOMMERCE_FAULTS.join(", "),
+                    BLOOMREACH_FAULTS.join(", ")
                 ));
             }
         }
@@ -404,5 +400,50 @@ impl Scenario {
                 requests_per_minute: self.bloomreach.requests_per_minute,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, faults: &str) -> PathBuf {
+        let path = dir.join("story.toml");
+        std::fs::write(
+            &path,
+            format!("name = \"x\"\ndescription = \"y\"\n{faults}"),
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn an_unknown_fault_is_refused_at_load_naming_the_file_the_fault_and_the_known_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[[faults]]\nkind = \"meteor\"\nat_min = 1\nfor_mins = 1\n",
+        );
+        let err = Scenario::load(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("\"meteor\""), "{err}");
+        for kind in BIGCOMMERCE_FAULTS.iter().chain(BLOOMREACH_FAULTS) {
+            assert!(err.contains(kind), "{kind} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn every_fault_kind_the_twins_switch_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults: String = BIGCOMMERCE_FAULTS
+            .iter()
+            .chain(BLOOMREACH_FAULTS)
+            .map(|kind| format!("[[faults]]\nkind = \"{kind}\"\nat_min = 1\nfor_mins = 1\n"))
+            .collect();
+        let scenario = Scenario::load(&write(dir.path(), &faults)).unwrap();
+        assert_eq!(
+            scenario.faults.len(),
+            BIGCOMMERCE_FAULTS.len() + BLOOMREACH_FAULTS.len()
+        );
     }
 }

@@ -10,8 +10,8 @@ use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst, WebhookFaults};
-use bigreach_twins::bloomreach::LatencyModel;
+use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst};
+use bigreach_twins::control::{FaultSwitch, BIGCOMMERCE_FAULTS};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use rust_decimal::prelude::FromPrimitive;
@@ -144,23 +144,20 @@ async fn run_with(
             .await;
         }));
     }
-    let webhook_faults = Arc::new(Mutex::new(WebhookFaults::default()));
     for fault in scenario.faults.clone() {
-        let (bc, br, clock, webhook_faults) = (
+        let (bc, br, clock) = (
             twins.bigcommerce.clone(),
             twins.bloomreach.clone(),
             clock.clone(),
-            webhook_faults.clone(),
         );
-        let rpm = scenario.bloomreach.requests_per_minute;
         tasks.push(tokio::spawn(async move {
             let at = t0 + chrono::Duration::from_std(minutes(fault.at_min)).unwrap_or_default();
             let until =
                 at + chrono::Duration::from_std(minutes(fault.for_mins)).unwrap_or_default();
             sleep_until(&clock, at).await;
-            switch_fault(&fault, true, until, &bc, &br, rpm, &webhook_faults);
+            switch_fault(&fault, true, until, &bc, &br);
             sleep_until(&clock, until).await;
-            switch_fault(&fault, false, until, &bc, &br, rpm, &webhook_faults);
+            switch_fault(&fault, false, until, &bc, &br);
         }));
     }
     let mut finished = true;
@@ -410,67 +407,108 @@ async fn perform(
     }
 }
 
+/// Switches a scenario fault through the twin's own control function, the one its HTTP control
+/// API (`PUT /_twin/faults/{kind}`) calls, so a scenario and an outside script do the same
+/// thing. Off restores the twin's configured value. Kinds were checked when the file loaded.
 fn switch_fault(
     fault: &Fault,
     on: bool,
     until: DateTime<Utc>,
     bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
     br: &bigreach_twins::bloomreach::BloomreachTwin,
-    normal_rpm: u32,
-    webhook_faults: &Mutex<WebhookFaults>,
 ) {
-    let set_webhook = |change: &dyn Fn(&mut WebhookFaults)| {
-        let mut faults = webhook_faults.lock();
-        change(&mut faults);
-        bc.set_webhook_faults(faults.clone());
+    let switch = FaultSwitch {
+        kind: fault.kind.clone(),
+        on,
+        per_mille: fault.per_mille,
+        requests_per_minute: fault.requests_per_minute,
+        latency_ms: fault.latency_ms,
+        max_delay_secs: fault.max_delay_secs,
+        until: Some(until),
+        for_secs: None,
     };
     tracing::info!(kind = %fault.kind, on, "scenario fault");
-    match fault.kind.as_str() {
-        "bloomreach_rate_limit" => br.set_requests_per_minute(if on {
-            fault.requests_per_minute.unwrap_or(30)
-        } else {
-            normal_rpm
-        }),
-        "bloomreach_outage" => br.set_outage(on.then_some(until)),
-        "bloomreach_5xx" => br.set_server_error_per_mille(if on {
-            fault.per_mille.unwrap_or(300)
-        } else {
-            0
-        }),
-        "bloomreach_latency" => br.set_latency(if on {
-            LatencyModel {
-                base: Duration::from_millis(fault.latency_ms.unwrap_or(2000)),
-                jitter: Duration::from_millis(fault.latency_ms.unwrap_or(2000) / 2),
-            }
-        } else {
-            LatencyModel::ZERO
-        }),
-        "webhook_duplicates" => set_webhook(&|f| {
-            f.duplicate_per_mille = if on {
-                fault.per_mille.unwrap_or(300)
-            } else {
-                0
-            }
-        }),
-        "webhook_reorder" => set_webhook(&|f| {
-            f.max_extra_delay = if on {
-                Duration::from_secs(fault.max_delay_secs.unwrap_or(120))
-            } else {
-                Duration::ZERO
-            }
-        }),
-        "webhook_outage" => set_webhook(&|f| f.fail_all_until = on.then_some(until)),
-        "hook_deactivation" if on => bc.deactivate_hooks(),
-        "bigcommerce_slow" => bc.set_response_delay(if on {
-            Duration::from_millis(fault.latency_ms.unwrap_or(2000))
-        } else {
-            Duration::ZERO
-        }),
-        "bigcommerce_platform_429" => bc.set_platform_429_per_mille(if on {
-            fault.per_mille.unwrap_or(100)
-        } else {
-            0
-        }),
-        _ => {}
+    let switched = if BIGCOMMERCE_FAULTS.contains(&fault.kind.as_str()) {
+        bc.switch_fault(&switch)
+    } else {
+        br.switch_fault(&switch)
+    };
+    if let Err(error) = switched {
+        // Unreachable for a loaded scenario (`Scenario::load` refuses unknown kinds).
+        tracing::error!(%error, "scenario fault refused");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bigreach_clock::ManualClock;
+
+    use super::*;
+
+    fn fault(kind: &str) -> Fault {
+        Fault {
+            at_min: 0.0,
+            for_mins: 5.0,
+            kind: kind.into(),
+            requests_per_minute: None,
+            per_mille: None,
+            latency_ms: None,
+            max_delay_secs: None,
+        }
+    }
+
+    async fn bloomreach_faults(twins: &Twins) -> serde_json::Value {
+        let url = twins.bloomreach.base_url().join("_twin/faults").unwrap();
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn scenario_faults_switch_through_the_twins_control_and_off_restores_the_configuration() {
+        let scenario: Scenario = toml::from_str(
+            "name = \"x\"\ndescription = \"y\"\n[bloomreach]\nrequests_per_minute = 5000\n",
+        )
+        .unwrap();
+        let clock: SharedClock = ManualClock::new(Utc::now());
+        let twins = Twins::start(&scenario.plan(), clock.clone()).await.unwrap();
+        let (bc, br) = (&twins.bigcommerce, &twins.bloomreach);
+        let until = clock.now() + chrono::Duration::minutes(5);
+
+        let ceiling = Fault {
+            requests_per_minute: Some(40),
+            ..fault("bloomreach_rate_limit")
+        };
+        switch_fault(&ceiling, true, until, bc, br);
+        let on = bloomreach_faults(&twins).await;
+        switch_fault(&ceiling, false, until, bc, br);
+        let off = bloomreach_faults(&twins).await;
+        assert_eq!(on["bloomreach_rate_limit"]["requests_per_minute"], 40);
+        assert_eq!(off["bloomreach_rate_limit"]["requests_per_minute"], 5000);
+
+        switch_fault(&fault("bloomreach_outage"), true, until, bc, br);
+        let outage = bloomreach_faults(&twins).await;
+        assert_eq!(
+            outage["bloomreach_outage"]["until"],
+            serde_json::to_value(until).unwrap()
+        );
+
+        // Webhook faults overlap: switching one off leaves the other in force.
+        let duplicates = Fault {
+            per_mille: Some(500),
+            ..fault("webhook_duplicates")
+        };
+        let reorder = Fault {
+            max_delay_secs: Some(60),
+            ..fault("webhook_reorder")
+        };
+        switch_fault(&duplicates, true, until, bc, br);
+        switch_fault(&reorder, true, until, bc, br);
+        assert_eq!(bc.webhook_faults().duplicate_per_mille, 500);
+        switch_fault(&duplicates, false, until, bc, br);
+        switch_fault(&fault("webhook_outage"), true, until, bc, br);
+        let webhook = bc.webhook_faults();
+        assert_eq!(webhook.duplicate_per_mille, 0);
+        assert_eq!(webhook.max_extra_delay, Duration::from_secs(60));
+        assert_eq!(webhook.fail_all_until, Some(until));
+        twins.shutdown().await;
     }
 }
