@@ -1,10 +1,11 @@
 //! The webhook receiver: hyper on its own listener.
 //!
 //! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
-//! validate the JSON envelope (400), then store it durably through the group-commit writer and
-//! answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
+//! validate the JSON envelope (400), then store it durably through the [`Inbox`] (in the product
+//! the group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter)) and answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
 //! without the body. The receiver never calls BigCommerce or Bloomreach before answering.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::inbox_writer::InboxWriter;
+use crate::inbox_writer::InboxWriteError;
 use crate::metrics::Metrics;
 
 /// The header BigCommerce sends our shared secret in (configured on the hook).
@@ -41,19 +42,37 @@ pub struct ReceiverSettings {
     pub paths: Vec<String>,
 }
 
-struct ReceiverState {
+/// Where the receiver puts an accepted delivery. The product's implementation is the
+/// group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter).
+///
+/// **Durability contract.** The receiver answers 200 as soon as [`Inbox::append`] returns `Ok`,
+/// and BigCommerce never resends an acknowledged webhook, so an implementation must return `Ok`
+/// only after the commit that holds the entry is durable (it survives a crash or power loss that
+/// follows): `Appended::Stored` for a new entry, `Appended::Duplicate` when an entry with the same
+/// dedup hash is already durably stored. When the entry cannot be made durable it must return
+/// `Err` (the receiver answers 503 and BigCommerce retries), never `Ok`.
+pub trait Inbox: Clone + Send + Sync + 'static {
+    /// Stores one entry durably and says whether it was new; see the trait's durability contract.
+    fn append(
+        &self,
+        entry: InboxEntry,
+    ) -> impl Future<Output = Result<Appended, InboxWriteError>> + Send;
+}
+
+struct ReceiverState<I> {
     settings: ReceiverSettings,
     secret_digest: [u8; 32],
-    writer: InboxWriter,
+    writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
 }
 
-/// Binds the receiver and serves until `shutdown` turns true. Returns the bound address.
-pub async fn start(
+/// Binds the receiver and serves until `shutdown` turns true, storing accepted deliveries in
+/// `writer`. Returns the bound address.
+pub async fn start<I: Inbox>(
     listen: SocketAddr,
     settings: ReceiverSettings,
-    writer: InboxWriter,
+    writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
     mut shutdown: watch::Receiver<bool>,
@@ -109,7 +128,10 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-async fn handle(state: &ReceiverState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle<I: Inbox>(
+    state: &ReceiverState<I>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::POST {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "");
     }
