@@ -89,7 +89,7 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
     let dir = tempfile::tempdir().unwrap();
     let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
     let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let (mut config, listeners) = twins.appliance_config(dir.path(), &secrets).unwrap();
     config.webhooks.manage_hooks = false;
     // Only the webhook drives enrich in this test; the poller passes once at start.
     config.bigcommerce.poll_interval_secs = 24 * 3600;
@@ -117,9 +117,12 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
         .await,
     );
     let clock = ManualClock::new(Utc::now());
-    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
-        .await
-        .unwrap();
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -195,7 +198,7 @@ async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_lette
     let clock = ManualClock::new(Utc::now());
     let twins = Twins::start(&plan, clock.clone()).await.unwrap();
     let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let (mut config, listeners) = twins.appliance_config(dir.path(), &secrets).unwrap();
     config.webhooks.manage_hooks = false;
 
     // Revoked from the start of delivery: the first batch is refused command by command inside
@@ -240,9 +243,12 @@ async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_lette
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
-        .await
-        .unwrap();
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
     advance_until(
         &clock,
         Duration::from_millis(100),

@@ -62,7 +62,7 @@ async fn a_dropped_batch_makes_the_summary_fail() {
     let clock = SystemClock::shared();
     let twins = Twins::start(&plan, clock.clone()).await.unwrap();
     let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let (mut config, listeners) = twins.appliance_config(dir.path(), &secrets).unwrap();
     // Answer the first batch carrying purchases with a fake all-success, and drop it.
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = dropped.clone();
@@ -86,6 +86,7 @@ async fn a_dropped_batch_makes_the_summary_fail() {
         &plan,
         &twins,
         &config,
+        listeners,
         &secrets,
         clock,
         Duration::from_secs(90),

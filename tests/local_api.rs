@@ -37,7 +37,7 @@ async fn dead_letters_round_trip_through_the_local_api() {
     let dir = tempfile::tempdir().unwrap();
     let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
     let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let (mut config, listeners) = twins.appliance_config(dir.path(), &secrets).unwrap();
     // Bloomreach applies the batch, but the answer says the first purchase was rejected.
     let rejected_once = Arc::new(AtomicBool::new(false));
     let flag = rejected_once.clone();
@@ -68,7 +68,7 @@ async fn dead_letters_round_trip_through_the_local_api() {
         ),
     )
     .await;
-    let appliance = Appliance::start(&config, &secrets, SystemClock::shared())
+    let appliance = Appliance::start_with(&config, &secrets, SystemClock::shared(), listeners)
         .await
         .unwrap();
     let status = appliance.status().unwrap();

@@ -67,17 +67,30 @@ struct ReceiverState<I> {
     clock: SharedClock,
 }
 
-/// Binds the receiver and serves until `shutdown` turns true, storing accepted deliveries in
-/// `writer`. Returns the bound address.
+/// Binds the receiver on `listen` and serves until `shutdown` turns true (see [`serve`]).
+/// Returns the bound address.
 pub async fn start<I: Inbox>(
     listen: SocketAddr,
     settings: ReceiverSettings,
     writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(listen).await?;
+    serve(listener, settings, writer, metrics, clock, shutdown)
+}
+
+/// Serves the receiver on an already bound `listener` until `shutdown` turns true, storing
+/// accepted deliveries in `writer`. Returns the listener's address.
+pub fn serve<I: Inbox>(
+    listener: TcpListener,
+    settings: ReceiverSettings,
+    writer: I,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let address = listener.local_addr()?;
     let secret_digest: [u8; 32] = Sha256::digest(settings.secret.expose_secret().as_bytes()).into();
     let state = Arc::new(ReceiverState {
