@@ -104,8 +104,8 @@ pub async fn run(
     limit: Duration,
 ) -> Result<DemoSummary, DemoError> {
     let twins = Twins::start(plan, clock.clone()).await?;
-    let secrets = Arc::new(SecretResolver::new());
-    let result = match twins.appliance_config(data_dir, &secrets) {
+    let secrets = Arc::new(Twins::secrets());
+    let result = match twins.appliance_config(data_dir) {
         Ok((config, listeners)) => {
             run_with_twins(plan, &twins, &config, listeners, &secrets, clock, limit).await
         }

@@ -84,28 +84,27 @@ impl Twins {
         })
     }
 
-    /// A configuration pointing the appliance at these twins, with secrets in `secrets`' vault,
-    /// and the appliance's two listeners, bound on loopback ports the system picks. Their
+    /// The resolver for [`Twins::appliance_config`]'s secrets: its `keyring:` names
+    /// (`bc-token`, `br-secret`, `webhook-secret`) are the twins' [`credentials`], which the
+    /// harness owns and never exports into the environment.
+    pub fn secrets() -> SecretResolver {
+        SecretResolver::with_keyring(|name: &str| {
+            let value = match name {
+                "bc-token" => credentials::BC_TOKEN,
+                "br-secret" => credentials::KEY_SECRET,
+                "webhook-secret" => credentials::WEBHOOK_SECRET,
+                _ => return None,
+            };
+            Some(SecretString::from(value.to_owned()))
+        })
+    }
+
+    /// A configuration pointing the appliance at these twins (resolve its secrets with
+    /// [`Twins::secrets`]), and the appliance's two listeners, bound on loopback ports the system picks. Their
     /// addresses are written into `webhooks.listen`, `webhooks.public_url` (the hooks call the
     /// receiver directly) and `api.listen`; start the appliance with
     /// [`Appliance::start_with`](bigreach_runtime::Appliance::start_with) and these listeners.
-    pub fn appliance_config(
-        &self,
-        data_dir: &Path,
-        secrets: &SecretResolver,
-    ) -> Result<(Config, Listeners), DemoError> {
-        secrets.put(
-            "bc-token",
-            SecretString::from(credentials::BC_TOKEN.to_owned()),
-        );
-        secrets.put(
-            "br-secret",
-            SecretString::from(credentials::KEY_SECRET.to_owned()),
-        );
-        secrets.put(
-            "webhook-secret",
-            SecretString::from(credentials::WEBHOOK_SECRET.to_owned()),
-        );
+    pub fn appliance_config(&self, data_dir: &Path) -> Result<(Config, Listeners), DemoError> {
         let bind = || {
             let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
             Ok::<_, std::io::Error>((listener.local_addr()?, listener))

@@ -148,13 +148,16 @@ async fn orders_created_and_paid_over_rest_are_one_purchase_each() {
         Path::new("test"),
     )
     .expect("config");
-    let secrets = SecretResolver::new();
-    secrets.put("bc-token", SecretString::from(BC_TOKEN.to_owned()));
-    secrets.put("br-secret", SecretString::from(KEY_SECRET.to_owned()));
-    secrets.put(
-        "webhook-secret",
-        SecretString::from("rest-webhook-secret".to_owned()),
-    );
+    // The `keyring:` names of the configuration are this test's credentials.
+    let secrets = SecretResolver::with_keyring(|name: &str| {
+        let value = match name {
+            "bc-token" => BC_TOKEN,
+            "br-secret" => KEY_SECRET,
+            "webhook-secret" => "rest-webhook-secret",
+            _ => return None,
+        };
+        Some(SecretString::from(value.to_owned()))
+    });
     let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners)
         .await
         .expect("appliance starts");

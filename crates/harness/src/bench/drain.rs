@@ -11,7 +11,6 @@ use bigreach_clock::{Clock, SharedClock, SystemClock};
 use bigreach_core::config::IdNames;
 use bigreach_core::model::Lane;
 use bigreach_core::outbox::Channel;
-use bigreach_core::secret::SecretResolver;
 use bigreach_core::store::Store;
 use bigreach_runtime::Appliance;
 use serde::Serialize;
@@ -91,8 +90,8 @@ async fn drain_with(
     clock: SharedClock,
     enqueued: &Enqueued,
 ) -> Result<Outcome, BenchError> {
-    let secrets = SecretResolver::new();
-    let (mut config, listeners) = twins.appliance_config(data_dir, &secrets)?;
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(data_dir)?;
     config.bloomreach.requests_per_second = DRAIN_REQUESTS_PER_SECOND;
     config.bigcommerce.poll_interval_secs = 600;
     let started = Instant::now();

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
-use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
 use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst, WebhookFaults};
 use bigreach_twins::bloomreach::LatencyModel;
@@ -88,8 +87,8 @@ async fn run_with(
 ) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
     let limit = Duration::from_secs(scenario.limit_secs);
-    let secrets = SecretResolver::new();
-    let (mut config, listeners): (Config, _) = twins.appliance_config(data_dir, &secrets)?;
+    let secrets = Twins::secrets();
+    let (mut config, listeners): (Config, _) = twins.appliance_config(data_dir)?;
     config.bigcommerce.poll_interval_secs = scenario.poll_interval_secs;
     if let Some(url) = &options.bloomreach_url {
         config.bloomreach.base_url = url.clone();
