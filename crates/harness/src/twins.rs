@@ -100,9 +100,9 @@ impl Twins {
     }
 
     /// A configuration pointing the appliance at these twins (resolve its secrets with
-    /// [`Twins::secrets`]), and the appliance's two listeners, bound on loopback ports the system picks. Their
-    /// addresses are written into `webhooks.listen`, `webhooks.public_url` (the hooks call the
-    /// receiver directly) and `api.listen`; start the appliance with
+    /// [`Twins::secrets`]), and the appliance's two listeners, bound on loopback ports the
+    /// system picks. Their addresses are written into `webhooks.listen`, `webhooks.public_url`
+    /// (the hooks call the receiver directly) and `api.listen`; start the appliance with
     /// [`Appliance::start_with`](bigreach_runtime::Appliance::start_with) and these listeners.
     pub fn appliance_config(&self, data_dir: &Path) -> Result<(Config, Listeners), DemoError> {
         let bind = || {
