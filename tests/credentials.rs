@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bigreach_clock::{Clock, ManualClock, SystemClock};
 use bigreach_core::app::status::{AlertKind, Component};
-use bigreach_core::secret::SecretResolver;
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
@@ -88,8 +87,8 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
     let plan = small_plan();
     let dir = tempfile::tempdir().unwrap();
     let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     config.webhooks.manage_hooks = false;
     // Only the webhook drives enrich in this test; the poller passes once at start.
     config.bigcommerce.poll_interval_secs = 24 * 3600;
@@ -117,9 +116,12 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
         .await,
     );
     let clock = ManualClock::new(Utc::now());
-    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
-        .await
-        .unwrap();
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -194,8 +196,8 @@ async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_lette
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Utc::now());
     let twins = Twins::start(&plan, clock.clone()).await.unwrap();
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     config.webhooks.manage_hooks = false;
 
     // Revoked from the start of delivery: the first batch is refused command by command inside
@@ -240,9 +242,12 @@ async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_lette
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(&clock, Appliance::start(&config, &secrets, clock.clone()))
-        .await
-        .unwrap();
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
     advance_until(
         &clock,
         Duration::from_millis(100),

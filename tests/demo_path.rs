@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_clock::SystemClock;
-use bigreach_core::secret::SecretResolver;
 use bigreach_harness::demo;
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
@@ -61,8 +60,8 @@ async fn a_dropped_batch_makes_the_summary_fail() {
     let dir = tempfile::tempdir().unwrap();
     let clock = SystemClock::shared();
     let twins = Twins::start(&plan, clock.clone()).await.unwrap();
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     // Answer the first batch carrying purchases with a fake all-success, and drop it.
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = dropped.clone();
@@ -86,6 +85,7 @@ async fn a_dropped_batch_makes_the_summary_fail() {
         &plan,
         &twins,
         &config,
+        listeners,
         &secrets,
         clock,
         Duration::from_secs(90),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_clock::{Clock, SystemClock};
-use bigreach_core::secret::SecretResolver;
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
@@ -36,8 +35,8 @@ async fn dead_letters_round_trip_through_the_local_api() {
     plan.trading.over_secs = 0;
     let dir = tempfile::tempdir().unwrap();
     let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(dir.path(), &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     // Bloomreach applies the batch, but the answer says the first purchase was rejected.
     let rejected_once = Arc::new(AtomicBool::new(false));
     let flag = rejected_once.clone();
@@ -68,7 +67,7 @@ async fn dead_letters_round_trip_through_the_local_api() {
         ),
     )
     .await;
-    let appliance = Appliance::start(&config, &secrets, SystemClock::shared())
+    let appliance = Appliance::start_with(&config, &secrets, SystemClock::shared(), listeners)
         .await
         .unwrap();
     let status = appliance.status().unwrap();

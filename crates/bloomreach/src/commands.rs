@@ -1,95 +1,18 @@
-//! Tracking commands (what the core's mapper builds) and the batch wire types.
+//! The tracking batch wire types.
 //!
-//! A [`TrackingCommand`] serializes to the documented `data` shape of the single endpoints
-//! (`customers`, `customers/events`). The outbox freezes that JSON into a [`BatchCommand`] at
-//! enqueue time; the client sends those bytes verbatim, so a retry replays an identical payload
-//! (Bloomreach deduplicates identical events by content).
+//! The core's mapper (`bigreach_core::map`) builds each command's `data` object in the documented
+//! shape of the single endpoints (`customers`, `customers/events`) and the outbox stores those
+//! bytes at enqueue time. A [`BatchCommand`] carries them as raw JSON; the client sends them
+//! verbatim, so a retry replays an identical payload (Bloomreach deduplicates identical events by
+//! content).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::error::{classify_command_errors, BloomreachError, ErrorClass};
-
-/// Customer ids: id name (project-specific, e.g. `registered`, `email_id`) → value.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CustomerIds(pub BTreeMap<String, String>);
-
-/// `customers`: update customer properties.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct CustomerUpdate {
-    pub customer_ids: BTreeMap<String, String>,
-    pub properties: Map<String, Value>,
-    /// Unix seconds; a property is overwritten only if its stored update time is older.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_timestamp: Option<f64>,
-}
-
-/// `customers/events`: add an event.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct EventCommand {
-    pub customer_ids: BTreeMap<String, String>,
-    pub event_type: String,
-    /// Unix seconds, fractional allowed (kept to 6 decimals). Never milliseconds.
-    pub timestamp: f64,
-    pub properties: Map<String, Value>,
-}
-
-/// One tracking command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrackingCommand {
-    Customer(CustomerUpdate),
-    Event(EventCommand),
-}
-
-impl TrackingCommand {
-    /// The batch command name: `customers` or `customers/events`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Customer(_) => "customers",
-            Self::Event(_) => "customers/events",
-        }
-    }
-
-    /// The command's `data` object, exactly as the single endpoint would take it.
-    pub fn data_json(&self) -> Value {
-        let mut data = Map::new();
-        match self {
-            Self::Customer(update) => {
-                data.insert("customer_ids".into(), string_map(&update.customer_ids));
-                data.insert(
-                    "properties".into(),
-                    Value::Object(update.properties.clone()),
-                );
-                if let Some(at) = update.update_timestamp {
-                    data.insert("update_timestamp".into(), number(at));
-                }
-            }
-            Self::Event(event) => {
-                data.insert("customer_ids".into(), string_map(&event.customer_ids));
-                data.insert("event_type".into(), Value::String(event.event_type.clone()));
-                data.insert("timestamp".into(), number(event.timestamp));
-                data.insert("properties".into(), Value::Object(event.properties.clone()));
-            }
-        }
-        Value::Object(data)
-    }
-}
-
-fn string_map(ids: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        ids.iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect(),
-    )
-}
-
-fn number(value: f64) -> Value {
-    serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
-}
+use crate::error::{classify_command_errors, ErrorClass};
 
 /// A frozen command as it leaves the outbox: `data` bytes are fixed at enqueue time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,26 +20,6 @@ pub struct BatchCommand {
     pub command_id: String,
     pub name: String,
     pub data: Box<RawValue>,
-}
-
-impl BatchCommand {
-    /// Freezes a tracking command under `command_id`.
-    pub fn freeze(
-        command_id: impl Into<String>,
-        command: &TrackingCommand,
-    ) -> Result<Self, BloomreachError> {
-        let data = serde_json::value::to_raw_value(&command.data_json()).map_err(|source| {
-            BloomreachError::Decode {
-                what: "tracking command data".to_string(),
-                source,
-            }
-        })?;
-        Ok(Self {
-            command_id: command_id.into(),
-            name: command.name().to_string(),
-            data,
-        })
-    }
 }
 
 /// The outcome of one batch request (HTTP 200).
@@ -231,43 +134,6 @@ pub(crate) fn match_results(commands: &[BatchCommand], results: &[Value]) -> Vec
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn ids() -> BTreeMap<String, String> {
-        BTreeMap::from([("registered".to_string(), "jane@example.com".to_string())])
-    }
-
-    #[test]
-    fn commands_serialize_to_documented_data_shapes() {
-        let update = TrackingCommand::Customer(CustomerUpdate {
-            customer_ids: ids(),
-            properties: json!({"first_name": "Jane"}).as_object().cloned().unwrap(),
-            update_timestamp: Some(1_700_000_000.5),
-        });
-        assert_eq!(update.name(), "customers");
-        assert_eq!(
-            update.data_json(),
-            json!({"customer_ids": {"registered": "jane@example.com"},
-                   "properties": {"first_name": "Jane"},
-                   "update_timestamp": 1_700_000_000.5})
-        );
-        let event = TrackingCommand::Event(EventCommand {
-            customer_ids: ids(),
-            event_type: "purchase".into(),
-            timestamp: 1_700_000_000.25,
-            properties: Map::new(),
-        });
-        assert_eq!(event.name(), "customers/events");
-        assert_eq!(
-            event.data_json(),
-            json!({"customer_ids": {"registered": "jane@example.com"},
-                   "event_type": "purchase", "timestamp": 1_700_000_000.25, "properties": {}})
-        );
-        let frozen = BatchCommand::freeze("c1", &event).unwrap();
-        assert_eq!(
-            serde_json::to_value(&frozen).unwrap()["data"],
-            event.data_json()
-        );
-    }
 
     #[test]
     fn results_match_by_command_id_then_position() {

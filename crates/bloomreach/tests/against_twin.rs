@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bigreach_bloomreach::{
     BatchCommand, BloomreachClient, BloomreachError, CatalogField, CatalogItemUpdate, ClientConfig,
-    CommandOutcome, CustomerUpdate, ErrorClass, EventCommand, TrackingCommand, MAX_BATCH_COMMANDS,
+    CommandOutcome, ErrorClass, MAX_BATCH_COMMANDS,
 };
 use bigreach_clock::ManualClock;
 use bigreach_twins::bloomreach::{BloomreachTruth, BloomreachTwin, BloomreachTwinConfig};
@@ -79,40 +79,56 @@ fn client_with(
     BloomreachClient::new(config, clock.clone()).expect("client config is valid")
 }
 
-fn ids(customer: &str, email: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("customer_id".to_owned(), customer.to_owned()),
-        ("email_id".to_owned(), email.to_owned()),
-    ])
+fn ids(customer: &str, email: &str) -> Value {
+    json!({"customer_id": customer, "email_id": email})
 }
 
 fn object(value: Value) -> Map<String, Value> {
     value.as_object().cloned().expect("a JSON object")
 }
 
+/// One command as the outbox holds it: `data` frozen to bytes (in the product, `core::map`
+/// builds the JSON and the outbox stores it at enqueue time).
+fn frozen(command_id: impl Into<String>, name: &str, data: Value) -> BatchCommand {
+    BatchCommand {
+        command_id: command_id.into(),
+        name: name.to_owned(),
+        data: serde_json::value::to_raw_value(&data).expect("JSON data freezes"),
+    }
+}
+
 /// A profile update and two events of one customer, frozen as the outbox would.
 fn customer_batch(customer: &str, email: &str) -> Vec<BatchCommand> {
-    let update = TrackingCommand::Customer(CustomerUpdate {
-        customer_ids: ids(customer, email),
-        properties: object(json!({"first_name": "Jane", "last_name": "Doe", "email": email})),
-        update_timestamp: Some(1_772_366_400.0),
-    });
-    let viewed = TrackingCommand::Event(EventCommand {
-        customer_ids: ids(customer, email),
-        event_type: "view_item".to_owned(),
-        timestamp: 1_772_366_000.25,
-        properties: object(json!({"product_id": 112, "price": 19.99})),
-    });
-    let purchased = TrackingCommand::Event(EventCommand {
-        customer_ids: ids(customer, email),
-        event_type: "purchase".to_owned(),
-        timestamp: 1_772_366_100.5,
-        properties: object(json!({"purchase_id": 101, "total_price": 42.5, "status": "success"})),
-    });
     vec![
-        BatchCommand::freeze(format!("{customer}-profile"), &update).expect("freeze"),
-        BatchCommand::freeze(format!("{customer}-view"), &viewed).expect("freeze"),
-        BatchCommand::freeze(format!("{customer}-purchase"), &purchased).expect("freeze"),
+        frozen(
+            format!("{customer}-profile"),
+            "customers",
+            json!({
+                "customer_ids": ids(customer, email),
+                "properties": {"first_name": "Jane", "last_name": "Doe", "email": email},
+                "update_timestamp": 1_772_366_400.0,
+            }),
+        ),
+        frozen(
+            format!("{customer}-view"),
+            "customers/events",
+            json!({
+                "customer_ids": ids(customer, email),
+                "event_type": "view_item",
+                "timestamp": 1_772_366_000.25,
+                "properties": {"product_id": 112, "price": 19.99},
+            }),
+        ),
+        frozen(
+            format!("{customer}-purchase"),
+            "customers/events",
+            json!({
+                "customer_ids": ids(customer, email),
+                "event_type": "purchase",
+                "timestamp": 1_772_366_100.5,
+                "properties": {"purchase_id": 101, "total_price": 42.5, "status": "success"},
+            }),
+        ),
     ]
 }
 
@@ -233,13 +249,13 @@ async fn batch_stores_one_profile_with_both_events() {
 async fn an_invalid_command_is_rejected_alone_as_permanent() {
     let h = Harness::default().await;
     let mut commands = customer_batch("bc-18", "joe@example.com");
-    let invalid = TrackingCommand::Event(EventCommand {
-        customer_ids: BTreeMap::new(),
-        event_type: "purchase".to_owned(),
-        timestamp: 1_772_366_200.0,
-        properties: Map::new(),
+    let invalid = json!({
+        "customer_ids": {},
+        "event_type": "purchase",
+        "timestamp": 1_772_366_200.0,
+        "properties": {},
     });
-    commands.insert(1, BatchCommand::freeze("no-ids", &invalid).expect("freeze"));
+    commands.insert(1, frozen("no-ids", "customers/events", invalid));
     let response = h.client.batch(&commands).await.expect("batch");
     assert_eq!(response.results.len(), commands.len());
     for (command, result) in commands.iter().zip(&response.results) {
@@ -513,14 +529,14 @@ async fn too_many_commands_are_refused_before_sending() {
     h.client.system_time().await.expect("system time");
     let before = h.truth().stats.requests;
     assert_eq!(before, 1);
-    let event = TrackingCommand::Event(EventCommand {
-        customer_ids: ids("bc-21", "kim@example.com"),
-        event_type: "view_item".to_owned(),
-        timestamp: 1_772_366_000.0,
-        properties: Map::new(),
+    let event = json!({
+        "customer_ids": ids("bc-21", "kim@example.com"),
+        "event_type": "view_item",
+        "timestamp": 1_772_366_000.0,
+        "properties": {},
     });
     let commands: Vec<BatchCommand> = (0..=MAX_BATCH_COMMANDS)
-        .map(|n| BatchCommand::freeze(format!("c{n}"), &event).expect("freeze"))
+        .map(|n| frozen(format!("c{n}"), "customers/events", event.clone()))
         .collect();
     assert_eq!(commands.len(), 51);
     let error = h

@@ -5,14 +5,13 @@
 #[path = "../../bigcommerce/tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bigreach_bloomreach::{
     BatchCommand, BloomreachClient, BloomreachError, CatalogField, CatalogItemUpdate, ClientConfig,
-    CommandOutcome, ErrorClass, EventCommand, TrackingCommand,
+    CommandOutcome, ErrorClass,
 };
 use bigreach_clock::ManualClock;
 use secrecy::SecretString;
@@ -37,16 +36,17 @@ async fn setup(rps: u32) -> (Arc<ManualClock>, MockServer, BloomreachClient) {
 }
 
 fn event(id: &str, at: f64) -> BatchCommand {
-    let command = TrackingCommand::Event(EventCommand {
-        customer_ids: BTreeMap::from([("registered".to_string(), format!("{id}@example.com"))]),
-        event_type: "purchase".into(),
-        timestamp: at,
-        properties: json!({"total_price": 126.0, "purchase_id": id})
-            .as_object()
-            .cloned()
-            .unwrap(),
+    let data = json!({
+        "customer_ids": {"registered": format!("{id}@example.com")},
+        "event_type": "purchase",
+        "timestamp": at,
+        "properties": {"total_price": 126.0, "purchase_id": id},
     });
-    BatchCommand::freeze(id, &command).unwrap()
+    BatchCommand {
+        command_id: id.to_string(),
+        name: "customers/events".to_string(),
+        data: serde_json::value::to_raw_value(&data).unwrap(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

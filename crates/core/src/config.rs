@@ -403,9 +403,12 @@ impl Config {
             "the local API listens on a loopback address only (127.0.0.1 or ::1)",
         );
         check(
-            self.webhooks.listen != self.api.listen || self.api.listen.port() == 0,
+            self.webhooks.listen != self.api.listen,
             "webhooks.listen",
-            "the webhook receiver needs its own address, separate from api.listen",
+            &format!(
+                "the webhook receiver needs its own address, separate from api.listen (both are {})",
+                self.webhooks.listen
+            ),
         );
         check(
             (1024..=16 * 1024 * 1024).contains(&self.webhooks.max_body_bytes),
@@ -416,6 +419,11 @@ impl Config {
             matches!(self.webhooks.public_url.scheme(), "https" | "http"),
             "webhooks.public_url",
             "must be the http(s) URL BigCommerce calls",
+        );
+        check(
+            self.webhooks.public_url.port() != Some(0),
+            "webhooks.public_url",
+            "port 0 is not a port BigCommerce can call; give the port your proxy or tunnel listens on (or none for the scheme's default)",
         );
         for (source, target) in &self.mapping.profile {
             check(
@@ -596,6 +604,31 @@ mod tests {
                 "api.listen"
             ]
         );
+    }
+
+    #[test]
+    fn port_zero_is_no_shortcut_for_the_two_listeners_or_the_public_url() {
+        // Two listeners on one address is a configuration error, port 0 included: a caller that
+        // wants ephemeral ports binds them itself and passes the listeners to the appliance.
+        let text = Config::default_toml()
+            .replace("listen = \"127.0.0.1:8787\"", "listen = \"127.0.0.1:0\"")
+            .replace("listen = \"127.0.0.1:8788\"", "listen = \"127.0.0.1:0\"")
+            .replace(
+                "https://hooks.example.com/bigcommerce/webhooks",
+                "http://127.0.0.1:0/webhooks",
+            );
+        let err = Config::from_toml(&text, Path::new("t")).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["webhooks.listen", "webhooks.public_url"]);
+        assert!(
+            problems[0].problem.contains("127.0.0.1:0"),
+            "{}",
+            problems[0]
+        );
+        assert!(problems[1].problem.contains("port 0"), "{}", problems[1]);
     }
 
     #[test]

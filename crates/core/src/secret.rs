@@ -2,12 +2,15 @@
 //!
 //! Architecture invariant: a secret value never appears in `Debug`, `Display`, logs, the UI or an
 //! export. Configuration holds a [`SecretRef`] (where to find the secret), never the secret.
+//!
+//! [`SecretResolver`] reads `env:` references from the process environment and hands `keyring:`
+//! references to its [`Keyring`] backend, if it has one: the desktop shell will supply the OS
+//! keyring, and the harness supplies its twins' credentials. `bigreach serve` has none, so a
+//! `keyring:` reference there fails with [`SecretError::NoKeyring`], which says to use `env:`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use parking_lot::RwLock;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +20,8 @@ use serde::{Deserialize, Serialize};
 pub enum SecretRef {
     /// An environment variable of the BigReach process.
     Env(String),
-    /// A named entry in the keyring: today the in-process vault (demo, tests); the OS keyring
-    /// with the desktop shell.
+    /// A named entry in the resolver's [`Keyring`] (the OS keyring with the desktop shell; none
+    /// in `bigreach serve`).
     Keyring(String),
 }
 
@@ -85,39 +88,65 @@ pub enum SecretError {
         name: String,
     },
     /// Nothing is stored under that keyring name.
-    #[error("no secret named {name:?} in the keyring; this version resolves keyring: names only from its in-process vault (the demo and tests fill it), and the OS keyring arrives with the desktop shell, so use env:NAME for `bigreach serve`")]
+    #[error(
+        "no secret named {name:?} in the keyring; store it there under that name, or use env:NAME"
+    )]
     MissingKeyring {
+        /// The keyring entry name.
+        name: String,
+    },
+    /// A `keyring:` reference, but this resolver has no keyring (as in `bigreach serve`).
+    #[error("secret reference keyring:{name} cannot be resolved: this version has no keyring (the OS keyring arrives with the desktop shell); use env:NAME for `bigreach serve`")]
+    NoKeyring {
         /// The keyring entry name.
         name: String,
     },
 }
 
-/// Resolves [`SecretRef`]s. `env:` reads the process environment. `keyring:` reads an
-/// in-process vault (filled by the demo and tests, which own their twins' credentials); the OS
-/// keyring backend of the desktop shell will plug in behind the same call.
+/// A backend for `keyring:NAME` references: the OS keyring of the desktop shell, or a caller
+/// that owns the credentials it hands out (the harness and its twins) and must not export them
+/// into the environment. Any `Fn(&str) -> Option<SecretString>` is one.
+pub trait Keyring: Send + Sync {
+    /// The secret stored under `name`, or `None` when there is none.
+    fn get(&self, name: &str) -> Option<SecretString>;
+}
+
+impl<F> Keyring for F
+where
+    F: Fn(&str) -> Option<SecretString> + Send + Sync,
+{
+    fn get(&self, name: &str) -> Option<SecretString> {
+        self(name)
+    }
+}
+
+/// Resolves [`SecretRef`]s: `env:` from the process environment, `keyring:` through the
+/// [`Keyring`] given to [`SecretResolver::with_keyring`] (without one, `keyring:` references
+/// fail with [`SecretError::NoKeyring`]).
 #[derive(Default)]
 pub struct SecretResolver {
-    vault: RwLock<BTreeMap<String, SecretString>>,
+    keyring: Option<Box<dyn Keyring>>,
 }
 
 impl fmt::Debug for SecretResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretResolver")
-            .field("vault_entries", &self.vault.read().len())
+            .field("keyring", &self.keyring.is_some())
             .finish()
     }
 }
 
 impl SecretResolver {
-    /// A resolver with an empty vault.
+    /// A resolver without a keyring: `env:` references only.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Puts a secret in the in-process vault (used by the demo and tests, which own their twins'
-    /// credentials and must not export them into the environment).
-    pub fn put(&self, name: &str, value: SecretString) {
-        self.vault.write().insert(name.to_owned(), value);
+    /// A resolver whose `keyring:` references are looked up in `keyring`.
+    pub fn with_keyring(keyring: impl Keyring + 'static) -> Self {
+        Self {
+            keyring: Some(Box::new(keyring)),
+        }
     }
 
     /// Looks a secret up.
@@ -127,12 +156,12 @@ impl SecretResolver {
                 Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value)),
                 _ => Err(SecretError::MissingEnv { name: name.clone() }),
             },
-            SecretRef::Keyring(name) => self
-                .vault
-                .read()
-                .get(name)
-                .cloned()
-                .ok_or_else(|| SecretError::MissingKeyring { name: name.clone() }),
+            SecretRef::Keyring(name) => match &self.keyring {
+                None => Err(SecretError::NoKeyring { name: name.clone() }),
+                Some(keyring) => keyring
+                    .get(name)
+                    .ok_or_else(|| SecretError::MissingKeyring { name: name.clone() }),
+            },
         }
     }
 }
@@ -160,18 +189,33 @@ mod tests {
     }
 
     #[test]
-    fn vault_resolves_keyring_names() {
-        let resolver = SecretResolver::new();
-        resolver.put("bc-token", SecretString::from("t0ken".to_owned()));
+    fn keyring_names_resolve_through_the_keyring() {
+        let resolver = SecretResolver::with_keyring(|name: &str| {
+            (name == "bc-token").then(|| SecretString::from("t0ken".to_owned()))
+        });
         let value = resolver
             .resolve(&SecretRef::Keyring("bc-token".into()))
             .unwrap();
         assert_eq!(value.expose_secret(), "t0ken");
-        assert!(format!("{resolver:?}").contains("vault_entries"));
+        assert!(format!("{resolver:?}").contains("keyring: true"));
         assert!(!format!("{resolver:?}").contains("t0ken"));
         assert!(matches!(
             resolver.resolve(&SecretRef::Keyring("nope".into())),
             Err(SecretError::MissingKeyring { .. })
         ));
+    }
+
+    #[test]
+    fn without_a_keyring_a_keyring_reference_says_to_use_env() {
+        let error = SecretResolver::new()
+            .resolve(&SecretRef::Keyring("bc-token".into()))
+            .unwrap_err();
+        assert!(
+            matches!(&error, SecretError::NoKeyring { name } if name == "bc-token"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("keyring:bc-token"), "{message}");
+        assert!(message.contains("env:NAME"), "{message}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
-use bigreach_runtime::{Appliance, StartError};
+use bigreach_runtime::{Appliance, Listeners, StartError};
 
 use crate::plan::{DemoPlan, PlanError};
 use crate::twins::Twins;
@@ -26,6 +26,9 @@ pub enum DemoError {
     /// A twin failed to start.
     #[error("starting a twin failed: {0}")]
     Twin(String),
+    /// The appliance's loopback listeners could not be bound.
+    #[error("binding the appliance's loopback listeners failed: {0}")]
+    Listen(#[source] std::io::Error),
     /// The appliance failed to start.
     #[error("starting the appliance failed ({code}): {source}", code = source.code())]
     Appliance {
@@ -41,12 +44,13 @@ pub enum DemoError {
     Store(#[from] bigreach_core::store::StoreError),
 }
 
-/// Runs the appliance against running twins: start, trade, wait until idle (or `limit`),
-/// stop, and evaluate.
+/// Runs the appliance against running twins on `listeners` (see [`Twins::appliance_config`]):
+/// start, trade, wait until idle (or `limit`), stop, and evaluate.
 pub async fn run_with_twins(
     plan: &DemoPlan,
     twins: &Twins,
     config: &Config,
+    listeners: Listeners,
     secrets: &SecretResolver,
     clock: SharedClock,
     limit: Duration,
@@ -55,7 +59,7 @@ pub async fn run_with_twins(
         .validate()
         .map_err(|problems| DemoError::Config(format!("{problems:?}")))?;
     let started = Instant::now();
-    let appliance = Appliance::start(config, secrets, clock.clone()).await?;
+    let appliance = Appliance::start_with(config, secrets, clock.clone(), listeners).await?;
     appliance.wait_poll_passes(1).await;
     let live_since = clock.now();
     let trading = {
@@ -100,9 +104,13 @@ pub async fn run(
     limit: Duration,
 ) -> Result<DemoSummary, DemoError> {
     let twins = Twins::start(plan, clock.clone()).await?;
-    let secrets = Arc::new(SecretResolver::new());
-    let config = twins.appliance_config(data_dir, &secrets);
-    let result = run_with_twins(plan, &twins, &config, &secrets, clock, limit).await;
+    let secrets = Arc::new(Twins::secrets());
+    let result = match twins.appliance_config(data_dir) {
+        Ok((config, listeners)) => {
+            run_with_twins(plan, &twins, &config, listeners, &secrets, clock, limit).await
+        }
+        Err(error) => Err(error),
+    };
     twins.shutdown().await;
     result
 }

@@ -1,6 +1,7 @@
 //! Both twins on loopback with the demo's credentials, and an appliance configuration that
-//! points at them.
+//! points at them, with the appliance's listeners bound on loopback ports the system picks.
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
 use bigreach_clock::SharedClock;
@@ -9,6 +10,7 @@ use bigreach_core::config::{
     WebhookSettings, CONFIG_VERSION,
 };
 use bigreach_core::secret::{SecretRef, SecretResolver};
+use bigreach_runtime::Listeners;
 use bigreach_twins::bigcommerce::{BigCommerceTwin, BigCommerceTwinConfig};
 use bigreach_twins::bloomreach::{BloomreachTwin, BloomreachTwinConfig};
 use secrecy::SecretString;
@@ -86,22 +88,34 @@ impl Twins {
         })
     }
 
-    /// A configuration pointing the appliance at these twins, with secrets in `secrets`' vault.
-    pub fn appliance_config(&self, data_dir: &Path, secrets: &SecretResolver) -> Config {
-        secrets.put(
-            "bc-token",
-            SecretString::from(credentials::BC_TOKEN.to_owned()),
-        );
-        secrets.put(
-            "br-secret",
-            SecretString::from(credentials::KEY_SECRET.to_owned()),
-        );
-        secrets.put(
-            "webhook-secret",
-            SecretString::from(credentials::WEBHOOK_SECRET.to_owned()),
-        );
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        Config {
+    /// The resolver for [`Twins::appliance_config`]'s secrets: its `keyring:` names
+    /// (`bc-token`, `br-secret`, `webhook-secret`) are the twins' [`credentials`], which the
+    /// harness owns and never exports into the environment.
+    pub fn secrets() -> SecretResolver {
+        SecretResolver::with_keyring(|name: &str| {
+            let value = match name {
+                "bc-token" => credentials::BC_TOKEN,
+                "br-secret" => credentials::KEY_SECRET,
+                "webhook-secret" => credentials::WEBHOOK_SECRET,
+                _ => return None,
+            };
+            Some(SecretString::from(value.to_owned()))
+        })
+    }
+
+    /// A configuration pointing the appliance at these twins (resolve its secrets with
+    /// [`Twins::secrets`]), and the appliance's two listeners, bound on loopback ports the
+    /// system picks. Their addresses are written into `webhooks.listen`, `webhooks.public_url`
+    /// (the hooks call the receiver directly) and `api.listen`; start the appliance with
+    /// [`Appliance::start_with`](bigreach_runtime::Appliance::start_with) and these listeners.
+    pub fn appliance_config(&self, data_dir: &Path) -> Result<(Config, Listeners), DemoError> {
+        let bind = || {
+            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            Ok::<_, std::io::Error>((listener.local_addr()?, listener))
+        };
+        let (webhooks_address, webhooks) = bind().map_err(DemoError::Listen)?;
+        let (api_address, api) = bind().map_err(DemoError::Listen)?;
+        let config = Config {
             version: CONFIG_VERSION,
             data_dir: data_dir.to_owned(),
             bigcommerce: BigCommerceSettings {
@@ -123,16 +137,20 @@ impl Twins {
                 identity: Default::default(),
             },
             webhooks: WebhookSettings {
-                listen: loopback,
-                public_url: Url::parse("http://127.0.0.1:0/webhooks").expect("static URL"),
+                listen: webhooks_address,
+                public_url: Url::parse(&format!("http://{webhooks_address}/webhooks"))
+                    .expect("a loopback URL"),
                 secret: SecretRef::Keyring("webhook-secret".into()),
                 max_body_bytes: 256 * 1024,
                 manage_hooks: true,
             },
-            api: ApiSettings { listen: loopback },
+            api: ApiSettings {
+                listen: api_address,
+            },
             monitoring: MonitoringSettings::default(),
             mapping: Default::default(),
-        }
+        };
+        Ok((config, Listeners { webhooks, api }))
     }
 
     /// Stops both twins.

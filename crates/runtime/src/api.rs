@@ -204,22 +204,28 @@ pub fn router(token: &str, backend: Backend) -> Router {
         ))
 }
 
-/// Binds the API on a loopback address and serves until shutdown. When the returned task ends,
-/// every connection is closed (nothing may keep the store open after the appliance stops).
+/// Binds the API on a loopback address and serves until shutdown (see [`serve`]).
 pub async fn start(
     listen: SocketAddr,
     token: String,
     backend: Backend,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    loopback_only(listen)?;
+    serve(TcpListener::bind(listen).await?, token, backend, shutdown)
+}
+
+/// Serves the API on an already bound loopback `listener` until shutdown. When the returned
+/// task ends, every connection is closed (nothing may keep the store open after the appliance
+/// stops).
+pub fn serve(
+    listener: TcpListener,
+    token: String,
+    backend: Backend,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    if !listen.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the local API listens on loopback addresses only",
-        ));
-    }
-    let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
+    loopback_only(address)?;
     let app = router(&token, backend);
     let task = tokio::spawn(async move {
         let stopped = async move {
@@ -237,4 +243,15 @@ pub async fn start(
         }
     });
     Ok((address, task))
+}
+
+fn loopback_only(address: SocketAddr) -> std::io::Result<()> {
+    if address.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the local API listens on loopback addresses only",
+        ))
+    }
 }

@@ -1,13 +1,13 @@
 //! Group commit for the inbox: one writer thread takes every pending webhook, commits them in one
 //! durable redb transaction, then answers each caller. A webhook is acknowledged only after the
-//! commit that holds it (invariant 1), and many deliveries share one fsync.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+//! commit that holds it (invariant 1, the [`Inbox`] durability contract), and many deliveries
+//! share one fsync.
 
 use bigreach_core::model::InboxEntry;
 use bigreach_core::store::{Appended, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::receiver::Inbox;
 
 /// Most entries per commit.
 const MAX_GROUP: usize = 2048;
@@ -17,15 +17,7 @@ type Reply = oneshot::Sender<Result<Appended, String>>;
 /// Handle to the writer thread. Cloning shares the thread.
 #[derive(Clone, Debug)]
 pub struct InboxWriter {
-    mode: Mode,
-}
-
-#[derive(Clone, Debug)]
-enum Mode {
-    /// Group commit through the writer thread (production).
-    Store(mpsc::Sender<(InboxEntry, Reply)>),
-    /// No store: answers at once with the next sequence number (benchmark baseline only).
-    Discard(Arc<AtomicU64>),
+    sender: mpsc::Sender<(InboxEntry, Reply)>,
 }
 
 /// The writer could not store an entry.
@@ -84,35 +76,13 @@ impl InboxWriter {
                 }
             })
             .expect("spawning the inbox writer thread");
-        (
-            InboxWriter {
-                mode: Mode::Store(sender),
-            },
-            thread,
-        )
-    }
-
-    /// A writer without a store: every entry is answered `Appended::Stored(n)` at once, with
-    /// `n` counting up from 1, and then dropped. Nothing is durable and no duplicate is ever
-    /// recognised, so this must never serve real webhooks. It exists only as the baseline of
-    /// `bigreach bench ingest`, which measures the same receiver with the store disabled.
-    pub fn discarding() -> Self {
-        InboxWriter {
-            mode: Mode::Discard(Arc::new(AtomicU64::new(0))),
-        }
+        (InboxWriter { sender }, thread)
     }
 
     /// Stores one entry durably (possibly together with others) and says whether it was new.
     pub async fn append(&self, entry: InboxEntry) -> Result<Appended, InboxWriteError> {
-        let sender = match &self.mode {
-            Mode::Store(sender) => sender,
-            Mode::Discard(next) => {
-                drop(entry);
-                return Ok(Appended::Stored(next.fetch_add(1, Ordering::Relaxed) + 1));
-            }
-        };
         let (reply, answer) = oneshot::channel();
-        sender
+        self.sender
             .send((entry, reply))
             .await
             .map_err(|_| InboxWriteError::Stopped)?;
@@ -120,5 +90,12 @@ impl InboxWriter {
             .await
             .map_err(|_| InboxWriteError::Stopped)?
             .map_err(InboxWriteError::Store)
+    }
+}
+
+/// Answers only after the group commit holding the entry (durable redb transaction).
+impl Inbox for InboxWriter {
+    async fn append(&self, entry: InboxEntry) -> Result<Appended, InboxWriteError> {
+        InboxWriter::append(self, entry).await
     }
 }

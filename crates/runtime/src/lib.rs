@@ -159,23 +159,66 @@ pub struct Appliance {
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The appliance's two listeners, bound before it starts.
+///
+/// [`Appliance::start`] binds them from `webhooks.listen` and `api.listen`; a caller that picks
+/// its own ports (the harness binds port 0 on loopback, then writes the bound addresses into the
+/// configuration) binds them itself and passes them to [`Appliance::start_with`].
+#[derive(Debug)]
+pub struct Listeners {
+    /// The webhook receiver's own listener.
+    pub webhooks: std::net::TcpListener,
+    /// The local API's listener; it must be on a loopback address.
+    pub api: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds `webhooks.listen` and `api.listen` of `config`.
+    pub fn bind(config: &Config) -> Result<Self, StartError> {
+        let webhooks = std::net::TcpListener::bind(config.webhooks.listen)
+            .map_err(io_error("binding the webhook receiver"))?;
+        let api = std::net::TcpListener::bind(config.api.listen)
+            .map_err(io_error("binding the local API"))?;
+        Ok(Listeners { webhooks, api })
+    }
+}
+
+fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.to_owned();
+    move |source| StartError::Io { what, source }
+}
+
+/// A bound standard listener as a tokio listener (it must be non-blocking for tokio).
+fn tokio_listener(listener: std::net::TcpListener) -> std::io::Result<tokio::net::TcpListener> {
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
 impl Appliance {
-    /// Opens the store, checks both services, registers hooks and starts every stage.
-    ///
-    /// A `webhooks.public_url` whose port is 0 means "the receiver's bound port on that host"
-    /// (used by the demo and tests, which bind port 0).
+    /// Binds both listeners from the configuration, then starts as [`Appliance::start_with`].
     pub async fn start(
         config: &Config,
         secrets: &SecretResolver,
         clock: SharedClock,
     ) -> Result<Self, StartError> {
-        let io = |what: &str| {
-            let what = what.to_owned();
-            move |source| StartError::Io { what, source }
-        };
-        std::fs::create_dir_all(&config.data_dir).map_err(io("creating the data directory"))?;
+        let listeners = Listeners::bind(config)?;
+        Self::start_with(config, secrets, clock, listeners).await
+    }
+
+    /// Opens the store, checks both services, registers hooks and starts every stage, serving
+    /// the receiver and the local API on `listeners` (which take the place of
+    /// `webhooks.listen` and `api.listen`; hooks are registered for `webhooks.public_url` as
+    /// written).
+    pub async fn start_with(
+        config: &Config,
+        secrets: &SecretResolver,
+        clock: SharedClock,
+        listeners: Listeners,
+    ) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io_error("creating the data directory"))?;
         let store = Store::open(&config.data_dir.join("bigreach.redb"))?;
-        let api_token = api_token(&config.data_dir).map_err(io("reading the API token"))?;
+        let api_token = api_token(&config.data_dir).map_err(io_error("reading the API token"))?;
 
         let bc_token = secrets.resolve(&config.bigcommerce.access_token)?;
         let br_secret = secrets.resolve(&config.bloomreach.secret)?;
@@ -247,8 +290,8 @@ impl Appliance {
         if config.webhooks.public_url.path() != "/" {
             paths.push(config.webhooks.public_url.path().to_owned());
         }
-        let (webhook_address, receiver_task) = receiver::start(
-            config.webhooks.listen,
+        let (webhook_address, receiver_task) = receiver::serve(
+            tokio_listener(listeners.webhooks).map_err(io_error("binding the webhook receiver"))?,
             ReceiverSettings {
                 secret: webhook_secret.clone(),
                 max_body_bytes: config.webhooks.max_body_bytes,
@@ -259,15 +302,11 @@ impl Appliance {
             clock.clone(),
             shutdown_rx.clone(),
         )
-        .await
-        .map_err(io("binding the webhook receiver"))?;
+        .map_err(io_error("binding the webhook receiver"))?;
 
         let hook_report = Arc::new(Mutex::new(None));
         let hook_check = if config.webhooks.manage_hooks {
-            let mut destination = config.webhooks.public_url.clone();
-            if destination.port() == Some(0) {
-                let _ = destination.set_port(Some(webhook_address.port()));
-            }
+            let destination = config.webhooks.public_url.clone();
             let report = hooks::ensure_hooks(
                 &bigcommerce,
                 destination.as_str(),
@@ -371,14 +410,13 @@ impl Appliance {
             parking,
         }));
         tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
-        let (api_address, api_task) = api::start(
-            config.api.listen,
+        let (api_address, api_task) = api::serve(
+            tokio_listener(listeners.api).map_err(io_error("binding the local API"))?,
             api_token.clone(),
             shared.clone(),
             shutdown_rx,
         )
-        .await
-        .map_err(io("binding the local API"))?;
+        .map_err(io_error("binding the local API"))?;
         *shared.live.api_address.lock() = Some(api_address);
         tasks.push(api_task);
         Ok(Appliance {

@@ -1,10 +1,11 @@
 //! The webhook receiver: hyper on its own listener.
 //!
 //! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
-//! validate the JSON envelope (400), then store it durably through the group-commit writer and
-//! answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
+//! validate the JSON envelope (400), then store it durably through the [`Inbox`] (in the product
+//! the group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter)) and answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
 //! without the body. The receiver never calls BigCommerce or Bloomreach before answering.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::inbox_writer::InboxWriter;
+use crate::inbox_writer::InboxWriteError;
 use crate::metrics::Metrics;
 
 /// The header BigCommerce sends our shared secret in (configured on the hook).
@@ -41,24 +42,55 @@ pub struct ReceiverSettings {
     pub paths: Vec<String>,
 }
 
-struct ReceiverState {
+/// Where the receiver puts an accepted delivery. The product's implementation is the
+/// group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter).
+///
+/// **Durability contract.** The receiver answers 200 as soon as [`Inbox::append`] returns `Ok`,
+/// and BigCommerce never resends an acknowledged webhook, so an implementation must return `Ok`
+/// only after the commit that holds the entry is durable (it survives a crash or power loss that
+/// follows): `Appended::Stored` for a new entry, `Appended::Duplicate` when an entry with the same
+/// dedup hash is already durably stored. When the entry cannot be made durable it must return
+/// `Err` (the receiver answers 503 and BigCommerce retries), never `Ok`.
+pub trait Inbox: Clone + Send + Sync + 'static {
+    /// Stores one entry durably and says whether it was new; see the trait's durability contract.
+    fn append(
+        &self,
+        entry: InboxEntry,
+    ) -> impl Future<Output = Result<Appended, InboxWriteError>> + Send;
+}
+
+struct ReceiverState<I> {
     settings: ReceiverSettings,
     secret_digest: [u8; 32],
-    writer: InboxWriter,
+    writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
 }
 
-/// Binds the receiver and serves until `shutdown` turns true. Returns the bound address.
-pub async fn start(
+/// Binds the receiver on `listen` and serves until `shutdown` turns true (see [`serve`]).
+/// Returns the bound address.
+pub async fn start<I: Inbox>(
     listen: SocketAddr,
     settings: ReceiverSettings,
-    writer: InboxWriter,
+    writer: I,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(listen).await?;
+    serve(listener, settings, writer, metrics, clock, shutdown)
+}
+
+/// Serves the receiver on an already bound `listener` until `shutdown` turns true, storing
+/// accepted deliveries in `writer`. Returns the listener's address.
+pub fn serve<I: Inbox>(
+    listener: TcpListener,
+    settings: ReceiverSettings,
+    writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     let secret_digest: [u8; 32] = Sha256::digest(settings.secret.expose_secret().as_bytes()).into();
     let state = Arc::new(ReceiverState {
@@ -109,7 +141,10 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-async fn handle(state: &ReceiverState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle<I: Inbox>(
+    state: &ReceiverState<I>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::POST {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "");
     }

@@ -5,13 +5,14 @@
 //! measure is 1,000).
 
 use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
 use bigreach_clock::SystemClock;
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
-use bigreach_runtime::Appliance;
+use bigreach_runtime::{Appliance, Listeners};
 use bigreach_twins::bigcommerce::{BigCommerceTwin, BigCommerceTwinConfig, QuotaPlan, StoreSeed};
 use bigreach_twins::bloomreach::{BloomreachTwin, BloomreachTwinConfig};
 use secrecy::SecretString;
@@ -23,7 +24,22 @@ const PROJECT: &str = "rest-project";
 const KEY_ID: &str = "rest-key";
 const KEY_SECRET: &str = "rest-bloomreach-secret";
 
-fn appliance_toml(data_dir: &Path, bc: &BigCommerceTwin, br: &BloomreachTwin) -> String {
+/// The appliance's two listeners on loopback ports the system picks.
+fn loopback_listeners() -> Listeners {
+    let bind = || TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+    Listeners {
+        webhooks: bind(),
+        api: bind(),
+    }
+}
+
+/// The configuration naming `listeners`' addresses (the hooks call the receiver directly).
+fn appliance_toml(
+    data_dir: &Path,
+    bc: &BigCommerceTwin,
+    br: &BloomreachTwin,
+    listeners: &Listeners,
+) -> String {
     format!(
         r#"version = 1
 data_dir = "{data}"
@@ -45,16 +61,18 @@ requests_per_second = 90
 catalog_name = "bigreach_products"
 
 [webhooks]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:0/webhooks"
+listen = "{webhooks}"
+public_url = "http://{webhooks}/webhooks"
 secret = "keyring:webhook-secret"
 max_body_bytes = 262144
 manage_hooks = true
 
 [api]
-listen = "127.0.0.1:0"
+listen = "{api}"
 "#,
         data = data_dir.display(),
+        webhooks = listeners.webhooks.local_addr().expect("bound address"),
+        api = listeners.api.local_addr().expect("bound address"),
         api_root = bc.api_root(),
         br_url = br.base_url(),
     )
@@ -124,16 +142,23 @@ async fn orders_created_and_paid_over_rest_are_one_purchase_each() {
     .await
     .expect("Bloomreach twin");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config::from_toml(&appliance_toml(dir.path(), &bc, &br), Path::new("test"))
-        .expect("config");
-    let secrets = SecretResolver::new();
-    secrets.put("bc-token", SecretString::from(BC_TOKEN.to_owned()));
-    secrets.put("br-secret", SecretString::from(KEY_SECRET.to_owned()));
-    secrets.put(
-        "webhook-secret",
-        SecretString::from("rest-webhook-secret".to_owned()),
-    );
-    let appliance = Appliance::start(&config, &secrets, clock.clone())
+    let listeners = loopback_listeners();
+    let config = Config::from_toml(
+        &appliance_toml(dir.path(), &bc, &br, &listeners),
+        Path::new("test"),
+    )
+    .expect("config");
+    // The `keyring:` names of the configuration are this test's credentials.
+    let secrets = SecretResolver::with_keyring(|name: &str| {
+        let value = match name {
+            "bc-token" => BC_TOKEN,
+            "br-secret" => KEY_SECRET,
+            "webhook-secret" => "rest-webhook-secret",
+            _ => return None,
+        };
+        Some(SecretString::from(value.to_owned()))
+    });
+    let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners)
         .await
         .expect("appliance starts");
     appliance.wait_poll_passes(1).await;

@@ -11,7 +11,6 @@ use bigreach_clock::{Clock, SharedClock, SystemClock};
 use bigreach_core::config::IdNames;
 use bigreach_core::model::Lane;
 use bigreach_core::outbox::Channel;
-use bigreach_core::secret::SecretResolver;
 use bigreach_core::store::Store;
 use bigreach_runtime::Appliance;
 use serde::Serialize;
@@ -91,12 +90,12 @@ async fn drain_with(
     clock: SharedClock,
     enqueued: &Enqueued,
 ) -> Result<Outcome, BenchError> {
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(data_dir, &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(data_dir)?;
     config.bloomreach.requests_per_second = DRAIN_REQUESTS_PER_SECOND;
     config.bigcommerce.poll_interval_secs = 600;
     let started = Instant::now();
-    let appliance = Appliance::start(&config, &secrets, clock.clone()).await?;
+    let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
     let none = HashSet::new();
     let mut samples = Vec::new();
     let mut last_sample = Instant::now();
@@ -261,7 +260,7 @@ async fn drain_with(
             thousands(enqueued.orders)
         ),
         format!(
-            "throughput counts from Appliance::start (preflight, catalog creation and hook registration included) until the outbox is empty; the ceiling is {} requests/min x 50 commands",
+            "throughput counts from Appliance::start_with (preflight, catalog creation and hook registration included) until the outbox is empty; the ceiling is {} requests/min x 50 commands",
             thousands(u64::from(BLOOMREACH_CEILING_PER_MINUTE))
         ),
         "the 429 split: the first 429 halves the request rate; 429s observed more than 1 s after the first are counted as after the adaptation".to_owned(),

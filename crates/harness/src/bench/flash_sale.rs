@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use bigreach_clock::{Clock, SharedClock, SystemClock};
 use bigreach_core::config::IdNames;
 use bigreach_core::model::Lane;
-use bigreach_core::secret::SecretResolver;
 use bigreach_core::store::Store;
 use bigreach_runtime::{Appliance, ApplianceStatus};
 use bigreach_twins::bigcommerce::TradingBurst;
@@ -131,12 +130,12 @@ async fn flash_sale_with(
     seed_s: f64,
 ) -> Result<Outcome, BenchError> {
     let started = Instant::now();
-    let secrets = SecretResolver::new();
-    let mut config = twins.appliance_config(data_dir, &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(data_dir)?;
     config.bigcommerce.poll_interval_secs = SALE_POLL_SECS;
     let rps = config.bloomreach.requests_per_second;
     let orders_before = twins.bigcommerce.truth().orders.len();
-    let appliance = Appliance::start(&config, &secrets, clock.clone()).await?;
+    let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
     appliance.wait_poll_passes(1).await;
     let initial_sync_s = started.elapsed().as_secs_f64();
     let after_sync = appliance.status()?;

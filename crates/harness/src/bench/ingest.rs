@@ -1,6 +1,7 @@
 //! `bigreach bench ingest`: the webhook receiver with the real store and group commit, against
-//! the same receiver with the store disabled ([`InboxWriter::discarding`]), at 64 concurrent
-//! keep-alive senders on loopback, in alternating rounds.
+//! the same receiver with the store disabled ([`DiscardingInbox`], defined here: the product has
+//! no inbox that skips the store), at 64 concurrent keep-alive senders on loopback, in
+//! alternating rounds.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bigreach_clock::SystemClock;
-use bigreach_core::store::Store;
-use bigreach_runtime::inbox_writer::InboxWriter;
+use bigreach_core::model::InboxEntry;
+use bigreach_core::store::{Appended, Store};
+use bigreach_runtime::inbox_writer::{InboxWriteError, InboxWriter};
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
+use bigreach_runtime::receiver::{self, Inbox, ReceiverSettings, SECRET_HEADER};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
@@ -30,6 +32,24 @@ const INGEST_MEASURE: Duration = Duration::from_secs(5);
 const INGEST_MIN_RATE: f64 = 20_000.0;
 const INGEST_MIN_RATIO: f64 = 0.5;
 const WEBHOOK_SECRET: &str = "bench-webhook-secret-0123456789";
+
+/// An inbox without a store, the "no store" baseline: every entry is answered
+/// `Appended::Stored(n)` at once, with `n` counting up from 1, and then dropped. It breaks the
+/// [`Inbox`] durability contract on purpose (nothing is durable, no duplicate is recognised), so
+/// it lives here and must never serve real webhooks.
+#[derive(Clone, Default)]
+struct DiscardingInbox {
+    next: Arc<AtomicU64>,
+}
+
+impl Inbox for DiscardingInbox {
+    async fn append(&self, entry: InboxEntry) -> Result<Appended, InboxWriteError> {
+        drop(entry);
+        Ok(Appended::Stored(
+            self.next.fetch_add(1, Ordering::Relaxed) + 1,
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -219,7 +239,7 @@ pub(super) async fn run() -> Result<Outcome, BenchError> {
             "the load generator runs in the same process and shares the {} cores with the receiver and the inbox writer thread; it is a minimal HTTP/1.1 client (one request in flight per connection, no pipelining), like wrk",
             cores()
         ),
-        "durable = receiver + group-commit InboxWriter + redb (Durability::Immediate), acknowledged only after the commit holding the webhook; no store = the same receiver with InboxWriter::discarding(), which answers at once (no writer thread, no redb)".to_owned(),
+        "durable = receiver + group-commit InboxWriter + redb (Durability::Immediate), acknowledged only after the commit holding the webhook; no store = the same receiver with a discarding inbox, which answers at once (no writer thread, no redb)".to_owned(),
         "each webhook is a BigCommerce envelope (~230 bytes, mixed order/customer/sku/cart scopes) with a unique hash; a fresh store per round".to_owned(),
         "figures are medians of the rounds; the machine is noisy, so compare the ratio within one run".to_owned(),
     ];
@@ -252,30 +272,37 @@ pub(super) async fn run() -> Result<Outcome, BenchError> {
     })
 }
 
-async fn ingest_round(mode: IngestMode, round: usize) -> Result<IngestRound, BenchError> {
-    let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
-    let store = match mode {
-        IngestMode::Durable => Some(Store::open(&dir.path().join("bench.redb"))?),
-        IngestMode::NoStore => None,
-    };
-    let writer = match &store {
-        Some(store) => InboxWriter::start(store.clone(), || {}),
-        None => InboxWriter::discarding(),
-    };
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let (address, server) = receiver::start(
+/// The bench's receiver on a loopback port, storing into `inbox`.
+async fn start_receiver(
+    inbox: impl Inbox,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    receiver::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         ReceiverSettings {
             secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
             max_body_bytes: 256 * 1024,
             paths: vec!["/webhooks".to_owned()],
         },
-        writer,
+        inbox,
         Arc::new(Metrics::default()),
         SystemClock::shared(),
-        shutdown_rx,
+        shutdown,
     )
     .await
+}
+
+async fn ingest_round(mode: IngestMode, round: usize) -> Result<IngestRound, BenchError> {
+    let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
+    let store = match mode {
+        IngestMode::Durable => Some(Store::open(&dir.path().join("bench.redb"))?),
+        IngestMode::NoStore => None,
+    };
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (address, server) = match &store {
+        Some(store) => start_receiver(InboxWriter::start(store.clone(), || {}), shutdown_rx).await,
+        None => start_receiver(DiscardingInbox::default(), shutdown_rx).await,
+    }
     .map_err(io("binding the webhook receiver"))?;
 
     let start = Instant::now();

@@ -2,7 +2,7 @@
 //! them to `target/bench/<name>.json`.
 //!
 //! - `ingest`: the webhook receiver with the real store and group commit, against the same
-//!   receiver with the store disabled (`InboxWriter::discarding`), at 64 concurrent keep-alive
+//!   receiver with the store disabled (a discarding `receiver::Inbox`), at 64 concurrent keep-alive
 //!   senders on loopback.
 //! - `drain`: a backlog of 200,000 tracking commands delivered by the full appliance to the
 //!   Bloomreach twin at its default ceiling (6,000 requests/min).

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
-use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
 use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst};
 use bigreach_twins::control::{FaultSwitch, BIGCOMMERCE_FAULTS};
@@ -88,8 +87,8 @@ async fn run_with(
 ) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
     let limit = Duration::from_secs(scenario.limit_secs);
-    let secrets = SecretResolver::new();
-    let mut config: Config = twins.appliance_config(data_dir, &secrets);
+    let secrets = Twins::secrets();
+    let (mut config, listeners): (Config, _) = twins.appliance_config(data_dir)?;
     config.bigcommerce.poll_interval_secs = scenario.poll_interval_secs;
     if let Some(url) = &options.bloomreach_url {
         config.bloomreach.base_url = url.clone();
@@ -108,7 +107,7 @@ async fn run_with(
             })
         })
         .collect();
-    let appliance = Appliance::start(&config, &secrets, clock.clone()).await?;
+    let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
     appliance.wait_poll_passes(1).await;
     let t0 = clock.now();
     let errors = Arc::new(Mutex::new(Vec::new()));
