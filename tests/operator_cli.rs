@@ -11,7 +11,6 @@ use bigreach_clock::{Clock, SystemClock};
 use bigreach_core::app::status::Status;
 use bigreach_core::app::trace::Trace;
 use bigreach_core::config::Config;
-use bigreach_core::secret::SecretResolver;
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
@@ -55,9 +54,9 @@ async fn status_and_trace_read_well_print_json_and_end_quietly_on_a_closed_pipe(
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let twins = Twins::start(&plan, SystemClock::shared()).await.unwrap();
-    let secrets = SecretResolver::new();
-    let config = twins.appliance_config(&data_dir, &secrets);
-    let appliance = Appliance::start(&config, &secrets, SystemClock::shared())
+    let secrets = Twins::secrets();
+    let (config, listeners) = twins.appliance_config(&data_dir).unwrap();
+    let appliance = Appliance::start_with(&config, &secrets, SystemClock::shared(), listeners)
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

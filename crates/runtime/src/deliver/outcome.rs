@@ -68,10 +68,24 @@ impl Classifier {
         self.outcome(decision, error.to_string(), attempts)
     }
 
-    /// Whether delivery may claim work now: always, unless parked and the probe is not due.
+    /// Whether delivery may claim work now: always, unless parked; while parked, exactly one
+    /// claim once the probe is due (it moves the next probe on, so the batches that run
+    /// concurrently do not all probe at once).
     pub(crate) fn may_claim(&self, now_ms: i64) -> bool {
-        !self.parking.is_parked(Component::Delivery)
-            || now_ms >= self.probe_at_ms.load(Ordering::Relaxed)
+        if !self.parking.is_parked(Component::Delivery) {
+            return true;
+        }
+        let due = self.probe_at_ms.load(Ordering::Relaxed);
+        now_ms >= due
+            && self
+                .probe_at_ms
+                .compare_exchange(
+                    due,
+                    now_ms + PROBE_EVERY.as_millis() as i64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 
     /// When a parked delivery probes next (for the idle wait), if it is parked.
