@@ -152,6 +152,15 @@ async fn dead_letters_round_trip_through_the_local_api() {
     assert!(status["alert"].is_null(), "{status}");
     let metrics = get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("bigreach_delivered_total"), "{metrics}");
+    // This very request is on an open API connection.
+    assert!(
+        metrics.contains("bigreach_connections_open{listener=\"api\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bigreach_accept_errors_total{listener=\"webhooks\"} 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("bigreach_outbox_pending{lane=\"transactions\"}"),
         "{metrics}"

@@ -174,6 +174,9 @@ pub struct WebhookSettings {
     /// Register and re-activate hooks at start.
     #[serde(default = "default_true")]
     pub manage_hooks: bool,
+    /// Most connections open at once on the receiver; further ones wait until one closes.
+    #[serde(default = "default_webhook_connections")]
+    pub max_connections: usize,
 }
 
 /// The local UI and HTTP API.
@@ -182,6 +185,9 @@ pub struct WebhookSettings {
 pub struct ApiSettings {
     /// Listen address; must be a loopback address.
     pub listen: SocketAddr,
+    /// Most connections open at once on the local API; further ones wait until one closes.
+    #[serde(default = "default_api_connections")]
+    pub max_connections: usize,
 }
 
 fn default_reserve_share() -> f64 {
@@ -210,6 +216,14 @@ fn default_phone_id_name() -> String {
 }
 fn default_body_limit() -> usize {
     256 * 1024
+}
+/// Half the usual service file limit (1,024), leaving room for the store, the API and outgoing
+/// connections.
+fn default_webhook_connections() -> usize {
+    512
+}
+fn default_api_connections() -> usize {
+    64
 }
 fn default_true() -> bool {
     true
@@ -416,6 +430,16 @@ impl Config {
             "must be between 1 KiB and 16 MiB",
         );
         check(
+            (1..=65_536).contains(&self.webhooks.max_connections),
+            "webhooks.max_connections",
+            "must be between 1 and 65536 (and below the process's file limit, see `ulimit -n`)",
+        );
+        check(
+            (1..=4096).contains(&self.api.max_connections),
+            "api.max_connections",
+            "must be between 1 and 4096",
+        );
+        check(
             matches!(self.webhooks.public_url.scheme(), "https" | "http"),
             "webhooks.public_url",
             "must be the http(s) URL BigCommerce calls",
@@ -551,10 +575,14 @@ public_url = "https://hooks.example.com/bigcommerce/webhooks"
 secret = "env:BIGREACH_WEBHOOK_SECRET"
 max_body_bytes = 262144
 manage_hooks = true
+# Most connections open at once; more wait until one closes (keep it below `ulimit -n`).
+max_connections = 512
 
 [api]
 # The local UI and HTTP API; loopback only.
 listen = "127.0.0.1:8788"
+# Most connections open at once; more wait until one closes.
+max_connections = 64
 
 [monitoring]
 # Alert (status, /metrics) when a purchase or profile update is still unacknowledged this long
@@ -629,6 +657,22 @@ mod tests {
             problems[0]
         );
         assert!(problems[1].problem.contains("port 0"), "{}", problems[1]);
+    }
+
+    #[test]
+    fn connection_caps_default_and_are_validated() {
+        let config = Config::from_toml(Config::default_toml(), Path::new("default")).unwrap();
+        assert_eq!(config.webhooks.max_connections, 512);
+        assert_eq!(config.api.max_connections, 64);
+        let text = Config::default_toml()
+            .replace("max_connections = 512", "max_connections = 0")
+            .replace("max_connections = 64", "max_connections = 100000");
+        let ConfigError::Invalid(problems) = Config::from_toml(&text, Path::new("t")).unwrap_err()
+        else {
+            panic!("expected Invalid");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["webhooks.max_connections", "api.max_connections"]);
     }
 
     #[test]

@@ -143,9 +143,11 @@ impl Twins {
                 secret: SecretRef::Keyring("webhook-secret".into()),
                 max_body_bytes: 256 * 1024,
                 manage_hooks: true,
+                max_connections: 512,
             },
             api: ApiSettings {
                 listen: api_address,
+                max_connections: 64,
             },
             monitoring: MonitoringSettings::default(),
             mapping: Default::default(),

@@ -19,6 +19,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -26,12 +27,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bigreach_core::app::{AppApi, AppError, Code, Operation};
+use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use crate::listener::{self, ListenerLimits, ListenerMetrics};
 
 /// What the API needs from the running appliance.
 pub trait ApiBackend: Send + Sync + 'static {
@@ -126,7 +130,32 @@ async fn discard(State(backend): State<Backend>, Path(raw): Path<String>) -> Res
     }
 }
 
-async fn call(State(backend): State<Backend>, body: Bytes) -> Response {
+/// Largest operation body accepted by `POST /api/call`.
+const MAX_CALL_BODY: usize = 1024 * 1024;
+
+async fn call(
+    State(backend): State<Backend>,
+    Extension(BodyTimeout(timeout)): Extension<BodyTimeout>,
+    request: Request,
+) -> Response {
+    let read = axum::body::to_bytes(request.into_body(), MAX_CALL_BODY);
+    let body: Bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            return Failure(AppError::new(
+                Code::BadRequest,
+                format!("the body could not be read ({error}); send at most {MAX_CALL_BODY} bytes"),
+            ))
+            .into_response()
+        }
+        Err(_) => {
+            return Failure(AppError::new(
+                Code::BadRequest,
+                format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+            ))
+            .into_response()
+        }
+    };
     match serde_json::from_slice::<Operation>(&body) {
         Ok(operation) => perform(backend, operation).await,
         Err(error) => Failure(AppError::new(
@@ -182,8 +211,13 @@ async fn require_token(
     next.run(request).await
 }
 
-/// The API's routes over `backend`, behind the token check.
-pub fn router(token: &str, backend: Backend) -> Router {
+/// How long a handler waits for a request body.
+#[derive(Debug, Clone, Copy)]
+struct BodyTimeout(Duration);
+
+/// The API's routes over `backend`, behind the token check; a request body must arrive within
+/// `body_timeout`.
+pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
     let token_digest: Arc<[u8; 32]> =
         Arc::new(Sha256::digest(format!("Bearer {token}").as_bytes()).into());
     Router::new()
@@ -198,6 +232,7 @@ pub fn router(token: &str, backend: Backend) -> Router {
         .fallback(no_endpoint)
         .method_not_allowed_fallback(no_endpoint)
         .with_state(backend)
+        .layer(Extension(BodyTimeout(body_timeout)))
         .layer(axum::middleware::from_fn_with_state(
             token_digest,
             require_token,
@@ -209,39 +244,43 @@ pub async fn start(
     listen: SocketAddr,
     token: String,
     backend: Backend,
+    limits: ListenerLimits,
+    connections: Arc<ListenerMetrics>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     loopback_only(listen)?;
-    serve(TcpListener::bind(listen).await?, token, backend, shutdown)
+    serve(
+        TcpListener::bind(listen).await?,
+        token,
+        backend,
+        limits,
+        connections,
+        shutdown,
+    )
 }
 
-/// Serves the API on an already bound loopback `listener` until shutdown. When the returned
-/// task ends, every connection is closed (nothing may keep the store open after the appliance
-/// stops).
+/// Serves the API on an already bound loopback `listener` until shutdown, within `limits`
+/// (the shared accept loop, [`listener::serve`]). When the returned task ends, every
+/// connection is closed (nothing may keep the store open after the appliance stops).
 pub fn serve(
     listener: TcpListener,
     token: String,
     backend: Backend,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ListenerLimits,
+    connections: Arc<ListenerMetrics>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let address = listener.local_addr()?;
     loopback_only(address)?;
-    let app = router(&token, backend);
-    let task = tokio::spawn(async move {
-        let stopped = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(%error, "the local API stopped");
-        }
-    });
+    let app = router(&token, backend, limits.body_timeout);
+    let task = listener::serve(
+        "api",
+        listener,
+        limits,
+        connections,
+        move || TowerToHyperService::new(app.clone()),
+        shutdown,
+    );
     Ok((address, task))
 }
 

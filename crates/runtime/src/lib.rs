@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod enrich;
 pub mod hooks;
 pub mod inbox_writer;
+pub mod listener;
 pub mod metrics;
 pub mod parking;
 pub mod poller;
@@ -41,6 +42,7 @@ use crate::deliver::{Deliverer, DelivererParts, DeliverySettings};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
 use crate::inbox_writer::InboxWriter;
+use crate::listener::ListenerLimits;
 use crate::metrics::Metrics;
 use crate::parking::Parking;
 use crate::poller::{PollSettings, Poller};
@@ -296,6 +298,7 @@ impl Appliance {
                 secret: webhook_secret.clone(),
                 max_body_bytes: config.webhooks.max_body_bytes,
                 paths,
+                limits: ListenerLimits::with_max_connections(config.webhooks.max_connections),
             },
             writer,
             metrics.clone(),
@@ -414,6 +417,8 @@ impl Appliance {
             tokio_listener(listeners.api).map_err(io_error("binding the local API"))?,
             api_token.clone(),
             shared.clone(),
+            ListenerLimits::with_max_connections(config.api.max_connections),
+            shared.metrics.api_listener.clone(),
             shutdown_rx,
         )
         .map_err(io_error("binding the local API"))?;

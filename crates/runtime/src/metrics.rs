@@ -2,7 +2,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
+
+use crate::listener::ListenerMetrics;
 
 /// Counters shared by the runtime's tasks.
 #[derive(Debug)]
@@ -45,6 +49,10 @@ pub struct Metrics {
     pub dead_lettered: AtomicU64,
     /// Last errors seen by each stage, for the status screen.
     pub last_errors: Mutex<Vec<StageError>>,
+    /// The webhook receiver's connections (open, accepted, at the cap, accept errors).
+    pub webhook_listener: Arc<ListenerMetrics>,
+    /// The local API's connections.
+    pub api_listener: Arc<ListenerMetrics>,
 }
 
 pub use bigreach_core::app::status::StageError;
@@ -76,6 +84,8 @@ impl Default for Metrics {
             retries: AtomicU64::default(),
             dead_lettered: AtomicU64::default(),
             last_errors: Mutex::default(),
+            webhook_listener: Arc::default(),
+            api_listener: Arc::default(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! delivery latency histogram, encoded with `prometheus-client` (OpenMetrics text).
 
 use prometheus_client::encoding::text::encode as encode_text;
-use prometheus_client::metrics::counter::ConstCounter;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -139,6 +141,37 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
         "parked",
         "Components parked until an operator acts (a revoked credential, a missing permission)",
         gauge(status.parked.len() as u64),
+    );
+    let open = Family::<Vec<(String, String)>, Gauge>::default();
+    let accept_errors = Family::<Vec<(String, String)>, Counter>::default();
+    let at_capacity = Family::<Vec<(String, String)>, Counter>::default();
+    for (name, listener) in [
+        ("webhooks", &metrics.webhook_listener),
+        ("api", &metrics.api_listener),
+    ] {
+        let label = vec![("listener".to_owned(), name.to_owned())];
+        open.get_or_create(&label).set(listener.open_now() as i64);
+        accept_errors
+            .get_or_create(&label)
+            .inc_by(listener.accept_errors.load(Ordering::Relaxed));
+        at_capacity
+            .get_or_create(&label)
+            .inc_by(listener.at_capacity.load(Ordering::Relaxed));
+    }
+    registry.register(
+        "connections_open",
+        "Connections open now, per listener",
+        open,
+    );
+    registry.register(
+        "accept_errors",
+        "Failed accepts (EMFILE and the like), each followed by a back-off, per listener",
+        accept_errors,
+    );
+    registry.register(
+        "connection_limit_reached",
+        "Times a listener stopped accepting because every connection slot was taken",
+        at_capacity,
     );
     registry.register(
         "delivery_latency_seconds",

@@ -1,4 +1,6 @@
-//! The webhook receiver: hyper on its own listener.
+//! The webhook receiver: hyper on its own listener, through the accept loop shared with the
+//! local API ([`crate::listener`]: connection cap, header/idle and body timeouts, accept back-off,
+//! connections released as they close).
 //!
 //! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
 //! validate the JSON envelope (400), then store it durably through the [`Inbox`] (in the product
@@ -18,7 +20,6 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::inbox_writer::InboxWriteError;
+use crate::listener::{self, ListenerLimits};
 use crate::metrics::Metrics;
 
 /// The header BigCommerce sends our shared secret in (configured on the hook).
@@ -40,6 +42,8 @@ pub struct ReceiverSettings {
     pub max_body_bytes: usize,
     /// Paths accepted for POST (e.g. `/webhooks` and the public URL's path).
     pub paths: Vec<String>,
+    /// Connection cap and timeouts.
+    pub limits: ListenerLimits,
 }
 
 /// Where the receiver puts an accepted delivery. The product's implementation is the
@@ -89,7 +93,7 @@ pub fn serve<I: Inbox>(
     writer: I,
     metrics: Arc<Metrics>,
     clock: SharedClock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let address = listener.local_addr()?;
     let secret_digest: [u8; 32] = Sha256::digest(settings.secret.expose_secret().as_bytes()).into();
@@ -100,38 +104,22 @@ pub fn serve<I: Inbox>(
         metrics,
         clock,
     });
-    let task = tokio::spawn(async move {
-        // Connections are tracked so that shutdown finishes them (gracefully) before returning:
-        // nothing may keep the store open after the appliance stops.
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = shutdown.changed() => break,
-            };
-            let Ok((stream, _)) = accepted else { continue };
+    let connections = state.metrics.webhook_listener.clone();
+    let limits = state.settings.limits;
+    let task = listener::serve(
+        "webhooks",
+        listener,
+        limits,
+        connections,
+        move || {
             let state = state.clone();
-            let mut stop = shutdown.clone();
-            connections.spawn(async move {
-                let service = service_fn(move |request| {
-                    let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    _ = stop.changed() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = connection.await;
-                    }
-                }
-            });
-        }
-        while connections.join_next().await.is_some() {}
-    });
+            service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
+            })
+        },
+        shutdown,
+    );
     Ok((address, task))
 }
 
@@ -182,7 +170,19 @@ async fn handle<I: Inbox>(
     }
     // The body is bounded by `Limited` before it is collected.
     #[allow(clippy::disallowed_methods)]
-    let collected = Limited::new(request.into_body(), limit).collect().await;
+    let collected = tokio::time::timeout(
+        state.settings.limits.body_timeout,
+        Limited::new(request.into_body(), limit).collect(),
+    )
+    .await;
+    let Ok(collected) = collected else {
+        Metrics::add(&state.metrics.webhooks_malformed, 1);
+        tracing::warn!(
+            timeout_ms = state.settings.limits.body_timeout.as_millis() as u64,
+            "webhook refused: body not received in time"
+        );
+        return reply(StatusCode::REQUEST_TIMEOUT, "");
+    };
     let body = match collected {
         Ok(body) => body.to_bytes(),
         Err(error) => {

@@ -7,6 +7,7 @@ use bigreach_clock::SystemClock;
 use bigreach_core::model::{FetchTarget, InboxBody};
 use bigreach_core::store::Store;
 use bigreach_runtime::inbox_writer::InboxWriter;
+use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
 use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
 use secrecy::SecretString;
@@ -32,6 +33,7 @@ async fn harness(max_body_bytes: usize) -> Harness {
             secret: SecretString::from("s3cret-webhook".to_owned()),
             max_body_bytes,
             paths: vec!["/webhooks".into()],
+            limits: ListenerLimits::with_max_connections(512),
         },
         writer,
         metrics.clone(),

@@ -12,6 +12,7 @@ use bigreach_clock::SystemClock;
 use bigreach_core::model::InboxEntry;
 use bigreach_core::store::{Appended, Store};
 use bigreach_runtime::inbox_writer::{InboxWriteError, InboxWriter};
+use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
 use bigreach_runtime::receiver::{self, Inbox, ReceiverSettings, SECRET_HEADER};
 use secrecy::SecretString;
@@ -283,6 +284,7 @@ async fn start_receiver(
             secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
             max_body_bytes: 256 * 1024,
             paths: vec!["/webhooks".to_owned()],
+            limits: ListenerLimits::with_max_connections(4096),
         },
         inbox,
         Arc::new(Metrics::default()),
