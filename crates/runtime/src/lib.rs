@@ -11,6 +11,7 @@ pub mod enrich;
 pub mod hooks;
 pub mod inbox_writer;
 pub mod listener;
+pub mod log_safe;
 pub mod metrics;
 pub mod parking;
 pub mod poller;

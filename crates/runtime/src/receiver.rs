@@ -5,7 +5,7 @@
 //! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
 //! validate the JSON envelope (400), then store it durably through the [`Inbox`] (in the product
 //! the group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter)) and answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
-//! without the body. The receiver never calls BigCommerce or Bloomreach before answering.
+//! without the body; what came from outside (scope, path) is logged through [`crate::log_safe`]. The receiver never calls BigCommerce or Bloomreach before answering.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::inbox_writer::InboxWriteError;
 use crate::listener::{self, ListenerLimits};
+use crate::log_safe::log_safe;
 use crate::metrics::Metrics;
 
 /// The header BigCommerce sends our shared secret in (configured on the hook).
@@ -152,7 +153,7 @@ async fn handle<I: Inbox>(
     if !bool::from(presented.as_slice().ct_eq(&state.secret_digest)) {
         Metrics::add(&state.metrics.webhooks_unauthorized, 1);
         tracing::warn!(
-            path = request.uri().path(),
+            path = %log_safe(request.uri().path()),
             "webhook refused: bad or missing secret header"
         );
         return reply(StatusCode::UNAUTHORIZED, "");
@@ -220,12 +221,16 @@ async fn handle<I: Inbox>(
     match state.writer.append(entry).await {
         Ok(Appended::Stored(seq)) => {
             Metrics::add(&state.metrics.webhooks_accepted, 1);
-            tracing::info!(scope = %envelope.scope, seq, "webhook stored");
+            tracing::info!(scope = %log_safe(&envelope.scope), seq, "webhook stored");
             reply(StatusCode::OK, "")
         }
         Ok(Appended::Duplicate(seq)) => {
             Metrics::add(&state.metrics.webhooks_duplicate, 1);
-            tracing::info!(scope = %envelope.scope, seq, "webhook duplicate (same hash)");
+            tracing::info!(
+                scope = %log_safe(&envelope.scope),
+                seq,
+                "webhook duplicate (same hash)"
+            );
             reply(StatusCode::OK, "")
         }
         Err(error) => {
