@@ -70,10 +70,11 @@ fn small_plan() -> DemoPlan {
     plan
 }
 
+/// A webhook from the twin's store: its `producer` names the store hash (the numeric
+/// `store_id` is left out, so the receiver judges it by `producer`).
 fn order_webhook(id: u64) -> String {
     serde_json::json!({
         "scope": "store/order/statusUpdated",
-        "store_id": "1025646",
         "data": {"type": "order", "id": id, "status": {"previous_status_id": 0, "new_status_id": 11}},
         "hash": format!("revoked-test-{id}"),
         "created_at": Utc::now().timestamp(),

@@ -47,7 +47,7 @@ use crate::listener::ListenerLimits;
 use crate::metrics::Metrics;
 use crate::parking::Parking;
 use crate::poller::{PollSettings, Poller};
-use crate::receiver::ReceiverSettings;
+use crate::receiver::{ReceiverSettings, StoreIdentity};
 use bigreach_core::app::status::{BigCommerceQuota, Live};
 use bigreach_core::app::{AppApi, AppError, Code, LiveFigures, Status};
 
@@ -300,6 +300,13 @@ impl Appliance {
                 max_body_bytes: config.webhooks.max_body_bytes,
                 paths,
                 limits: ListenerLimits::with_max_connections(config.webhooks.max_connections),
+                store: StoreIdentity {
+                    hash: config.bigcommerce.store_hash.clone(),
+                    store_id: information
+                        .store_id
+                        .clone()
+                        .filter(|id| !id.trim().is_empty()),
+                },
             },
             writer,
             metrics.clone(),

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub webhooks_too_large: AtomicU64,
     /// Webhooks refused as malformed (400).
     pub webhooks_malformed: AtomicU64,
+    /// Webhooks refused because they name another store (403).
+    pub webhooks_other_store: AtomicU64,
     /// Resources fetched from BigCommerce by the enrich stage.
     pub resources_fetched: AtomicU64,
     /// Resources stored by the poller.
@@ -72,6 +74,7 @@ impl Default for Metrics {
             webhooks_unauthorized: AtomicU64::default(),
             webhooks_too_large: AtomicU64::default(),
             webhooks_malformed: AtomicU64::default(),
+            webhooks_other_store: AtomicU64::default(),
             resources_fetched: AtomicU64::default(),
             resources_polled: AtomicU64::default(),
             hooks_restored: AtomicU64::default(),

@@ -142,6 +142,11 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
         "Components parked until an operator acts (a revoked credential, a missing permission)",
         gauge(status.parked.len() as u64),
     );
+    registry.register(
+        "webhooks_other_store",
+        "Webhooks refused because they name another store (403)",
+        ConstCounter::new(metrics.webhooks_other_store.load(Ordering::Relaxed)),
+    );
     let open = Family::<Vec<(String, String)>, Gauge>::default();
     let accept_errors = Family::<Vec<(String, String)>, Counter>::default();
     let at_capacity = Family::<Vec<(String, String)>, Counter>::default();

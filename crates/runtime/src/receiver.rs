@@ -3,7 +3,8 @@
 //! connections released as they close).
 //!
 //! Per delivery: check the shared-secret header in constant time (401), bound the body (413),
-//! validate the JSON envelope (400), then store it durably through the [`Inbox`] (in the product
+//! validate the JSON envelope (400), refuse an envelope naming another store (403, see
+//! [`StoreIdentity::check`]), then store it durably through the [`Inbox`] (in the product
 //! the group-commit [`InboxWriter`](crate::inbox_writer::InboxWriter)) and answer 200. Nothing is stored from a rejected request, and rejections are counted and logged
 //! without the body; what came from outside (scope, path) is logged through [`crate::log_safe`]. The receiver never calls BigCommerce or Bloomreach before answering.
 
@@ -45,6 +46,50 @@ pub struct ReceiverSettings {
     pub paths: Vec<String>,
     /// Connection cap and timeouts.
     pub limits: ListenerLimits,
+    /// The one store whose webhooks are accepted.
+    pub store: StoreIdentity,
+}
+
+/// The BigCommerce store this appliance syncs, as webhook envelopes name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreIdentity {
+    /// `bigcommerce.store_hash`: the envelope's `producer` must be `stores/{hash}`.
+    pub hash: String,
+    /// The numeric store id (`GET /v2/store`'s `store_id`), when known: the envelope's
+    /// `store_id`, when present, must be it.
+    pub store_id: Option<String>,
+}
+
+/// Why an envelope names another store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherStore {
+    /// `producer` is not `stores/{our hash}`.
+    Producer,
+    /// `store_id` is not our numeric store id.
+    StoreId,
+}
+
+impl StoreIdentity {
+    /// Whether `envelope` is for this store.
+    ///
+    /// A present `producer` must be exactly `stores/{hash}`, and a present `store_id` must be
+    /// ours when we know it. An absent `producer` is not taken as another store: every envelope
+    /// BigCommerce documents carries it, the shared secret already authenticates the sender, and
+    /// refusing would lose real deliveries if some event ever came without it; such an envelope
+    /// is judged by `store_id` alone.
+    pub fn check(&self, envelope: &WebhookEnvelope) -> Result<(), OtherStore> {
+        let producer = envelope.producer.trim();
+        if !producer.is_empty() && producer.strip_prefix("stores/") != Some(self.hash.as_str()) {
+            return Err(OtherStore::Producer);
+        }
+        let store_id = envelope.store_id.trim();
+        if let Some(ours) = &self.store_id {
+            if !store_id.is_empty() && store_id != ours.trim() {
+                return Err(OtherStore::StoreId);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the receiver puts an accepted delivery. The product's implementation is the
@@ -216,6 +261,18 @@ async fn handle<I: Inbox>(
         Metrics::add(&state.metrics.webhooks_malformed, 1);
         tracing::warn!("webhook refused: no scope");
         return reply(StatusCode::BAD_REQUEST, "");
+    }
+    if let Err(reason) = state.settings.store.check(&envelope) {
+        Metrics::add(&state.metrics.webhooks_other_store, 1);
+        tracing::warn!(
+            ?reason,
+            producer = %log_safe(&envelope.producer),
+            store_id = %log_safe(&envelope.store_id),
+            expected_store_hash = %state.settings.store.hash,
+            scope = %log_safe(&envelope.scope),
+            "webhook refused: it names another store (not stored)"
+        );
+        return reply(StatusCode::FORBIDDEN, "");
     }
     let entry = inbox_entry(&envelope, &body, state.clock.now_ms());
     match state.writer.append(entry).await {

@@ -16,7 +16,7 @@ use bigreach_runtime::api::{self, ApiBackend};
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::{ListenerLimits, ListenerMetrics};
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
+use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -55,6 +55,10 @@ async fn receiver(limits: ListenerLimits) -> Receiver {
             max_body_bytes: 64 * 1024,
             paths: vec!["/webhooks".into()],
             limits,
+            store: StoreIdentity {
+                hash: "abc123".into(),
+                store_id: None,
+            },
         },
         writer,
         metrics.clone(),

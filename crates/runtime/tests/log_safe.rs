@@ -11,7 +11,7 @@ use bigreach_core::store::Store;
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
+use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -48,6 +48,10 @@ async fn a_forged_scope_reaches_the_log_escaped() {
             max_body_bytes: 64 * 1024,
             paths: vec!["/webhooks".into()],
             limits: ListenerLimits::with_max_connections(16),
+            store: StoreIdentity {
+                hash: "abc123".into(),
+                store_id: None,
+            },
         },
         InboxWriter::start(store.clone(), || {}),
         Arc::new(Metrics::default()),

@@ -9,7 +9,7 @@ use bigreach_core::store::Store;
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, SECRET_HEADER};
+use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -34,6 +34,10 @@ async fn harness(max_body_bytes: usize) -> Harness {
             max_body_bytes,
             paths: vec!["/webhooks".into()],
             limits: ListenerLimits::with_max_connections(512),
+            store: StoreIdentity {
+                hash: "abc123".into(),
+                store_id: Some("1025646".into()),
+            },
         },
         writer,
         metrics.clone(),
@@ -161,7 +165,11 @@ async fn every_documented_example_payload_is_accepted() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let body = std::fs::read_to_string(&path).unwrap();
+        // The examples leave the store hash as the docs' placeholder.
+        let body = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("stores/{store_hash}", "stores/abc123")
+            .replace("\"123446\"", "\"1025646\"");
         if body.trim().is_empty() {
             // Two upstream example files are empty; there is nothing to deliver.
             continue;
@@ -171,4 +179,36 @@ async fn every_documented_example_payload_is_accepted() {
         accepted += 1;
     }
     assert!(accepted > 30, "only {accepted} examples found");
+}
+
+#[tokio::test]
+async fn webhooks_for_another_store_are_refused_counted_and_not_stored() {
+    let h = harness(64 * 1024).await;
+    let other_producer = order_hook("p", 1).replace("stores/abc123", "stores/zzz999");
+    let other_store_id = order_hook("s", 2).replace("1025646", "7777777");
+    let not_a_producer = order_hook("m", 3).replace("stores/abc123", "abc123");
+    for body in [other_producer, other_store_id, not_a_producer] {
+        assert_eq!(post(&h.url, Some("s3cret-webhook"), body).await, 403);
+    }
+    assert_eq!(h.store.pending_inbox(10).unwrap().len(), 0);
+    assert_eq!(Metrics::get(&h.metrics.webhooks_other_store), 3);
+    // Our own store is accepted, also with an integer store_id (older docs).
+    let integer_id = order_hook("i", 4).replace("\"1025646\"", "1025646");
+    assert_eq!(post(&h.url, Some("s3cret-webhook"), integer_id).await, 200);
+    // Without `producer` (every documented envelope carries it) the delivery is judged by
+    // `store_id` alone: the shared secret already authenticates the sender.
+    let mut no_producer: serde_json::Value = serde_json::from_str(&order_hook("n", 5)).unwrap();
+    no_producer.as_object_mut().unwrap().remove("producer");
+    assert_eq!(
+        post(&h.url, Some("s3cret-webhook"), no_producer.to_string()).await,
+        200
+    );
+    no_producer["store_id"] = "7777777".into();
+    no_producer["hash"] = "n2".into();
+    assert_eq!(
+        post(&h.url, Some("s3cret-webhook"), no_producer.to_string()).await,
+        403
+    );
+    assert_eq!(h.store.pending_inbox(10).unwrap().len(), 2);
+    assert_eq!(Metrics::get(&h.metrics.webhooks_other_store), 4);
 }

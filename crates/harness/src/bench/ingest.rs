@@ -14,7 +14,7 @@ use bigreach_core::store::{Appended, Store};
 use bigreach_runtime::inbox_writer::{InboxWriteError, InboxWriter};
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, Inbox, ReceiverSettings, SECRET_HEADER};
+use bigreach_runtime::receiver::{self, Inbox, ReceiverSettings, StoreIdentity, SECRET_HEADER};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
@@ -285,6 +285,10 @@ async fn start_receiver(
             max_body_bytes: 256 * 1024,
             paths: vec!["/webhooks".to_owned()],
             limits: ListenerLimits::with_max_connections(4096),
+            store: StoreIdentity {
+                hash: "demo42".to_owned(),
+                store_id: Some("1001042".to_owned()),
+            },
         },
         inbox,
         Arc::new(Metrics::default()),
