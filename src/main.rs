@@ -147,7 +147,9 @@ fn start(cli: Cli) -> Result<ExitCode> {
         Command::Serve { config } => {
             let loaded = Config::load(config)?;
             let logs = loaded.data_dir.join("logs");
-            std::fs::create_dir_all(&logs)
+            // tracing-appender takes no file mode: the logs live in a folder private to the
+            // service user (0700), as does the data directory above it.
+            bigreach_runtime::private::create_dir(&logs)
                 .with_context(|| format!("creating {}", logs.display()))?;
             let (file, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(
                 &logs,

@@ -67,9 +67,26 @@ async fn dead_letters_round_trip_through_the_local_api() {
         ),
     )
     .await;
+    // A data directory the appliance creates itself.
+    config.data_dir = dir.path().join("data");
     let appliance = Appliance::start_with(&config, &secrets, SystemClock::shared(), listeners)
         .await
         .unwrap();
+    // Data at rest is private to the service user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            std::fs::metadata(config.data_dir.join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(""), 0o700, "the data directory");
+        assert_eq!(mode("bigreach.redb"), 0o600, "the store file");
+        assert_eq!(mode("api-token"), 0o600, "the API token");
+    }
     let status = appliance.status().unwrap();
     let base = format!("http://{}", status.api_address);
     let token = appliance.api_token().to_owned();

@@ -15,6 +15,7 @@ pub mod log_safe;
 pub mod metrics;
 pub mod parking;
 pub mod poller;
+pub mod private;
 pub mod prometheus;
 pub mod receiver;
 pub mod retry_policy;
@@ -218,10 +219,14 @@ impl Appliance {
         clock: SharedClock,
         listeners: Listeners,
     ) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(io_error("creating the data directory"))?;
-        let store = Store::open(&config.data_dir.join("bigreach.redb"))?;
+        // Private to the service user (0700 folder, 0600 files); wider modes an operator set
+        // are warned about, not changed.
+        private::create_dir(&config.data_dir).map_err(io_error("creating the data directory"))?;
+        let store_path = config.data_dir.join("bigreach.redb");
+        private::create_file(&store_path).map_err(io_error("creating the store file"))?;
+        let store = Store::open(&store_path)?;
         let api_token = api_token(&config.data_dir).map_err(io_error("reading the API token"))?;
+        private::warn_if_wider(&config.data_dir);
 
         let bc_token = secrets.resolve(&config.bigcommerce.access_token)?;
         let br_secret = secrets.resolve(&config.bloomreach.secret)?;
@@ -546,11 +551,12 @@ fn api_token(data_dir: &Path) -> std::io::Result<String> {
             })
             .collect()
     };
-    std::fs::write(&path, &token)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // A too-short token left behind is replaced; the new one is created 0600 from the start.
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
     }
+    private::write_new_file(&path, token.as_bytes())?;
     Ok(token)
 }
