@@ -166,14 +166,18 @@ async fn dead_letters_round_trip_through_the_local_api() {
         .await
         .unwrap();
     assert!(status["lane_age_ms"].is_object(), "{status}");
-    assert!(status["alert"].is_null(), "{status}");
+    assert_eq!(status["alerts"], serde_json::json!([]), "{status}");
+    assert_eq!(status["parked"], serde_json::json!([]), "{status}");
     let metrics = get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("bigreach_delivered_total"), "{metrics}");
-    // This very request is on an open API connection.
-    assert!(
-        metrics.contains("bigreach_connections_open{listener=\"api\"} 1"),
-        "{metrics}"
-    );
+    // This very request is on an open API connection (the client may keep an earlier one
+    // alive in its pool too).
+    let api_open: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("bigreach_connections_open{listener=\"api\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(api_open >= 1, "{metrics}");
     assert!(
         metrics.contains("bigreach_accept_errors_total{listener=\"webhooks\"} 0"),
         "{metrics}"
