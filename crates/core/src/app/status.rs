@@ -163,6 +163,9 @@ pub enum AlertKind {
     Late,
     /// A component is parked until an operator acts.
     Parked,
+    /// Resources whose fetch failed for good were set aside; they are not synced until an
+    /// operator replays them (or a later change of theirs fetches fine).
+    SetAside,
 }
 
 /// One alert.
@@ -213,7 +216,7 @@ const LIVE_LANES: [Lane; 2] = [Lane::Transactions, Lane::Customers];
 
 /// Builds the status from the store's counts and the live figures, at `now_ms`, alerting when a
 /// purchase or profile update has waited longer than `alert_latency_ms` since it happened in
-/// BigCommerce, and for every parked component.
+/// BigCommerce, for every parked component, and when fetches were set aside.
 pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i64) -> Status {
     let lane_age_ms: BTreeMap<String, i64> = store
         .outbox_oldest
@@ -245,6 +248,15 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
                 parked.component.name(),
                 parked.reason,
                 parked.hint
+            ),
+        });
+    }
+    if store.set_aside > 0 {
+        alerts.push(Alert {
+            kind: AlertKind::SetAside,
+            message: format!(
+                "{} resource(s) could not be fetched from BigCommerce and were set aside (the rest keeps syncing); list them with the set_aside_fetches operation (GET /api/set-aside), then replay or discard each",
+                store.set_aside
             ),
         });
     }
