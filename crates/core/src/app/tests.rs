@@ -156,6 +156,7 @@ fn live(parked: Vec<Parked>) -> Live {
         webhook_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
         api_address: SocketAddr::from(([127, 0, 0, 1], 8787)),
         parked,
+        starting: vec![],
     }
 }
 
@@ -286,7 +287,21 @@ fn answer_shapes_are_pinned() {
         hint: "check the access token, then restart".into(),
         probe_every_secs: 300,
     };
-    let api = running(&store, &clock, vec![parked]);
+    let mut figures = live(vec![parked]);
+    figures.starting = vec![status::Starting {
+        service: "bloomreach".into(),
+        waiting: "delivery".into(),
+        since: clock.now(),
+        reason: "Bloomreach answered 503".into(),
+        attempts: 3,
+    }];
+    let api = AppApi::running(
+        store.clone(),
+        clock.clone(),
+        Arc::new(FixedLive(figures)),
+        300_000,
+        Arc::new(|| {}),
+    );
     let actor = "operator (test)";
     let status = api.call(Operation::Status, actor).unwrap();
     insta::assert_json_snapshot!("status", status);
