@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_core::app::status::{AlertKind, Component};
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
@@ -235,6 +236,101 @@ async fn serve_started_during_a_bloomreach_outage_accepts_webhooks_and_delivers_
         "{:?}",
         status.metrics.last_errors
     );
+    assert!(status.alerts.is_empty(), "{:?}", status.alerts);
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_404_parks_delivery_without_dead_letters_and_delivery_resumes_after() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+
+    // A gateway in front of Bloomreach answers 404 to every delivery (tracking batches and
+    // catalog updates) from the start of delivery, for 150 s.
+    let gateway_down = Arc::new(AtomicBool::new(true));
+    let flag = gateway_down.clone();
+    config.bloomreach.base_url = common::proxy(
+        twins.bloomreach.base_url(),
+        Arc::new(move |path: &str, _: &[u8]| {
+            let delivering =
+                path.ends_with("/batch") || path.contains("/catalogs/") && path.contains("/items");
+            if delivering && flag.load(Ordering::SeqCst) {
+                return common::Verdict::Answer(
+                    404,
+                    "<html><body><h1>404 Not Found</h1>nginx</body></html>".into(),
+                );
+            }
+            common::Verdict::Forward
+        }),
+        Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
+    )
+    .await;
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "delivery to park",
+        || {
+            appliance
+                .status()
+                .unwrap()
+                .parked
+                .iter()
+                .any(|p| p.component == Component::Delivery)
+        },
+    )
+    .await;
+    let began = clock.now();
+    let status = appliance.status().unwrap();
+    let alert = status
+        .alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Parked)
+        .expect("a parked alert");
+    assert!(alert.message.contains("base_url"), "{}", alert.message);
+    advance_by(&clock, Duration::from_secs(150), Duration::from_secs(1)).await;
+    let status = appliance.status().unwrap();
+    assert_eq!(
+        status.store.dead_letters, 0,
+        "{:?}",
+        status.metrics.last_errors
+    );
+    assert!(
+        status.store.outbox_pending.values().sum::<u64>() > 0,
+        "the data is kept"
+    );
+
+    gateway_down.store(false, Ordering::SeqCst);
+    let delivered_before = appliance.status().unwrap().store.delivered;
+    advance_until(&clock, Duration::from_secs(1), "delivery to unpark", || {
+        let status = appliance.status().unwrap();
+        status.parked.is_empty() && status.store.delivered > delivered_before
+    })
+    .await;
+    let resumed_after = clock.now() - began;
+    assert!(
+        resumed_after <= chrono::Duration::seconds(310),
+        "resumed {resumed_after} after parking; the probe comes every 5 minutes"
+    );
+    advance_until(&clock, Duration::from_secs(1), "delivery to finish", || {
+        let status = appliance.status().unwrap();
+        status.parked.is_empty() && status.idle
+    })
+    .await;
+    let status = appliance.status().unwrap();
+    assert_eq!(status.store.dead_letters, 0);
+    assert!(status.store.delivered > 0);
     assert!(status.alerts.is_empty(), "{:?}", status.alerts);
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
