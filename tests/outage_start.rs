@@ -335,3 +335,95 @@ async fn a_gateway_404_parks_delivery_without_dead_letters_and_delivery_resumes_
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_bloomreach_key_at_start_parks_delivery_with_the_fix_and_webhooks_still_land() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+    let revoked = Arc::new(AtomicBool::new(true));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (flag, count) = (revoked.clone(), refused.clone());
+    config.bloomreach.base_url = common::proxy(
+        twins.bloomreach.base_url(),
+        Arc::new(move |_: &str, _: &[u8]| {
+            if flag.load(Ordering::SeqCst) {
+                count.fetch_add(1, Ordering::SeqCst);
+                return common::Verdict::Answer(
+                    401,
+                    r#"{"success": false, "errors": ["Could not authenticate"]}"#.into(),
+                );
+            }
+            common::Verdict::Forward
+        }),
+        Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
+    )
+    .await;
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .expect("serve starts with a revoked Bloomreach key");
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "delivery to park",
+        || {
+            appliance
+                .status()
+                .unwrap()
+                .parked
+                .iter()
+                .any(|p| p.component == Component::Delivery)
+        },
+    )
+    .await;
+    let status = appliance.status().unwrap();
+    let alert = status
+        .alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Parked)
+        .expect("a parked alert");
+    assert!(alert.message.contains("API key"), "{}", alert.message);
+    assert!(status.starting.iter().any(|s| s.service == "bloomreach"));
+    let url = format!("http://{}/webhooks", status.webhook_address);
+    let answer = post_webhook(
+        &clock,
+        &url,
+        webhook(
+            "store/customer/updated",
+            serde_json::json!({"type": "customer", "id": 1}),
+            "revoked-start-customer",
+        ),
+    )
+    .await;
+    assert_eq!(answer, 200, "the receiver accepts while delivery is parked");
+
+    // Parked: one probe every five minutes, not a loop.
+    let before = refused.load(Ordering::SeqCst);
+    advance_by(&clock, Duration::from_secs(20 * 60), Duration::from_secs(5)).await;
+    let probes = refused.load(Ordering::SeqCst) - before;
+    assert!(
+        (1..=5).contains(&probes),
+        "{probes} checks in 20 min while parked"
+    );
+
+    revoked.store(false, Ordering::SeqCst);
+    advance_until(&clock, Duration::from_secs(1), "delivery to finish", || {
+        let status = appliance.status().unwrap();
+        status.parked.is_empty() && status.idle
+    })
+    .await;
+    let status = appliance.status().unwrap();
+    assert!(status.starting.is_empty());
+    assert_eq!(status.store.dead_letters, 0);
+    assert!(status.store.delivered > 0);
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
