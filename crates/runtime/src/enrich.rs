@@ -327,14 +327,14 @@ impl Enricher {
     async fn set_aside(&self, targets: &[(FetchTarget, i64, String)]) -> Result<(), EnrichError> {
         for (target, _, reason) in targets {
             tracing::error!(
-                target = %capped(&target.key()),
+                fetch = ?capped(&target.key()),
                 %reason,
                 "set aside: this resource cannot be fetched; replay or discard it from the set-aside list"
             );
             self.metrics.error(
                 "enrich",
                 self.clock.now_ms(),
-                format!("set aside {}: {reason}", capped(&target.key())),
+                format!("set aside {:?}: {reason}", capped(&target.key())),
             );
         }
         let store = self.store.clone();
