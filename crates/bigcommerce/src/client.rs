@@ -24,6 +24,8 @@ use crate::webhook::{Hook, HookUpdate, NewHook};
 pub const PAGE_LIMIT: u32 = 250;
 /// Ids per `id:in` filter request.
 pub const IDS_PER_REQUEST: usize = 50;
+/// The longest id [`BigCommerceClient::cart`] accepts (a cart id is a 36-character UUID).
+pub const MAX_CART_ID_LEN: usize = 64;
 /// Response bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const BODY_EXCERPT_CHARS: usize = 300;
@@ -556,12 +558,18 @@ impl BigCommerceClient {
     }
 
     /// One cart (`GET /v3/carts/{id}`); `None` once it is gone (converted to an order, deleted,
-    /// or older than 30 days).
+    /// or older than 30 days). An id that cannot be a cart id (not letters, digits and dashes,
+    /// or longer than [`MAX_CART_ID_LEN`]) is refused as [`BigCommerceError::InvalidId`] without
+    /// a request.
     pub async fn cart(&self, id: &str) -> Result<Option<crate::Cart>, BigCommerceError> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(BigCommerceError::InvalidConfig {
-                field: "cart id",
-                problem: format!("{id:?} is not a cart id (a UUID)"),
+        if id.is_empty()
+            || id.len() > MAX_CART_ID_LEN
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(BigCommerceError::InvalidId {
+                what: "cart id",
+                expected: "a UUID",
+                id_excerpt: crate::error::excerpt(id, 64),
             });
         }
         let path = format!("v3/carts/{id}");

@@ -13,6 +13,15 @@ pub enum BigCommerceError {
         problem: String,
     },
 
+    /// An id from outside (a webhook) that cannot name a resource of this kind, so it is never
+    /// sent; the excerpt is capped, so an over-long id cannot flood a log.
+    #[error("{what} {id_excerpt:?} is not a valid id ({expected}); it is not fetched")]
+    InvalidId {
+        what: &'static str,
+        expected: &'static str,
+        id_excerpt: String,
+    },
+
     /// No usable HTTP exchange (connect, TLS, timeout, reading the body) after all attempts.
     #[error(
         "could not reach BigCommerce for {path} after {attempts} attempt(s): {source}; check the \
@@ -93,7 +102,9 @@ impl BigCommerceError {
             Self::Unauthorized { .. } | Self::Forbidden { .. } | Self::InvalidConfig { .. } => {
                 RetryHint::Operator
             }
-            Self::NotFound { .. } | Self::Decode { .. } => RetryHint::Never,
+            Self::NotFound { .. } | Self::Decode { .. } | Self::InvalidId { .. } => {
+                RetryHint::Never
+            }
         }
     }
 
@@ -101,6 +112,7 @@ impl BigCommerceError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidConfig { .. } => "bigcommerce.invalid_config",
+            Self::InvalidId { .. } => "bigcommerce.invalid_id",
             Self::Transport { .. } => "bigcommerce.transport",
             Self::Unauthorized { .. } => "bigcommerce.unauthorized",
             Self::Forbidden { .. } => "bigcommerce.forbidden",

@@ -20,7 +20,9 @@ pub mod wire_format;
 
 pub use cart::{Cart, CartCurrency, CartLine, CartLines};
 pub use catalog::{CustomField, CustomUrl, OptionValue, Product, ProductImage, Variant};
-pub use client::{BigCommerceClient, ClientConfig, Page, IDS_PER_REQUEST, PAGE_LIMIT};
+pub use client::{
+    BigCommerceClient, ClientConfig, Page, IDS_PER_REQUEST, MAX_CART_ID_LEN, PAGE_LIMIT,
+};
 pub use customer::{Customer, CustomerAttribute, CustomerAttributeDefinition, CustomerGroup};
 pub use error::{BigCommerceError, RetryHint};
 pub use order::{BillingAddress, FormField, Order, OrderProduct, ProductOption};

@@ -12,6 +12,9 @@
 //! | GET | `/api/dead-letters/{id}` | one, with its frozen payload |
 //! | POST | `/api/dead-letters/{id}/replay` | back to its lane, byte-identical (audited) |
 //! | POST | `/api/dead-letters/{id}/discard` | given up for good (audited) |
+//! | GET | `/api/set-aside` | every fetch set aside because it failed for good, with the reason |
+//! | POST | `/api/set-aside/{key}/replay` | back into the fetch queue (audited); `key` as listed, e.g. `product:77` (percent-encoded) |
+//! | POST | `/api/set-aside/{key}/discard` | given up for good (audited) |
 //! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
 //!
 //! Errors are `{code, message}`; the HTTP status comes from the code in one match
@@ -130,6 +133,18 @@ async fn discard(State(backend): State<Backend>, Path(raw): Path<String>) -> Res
     }
 }
 
+async fn set_aside_fetches(State(backend): State<Backend>) -> Response {
+    perform(backend, Operation::SetAsideFetches).await
+}
+
+async fn replay_set_aside(State(backend): State<Backend>, Path(key): Path<String>) -> Response {
+    perform(backend, Operation::ReplaySetAsideFetch { key }).await
+}
+
+async fn discard_set_aside(State(backend): State<Backend>, Path(key): Path<String>) -> Response {
+    perform(backend, Operation::DiscardSetAsideFetch { key }).await
+}
+
 /// Largest operation body accepted by `POST /api/call`.
 const MAX_CALL_BODY: usize = 1024 * 1024;
 
@@ -227,6 +242,9 @@ pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
         .route("/api/dead-letters/{id}", get(dead_letter))
         .route("/api/dead-letters/{id}/replay", post(replay))
         .route("/api/dead-letters/{id}/discard", post(discard))
+        .route("/api/set-aside", get(set_aside_fetches))
+        .route("/api/set-aside/{key}/replay", post(replay_set_aside))
+        .route("/api/set-aside/{key}/discard", post(discard_set_aside))
         .route("/api/call", post(call))
         .route("/metrics", get(metrics))
         .fallback(no_endpoint)

@@ -3,7 +3,13 @@
 //! transaction together with the inbox cursor.
 //!
 //! Many notifications for one resource become one fetch, and notifications for several orders
-//! with nearby ids become one ranged list request (`min_id`/`max_id`, line items included).
+//! become one listing of what changed since the oldest notification.
+//!
+//! No poison pill: when the fetch of one kind fails for good (the retry policy's dead-letter
+//! directive: an id the client refuses, a 4xx that is not about credentials, an undecodable
+//! body), the targets of that kind are fetched one by one, and each that still fails is set
+//! aside in the store with its reason (out of the fetch queue; an operator replays or discards
+//! it), while the rest is ingested as usual.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -132,9 +138,10 @@ impl Enricher {
                             wait
                         }
                         Directive::DeadLetter => {
-                            // The fetch queue cannot set one resource aside yet, so the round
-                            // is kept (nothing is lost) and tried again at the slowest pace.
-                            tracing::error!(%error, "a BigCommerce fetch fails for good; retrying slowly");
+                            // Fetches that fail for good are set aside inside the round, so
+                            // this is a stored inbox entry that cannot be decoded: it stays
+                            // (nothing is lost) and is tried again at the slowest pace.
+                            tracing::error!(%error, "an inbox entry cannot be read; retrying slowly");
                             backoff = MAX_BACKOFF;
                             MAX_BACKOFF
                         }
@@ -206,55 +213,144 @@ impl Enricher {
         if due.is_empty() {
             return Ok(0);
         }
-        let mut orders = BTreeSet::new();
-        let mut customers = BTreeSet::new();
-        let mut products = BTreeSet::new();
-        let mut carts = BTreeSet::new();
-        let mut oldest_order_event_ms = i64::MAX;
+        // Catalog and customers before orders, so identity links exist when orders map.
+        let mut groups: [Vec<(FetchTarget, i64)>; 4] = Default::default();
         for (target, oldest) in &due {
+            let group = match target {
+                FetchTarget::Product(_) => 0,
+                FetchTarget::Customer(_) => 1,
+                FetchTarget::Cart(_) => 2,
+                FetchTarget::Order(_) => 3,
+            };
+            groups[group].push((target.clone(), *oldest));
+        }
+        let mut observed = Vec::new();
+        let mut set_aside = Vec::new();
+        for group in &groups {
+            if group.is_empty() {
+                continue;
+            }
+            match self.fetch_group(group).await {
+                Ok(resources) => observed.extend(resources),
+                Err(error)
+                    if retry_policy::bigcommerce(&error).directive == Directive::DeadLetter =>
+                {
+                    // One of them cannot be fetched, ever: find which, one by one, and set it
+                    // aside so that it holds nothing else up.
+                    tracing::info!(
+                        targets = group.len(),
+                        "a fetch failed for good; fetching these one by one to find the culprit"
+                    );
+                    for single in group {
+                        match self.fetch_group(std::slice::from_ref(single)).await {
+                            Ok(resources) => observed.extend(resources),
+                            Err(error)
+                                if retry_policy::bigcommerce(&error).directive
+                                    == Directive::DeadLetter =>
+                            {
+                                let (target, oldest) = single.clone();
+                                set_aside.push((target, oldest, capped(&error.to_string())));
+                            }
+                            Err(error) => return Err(error.into()),
+                        }
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if !set_aside.is_empty() {
+            self.set_aside(&set_aside).await?;
+        }
+        let mut batch = IngestBatch {
+            fetched: due
+                .iter()
+                .map(|(t, _)| t.clone())
+                .filter(|t| !set_aside.iter().any(|(aside, _, _)| aside == t))
+                .collect(),
+            ..IngestBatch::default()
+        };
+        batch.observed = observed.into_iter().map(fetched).collect();
+        Metrics::add(&self.metrics.resources_fetched, batch.observed.len() as u64);
+        self.apply(batch).await?;
+        Ok(due.len())
+    }
+
+    /// Fetches one kind of target (every entry of `group` is of the same kind) with as few
+    /// requests as the API allows.
+    async fn fetch_group(
+        &self,
+        group: &[(FetchTarget, i64)],
+    ) -> Result<Vec<Resource>, BigCommerceError> {
+        let mut orders = BTreeSet::new();
+        let mut customers = Vec::new();
+        let mut products = Vec::new();
+        let mut carts = Vec::new();
+        let mut oldest_order_event_ms = i64::MAX;
+        for (target, oldest) in group {
             match target {
                 FetchTarget::Order(id) => {
                     orders.insert(*id);
                     oldest_order_event_ms = oldest_order_event_ms.min(*oldest);
                 }
-                FetchTarget::Customer(id) => {
-                    customers.insert(*id);
-                }
-                FetchTarget::Product(id) => {
-                    products.insert(*id);
-                }
-                FetchTarget::Cart(id) => {
-                    carts.insert(id.clone());
-                }
+                FetchTarget::Customer(id) => customers.push(*id),
+                FetchTarget::Product(id) => products.push(*id),
+                FetchTarget::Cart(id) => carts.push(id.as_str()),
             }
         }
-        let mut batch = IngestBatch {
-            fetched: due.iter().map(|(t, _)| t.clone()).collect(),
-            ..IngestBatch::default()
-        };
-        // Catalog and customers before orders, so identity links exist when orders map.
-        let ids: Vec<u64> = products.into_iter().collect();
-        for product in self.bigcommerce.products_by_ids(&ids).await? {
-            batch.observed.push(fetched(Resource::Product(product)));
+        let mut out = Vec::new();
+        if !products.is_empty() {
+            for product in self.bigcommerce.products_by_ids(&products).await? {
+                out.push(Resource::Product(product));
+            }
         }
-        let ids: Vec<u64> = customers.into_iter().collect();
-        for customer in self.bigcommerce.customers_by_ids(&ids).await? {
-            batch.observed.push(fetched(Resource::Customer(customer)));
+        if !customers.is_empty() {
+            for customer in self.bigcommerce.customers_by_ids(&customers).await? {
+                out.push(Resource::Customer(customer));
+            }
         }
         // Carts have no list-by-id endpoint; one request each (a converted cart is gone).
-        for id in &carts {
+        for id in carts {
             if let Some(cart) = self.bigcommerce.cart(id).await? {
-                batch.observed.push(fetched(Resource::Cart(cart)));
+                out.push(Resource::Cart(cart));
             }
         }
-        for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
-            batch
-                .observed
-                .push(fetched(Resource::Order(Box::new(order))));
+        if !orders.is_empty() {
+            for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
+                out.push(Resource::Order(Box::new(order)));
+            }
         }
-        Metrics::add(&self.metrics.resources_fetched, batch.observed.len() as u64);
-        self.apply(batch).await?;
-        Ok(due.len())
+        Ok(out)
+    }
+
+    /// Takes fetches that failed for good out of the queue, with their reasons (logged once
+    /// each, capped: an id from outside can be arbitrarily long).
+    async fn set_aside(&self, targets: &[(FetchTarget, i64, String)]) -> Result<(), EnrichError> {
+        for (target, _, reason) in targets {
+            tracing::error!(
+                fetch = ?capped(&target.key()),
+                %reason,
+                "set aside: this resource cannot be fetched; replay or discard it from the set-aside list"
+            );
+            self.metrics.error(
+                "enrich",
+                self.clock.now_ms(),
+                format!("set aside {:?}: {reason}", capped(&target.key())),
+            );
+        }
+        let store = self.store.clone();
+        let now_ms = self.clock.now_ms();
+        let targets = targets.to_vec();
+        tokio::task::spawn_blocking(move || {
+            store.write(|tx| {
+                for (target, oldest, reason) in &targets {
+                    tx.set_aside_fetch(target, reason, now_ms, *oldest)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| EnrichError::Task(e.to_string()))??;
+        Ok(())
     }
 
     async fn apply(&self, batch: IngestBatch) -> Result<(), EnrichError> {
@@ -338,6 +434,19 @@ impl Enricher {
         }
         Ok(out)
     }
+}
+
+/// The longest reason or key written to a log or the store for a set-aside fetch.
+const MAX_REASON_CHARS: usize = 300;
+
+/// `text` cut to [`MAX_REASON_CHARS`] characters.
+fn capped(text: &str) -> String {
+    if text.chars().count() <= MAX_REASON_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_REASON_CHARS).collect();
+    cut.push('…');
+    cut
 }
 
 fn fetched(resource: Resource) -> Observed {

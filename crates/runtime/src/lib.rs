@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use crate::parking::Parking;
 use crate::poller::{PollSettings, Poller};
 use crate::receiver::{ReceiverSettings, StoreIdentity};
-use bigreach_core::app::status::{BigCommerceQuota, Live};
+use bigreach_core::app::status::{BigCommerceQuota, Component, Live, Starting};
 use bigreach_core::app::{AppApi, AppError, Code, LiveFigures, Status};
 
 /// Why the appliance could not start.
@@ -62,11 +62,13 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// BigCommerce could not be reached or refused the credentials.
-    #[error("BigCommerce preflight failed: {0}")]
+    /// The BigCommerce client could not be set up from the settings (a failing or refusing
+    /// service no longer stops the start: it is retried in the background).
+    #[error("BigCommerce client setup failed: {0}")]
     BigCommerce(#[from] BigCommerceError),
-    /// Bloomreach could not be reached or refused the credentials.
-    #[error("Bloomreach preflight failed: {0}")]
+    /// The Bloomreach client could not be set up from the settings (a failing or refusing
+    /// service no longer stops the start: it is retried in the background).
+    #[error("Bloomreach client setup failed: {0}")]
     Bloomreach(#[from] BloomreachError),
     /// A listener or the data directory failed.
     #[error("{what}: {source}")]
@@ -104,6 +106,7 @@ struct LiveSource {
     bigcommerce: Arc<BigCommerceClient>,
     bloomreach: Arc<BloomreachClient>,
     parking: Arc<Parking>,
+    startup: Arc<StartupWaits>,
     webhook_address: SocketAddr,
     api_address: Mutex<Option<SocketAddr>>,
 }
@@ -129,6 +132,7 @@ impl LiveFigures for LiveSource {
                 .lock()
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             parked: self.parking.list(),
+            starting: self.startup.list(),
         }
     }
 }
@@ -209,10 +213,15 @@ impl Appliance {
         Self::start_with(config, secrets, clock, listeners).await
     }
 
-    /// Opens the store, checks both services, registers hooks and starts every stage, serving
-    /// the receiver and the local API on `listeners` (which take the place of
-    /// `webhooks.listen` and `api.listen`; hooks are registered for `webhooks.public_url` as
-    /// written).
+    /// Opens the store and serves the receiver and the local API on `listeners` at once (they
+    /// take the place of `webhooks.listen` and `api.listen`), then checks both services in the
+    /// background: each stage starts once the service it needs passed its preflight
+    /// (BigCommerce: store information, currencies, groups, attributes and the hooks, for
+    /// enrich and the poller; Bloomreach: system time and the catalog, for delivery). A failing
+    /// service is retried through the retry policy with backoff (a refused credential parks the
+    /// stage with the fix) and shown in the status (`starting`), while webhooks are accepted
+    /// and stored. Hooks are registered for `webhooks.public_url` as written. It fails only for
+    /// local problems (secrets, the store, the data directory, a listener).
     pub async fn start_with(
         config: &Config,
         secrets: &SecretResolver,
@@ -224,7 +233,14 @@ impl Appliance {
         private::create_dir(&config.data_dir).map_err(io_error("creating the data directory"))?;
         let store_path = config.data_dir.join("bigreach.redb");
         private::create_file(&store_path).map_err(io_error("creating the store file"))?;
-        let store = Store::open(&store_path)?;
+        // Off the async threads: opening may migrate the schema in place.
+        let path = store_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| StartError::Io {
+                what: "opening the store".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
         let api_token = api_token(&config.data_dir).map_err(io_error("reading the API token"))?;
         private::warn_if_wider(&config.data_dir);
 
@@ -244,45 +260,6 @@ impl Appliance {
         );
         br_config.requests_per_second = config.bloomreach.requests_per_second;
         let bloomreach = Arc::new(BloomreachClient::new(br_config, clock.clone())?);
-
-        // Preflight: both services answer with these credentials.
-        let information = bigcommerce.store_information().await?;
-        let currencies = bigcommerce.currencies().await?;
-        let group_names = bigcommerce
-            .customer_groups()
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.name))
-            .collect();
-        let attribute_names = bigcommerce
-            .customer_attribute_definitions()
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a.name))
-            .collect();
-        bloomreach.system_time().await?;
-        let catalog_id = ensure_catalog(&bloomreach, &config.bloomreach.catalog_name).await?;
-        let store_currency = currencies
-            .iter()
-            .find(|c| c.is_default)
-            .map(|c| c.currency_code.clone())
-            .unwrap_or_else(|| information.currency.clone());
-        let settings = IngestSettings {
-            ids: config.bloomreach.ids.clone(),
-            mapping: MappingContext {
-                profile: ProfileMapping::with_overrides(&config.mapping.profile),
-                group_names,
-                attribute_names,
-                store_currency,
-                source_name: if information.domain.is_empty() {
-                    information.name.clone()
-                } else {
-                    information.domain.clone()
-                },
-            },
-            phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
-            policy: config.bloomreach.identity,
-        };
 
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -305,12 +282,11 @@ impl Appliance {
                 max_body_bytes: config.webhooks.max_body_bytes,
                 paths,
                 limits: ListenerLimits::with_max_connections(config.webhooks.max_connections),
+                // The receiver opens before BigCommerce has answered (it must accept during an
+                // outage), so the numeric store id is not known yet: `producer` decides.
                 store: StoreIdentity {
                     hash: config.bigcommerce.store_hash.clone(),
-                    store_id: information
-                        .store_id
-                        .clone()
-                        .filter(|id| !id.trim().is_empty()),
+                    store_id: None,
                 },
             },
             writer,
@@ -321,25 +297,6 @@ impl Appliance {
         .map_err(io_error("binding the webhook receiver"))?;
 
         let hook_report = Arc::new(Mutex::new(None));
-        let hook_check = if config.webhooks.manage_hooks {
-            let destination = config.webhooks.public_url.clone();
-            let report = hooks::ensure_hooks(
-                &bigcommerce,
-                destination.as_str(),
-                webhook_secret.expose_secret(),
-            )
-            .await?;
-            tracing::info!(?report, "webhooks checked");
-            *hook_report.lock() = Some(report);
-            Some(poller::HookCheck {
-                destination: destination.to_string(),
-                secret: webhook_secret.clone(),
-                report: hook_report.clone(),
-            })
-        } else {
-            None
-        };
-        let hooks = hook_report.lock().clone();
         store.audit(
             clock.now_ms(),
             "system",
@@ -347,22 +304,24 @@ impl Appliance {
             &serde_json::json!({
                 "store_hash": config.bigcommerce.store_hash,
                 "bloomreach_project": config.bloomreach.project_token,
-                "catalog_id": catalog_id,
-                "hooks": hooks,
                 "version": env!("CARGO_PKG_VERSION"),
             }),
         )?;
 
         let (passes_tx, passes_rx) = watch::channel(0u64);
         let parking = Arc::new(Parking::default());
+        let startup = Arc::new(StartupWaits::default());
+        startup.expect(BIGCOMMERCE, BIGCOMMERCE_STAGES, clock.now());
+        startup.expect(BLOOMREACH, BLOOMREACH_STAGES, clock.now());
         let live = Arc::new(LiveSource {
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
             passes: passes_rx,
-            hooks: hook_report,
+            hooks: hook_report.clone(),
             bigcommerce: bigcommerce.clone(),
             bloomreach: bloomreach.clone(),
             parking: parking.clone(),
+            startup: startup.clone(),
             webhook_address,
             api_address: Mutex::new(None),
         });
@@ -384,48 +343,55 @@ impl Appliance {
         });
 
         let mut tasks = vec![receiver_task];
-        let enricher = Enricher {
-            store: store.clone(),
-            bigcommerce: bigcommerce.clone(),
-            settings,
-            metrics: metrics.clone(),
-            clock: clock.clone(),
-            wake: enrich_wake.clone(),
-            deliver_wake: deliver_wake.clone(),
+        let retry = Arc::new(StartupRetry {
+            startup,
             parking: parking.clone(),
-        };
-        tasks.push(tokio::spawn(enricher.run(shutdown_rx.clone())));
-        let poller = Poller {
-            hooks: hook_check,
-            store: store.clone(),
-            bigcommerce: bigcommerce.clone(),
-            settings: PollSettings {
-                interval: Duration::from_secs(config.bigcommerce.poll_interval_secs),
-                overlap: Duration::from_secs(config.bigcommerce.poll_overlap_secs),
-            },
-            metrics: metrics.clone(),
             clock: clock.clone(),
-            enrich_wake,
-            passes: passes_tx,
-            parking: parking.clone(),
-        };
-        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
-        let deliverer = Arc::new(Deliverer::new(DelivererParts {
-            store,
-            bloomreach,
-            catalog_id,
-            settings: DeliverySettings {
-                requests_per_second: config.bloomreach.requests_per_second,
-                jitter_seed: jitter_seed(&api_token),
-                ..DeliverySettings::default()
+            backoff: retry_policy::Backoff::new(
+                STARTUP_BACKOFF_BASE,
+                STARTUP_BACKOFF_CAP,
+                jitter_seed(&api_token) ^ 0x5354_4152_5455_5000,
+            ),
+        });
+        tasks.push(tokio::spawn(bigcommerce_stages(
+            BigCommerceStages {
+                config: config.clone(),
+                webhook_secret,
+                hook_report,
+                store: store.clone(),
+                bigcommerce,
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+                enrich_wake,
+                deliver_wake: deliver_wake.clone(),
+                passes: passes_tx,
+                parking: parking.clone(),
+                retry: retry.clone(),
             },
-            metrics,
-            clock,
-            wake: deliver_wake,
-            in_flight,
-            parking,
-        }));
-        tasks.push(tokio::spawn(deliverer.run(shutdown_rx.clone())));
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(bloomreach_stages(
+            BloomreachStages {
+                catalog_name: config.bloomreach.catalog_name.clone(),
+                parts: DelivererParts {
+                    store,
+                    bloomreach,
+                    catalog_id: String::new(),
+                    settings: DeliverySettings {
+                        requests_per_second: config.bloomreach.requests_per_second,
+                        jitter_seed: jitter_seed(&api_token),
+                        ..DeliverySettings::default()
+                    },
+                    metrics,
+                    clock,
+                    wake: deliver_wake,
+                    in_flight,
+                    parking,
+                },
+                retry,
+            },
+            shutdown_rx.clone(),
+        )));
         let (api_address, api_task) = api::serve(
             tokio_listener(listeners.api).map_err(io_error("binding the local API"))?,
             api_token.clone(),
@@ -496,6 +462,292 @@ impl Appliance {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
+}
+
+/// The service names start-up waits for, and the stages that wait for each.
+const BIGCOMMERCE: &str = "bigcommerce";
+const BIGCOMMERCE_STAGES: &str = "enrich, poller";
+const BLOOMREACH: &str = "bloomreach";
+const BLOOMREACH_STAGES: &str = "delivery";
+/// Start-up retries back off from this, doubling (with jitter) up to the cap.
+const STARTUP_BACKOFF_BASE: Duration = Duration::from_millis(500);
+const STARTUP_BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// What start-up still waits for, shown in the status (`starting`).
+#[derive(Debug, Default)]
+struct StartupWaits {
+    waits: Mutex<std::collections::BTreeMap<&'static str, Starting>>,
+}
+
+impl StartupWaits {
+    fn expect(&self, service: &'static str, stages: &str, at: chrono::DateTime<chrono::Utc>) {
+        self.waits.lock().insert(
+            service,
+            Starting {
+                service: service.to_owned(),
+                waiting: stages.to_owned(),
+                since: at,
+                reason: "checking the service (first attempt)".to_owned(),
+                attempts: 0,
+            },
+        );
+    }
+
+    fn failed(&self, service: &'static str, reason: String) {
+        if let Some(wait) = self.waits.lock().get_mut(service) {
+            wait.reason = reason;
+            wait.attempts += 1;
+        }
+    }
+
+    fn ready(&self, service: &'static str) {
+        self.waits.lock().remove(service);
+    }
+
+    fn list(&self) -> Vec<Starting> {
+        self.waits.lock().values().cloned().collect()
+    }
+}
+
+/// How start-up retries a service's preflight: through the retry policy, with backoff; a
+/// refused credential parks the stage that needs it (with the fix) and probes every
+/// [`parking::PROBE_EVERY`].
+struct StartupRetry {
+    startup: Arc<StartupWaits>,
+    parking: Arc<Parking>,
+    clock: SharedClock,
+    backoff: retry_policy::Backoff,
+}
+
+impl StartupRetry {
+    /// Runs `attempt` until it succeeds (`Some`) or the appliance shuts down (`None`).
+    async fn until_ready<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        component: Component,
+        decide: fn(&E) -> retry_policy::Decision,
+        mut attempt: F,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<T>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return None;
+            }
+            let outcome = tokio::select! {
+                outcome = attempt() => outcome,
+                _ = shutdown.changed() => return None,
+            };
+            let error = match outcome {
+                Ok(value) => {
+                    if failures > 0 {
+                        tracing::info!(service, failures, "start-up: the service answers now");
+                    }
+                    self.startup.ready(service);
+                    self.parking.unpark(component);
+                    return Some(value);
+                }
+                Err(error) => error,
+            };
+            failures += 1;
+            let reason = error.to_string();
+            let wait = match decide(&error).directive {
+                retry_policy::Directive::Park { hint } => {
+                    self.parking
+                        .park(component, self.clock.now(), reason.clone(), hint.to_owned());
+                    parking::PROBE_EVERY
+                }
+                retry_policy::Directive::Retry {
+                    wait: retry_policy::Wait::Streak { retry_after },
+                    ..
+                } => self.backoff.delay(failures, retry_after),
+                // Nothing is lost by trying a preflight again: a permanent answer at start is
+                // as likely a gateway's as the service's; back off like the rest.
+                retry_policy::Directive::Retry { .. } | retry_policy::Directive::DeadLetter => {
+                    self.backoff.delay(failures, None)
+                }
+            };
+            if failures == 1 {
+                tracing::warn!(service, %reason, "start-up: the service failed its check; webhooks are accepted meanwhile, retrying with backoff");
+            }
+            self.startup.failed(service, reason);
+            tokio::select! {
+                _ = self.clock.sleep(wait) => {}
+                _ = shutdown.changed() => return None,
+            }
+        }
+    }
+}
+
+/// What the BigCommerce side (enrich and the poller) needs to start.
+struct BigCommerceStages {
+    config: Config,
+    webhook_secret: secrecy::SecretString,
+    hook_report: Arc<Mutex<Option<HookReport>>>,
+    store: Store,
+    bigcommerce: Arc<BigCommerceClient>,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    enrich_wake: Arc<Notify>,
+    deliver_wake: Arc<Notify>,
+    passes: watch::Sender<u64>,
+    parking: Arc<Parking>,
+    retry: Arc<StartupRetry>,
+}
+
+/// Reads what mapping needs from BigCommerce (store information, currencies, customer groups
+/// and attributes) and checks the hooks: the BigCommerce preflight.
+async fn bigcommerce_preflight(
+    parts: &BigCommerceStages,
+) -> Result<(IngestSettings, Option<poller::HookCheck>), BigCommerceError> {
+    let config = &parts.config;
+    let bigcommerce = &parts.bigcommerce;
+    let information = bigcommerce.store_information().await?;
+    let currencies = bigcommerce.currencies().await?;
+    let group_names = bigcommerce
+        .customer_groups()
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
+    let attribute_names = bigcommerce
+        .customer_attribute_definitions()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    let store_currency = currencies
+        .iter()
+        .find(|c| c.is_default)
+        .map(|c| c.currency_code.clone())
+        .unwrap_or_else(|| information.currency.clone());
+    let settings = IngestSettings {
+        ids: config.bloomreach.ids.clone(),
+        mapping: MappingContext {
+            profile: ProfileMapping::with_overrides(&config.mapping.profile),
+            group_names,
+            attribute_names,
+            store_currency,
+            source_name: if information.domain.is_empty() {
+                information.name.clone()
+            } else {
+                information.domain.clone()
+            },
+        },
+        phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
+        policy: config.bloomreach.identity,
+    };
+    let hook_check = if config.webhooks.manage_hooks {
+        let destination = config.webhooks.public_url.clone();
+        let report = hooks::ensure_hooks(
+            bigcommerce,
+            destination.as_str(),
+            parts.webhook_secret.expose_secret(),
+        )
+        .await?;
+        tracing::info!(?report, "webhooks checked");
+        *parts.hook_report.lock() = Some(report);
+        Some(poller::HookCheck {
+            destination: destination.to_string(),
+            secret: parts.webhook_secret.clone(),
+            report: parts.hook_report.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((settings, hook_check))
+}
+
+/// Waits until BigCommerce passes its preflight, then runs enrich and the poller until
+/// shutdown.
+async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Receiver<bool>) {
+    let Some((settings, hook_check)) = parts
+        .retry
+        .until_ready(
+            BIGCOMMERCE,
+            Component::Enrich,
+            retry_policy::bigcommerce,
+            || bigcommerce_preflight(&parts),
+            &mut shutdown,
+        )
+        .await
+    else {
+        return;
+    };
+    let enricher = Enricher {
+        store: parts.store.clone(),
+        bigcommerce: parts.bigcommerce.clone(),
+        settings,
+        metrics: parts.metrics.clone(),
+        clock: parts.clock.clone(),
+        wake: parts.enrich_wake.clone(),
+        deliver_wake: parts.deliver_wake,
+        parking: parts.parking.clone(),
+    };
+    let poller = Poller {
+        hooks: hook_check,
+        store: parts.store,
+        bigcommerce: parts.bigcommerce,
+        settings: PollSettings {
+            interval: Duration::from_secs(parts.config.bigcommerce.poll_interval_secs),
+            overlap: Duration::from_secs(parts.config.bigcommerce.poll_overlap_secs),
+        },
+        metrics: parts.metrics,
+        clock: parts.clock,
+        enrich_wake: parts.enrich_wake,
+        passes: parts.passes,
+        parking: parts.parking,
+    };
+    tokio::join!(enricher.run(shutdown.clone()), poller.run(shutdown));
+}
+
+/// What delivery needs to start; `parts.catalog_id` is filled in once the catalog is set up.
+struct BloomreachStages {
+    catalog_name: String,
+    parts: DelivererParts,
+    retry: Arc<StartupRetry>,
+}
+
+/// Waits until Bloomreach answers and the catalog is set up, then runs delivery until
+/// shutdown.
+async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiver<bool>) {
+    let BloomreachStages {
+        catalog_name,
+        mut parts,
+        retry,
+    } = stages;
+    let bloomreach = parts.bloomreach.clone();
+    let Some(catalog_id) = retry
+        .until_ready(
+            BLOOMREACH,
+            Component::Delivery,
+            retry_policy::bloomreach_request,
+            || async {
+                bloomreach.system_time().await?;
+                ensure_catalog(&bloomreach, &catalog_name).await
+            },
+            &mut shutdown,
+        )
+        .await
+    else {
+        return;
+    };
+    tracing::info!(%catalog_id, "catalog ready");
+    if let Err(error) = parts.store.audit(
+        parts.clock.now_ms(),
+        "system",
+        "appliance.catalog_ready",
+        &serde_json::json!({ "catalog_id": catalog_id }),
+    ) {
+        tracing::warn!(%error, "the catalog could not be recorded in the audit log");
+    }
+    parts.catalog_id = catalog_id;
+    Arc::new(Deliverer::new(parts)).run(shutdown).await;
 }
 
 async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String, BloomreachError> {

@@ -8,6 +8,7 @@
 //! | Bloomreach request | 429 | retry on the failure streak, honouring `Retry-After`; not against the budget | rate limited: halve the request rate |
 //! | Bloomreach request | 5xx, 408, transport, an unreadable 2xx | retry on the failure streak; not against the budget | server trouble: halve the request rate |
 //! | Bloomreach request | credentials, project token, permissions | park delivery with the operator's fix | none |
+//! | Bloomreach request | 404, 405, 407 or a redirect (a gateway, a wrong base URL, a deleted catalog: not the commands' fault) | park delivery with the operator's fix | none |
 //! | Bloomreach request | any other 4xx, an invalid batch | dead letter every command with the reason | none |
 //! | Bloomreach command (inside a 200) | permanent rejection | dead letter with the reason | none |
 //! | Bloomreach command | auth or permission wording | park delivery (the data is kept) | none |
@@ -82,6 +83,7 @@ pub struct Decision {
 }
 
 const BLOOMREACH_AUTH_HINT: &str = "check the project token, the API key id and secret, and the API group's permissions (Events Set, Customer properties Set, Catalogs) in Bloomreach under Project settings → Access management → API; delivery resumes by itself within 5 minutes of the fix, or at once on restart";
+const BLOOMREACH_ROUTE_HINT: &str = "the request did not reach the Bloomreach API (a gateway or proxy answered, or the path does not exist): check `bloomreach.base_url`, any proxy or firewall between BigReach and Bloomreach, and that the catalog still exists (a restart re-creates it); nothing is dropped, and delivery resumes by itself within 5 minutes once requests get through";
 const BIGCOMMERCE_AUTH_HINT: &str = "check the store hash and the store-level API account's access token and its read-only scopes (orders, customers, products, information) in BigCommerce under Settings → API accounts, then restart BigReach (it also tries again by itself every 5 minutes)";
 
 /// A whole Bloomreach request failed (nothing in it was applied).
@@ -112,11 +114,30 @@ pub fn bloomreach_request(error: &BloomreachError) -> Decision {
             },
             pressure: Pressure::None,
         },
+        ErrorClass::Permanent if not_the_requests_fault(error) => Decision {
+            directive: Directive::Park {
+                hint: BLOOMREACH_ROUTE_HINT,
+            },
+            pressure: Pressure::None,
+        },
         ErrorClass::Permanent => Decision {
             directive: Directive::DeadLetter,
             pressure: Pressure::None,
         },
     }
+}
+
+/// Whether a whole-request rejection says nothing about the commands in it: a 404 or 405 (a
+/// gateway or proxy in front of Bloomreach, a wrong base URL, a deleted catalog), a 407 (a
+/// proxy wants credentials) or a redirect. Resending the same commands elsewhere would work.
+fn not_the_requests_fault(error: &BloomreachError) -> bool {
+    matches!(
+        error,
+        BloomreachError::Rejected {
+            status: 300..=399 | 404 | 405 | 407,
+            ..
+        }
+    )
 }
 
 /// One command was rejected inside an otherwise successful Bloomreach answer.
@@ -308,6 +329,21 @@ mod tests {
             bloomreach_command(ErrorClass::Permanent).directive,
             Directive::DeadLetter
         );
+    }
+
+    #[test]
+    fn a_whole_request_404_from_a_gateway_parks_instead_of_dead_lettering() {
+        for status in [404, 405, 407, 302] {
+            let decision = bloomreach_request(&BloomreachError::Rejected {
+                status,
+                message: "Not Found".into(),
+                request_id: None,
+            });
+            assert!(
+                matches!(decision.directive, Directive::Park { hint } if hint.contains("base_url")),
+                "{status}: {decision:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! desktop shell are adapters over [`AppApi::call`] (or the typed method behind each operation);
 //! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
 //!
-//! One module per operation family: [`status`], [`dead_letters`], [`trace`]. Cutover,
+//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`]. Cutover,
 //! reconciliation and the audit export add theirs here as they land.
 
 pub mod dead_letters;
 pub mod error;
+pub mod set_aside;
 pub mod status;
 pub mod trace;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
+pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
 pub use trace::Trace;
 
@@ -51,6 +53,18 @@ pub enum Operation {
         /// The command id.
         id: u64,
     },
+    /// Every fetch set aside because it failed for good.
+    SetAsideFetches,
+    /// Puts a set-aside fetch back into the fetch queue (audited).
+    ReplaySetAsideFetch {
+        /// The fetch key, e.g. `product:77`.
+        key: String,
+    },
+    /// Gives a set-aside fetch up for good (audited).
+    DiscardSetAsideFetch {
+        /// The fetch key, e.g. `product:77`.
+        key: String,
+    },
 }
 
 impl Operation {
@@ -60,8 +74,12 @@ impl Operation {
             Operation::Status
             | Operation::Trace { .. }
             | Operation::DeadLetters
-            | Operation::DeadLetter { .. } => false,
-            Operation::ReplayDeadLetter { .. } | Operation::DiscardDeadLetter { .. } => true,
+            | Operation::DeadLetter { .. }
+            | Operation::SetAsideFetches => false,
+            Operation::ReplayDeadLetter { .. }
+            | Operation::DiscardDeadLetter { .. }
+            | Operation::ReplaySetAsideFetch { .. }
+            | Operation::DiscardSetAsideFetch { .. } => true,
         }
     }
 }
@@ -78,6 +96,10 @@ pub enum Answer {
     DeadLetters(Vec<DeadLetter>),
     /// To the single dead-letter operations.
     DeadLetter(DeadLetter),
+    /// To [`Operation::SetAsideFetches`].
+    SetAsideFetches(Vec<SetAside>),
+    /// To the single set-aside operations.
+    SetAside(SetAside),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -140,6 +162,13 @@ impl AppApi {
             }
             Operation::DiscardDeadLetter { id } => {
                 Answer::DeadLetter(self.discard_dead_letter(id, actor)?)
+            }
+            Operation::SetAsideFetches => Answer::SetAsideFetches(self.set_aside_fetches()?),
+            Operation::ReplaySetAsideFetch { key } => {
+                Answer::SetAside(self.replay_set_aside_fetch(&key, actor)?)
+            }
+            Operation::DiscardSetAsideFetch { key } => {
+                Answer::SetAside(self.discard_set_aside_fetch(&key, actor)?)
             }
         })
     }

@@ -39,6 +39,27 @@ pub struct Live {
     pub api_address: SocketAddr,
     /// Stages waiting for an operator.
     pub parked: Vec<Parked>,
+    /// What start-up still waits for (a service that failed its preflight; retried with
+    /// backoff in the background while the receiver accepts webhooks).
+    pub starting: Vec<Starting>,
+}
+
+/// A service the appliance still waits for since it started: its preflight (and, for
+/// Bloomreach, the catalog setup) failed and is retried with backoff. The stages that need it
+/// (enrich and the poller for BigCommerce, delivery for Bloomreach) start once it answers;
+/// webhooks are accepted and stored meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Starting {
+    /// `bigcommerce` or `bloomreach`.
+    pub service: String,
+    /// The stages waiting for it, e.g. `enrich, poller`.
+    pub waiting: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// The last failure (no secrets).
+    pub reason: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
 }
 
 /// Counters of the running appliance since it started (the store holds the durable ones).
@@ -163,6 +184,9 @@ pub enum AlertKind {
     Late,
     /// A component is parked until an operator acts.
     Parked,
+    /// Resources whose fetch failed for good were set aside; they are not synced until an
+    /// operator replays them (or a later change of theirs fetches fine).
+    SetAside,
 }
 
 /// One alert.
@@ -197,13 +221,15 @@ pub struct Status {
     pub webhook_address: SocketAddr,
     /// Local API address.
     pub api_address: SocketAddr,
-    /// True when nothing waits in the inbox, the fetch queue or the outbox and nothing is in
-    /// flight.
+    /// True when nothing waits in the inbox, the fetch queue or the outbox, nothing is in
+    /// flight and start-up waits for no service.
     pub idle: bool,
     /// Age of the oldest pending command per lane, in ms (by enqueue time).
     pub lane_age_ms: BTreeMap<String, i64>,
     /// Components waiting for an operator.
     pub parked: Vec<Parked>,
+    /// What start-up still waits for; empty once both services answered.
+    pub starting: Vec<Starting>,
     /// Why an operator should look now; empty when all is well.
     pub alerts: Vec<Alert>,
 }
@@ -213,7 +239,7 @@ const LIVE_LANES: [Lane; 2] = [Lane::Transactions, Lane::Customers];
 
 /// Builds the status from the store's counts and the live figures, at `now_ms`, alerting when a
 /// purchase or profile update has waited longer than `alert_latency_ms` since it happened in
-/// BigCommerce, and for every parked component.
+/// BigCommerce, for every parked component, and when fetches were set aside.
 pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i64) -> Status {
     let lane_age_ms: BTreeMap<String, i64> = store
         .outbox_oldest
@@ -248,10 +274,20 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
             ),
         });
     }
+    if store.set_aside > 0 {
+        alerts.push(Alert {
+            kind: AlertKind::SetAside,
+            message: format!(
+                "{} resource(s) could not be fetched from BigCommerce and were set aside (the rest keeps syncing); list them with the set_aside_fetches operation (GET /api/set-aside), then replay or discard each",
+                store.set_aside
+            ),
+        });
+    }
     let idle = store.inbox_pending == 0
         && store.fetch_queue == 0
         && store.outbox_pending.values().all(|n| *n == 0)
-        && live.in_flight == 0;
+        && live.in_flight == 0
+        && live.starting.is_empty();
     Status {
         at: DateTime::from_timestamp_millis(now_ms).unwrap_or_default(),
         store,
@@ -266,6 +302,7 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
         idle,
         lane_age_ms,
         parked: live.parked,
+        starting: live.starting,
         alerts,
     }
 }

@@ -156,6 +156,7 @@ fn live(parked: Vec<Parked>) -> Live {
         webhook_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
         api_address: SocketAddr::from(([127, 0, 0, 1], 8787)),
         parked,
+        starting: vec![],
     }
 }
 
@@ -262,6 +263,13 @@ fn operations_round_trip_as_tagged_json() {
         Operation::DeadLetter { id: 3 },
         Operation::ReplayDeadLetter { id: 3 },
         Operation::DiscardDeadLetter { id: 3 },
+        Operation::SetAsideFetches,
+        Operation::ReplaySetAsideFetch {
+            key: "product:77".into(),
+        },
+        Operation::DiscardSetAsideFetch {
+            key: "cart:not-a-uuid".into(),
+        },
     ];
     let json = serde_json::to_value(&operations).unwrap();
     insta::assert_json_snapshot!("operations", json);
@@ -279,7 +287,21 @@ fn answer_shapes_are_pinned() {
         hint: "check the access token, then restart".into(),
         probe_every_secs: 300,
     };
-    let api = running(&store, &clock, vec![parked]);
+    let mut figures = live(vec![parked]);
+    figures.starting = vec![status::Starting {
+        service: "bloomreach".into(),
+        waiting: "delivery".into(),
+        since: clock.now(),
+        reason: "Bloomreach answered 503".into(),
+        attempts: 3,
+    }];
+    let api = AppApi::running(
+        store.clone(),
+        clock.clone(),
+        Arc::new(FixedLive(figures)),
+        300_000,
+        Arc::new(|| {}),
+    );
     let actor = "operator (test)";
     let status = api.call(Operation::Status, actor).unwrap();
     insta::assert_json_snapshot!("status", status);
@@ -319,4 +341,72 @@ fn bad_trace_queries_are_bad_requests() {
             "{query:?}"
         );
     }
+}
+
+#[test]
+fn set_aside_fetches_are_listed_replayed_and_discarded_audited_with_an_alert() {
+    use crate::model::FetchTarget;
+    let (_dir, store, clock, _) = fixture();
+    store
+        .write(|tx| {
+            for target in [FetchTarget::Product(77), FetchTarget::Cart("bad id".into())] {
+                tx.queue_fetch(&target, T0_MS - 10_000, T0_MS - 20_000)?;
+                tx.set_aside_fetch(
+                    &target,
+                    "BigCommerce answered 400 for v3/catalog/products: invalid",
+                    T0_MS - 5_000,
+                    0,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let api = running(&store, &clock, vec![]);
+    let actor = "operator (test)";
+    let status = api.status().unwrap();
+    assert_eq!(status.store.set_aside, 2);
+    assert!(status
+        .alerts
+        .iter()
+        .any(|a| a.kind == status::AlertKind::SetAside && a.message.contains("2 resource")));
+    let listed = api.call(Operation::SetAsideFetches, actor).unwrap();
+    insta::assert_json_snapshot!("set_aside_fetches", listed);
+
+    let replayed = api
+        .call(
+            Operation::ReplaySetAsideFetch {
+                key: "product:77".into(),
+            },
+            actor,
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("set_aside_replayed", replayed);
+    assert_eq!(
+        store.due_fetches(T0_MS).unwrap(),
+        vec![(FetchTarget::Product(77), T0_MS - 20_000)],
+        "back in the fetch queue, due now"
+    );
+    let discarded = api.discard_set_aside_fetch("cart:bad id", actor).unwrap();
+    assert_eq!(discarded.state, SetAsideState::Discarded);
+    assert!(api.set_aside_fetches().unwrap().is_empty());
+    assert!(api.status().unwrap().alerts.is_empty());
+    assert_eq!(
+        api.replay_set_aside_fetch("product:77", actor)
+            .unwrap_err()
+            .code,
+        Code::NotFound
+    );
+    assert_eq!(
+        api.discard_set_aside_fetch("nonsense", actor)
+            .unwrap_err()
+            .code,
+        Code::BadRequest
+    );
+    let actions: Vec<_> = store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["set_aside.replayed", "set_aside.discarded"]);
 }

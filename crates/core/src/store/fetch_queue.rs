@@ -59,11 +59,12 @@ impl StoreTxn<'_> {
         Ok(())
     }
 
-    /// Removes a fetch from the queue (it was fetched).
+    /// Removes a fetch from the queue (it was fetched), and its set-aside record if a later
+    /// notification or a replay made it work.
     pub fn clear_fetch(&mut self, target: &FetchTarget) -> Result<(), StoreError> {
         self.txn
             .open_table(FETCH_QUEUE)?
             .remove(target.key().as_str())?;
-        Ok(())
+        self.clear_set_aside(target)
     }
 }

@@ -3,11 +3,11 @@
 //! One file per table family; each adds its typed operations to [`Store`] (reads, each in its
 //! own read transaction) and [`StoreTxn`] (writes inside [`Store::write`]):
 //! [`schema`] (table definitions, version checks, opening), [`migrations`], `inbox`,
-//! `fetch_queue`, `snapshots`, `identity` (links), `withheld`, `outbox` (outbox, its indexes,
-//! facts, ledger, dead letters) and `audit`. This file holds the handle, the transaction, the
+//! `fetch_queue`, `set_aside` (fetches that failed for good), `snapshots`, `identity` (links),
+//! `withheld`, `outbox` (outbox, its indexes, facts, ledger, dead letters) and `audit`. This file holds the handle, the transaction, the
 //! errors and the codec helpers.
 //!
-//! # On-disk layout (schema version 2)
+//! # On-disk layout (schema version 3)
 //!
 //! | table | key | value | purpose |
 //! |---|---|---|---|
@@ -19,6 +19,7 @@
 //! | `withheld` | `&str` subject (`order:…`) | `WithheldRecord` | what was not sent, and why (traces) |
 //! | `person_withheld` | `&str` person (multimap) | `&str` subject | withheld subjects per person |
 //! | `fetch_queue` | `&str` `order:…`/`customer:…`/`product:…`/`cart:…` | `(i64 due ms, i64 oldest event ms)` | resources to re-fetch, coalesced |
+//! | `set_aside` | `&str` fetch key | `SetAsideFetch` | fetches that failed for good, with the reason, out of the queue |
 //! | `outbox` | `u64` id | `OutboxRecord` | frozen commands, all states |
 //! | `outbox_ready` | `(u8 lane, i64 next attempt ms, u64 id)` | `()` | pending commands by lane, then due time |
 //! | `outbox_queue` | `(u8 lane, u64 id)` | `()` | pending commands by lane, in enqueue order (depth, oldest age) |
@@ -35,7 +36,8 @@
 //!
 //! Schema history: version 1 indexed pending commands in `outbox_pending` `(lane, id) → next
 //! attempt`; version 2 replaced it with `outbox_ready`, `outbox_queue` and `pending_profiles`
-//! (rebuilt from `outbox` when a version 1 store is opened, [`migrations`]).
+//! (rebuilt from `outbox` when a version 1 store is opened, [`migrations`]); version 3 added
+//! `set_aside`.
 //!
 //! # Invariants
 //! - Every write is one redb write transaction with `Durability::Immediate`: a caller that got
@@ -59,6 +61,7 @@ mod inbox;
 pub mod migrations;
 mod outbox;
 pub mod schema;
+mod set_aside;
 mod snapshots;
 mod withheld;
 
@@ -66,11 +69,12 @@ pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;
+pub use set_aside::SetAsideFetch;
 pub use withheld::WithheldRecord;
 
 use schema::{
     AUDIT, DEAD_LETTERS, FETCH_QUEUE, INBOX, KEY_INBOX_CURSOR, KEY_NEXT_INBOX, KEY_NEXT_OUTBOX,
-    LEDGER, META, OUTBOX, OUTBOX_QUEUE,
+    LEDGER, META, OUTBOX, OUTBOX_QUEUE, SET_ASIDE,
 };
 
 /// Errors from the store.
@@ -165,6 +169,8 @@ pub struct StoreCounts {
     pub inbox_pending: u64,
     /// Resources waiting to be re-fetched from BigCommerce.
     pub fetch_queue: u64,
+    /// Fetches set aside because they failed for good (an operator replays or discards them).
+    pub set_aside: u64,
     /// Pending commands per lane (lane name → count).
     pub outbox_pending: BTreeMap<String, u64>,
     /// The oldest pending command per lane (lanes with pending commands only).
@@ -280,6 +286,7 @@ impl Store {
             inbox_total,
             inbox_pending: next_inbox.saturating_sub(1).saturating_sub(cursor),
             fetch_queue: txn.open_table(FETCH_QUEUE)?.len()?,
+            set_aside: txn.open_table(SET_ASIDE)?.len()?,
             outbox_pending,
             outbox_oldest,
             delivered: txn.open_table(LEDGER)?.len()?,

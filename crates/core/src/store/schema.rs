@@ -6,7 +6,7 @@ use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefini
 use super::{migrations, u64_from, Store, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
@@ -18,6 +18,8 @@ pub(super) const PERSON_WITHHELD: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("person_withheld");
 pub(super) const FETCH_QUEUE: TableDefinition<&str, (i64, i64)> =
     TableDefinition::new("fetch_queue");
+/// Fetch targets whose fetch failed for good (schema 3).
+pub(super) const SET_ASIDE: TableDefinition<&str, &[u8]> = TableDefinition::new("set_aside");
 pub(super) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub(super) const OUTBOX_READY: TableDefinition<(u8, i64, u64), ()> =
     TableDefinition::new("outbox_ready");
@@ -57,12 +59,15 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                Some(1) => {
+                Some(v @ (1 | 2)) => {
                     drop(meta);
-                    migrations::v1_to_v2::migrate(&txn)?;
+                    if v == 1 {
+                        migrations::v1_to_v2::migrate(&txn)?;
+                    }
+                    migrations::v2_to_v3::migrate(&txn)?;
                     meta = txn.open_table(META)?;
                     meta.insert(KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
-                    tracing::info!(path = %self.path, "store migrated from schema 1 to 2");
+                    tracing::info!(path = %self.path, from = v, to = SCHEMA_VERSION, "store migrated");
                 }
                 Some(v) if v < SCHEMA_VERSION => {
                     return Err(StoreError::SchemaTooOld {
@@ -79,6 +84,7 @@ impl Store {
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(IDENTITY)?;
             txn.open_table(FETCH_QUEUE)?;
+            txn.open_table(SET_ASIDE)?;
             txn.open_table(WITHHELD)?;
             txn.open_multimap_table(PERSON_WITHHELD)?;
             txn.open_table(OUTBOX)?;

@@ -552,3 +552,85 @@ fn profiles_that_hold_purchases_back_jump_their_lanes_share() {
         "no held purchase is sent"
     );
 }
+
+#[test]
+fn a_set_aside_fetch_leaves_the_queue_and_comes_back_only_on_replay_or_a_new_notification() {
+    use crate::model::FetchTarget;
+    let (_dir, store) = temp_store();
+    let bad = FetchTarget::Cart("not-a-uuid".into());
+    let good = FetchTarget::Order(5021);
+    store
+        .write(|tx| {
+            tx.queue_fetch(&bad, 100, 40)?;
+            tx.queue_fetch(&good, 100, 50)?;
+            tx.set_aside_fetch(&bad, "refused by the client", 120, 0)?;
+            Ok(())
+        })
+        .unwrap();
+    let due: Vec<_> = store.due_fetches(1_000).unwrap();
+    assert_eq!(due, vec![(good.clone(), 50)], "only the good target is due");
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.fetch_queue, counts.set_aside), (1, 1));
+    let listed = store.set_aside_fetches().unwrap();
+    assert_eq!(
+        listed,
+        vec![SetAsideFetch {
+            key: "cart:not-a-uuid".into(),
+            reason: "refused by the client".into(),
+            at_ms: 120,
+            oldest_event_ms: 40,
+        }]
+    );
+
+    // A replay queues it again, due now, with its oldest notification kept.
+    let replayed = store
+        .write(|tx| tx.replay_set_aside_fetch("cart:not-a-uuid", 200))
+        .unwrap();
+    assert!(replayed.is_some());
+    assert!(store.set_aside_fetch("cart:not-a-uuid").unwrap().is_none());
+    assert!(store.due_fetches(200).unwrap().contains(&(bad.clone(), 40)));
+    assert!(store
+        .write(|tx| tx.replay_set_aside_fetch("cart:not-a-uuid", 200))
+        .unwrap()
+        .is_none());
+
+    // Set aside again, then a later notification queues it and a working fetch clears it.
+    store
+        .write(|tx| {
+            tx.set_aside_fetch(&bad, "still refused", 300, 0)?;
+            tx.queue_fetch(&bad, 400, 390)
+        })
+        .unwrap();
+    assert_eq!(store.counts().unwrap().set_aside, 1);
+    store.write(|tx| tx.clear_fetch(&bad)).unwrap();
+    assert_eq!(store.counts().unwrap().set_aside, 0);
+
+    // Discard gives it up.
+    store
+        .write(|tx| tx.set_aside_fetch(&bad, "refused", 500, 490).map(|_| ()))
+        .unwrap();
+    assert!(store
+        .write(|tx| tx.discard_set_aside_fetch("cart:not-a-uuid"))
+        .unwrap()
+        .is_some());
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.fetch_queue, counts.set_aside), (1, 0));
+}
+
+#[test]
+fn a_schema_2_store_is_migrated_to_3_with_an_empty_set_aside_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bigreach.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(KEY_SCHEMA, 2u64.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert!(store.set_aside_fetches().unwrap().is_empty());
+}

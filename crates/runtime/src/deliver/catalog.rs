@@ -1,5 +1,7 @@
 //! The catalog sink: catalog items through one bulk partial update (upsert) of the configured
-//! catalog, each item's properties being the frozen payload.
+//! catalog, each item's properties being the frozen payload. Failures back off like the
+//! tracking sink's: on each item's own attempts (a transient item rejection) or on the streak
+//! of failed requests (a whole request), and a success ends the streak.
 
 use std::sync::Arc;
 
@@ -61,13 +63,14 @@ impl Sink for CatalogSink {
         {
             Ok(results) => {
                 tracing::info!(items = items.len(), "bloomreach catalog update delivered");
+                self.classifier.recover_rate();
                 for (index, id) in ids.iter().enumerate() {
                     let outcome = match results.get(index) {
                         Some(r) if r.success => AttemptOutcome::Delivered { request_id: None },
                         Some(r) => self.classifier.command_failure(
                             bigreach_bloomreach::classify_command_errors(&r.errors),
                             r.errors.join("; "),
-                            1,
+                            attempt_number(work, *id),
                         ),
                         None => self.classifier.unanswered("no result for this item"),
                     };
@@ -76,10 +79,18 @@ impl Sink for CatalogSink {
             }
             Err(error) => {
                 tracing::warn!(items = items.len(), %error, "bloomreach catalog update failed");
-                let outcome = self.classifier.request_failure(&error, 1);
+                let attempts = work.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+                let outcome = self.classifier.request_failure(&error, attempts);
                 outcomes.extend(ids.iter().map(|id| (*id, outcome.clone())));
             }
         }
         outcomes
     }
+}
+
+/// Which attempt this is for command `id` of `work` (1 for the first).
+pub(crate) fn attempt_number(work: &[OutboxRecord], id: u64) -> u32 {
+    work.iter()
+        .find(|r| r.id == id)
+        .map_or(1, |r| r.attempts.saturating_add(1))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bigreach_bloomreach::{BloomreachClient, ClientConfig};
-use bigreach_clock::{ManualClock, SharedClock};
+use bigreach_clock::{Clock, ManualClock, SharedClock};
 use bigreach_core::outbox::{AttemptOutcome, CommandStatus, Destination, Lane, OutboxRecord};
 use secrecy::SecretString;
 use serde_json::json;
@@ -206,5 +206,43 @@ async fn every_catalog_item_gets_exactly_one_outcome() {
     );
     assert!(
         matches!(outcome(3), AttemptOutcome::Dead { reason } if reason.contains("not a JSON object"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_retries_back_off_on_the_items_own_attempts() {
+    let rig = rig().await;
+    rig.server.push(Canned::json(
+        200,
+        json!([{"success": false, "errors": ["Service temporarily unavailable"]}]).to_string(),
+    ));
+    let mut tried = record(
+        1,
+        Destination::CatalogItem {
+            item_id: "v1".into(),
+        },
+        br#"{"title":"Mug"}"#,
+    );
+    tried.attempts = 7;
+    let sink = rig.catalog.clone();
+    let now = rig.clock.now_ms();
+    let outcomes = drive(&rig.clock, Duration::from_millis(10), async move {
+        sink.send(&[tried]).await
+    })
+    .await;
+    let AttemptOutcome::Retry {
+        next_attempt_ms,
+        counts,
+        ..
+    } = outcomes[0].1.clone()
+    else {
+        panic!("{outcomes:?}");
+    };
+    assert!(counts, "a transient item rejection uses its budget");
+    // The eighth attempt waits up to a minute (seeded jitter), not a first attempt's second.
+    assert!(
+        next_attempt_ms - now > 1_000,
+        "waited only {} ms",
+        next_attempt_ms - now
     );
 }

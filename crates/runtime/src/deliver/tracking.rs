@@ -102,7 +102,7 @@ impl Sink for TrackingSink {
                                     errors.join("; "),
                                     response.request_id.as_deref().unwrap_or("none")
                                 ),
-                                1,
+                                super::catalog::attempt_number(work, id),
                             )
                         }
                     };

@@ -1,0 +1,401 @@
+//! No poison pill: a fetch target whose fetch fails for good (here a cart id the BigCommerce
+//! client refuses, as an authenticated webhook can carry) is set aside with its reason, and
+//! never holds up anything else: an order notified after it still arrives in Bloomreach. The
+//! appliance and both twins run on one manual clock that the test advances.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_core::app::status::AlertKind;
+use bigreach_core::app::{SetAside, SetAsideState};
+use bigreach_harness::plan::DemoPlan;
+use bigreach_harness::twins::Twins;
+use bigreach_runtime::Appliance;
+use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
+use chrono::Utc;
+
+/// Advances the manual clock in small steps until `condition` holds (bounded by 60 s of real
+/// time): the appliance's timers fire as the clock moves, its I/O runs for real.
+async fn advance_until<F: Fn() -> bool>(
+    clock: &ManualClock,
+    step: Duration,
+    what: &str,
+    condition: F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        clock.advance(step);
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Advances the manual clock by `total` in steps, letting the appliance run between them.
+async fn advance_by(clock: &ManualClock, total: Duration, step: Duration) {
+    let mut moved = Duration::ZERO;
+    while moved < total {
+        clock.advance(step);
+        moved += step;
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Runs `work` to completion while moving the manual clock, bounded by 60 s of real time.
+async fn drive<T>(clock: &ManualClock, work: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = SystemClock.sleep(Duration::from_millis(2)) => {
+                assert!(tokio::time::Instant::now() < deadline, "timed out");
+                clock.advance(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn small_plan() -> DemoPlan {
+    let mut plan =
+        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
+            .unwrap();
+    plan.trading.over_secs = 0;
+    plan
+}
+
+fn webhook(scope: &str, data: serde_json::Value, hash: &str) -> String {
+    serde_json::json!({
+        "scope": scope,
+        "store_id": "1025646",
+        "data": data,
+        "hash": hash,
+        "created_at": Utc::now().timestamp(),
+        "producer": "stores/demo42"
+    })
+    .to_string()
+}
+
+async fn post_webhook(clock: &ManualClock, url: &str, body: String) -> u16 {
+    drive(
+        clock,
+        reqwest::Client::new()
+            .post(url)
+            .header(
+                bigreach_runtime::receiver::SECRET_HEADER,
+                bigreach_harness::twins::credentials::WEBHOOK_SECRET,
+            )
+            .body(body)
+            .send(),
+    )
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    // Only the webhooks drive enrich in this test; the poller passes once at start.
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the first poll pass and its delivery",
+        || appliance.poll_passes() >= 1 && appliance.status().unwrap().idle,
+    )
+    .await;
+
+    // A paid order the poller has not seen (it lists again only in a day).
+    let person = twins.bigcommerce.add_person(&ShopperSpec {
+        email: Some("poison.shopper@example.com".into()),
+        phone: None,
+        first_name: "Poison".into(),
+        last_name: "Shopper".into(),
+        country_iso2: "US".into(),
+    });
+    let order = twins
+        .bigcommerce
+        .checkout(
+            person,
+            &CheckoutSpec {
+                as_guest: true,
+                ..CheckoutSpec::default()
+            },
+        )
+        .unwrap();
+    twins.bigcommerce.pay(order).unwrap();
+
+    let url = format!(
+        "http://{}/webhooks",
+        appliance.status().unwrap().webhook_address
+    );
+    // An over-long cart id with characters no cart id has: the client refuses it.
+    let bad_cart = format!("not a uuid/../{}", "x".repeat(10_000));
+    let answer = post_webhook(
+        &clock,
+        &url,
+        webhook(
+            "store/cart/updated",
+            serde_json::json!({"type": "cart", "id": bad_cart}),
+            "poison-cart",
+        ),
+    )
+    .await;
+    assert_eq!(answer, 200, "an authenticated webhook is accepted durably");
+    let answer = post_webhook(
+        &clock,
+        &url,
+        webhook(
+            "store/order/statusUpdated",
+            serde_json::json!({"type": "order", "id": order,
+                "status": {"previous_status_id": 0, "new_status_id": 11}}),
+            "poison-order",
+        ),
+    )
+    .await;
+    assert_eq!(answer, 200);
+
+    let purchased = || {
+        twins.bloomreach.truth().profiles.iter().any(|profile| {
+            profile.events.iter().any(|event| {
+                event.event_type == "purchase" && event.properties["purchase_id"] == order
+            })
+        })
+    };
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the order after the poisoned cart to arrive in Bloomreach",
+        purchased,
+    )
+    .await;
+    let status = appliance.status().unwrap();
+    assert!(status.parked.is_empty(), "{:?}", status.parked);
+    assert_eq!(status.store.fetch_queue, 0, "nothing is stuck in the queue");
+    assert_eq!(status.store.set_aside, 1);
+    assert!(status.alerts.iter().any(|a| a.kind == AlertKind::SetAside));
+    assert!(
+        status
+            .metrics
+            .last_errors
+            .iter()
+            .all(|e| e.message.len() < 1_000),
+        "an over-long id is capped wherever it is reported"
+    );
+
+    // The operator sees it with the reason, and gives it up (audited).
+    let set_aside = appliance.app().set_aside_fetches().unwrap();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0].key, format!("cart:{bad_cart}"));
+    assert!(
+        set_aside[0].reason.contains("not a valid id") && set_aside[0].reason.len() < 500,
+        "{}",
+        set_aside[0].reason
+    );
+    // Nothing retries it: a minute later it is still the only one, and was fetched once.
+    advance_by(&clock, Duration::from_secs(60), Duration::from_secs(1)).await;
+    assert_eq!(appliance.status().unwrap().store.set_aside, 1);
+    // Through the local API, as the CLI and the desktop shell do: list, then discard.
+    let api = format!("http://{}", appliance.status().unwrap().api_address);
+    let bearer = format!("Bearer {}", appliance.api_token());
+    let listed: serde_json::Value = drive(
+        &clock,
+        reqwest::Client::new()
+            .get(format!("{api}/api/set-aside"))
+            .header("authorization", &bearer)
+            .send(),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(listed[0]["key"], set_aside[0].key);
+    let encoded: String = set_aside[0]
+        .key
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let discarded = drive(
+        &clock,
+        reqwest::Client::new()
+            .post(format!("{api}/api/set-aside/{encoded}/discard"))
+            .header("authorization", &bearer)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(discarded.status(), 200);
+    let discarded: SetAside = discarded.json().await.unwrap();
+    assert_eq!(discarded.state, SetAsideState::Discarded);
+    let status = appliance.status().unwrap();
+    assert_eq!(status.store.set_aside, 0);
+    assert!(status.alerts.is_empty(), "{:?}", status.alerts);
+    assert_eq!(
+        appliance
+            .store()
+            .audit_log()
+            .unwrap()
+            .last()
+            .unwrap()
+            .action,
+        "set_aside.discarded"
+    );
+
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_bigcommerce_refuses_is_found_in_its_batch_and_the_others_are_synced() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+
+    let variants = twins.bigcommerce.truth().variants;
+    let poison = variants[0].product_id;
+    let good = variants
+        .iter()
+        .find(|v| v.product_id != poison)
+        .unwrap()
+        .clone();
+    // Once armed, any product listing that holds the poisoned product is refused with a 422
+    // (as BigCommerce answers for a product it cannot render); others pass.
+    let armed = Arc::new(AtomicBool::new(false));
+    let flag = armed.clone();
+    config.bigcommerce.api_root = Some(
+        common::proxy(
+            twins.bigcommerce.api_root(),
+            Arc::new(|_: &str, _: &[u8]| common::Verdict::Forward),
+            Arc::new(move |path: &str, _: &[u8], status: u16, answer: &[u8]| {
+                if !flag.load(Ordering::SeqCst)
+                    || status != 200
+                    || !path.ends_with("v3/catalog/products")
+                {
+                    return None;
+                }
+                let answer: serde_json::Value = serde_json::from_slice(answer).ok()?;
+                answer["data"]
+                    .as_array()?
+                    .iter()
+                    .any(|p| p["id"] == poison)
+                    .then(|| {
+                        (
+                            422,
+                            r#"{"status":422,"title":"The product could not be rendered"}"#
+                                .to_owned(),
+                        )
+                    })
+            }),
+        )
+        .await,
+    );
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the first poll pass and its delivery",
+        || appliance.poll_passes() >= 1 && appliance.status().unwrap().idle,
+    )
+    .await;
+    armed.store(true, Ordering::SeqCst);
+
+    twins
+        .bigcommerce
+        .edit_variant(good.variant_id, Some("123.45".parse().unwrap()), None)
+        .unwrap();
+    let url = format!(
+        "http://{}/webhooks",
+        appliance.status().unwrap().webhook_address
+    );
+    for product in [poison, good.product_id] {
+        let answer = post_webhook(
+            &clock,
+            &url,
+            webhook(
+                "store/product/updated",
+                serde_json::json!({"type": "product", "id": product}),
+                &format!("poison-product-{product}"),
+            ),
+        )
+        .await;
+        assert_eq!(answer, 200);
+    }
+    let catalog = config.bloomreach.catalog_name.clone();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the good product's new price in Bloomreach",
+        || {
+            twins
+                .bloomreach
+                .truth()
+                .catalog_by_name(&catalog)
+                .and_then(|c| c.items.get(&good.variant_id.to_string()).cloned())
+                .is_some_and(|item| item["price"] == 123.45)
+        },
+    )
+    .await;
+    let status = appliance.status().unwrap();
+    assert!(status.parked.is_empty(), "{:?}", status.parked);
+    assert_eq!(status.store.fetch_queue, 0);
+    let set_aside = appliance.app().set_aside_fetches().unwrap();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(set_aside[0].key, format!("product:{poison}"));
+    assert!(
+        set_aside[0].reason.contains("422"),
+        "{}",
+        set_aside[0].reason
+    );
+
+    // Fixed on BigCommerce's side: a replay fetches it and clears the record.
+    armed.store(false, Ordering::SeqCst);
+    appliance
+        .app()
+        .replay_set_aside_fetch(&set_aside[0].key, "operator (test)")
+        .unwrap();
+    advance_until(&clock, Duration::from_millis(100), "the replay", || {
+        let status = appliance.status().unwrap();
+        status.store.set_aside == 0 && status.store.fetch_queue == 0
+    })
+    .await;
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
