@@ -97,7 +97,9 @@ impl BigCommerceError {
     pub fn retry_hint(&self) -> RetryHint {
         match self {
             Self::Transport { .. } | Self::RateLimitExhausted { .. } => RetryHint::Later,
-            Self::Http { status, .. } if *status >= 500 => RetryHint::Later,
+            // 5xx, and 408 (the server or a gateway timed out waiting): nothing wrong with the
+            // request itself.
+            Self::Http { status, .. } if *status >= 500 || *status == 408 => RetryHint::Later,
             Self::Http { .. } => RetryHint::Never,
             Self::Unauthorized { .. } | Self::Forbidden { .. } | Self::InvalidConfig { .. } => {
                 RetryHint::Operator

@@ -132,7 +132,7 @@ impl Enricher {
                             PROBE_EVERY
                         }
                         Directive::Retry { .. } => {
-                            tracing::warn!(%error, "enrich round failed; will retry");
+                            tracing::warn!(error = %crate::log_safe::log_safe(&error.to_string()), "enrich round failed; will retry");
                             let wait = backoff;
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                             wait
@@ -141,7 +141,7 @@ impl Enricher {
                             // Fetches that fail for good are set aside inside the round, so
                             // this is a stored inbox entry that cannot be decoded: it stays
                             // (nothing is lost) and is tried again at the slowest pace.
-                            tracing::error!(%error, "an inbox entry cannot be read; retrying slowly");
+                            tracing::error!(error = %crate::log_safe::log_safe(&error.to_string()), "an inbox entry cannot be read; retrying slowly");
                             backoff = MAX_BACKOFF;
                             MAX_BACKOFF
                         }
@@ -327,8 +327,8 @@ impl Enricher {
     async fn set_aside(&self, targets: &[(FetchTarget, i64, String)]) -> Result<(), EnrichError> {
         for (target, _, reason) in targets {
             tracing::error!(
-                fetch = ?capped(&target.key()),
-                %reason,
+                fetch = %crate::log_safe::log_safe(&target.key()).max_chars(64),
+                reason = %crate::log_safe::log_safe(reason),
                 "set aside: this resource cannot be fetched; replay or discard it from the set-aside list"
             );
             self.metrics.error(

@@ -573,7 +573,7 @@ impl StartupRetry {
                 }
             };
             if failures == 1 {
-                tracing::warn!(service, %reason, "start-up: the service failed its check; webhooks are accepted meanwhile, retrying with backoff");
+                tracing::warn!(service, reason = %crate::log_safe::log_safe(&reason), "start-up: the service failed its check; webhooks are accepted meanwhile, retrying with backoff");
             }
             self.startup.failed(service, reason);
             tokio::select! {

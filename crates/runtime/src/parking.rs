@@ -20,12 +20,26 @@ pub struct Parking {
 }
 
 impl Parking {
-    /// Parks `component` (keeping the first `since` when it was parked already).
+    /// Parks `component` (keeping the first `since` when it was parked already); it probes
+    /// every [`PROBE_EVERY`].
     pub fn park(&self, component: Component, at: DateTime<Utc>, reason: String, hint: String) {
+        self.park_probing_every(component, at, reason, hint, PROBE_EVERY);
+    }
+
+    /// Parks `component`, which probes every `probe_every` (the poller probes with its next
+    /// pass, so its interval is what the status shows).
+    pub fn park_probing_every(
+        &self,
+        component: Component,
+        at: DateTime<Utc>,
+        reason: String,
+        hint: String,
+        probe_every: Duration,
+    ) {
         let mut parked = self.parked.lock();
         let since = parked.get(&component).map_or(at, |p| p.since);
         if !parked.contains_key(&component) {
-            tracing::error!(component = component.name(), %reason, %hint, "parked until an operator acts");
+            tracing::error!(component = component.name(), reason = %crate::log_safe::log_safe(&reason), %hint, "parked until an operator acts");
         }
         parked.insert(
             component,
@@ -34,7 +48,7 @@ impl Parking {
                 since,
                 reason,
                 hint,
-                probe_every_secs: PROBE_EVERY.as_secs(),
+                probe_every_secs: probe_every.as_secs(),
             },
         );
     }

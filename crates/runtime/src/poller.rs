@@ -101,14 +101,15 @@ impl Poller {
                     // The next pass (one interval on) is the retry, and for a parked poller
                     // the probe: the policy decides only whether an operator must act.
                     match error.directive() {
-                        Directive::Park { hint } => self.parking.park(
+                        Directive::Park { hint } => self.parking.park_probing_every(
                             Component::Poller,
                             self.clock.now(),
                             error.to_string(),
                             hint.to_owned(),
+                            self.settings.interval,
                         ),
                         Directive::Retry { .. } | Directive::DeadLetter => {
-                            tracing::warn!(%error, "poll pass failed; the next pass retries from the same watermark");
+                            tracing::warn!(error = %crate::log_safe::log_safe(&error.to_string()), "poll pass failed; the next pass retries from the same watermark");
                         }
                     }
                 }

@@ -15,7 +15,7 @@
 //! | Bloomreach command | transient wording | retry on the command's attempts; against the budget | none |
 //! | Bloomreach command | rate-limit wording | retry on the failure streak; not against the budget | rate limited |
 //! | BigCommerce | 429 after the client's own retries | retry on the failure streak | rate limited |
-//! | BigCommerce | 5xx, transport | retry on the failure streak | server trouble |
+//! | BigCommerce | 5xx, 408, transport | retry on the failure streak | server trouble |
 //! | BigCommerce | 401, 403 (revoked token, missing scope) | park the stage with the operator's fix | none |
 //! | BigCommerce | other 4xx, an undecodable body | dead letter (set the work aside) | none |
 //!

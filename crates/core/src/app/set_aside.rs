@@ -55,7 +55,7 @@ fn fetch_key(key: &str) -> Result<String, AppError> {
     FetchTarget::from_key(key).map(|t| t.key()).ok_or_else(|| {
         AppError::new(
             Code::BadRequest,
-            "not a fetch key: expected `order:<id>`, `customer:<id>`, `product:<id>` or `cart:<id>`, as `bigreach status` lists them",
+            "not a fetch key: expected `order:<id>`, `customer:<id>`, `product:<id>` or `cart:<id>`, as `GET /api/set-aside` lists them",
         )
     })
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bigreach_bloomreach::{BloomreachClient, CatalogItemUpdate};
+use bigreach_bloomreach::{BloomreachClient, CatalogItemUpdate, ErrorClass};
 use bigreach_core::outbox::{AttemptOutcome, Destination, OutboxRecord};
 
 use super::outcome::Classifier;
@@ -63,22 +63,37 @@ impl Sink for CatalogSink {
         {
             Ok(results) => {
                 tracing::info!(items = items.len(), "bloomreach catalog update delivered");
-                self.classifier.recover_rate();
+                let mut accepted = 0;
+                let mut refused_for_service = false;
                 for (index, id) in ids.iter().enumerate() {
                     let outcome = match results.get(index) {
-                        Some(r) if r.success => AttemptOutcome::Delivered { request_id: None },
-                        Some(r) => self.classifier.command_failure(
-                            bigreach_bloomreach::classify_command_errors(&r.errors),
-                            r.errors.join("; "),
-                            attempt_number(work, *id),
-                        ),
-                        None => self.classifier.unanswered("no result for this item"),
+                        Some(r) if r.success => {
+                            accepted += 1;
+                            AttemptOutcome::Delivered { request_id: None }
+                        }
+                        Some(r) => {
+                            let class = bigreach_bloomreach::classify_command_errors(&r.errors);
+                            refused_for_service |=
+                                matches!(class, ErrorClass::Auth | ErrorClass::RateLimited);
+                            self.classifier.command_failure(
+                                class,
+                                r.errors.join("; "),
+                                attempt_number(work, *id),
+                            )
+                        }
+                        None => self
+                            .classifier
+                            .unanswered("no result for this item", attempt_number(work, *id)),
                     };
                     outcomes.push((*id, outcome));
                 }
+                // Healthy only if something was taken and nothing refused for credentials or load.
+                if accepted > 0 && !refused_for_service {
+                    self.classifier.recover_rate();
+                }
             }
             Err(error) => {
-                tracing::warn!(items = items.len(), %error, "bloomreach catalog update failed");
+                tracing::warn!(items = items.len(), error = %crate::log_safe::log_safe(&error.to_string()), "bloomreach catalog update failed");
                 let attempts = work.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
                 let outcome = self.classifier.request_failure(&error, attempts);
                 outcomes.extend(ids.iter().map(|id| (*id, outcome.clone())));

@@ -126,14 +126,15 @@ impl Classifier {
             Directive::Park { hint } => {
                 let now = self.clock.now_ms();
                 self.metrics.error("deliver", now, error.clone());
+                // The probe time first: a concurrent claim that sees "parked" must see it too.
+                let probe_at = now + PROBE_EVERY.as_millis() as i64;
+                self.probe_at_ms.store(probe_at, Ordering::Relaxed);
                 self.parking.park(
                     Component::Delivery,
                     self.clock.now(),
                     error.clone(),
                     hint.to_owned(),
                 );
-                let probe_at = now + PROBE_EVERY.as_millis() as i64;
-                self.probe_at_ms.store(probe_at, Ordering::Relaxed);
                 AttemptOutcome::Retry {
                     error: format!("held while delivery is parked: {error}"),
                     next_attempt_ms: probe_at,
@@ -145,9 +146,10 @@ impl Classifier {
     }
 
     /// The outcome for a command the answer did not mention (`what`, e.g. "no result for this
-    /// command"): not confirmed, so it is sent again.
-    pub(crate) fn unanswered(&self, what: &str) -> AttemptOutcome {
-        self.retry(what.to_owned(), 1, None, false)
+    /// command"): not confirmed, so it is sent again, backing off on the command's own attempts
+    /// (`attempts`, 1 for the first), without using its budget (it may have been applied).
+    pub(crate) fn unanswered(&self, what: &str, attempts: u32) -> AttemptOutcome {
+        self.retry(what.to_owned(), attempts, None, false)
     }
 
     /// A successful request: the failure streak ends, a parked delivery unparks, and the rate
@@ -184,7 +186,7 @@ impl Classifier {
             tracing::warn!(
                 from = current,
                 to = lowered,
-                why,
+                why = %crate::log_safe::log_safe(why),
                 "lowering the Bloomreach request rate"
             );
             self.bloomreach.set_requests_per_second(lowered);

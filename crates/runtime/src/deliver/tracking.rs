@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use bigreach_bloomreach::{BatchCommand, BloomreachClient, CommandOutcome};
+use bigreach_bloomreach::{BatchCommand, BloomreachClient, CommandOutcome, ErrorClass};
 use bigreach_clock::SharedClock;
 use bigreach_core::outbox::{AttemptOutcome, OutboxRecord};
 use serde_json::value::RawValue;
@@ -78,7 +78,22 @@ impl Sink for TrackingSink {
                     elapsed_ms,
                     "bloomreach batch delivered"
                 );
-                self.classifier.recover_rate();
+                // The service is healthy again only if it took something and refused nothing for
+                // credentials or load (else a parked delivery would flap, and the backoff streak
+                // of per-command rate limits would reset on every answer).
+                let healthy = accepted > 0
+                    && !response.results.iter().any(|r| {
+                        matches!(
+                            r.outcome,
+                            CommandOutcome::Rejected {
+                                class: ErrorClass::Auth | ErrorClass::RateLimited,
+                                ..
+                            }
+                        )
+                    });
+                if healthy {
+                    self.classifier.recover_rate();
+                }
                 let sent_ids: HashSet<u64> = sent.iter().copied().collect();
                 let mut answered = HashSet::new();
                 for result in response.results {
@@ -111,8 +126,13 @@ impl Sink for TrackingSink {
                 // A command without a result was not confirmed: send it again.
                 for id in sent {
                     if !answered.contains(&id) {
-                        outcomes
-                            .push((id, self.classifier.unanswered("no result for this command")));
+                        outcomes.push((
+                            id,
+                            self.classifier.unanswered(
+                                "no result for this command",
+                                super::catalog::attempt_number(work, id),
+                            ),
+                        ));
                     }
                 }
             }
@@ -122,7 +142,7 @@ impl Sink for TrackingSink {
                     code = error.code(),
                     request_id = error.request_id().unwrap_or(""),
                     elapsed_ms,
-                    %error,
+                    error = %crate::log_safe::log_safe(&error.to_string()),
                     "bloomreach batch failed"
                 );
                 let attempts = work.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
