@@ -12,8 +12,8 @@
 //!   (200,000 open/close cycles, then 2,000 idle and 300 slow-header connections, also at a file
 //!   limit of 1,024) while legitimate webhooks keep coming: RSS growth, ack latency, refusals.
 //!
-//! Everything runs on loopback (in-process, except `hostile`'s child); load generators share the machine's cores with what
-//! they measure, and the reports say so.
+//! Everything runs on loopback (in-process, except `hostile`'s child); load generators share
+//! the machine's cores with what they measure, and the reports say so.
 //!
 //! One file per benchmark (`ingest.rs`, `drain.rs`, `flash_sale.rs`, `hostile.rs`); `backlog.rs` builds
 //! synthetic outbox backlogs through the product's own mapping (`core::map`), `report.rs` prints
