@@ -27,7 +27,7 @@ use bigreach_clock::{SharedClock, SystemClock};
 use serde::Serialize;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use super::figures::{percentile, round1, thousands};
@@ -328,9 +328,17 @@ async fn cycles(address: SocketAddr, count: u64) -> u64 {
     for t in 0..CYCLE_TASKS {
         let failures = failures.clone();
         let share = count / CYCLE_TASKS + u64::from(t < count % CYCLE_TASKS);
+        // Each task connects from its own loopback source address, so that the closed
+        // connections' TIME_WAIT ports (60 s each) do not run out one address's port range.
+        let source = SocketAddr::from(([127, 0, 0, 2 + t as u8], 0));
         tasks.push(tokio::spawn(async move {
             for i in 0..share {
-                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+                let connect = async {
+                    let socket = TcpSocket::new_v4()?;
+                    socket.bind(source)?;
+                    socket.connect(address).await
+                };
+                match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
                     Ok(Ok(mut stream)) => {
                         if i % 2 == 1 {
                             let _ = stream.write_all(b"GET /nope HTTP/1.1\r\n\r\n").await;
@@ -637,7 +645,7 @@ async fn with_twins(twins: &Twins, clock: &SharedClock) -> Result<Outcome, Bench
     ];
     let notes = vec![
         format!(
-            "the open/close cycles connect and close at once, every second one after sending a request head without a Host (a 400); RSS is VmRSS of the child after {WARM_UP_CYCLES} warm-up cycles and 1 s, and again 2 s after the last cycle"
+            "the open/close cycles connect (each of the {CYCLE_TASKS} tasks from its own 127.0.0.x source address, so TIME_WAIT ports do not run out) and close at once, every second one after sending a bad request head; RSS is VmRSS of the child after {WARM_UP_CYCLES} warm-up cycles and 1 s, and again 2 s after the last cycle"
         ),
         format!(
             "the attack: {IDLE_CONNECTIONS} connections that send nothing and {SLOW_CONNECTIONS} that send a partial POST head and then one more header line a second, all opened at once and held for {ATTACK_SECS} s (not reopened when closed); {IDLE_CONNECTIONS}+{SLOW_CONNECTIONS} exceed the {MAX_CONNECTIONS}-connection cap on purpose. A connection counts as closed by the server when a read sees EOF or an error, or a write fails"
