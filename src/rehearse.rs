@@ -33,7 +33,7 @@ pub enum RehearseCommand {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
-    /// Run a benchmark (ingest, drain or flash-sale); prints a table and writes JSON.
+    /// Run a benchmark (ingest, drain, flash-sale or hostile); prints a table and writes JSON.
     Bench {
         /// ingest | drain | flash-sale
         name: String,

@@ -8,11 +8,14 @@
 //!   Bloomreach twin at its default ceiling (6,000 requests/min).
 //! - `flash-sale`: 12,000 orders in one minute of real time through both twins and the appliance,
 //!   with catalog edits and history (backfill) traffic running; purchase latency and lane ages.
+//! - `hostile`: `bigreach serve` as a child process under hostile traffic to its webhook port
+//!   (200,000 open/close cycles, then 2,000 idle and 300 slow-header connections, also at a file
+//!   limit of 1,024) while legitimate webhooks keep coming: RSS growth, ack latency, refusals.
 //!
-//! Everything runs in-process on loopback; load generators share the machine's cores with what
-//! they measure, and the reports say so.
+//! Everything runs on loopback (in-process, except `hostile`'s child); load generators share
+//! the machine's cores with what they measure, and the reports say so.
 //!
-//! One file per benchmark (`ingest.rs`, `drain.rs`, `flash_sale.rs`); `backlog.rs` builds
+//! One file per benchmark (`ingest.rs`, `drain.rs`, `flash_sale.rs`, `hostile.rs`); `backlog.rs` builds
 //! synthetic outbox backlogs through the product's own mapping (`core::map`), `report.rs` prints
 //! and writes the reports, and `figures.rs` holds the arithmetic they share.
 
@@ -20,6 +23,7 @@ mod backlog;
 mod drain;
 mod figures;
 mod flash_sale;
+mod hostile;
 mod ingest;
 mod report;
 
@@ -38,7 +42,7 @@ const BLOOMREACH_CEILING_PER_MINUTE: u32 = 6_000;
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// No benchmark of that name.
-    #[error("unknown benchmark {0:?}; use ingest, drain or flash-sale")]
+    #[error("unknown benchmark {0:?}; use ingest, drain, flash-sale or hostile")]
     Unknown(String),
     /// A file, socket or temporary directory failed.
     #[error("{what}: {source}")]
@@ -84,6 +88,7 @@ pub async fn run(name: &str, json: bool) -> Result<bool, BenchError> {
         "ingest" => ingest::run().await?,
         "drain" => drain::run().await?,
         "flash-sale" => flash_sale::run().await?,
+        "hostile" => hostile::run().await?,
         other => return Err(BenchError::Unknown(other.to_owned())),
     };
     report::publish(
