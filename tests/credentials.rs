@@ -5,70 +5,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_clock::{ManualClock, SystemClock};
 use bigreach_core::app::status::{AlertKind, Component};
-use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
 use chrono::Utc;
-
-/// Advances the manual clock in small steps until `condition` holds (bounded by 60 s of real
-/// time): the appliance's timers fire as the clock moves, its I/O runs for real.
-async fn advance_until<F: Fn() -> bool>(
-    clock: &ManualClock,
-    step: Duration,
-    what: &str,
-    condition: F,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        clock.advance(step);
-        SystemClock.sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Advances the manual clock by `total` in steps, letting the appliance run between them.
-async fn advance_by(clock: &ManualClock, total: Duration, step: Duration) {
-    let mut moved = Duration::ZERO;
-    while moved < total {
-        clock.advance(step);
-        moved += step;
-        SystemClock.sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Runs `work` to completion while moving the manual clock (the appliance's clients pace on it
-/// and its receiver commits in timed groups), bounded by 60 s of real time.
-async fn drive<T>(clock: &ManualClock, work: impl std::future::Future<Output = T>) -> T {
-    tokio::pin!(work);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = SystemClock.sleep(Duration::from_millis(2)) => {
-                assert!(tokio::time::Instant::now() < deadline, "timed out");
-                clock.advance(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-fn small_plan() -> DemoPlan {
-    let mut plan =
-        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
-            .unwrap();
-    plan.trading.over_secs = 0;
-    plan
-}
+use common::manual_clock::{advance_by, advance_until, drive, small_plan};
 
 /// A webhook from the twin's store: its `producer` names the store hash (the numeric
 /// `store_id` is left out, so the receiver judges it by `producer`).

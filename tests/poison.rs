@@ -5,101 +5,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_clock::ManualClock;
 use bigreach_core::app::status::AlertKind;
 use bigreach_core::app::{SetAside, SetAsideState};
-use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
 use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
 use chrono::Utc;
-
-/// Advances the manual clock in small steps until `condition` holds (bounded by 60 s of real
-/// time): the appliance's timers fire as the clock moves, its I/O runs for real.
-async fn advance_until<F: Fn() -> bool>(
-    clock: &ManualClock,
-    step: Duration,
-    what: &str,
-    condition: F,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        clock.advance(step);
-        SystemClock.sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Advances the manual clock by `total` in steps, letting the appliance run between them.
-async fn advance_by(clock: &ManualClock, total: Duration, step: Duration) {
-    let mut moved = Duration::ZERO;
-    while moved < total {
-        clock.advance(step);
-        moved += step;
-        SystemClock.sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Runs `work` to completion while moving the manual clock, bounded by 60 s of real time.
-async fn drive<T>(clock: &ManualClock, work: impl std::future::Future<Output = T>) -> T {
-    tokio::pin!(work);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = SystemClock.sleep(Duration::from_millis(2)) => {
-                assert!(tokio::time::Instant::now() < deadline, "timed out");
-                clock.advance(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-fn small_plan() -> DemoPlan {
-    let mut plan =
-        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
-            .unwrap();
-    plan.trading.over_secs = 0;
-    plan
-}
-
-fn webhook(scope: &str, data: serde_json::Value, hash: &str) -> String {
-    serde_json::json!({
-        "scope": scope,
-        "store_id": "1025646",
-        "data": data,
-        "hash": hash,
-        "created_at": Utc::now().timestamp(),
-        "producer": "stores/demo42"
-    })
-    .to_string()
-}
-
-async fn post_webhook(clock: &ManualClock, url: &str, body: String) -> u16 {
-    drive(
-        clock,
-        reqwest::Client::new()
-            .post(url)
-            .header(
-                bigreach_runtime::receiver::SECRET_HEADER,
-                bigreach_harness::twins::credentials::WEBHOOK_SECRET,
-            )
-            .body(body)
-            .send(),
-    )
-    .await
-    .unwrap()
-    .status()
-    .as_u16()
-}
+use common::manual_clock::{advance_by, advance_until, drive, post_webhook, small_plan, webhook};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod manual_clock;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

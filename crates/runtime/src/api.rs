@@ -31,6 +31,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use bigreach_clock::SharedClock;
 use bigreach_core::app::{AppApi, AppError, Code, Operation};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
@@ -264,6 +265,7 @@ pub async fn start(
     backend: Backend,
     limits: ListenerLimits,
     connections: Arc<ListenerMetrics>,
+    clock: SharedClock,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     loopback_only(listen)?;
@@ -273,6 +275,7 @@ pub async fn start(
         backend,
         limits,
         connections,
+        clock,
         shutdown,
     )
 }
@@ -286,6 +289,7 @@ pub fn serve(
     backend: Backend,
     limits: ListenerLimits,
     connections: Arc<ListenerMetrics>,
+    clock: SharedClock,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let address = listener.local_addr()?;
@@ -296,6 +300,7 @@ pub fn serve(
         listener,
         limits,
         connections,
+        clock,
         move || TowerToHyperService::new(app.clone()),
         shutdown,
     );

@@ -398,6 +398,7 @@ impl Appliance {
             shared.clone(),
             ListenerLimits::with_max_connections(config.api.max_connections),
             shared.metrics.api_listener.clone(),
+            shared.clock.clone(),
             shutdown_rx,
         )
         .map_err(io_error("binding the local API"))?;

@@ -12,7 +12,7 @@
 //!   where it reads a body (`tokio::time::timeout`). Network timeouts run on real time, not the
 //!   injected clock: they guard sockets, not business time.
 //! - **Accept errors** (EMFILE, ENFILE, ENOBUFS…) are counted and logged and back off
-//!   (doubling from 5 ms to 1 s) instead of spinning.
+//!   (doubling from 5 ms to 1 s, waiting on the injected clock) instead of spinning.
 //! - **Graceful shutdown**: the loop stops accepting, every open connection finishes its
 //!   in-flight request and closes, and the task ends only when all slots are back, so nothing a
 //!   connection holds (the inbox writer, and through it the store) outlives the task.
@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bigreach_clock::SharedClock;
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
@@ -122,6 +123,7 @@ pub fn serve<F, S, B>(
     listener: TcpListener,
     limits: ListenerLimits,
     metrics: Arc<ListenerMetrics>,
+    clock: SharedClock,
     make_service: F,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()>
@@ -187,7 +189,7 @@ where
                     );
                     drop(slot);
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => continue,
+                        _ = clock.sleep(backoff) => continue,
                         _ = stopped(&mut shutdown) => break,
                     }
                 }

@@ -152,11 +152,13 @@ pub fn serve<I: Inbox>(
     });
     let connections = state.metrics.webhook_listener.clone();
     let limits = state.settings.limits;
+    let clock = state.clock.clone();
     let task = listener::serve(
         "webhooks",
         listener,
         limits,
         connections,
+        clock,
         move || {
             let state = state.clone();
             service_fn(move |request| {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bigreach_clock::SystemClock;
+use bigreach_clock::{Clock, SystemClock};
 use bigreach_core::app::{AppApi, AppError};
 use bigreach_core::store::Store;
 use bigreach_runtime::api::{self, ApiBackend};
@@ -106,6 +106,7 @@ async fn api(limits: ListenerLimits) -> Api {
         Arc::new(Backend(AppApi::new(store, SystemClock::shared()))),
         limits,
         connections.clone(),
+        SystemClock::shared(),
         rx,
     )
     .await
@@ -163,7 +164,7 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !condition() {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        SystemClock.sleep(Duration::from_millis(5)).await;
     }
 }
 

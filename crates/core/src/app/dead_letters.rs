@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AppApi, AppError, Code};
-use crate::model::{CommandStatus, Destination, OutboxRecord};
+use crate::model::{CommandStatus, OutboxRecord};
 
 /// The delivery state of a command, as screens show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,12 +44,6 @@ impl CommandState {
     }
 }
 
-/// Where a command goes, as an operator reads it: `customers`, `customers/events` or
-/// `catalog item 123`.
-pub(crate) fn describe_destination(destination: &Destination) -> String {
-    destination.to_string()
-}
-
 pub(crate) fn utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -84,7 +78,7 @@ impl From<&OutboxRecord> for DeadLetter {
         DeadLetter {
             id: record.id,
             lane: record.lane.name().to_owned(),
-            destination: describe_destination(&record.destination),
+            destination: record.destination.to_string(),
             fact: record.fact.clone(),
             person: record.customer_key.clone(),
             reason: record.last_error.clone(),

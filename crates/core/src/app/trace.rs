@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::dead_letters::{describe_destination, utc, CommandState};
+use super::dead_letters::{utc, CommandState};
 use super::{AppApi, AppError, Code};
 
 /// One identity link followed (`email:… → customer:42`).
@@ -152,7 +152,7 @@ impl AppApi {
                     id: record.id,
                     fact: record.fact.clone(),
                     lane: record.lane.name().to_owned(),
-                    destination: describe_destination(&record.destination),
+                    destination: record.destination.to_string(),
                     state: CommandState::from(&record.status),
                     attempts: record.attempts,
                     last_error: record.last_error.clone(),

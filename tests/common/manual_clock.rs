@@ -1,0 +1,97 @@
+//! Driving an appliance that runs on a [`ManualClock`]: the test moves the clock in small
+//! steps while the appliance's I/O runs for real, and every wait is bounded by real time.
+//! Shared by the tests that revoke credentials, start during an outage or feed poison.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use bigreach_clock::{Clock, ManualClock, SystemClock};
+use bigreach_harness::plan::DemoPlan;
+use chrono::Utc;
+
+/// Advances the manual clock in small steps until `condition` holds (bounded by 60 s of real
+/// time): the appliance's timers fire as the clock moves, its I/O runs for real.
+pub async fn advance_until<F: Fn() -> bool>(
+    clock: &ManualClock,
+    step: Duration,
+    what: &str,
+    condition: F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        clock.advance(step);
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Advances the manual clock by `total` in steps, letting the appliance run between them.
+pub async fn advance_by(clock: &ManualClock, total: Duration, step: Duration) {
+    let mut moved = Duration::ZERO;
+    while moved < total {
+        clock.advance(step);
+        moved += step;
+        SystemClock.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Runs `work` to completion while moving the manual clock (the appliance's clients pace on it
+/// and its receiver commits in timed groups), bounded by 60 s of real time.
+pub async fn drive<T>(clock: &ManualClock, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = SystemClock.sleep(Duration::from_millis(2)) => {
+                assert!(tokio::time::Instant::now() < deadline, "timed out");
+                clock.advance(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The small demo plan without a trading burst.
+pub fn small_plan() -> DemoPlan {
+    let mut plan =
+        DemoPlan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-small.toml"))
+            .unwrap();
+    plan.trading.over_secs = 0;
+    plan
+}
+
+/// A webhook envelope from the twin's store.
+pub fn webhook(scope: &str, data: serde_json::Value, hash: &str) -> String {
+    serde_json::json!({
+        "scope": scope,
+        "store_id": "1025646",
+        "data": data,
+        "hash": hash,
+        "created_at": Utc::now().timestamp(),
+        "producer": "stores/demo42"
+    })
+    .to_string()
+}
+
+/// Posts `body` to the receiver at `url` with the twin's secret; the answer's status.
+pub async fn post_webhook(clock: &ManualClock, url: &str, body: String) -> u16 {
+    drive(
+        clock,
+        reqwest::Client::new()
+            .post(url)
+            .header(
+                bigreach_runtime::receiver::SECRET_HEADER,
+                bigreach_harness::twins::credentials::WEBHOOK_SECRET,
+            )
+            .body(body)
+            .send(),
+    )
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
