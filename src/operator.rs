@@ -180,13 +180,15 @@ pub fn status_report(s: &Status) -> String {
     );
     let _ = writeln!(
         out,
-        "  webhooks       {} accepted, {} duplicates, {} refused (secret {}, size {}, malformed {})",
+        "  webhooks       {} accepted, {} duplicates, {} refused (secret {}, size {}, malformed {}, other store {}), {} with an invalid id",
         m.webhooks_accepted,
         m.webhooks_duplicate,
-        m.webhooks_unauthorized + m.webhooks_too_large + m.webhooks_malformed,
+        m.webhooks_unauthorized + m.webhooks_too_large + m.webhooks_malformed + m.webhooks_other_store,
         m.webhooks_unauthorized,
         m.webhooks_too_large,
-        m.webhooks_malformed
+        m.webhooks_malformed,
+        m.webhooks_other_store,
+        m.webhooks_bad_id
     );
     match &s.hooks {
         Some(h) => {

@@ -64,11 +64,24 @@ pub fn small_plan() -> DemoPlan {
     plan
 }
 
-/// A webhook envelope from the twin's store.
+/// A webhook envelope from the twin's store: its `producer` names the store hash; the numeric
+/// `store_id` is left out (the receiver then judges it by `producer`; [`webhook_from`] sets it).
 pub fn webhook(scope: &str, data: serde_json::Value, hash: &str) -> String {
     serde_json::json!({
         "scope": scope,
-        "store_id": "1025646",
+        "data": data,
+        "hash": hash,
+        "created_at": Utc::now().timestamp(),
+        "producer": "stores/demo42"
+    })
+    .to_string()
+}
+
+/// A webhook envelope naming the numeric store `store_id` (and the twin's store hash).
+pub fn webhook_from(store_id: &str, scope: &str, data: serde_json::Value, hash: &str) -> String {
+    serde_json::json!({
+        "scope": scope,
+        "store_id": store_id,
         "data": data,
         "hash": hash,
         "created_at": Utc::now().timestamp(),

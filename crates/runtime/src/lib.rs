@@ -48,7 +48,7 @@ use crate::listener::ListenerLimits;
 use crate::metrics::Metrics;
 use crate::parking::Parking;
 use crate::poller::{PollSettings, Poller};
-use crate::receiver::{ReceiverSettings, StoreIdentity};
+use crate::receiver::{NumericStoreId, ReceiverSettings, StoreIdentity};
 use bigreach_core::app::status::{BigCommerceQuota, Component, Live, Starting};
 use bigreach_core::app::{AppApi, AppError, Code, LiveFigures, Status};
 
@@ -275,6 +275,7 @@ impl Appliance {
         if config.webhooks.public_url.path() != "/" {
             paths.push(config.webhooks.public_url.path().to_owned());
         }
+        let numeric_store_id = NumericStoreId::unknown();
         let (webhook_address, receiver_task) = receiver::serve(
             tokio_listener(listeners.webhooks).map_err(io_error("binding the webhook receiver"))?,
             ReceiverSettings {
@@ -283,10 +284,11 @@ impl Appliance {
                 paths,
                 limits: ListenerLimits::with_max_connections(config.webhooks.max_connections),
                 // The receiver opens before BigCommerce has answered (it must accept during an
-                // outage), so the numeric store id is not known yet: `producer` decides.
+                // outage), so the numeric store id is not known yet: `producer` decides until
+                // the BigCommerce preflight fills it in.
                 store: StoreIdentity {
                     hash: config.bigcommerce.store_hash.clone(),
-                    store_id: None,
+                    store_id: numeric_store_id.clone(),
                 },
             },
             writer,
@@ -355,6 +357,7 @@ impl Appliance {
         });
         tasks.push(tokio::spawn(bigcommerce_stages(
             BigCommerceStages {
+                numeric_store_id,
                 config: config.clone(),
                 webhook_secret,
                 hook_report,
@@ -588,6 +591,8 @@ impl StartupRetry {
 /// What the BigCommerce side (enrich and the poller) needs to start.
 struct BigCommerceStages {
     config: Config,
+    /// The receiver's store check, armed with the numeric id once `GET /v2/store` answered.
+    numeric_store_id: NumericStoreId,
     webhook_secret: secrecy::SecretString,
     hook_report: Arc<Mutex<Option<HookReport>>>,
     store: Store,
@@ -609,6 +614,9 @@ async fn bigcommerce_preflight(
     let config = &parts.config;
     let bigcommerce = &parts.bigcommerce;
     let information = bigcommerce.store_information().await?;
+    if let Some(id) = &information.store_id {
+        parts.numeric_store_id.learn(id.clone());
+    }
     let currencies = bigcommerce.currencies().await?;
     let group_names = bigcommerce
         .customer_groups()

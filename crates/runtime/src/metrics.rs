@@ -27,6 +27,8 @@ pub struct Metrics {
     pub webhooks_malformed: AtomicU64,
     /// Webhooks refused because they name another store (403).
     pub webhooks_other_store: AtomicU64,
+    /// Webhooks stored whose resource id is not valid for its kind (set aside, never fetched).
+    pub webhooks_bad_id: AtomicU64,
     /// Resources fetched from BigCommerce by the enrich stage.
     pub resources_fetched: AtomicU64,
     /// Resources stored by the poller.
@@ -75,6 +77,7 @@ impl Default for Metrics {
             webhooks_too_large: AtomicU64::default(),
             webhooks_malformed: AtomicU64::default(),
             webhooks_other_store: AtomicU64::default(),
+            webhooks_bad_id: AtomicU64::default(),
             resources_fetched: AtomicU64::default(),
             resources_polled: AtomicU64::default(),
             hooks_restored: AtomicU64::default(),
@@ -124,6 +127,8 @@ impl Metrics {
             webhooks_unauthorized: Self::get(&self.webhooks_unauthorized),
             webhooks_too_large: Self::get(&self.webhooks_too_large),
             webhooks_malformed: Self::get(&self.webhooks_malformed),
+            webhooks_other_store: Self::get(&self.webhooks_other_store),
+            webhooks_bad_id: Self::get(&self.webhooks_bad_id),
             resources_fetched: Self::get(&self.resources_fetched),
             resources_polled: Self::get(&self.resources_polled),
             hooks_restored: Self::get(&self.hooks_restored),

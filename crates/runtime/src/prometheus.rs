@@ -16,7 +16,7 @@ use crate::ApplianceStatus;
 pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("bigreach");
     let m = &status.metrics;
-    let counters: [(&str, &str, u64); 15] = [
+    let counters: [(&str, &str, u64); 17] = [
         (
             "webhooks_accepted",
             "Webhooks stored durably (new)",
@@ -41,6 +41,16 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
             "webhooks_malformed",
             "Webhooks refused as malformed (400)",
             m.webhooks_malformed,
+        ),
+        (
+            "webhooks_other_store",
+            "Webhooks refused because they name another store (403)",
+            m.webhooks_other_store,
+        ),
+        (
+            "webhooks_bad_id",
+            "Webhooks stored whose resource id is not valid for its kind (set aside)",
+            m.webhooks_bad_id,
         ),
         (
             "resources_fetched",

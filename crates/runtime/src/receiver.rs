@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bigreach_bigcommerce::{ResourceKind as WebhookKind, WebhookEnvelope};
 use bigreach_clock::SharedClock;
@@ -51,13 +51,47 @@ pub struct ReceiverSettings {
 }
 
 /// The BigCommerce store this appliance syncs, as webhook envelopes name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreIdentity {
     /// `bigcommerce.store_hash`: the envelope's `producer` must be `stores/{hash}`.
     pub hash: String,
-    /// The numeric store id (`GET /v2/store`'s `store_id`), when known: the envelope's
+    /// The numeric store id (`GET /v2/store`'s `store_id`), once known: the envelope's
     /// `store_id`, when present, must be it.
-    pub store_id: Option<String>,
+    pub store_id: NumericStoreId,
+}
+
+/// The numeric store id, learned once: the receiver opens before BigCommerce has answered (it
+/// must accept during an outage), and the BigCommerce preflight fills it in, after which every
+/// envelope's `store_id` is checked against it. Clones share the one value.
+#[derive(Debug, Clone, Default)]
+pub struct NumericStoreId(Arc<OnceLock<String>>);
+
+impl NumericStoreId {
+    /// Not known yet; [`NumericStoreId::learn`] fills it in.
+    pub fn unknown() -> Self {
+        Self::default()
+    }
+
+    /// Already known.
+    pub fn known(id: impl Into<String>) -> Self {
+        let cell = Self::default();
+        cell.learn(id);
+        cell
+    }
+
+    /// Records the id (trimmed; an empty one is ignored). The first value stays.
+    pub fn learn(&self, id: impl Into<String>) {
+        let id = id.into();
+        let id = id.trim();
+        if !id.is_empty() {
+            let _ = self.0.set(id.to_owned());
+        }
+    }
+
+    /// The id, once known.
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
 }
 
 /// Why an envelope names another store.
@@ -83,8 +117,8 @@ impl StoreIdentity {
             return Err(OtherStore::Producer);
         }
         let store_id = envelope.store_id.trim();
-        if let Some(ours) = &self.store_id {
-            if !store_id.is_empty() && store_id != ours.trim() {
+        if let Some(ours) = self.store_id.get() {
+            if !store_id.is_empty() && store_id != ours {
                 return Err(OtherStore::StoreId);
             }
         }

@@ -16,7 +16,9 @@ use bigreach_runtime::api::{self, ApiBackend};
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::{ListenerLimits, ListenerMetrics};
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
+use bigreach_runtime::receiver::{
+    self, NumericStoreId, ReceiverSettings, StoreIdentity, SECRET_HEADER,
+};
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,7 +59,7 @@ async fn receiver(limits: ListenerLimits) -> Receiver {
             limits,
             store: StoreIdentity {
                 hash: "abc123".into(),
-                store_id: None,
+                store_id: NumericStoreId::unknown(),
             },
         },
         writer,

@@ -11,7 +11,9 @@ use bigreach_core::store::Store;
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
+use bigreach_runtime::receiver::{
+    self, NumericStoreId, ReceiverSettings, StoreIdentity, SECRET_HEADER,
+};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -50,7 +52,7 @@ async fn a_forged_scope_reaches_the_log_escaped() {
             limits: ListenerLimits::with_max_connections(16),
             store: StoreIdentity {
                 hash: "abc123".into(),
-                store_id: None,
+                store_id: NumericStoreId::unknown(),
             },
         },
         InboxWriter::start(store.clone(), || {}),

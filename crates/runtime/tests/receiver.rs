@@ -9,7 +9,9 @@ use bigreach_core::store::Store;
 use bigreach_runtime::inbox_writer::InboxWriter;
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, ReceiverSettings, StoreIdentity, SECRET_HEADER};
+use bigreach_runtime::receiver::{
+    self, NumericStoreId, ReceiverSettings, StoreIdentity, SECRET_HEADER,
+};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -36,7 +38,7 @@ async fn harness(max_body_bytes: usize) -> Harness {
             limits: ListenerLimits::with_max_connections(512),
             store: StoreIdentity {
                 hash: "abc123".into(),
-                store_id: Some("1025646".into()),
+                store_id: NumericStoreId::known("1025646"),
             },
         },
         writer,

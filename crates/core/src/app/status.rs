@@ -75,6 +75,11 @@ pub struct LiveCounters {
     pub webhooks_too_large: u64,
     /// Webhooks refused as malformed (400).
     pub webhooks_malformed: u64,
+    /// Webhooks refused because they name another store (403), not stored.
+    pub webhooks_other_store: u64,
+    /// Webhooks stored whose resource id is not valid for its kind (a cart id that is not a
+    /// UUID, an order id that is not a number): recorded once and set aside, never fetched.
+    pub webhooks_bad_id: u64,
     /// Resources fetched from BigCommerce by the enrich stage.
     pub resources_fetched: u64,
     /// Resources stored by the poller.

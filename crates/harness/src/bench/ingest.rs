@@ -14,7 +14,9 @@ use bigreach_core::store::{Appended, Store};
 use bigreach_runtime::inbox_writer::{InboxWriteError, InboxWriter};
 use bigreach_runtime::listener::ListenerLimits;
 use bigreach_runtime::metrics::Metrics;
-use bigreach_runtime::receiver::{self, Inbox, ReceiverSettings, StoreIdentity, SECRET_HEADER};
+use bigreach_runtime::receiver::{
+    self, Inbox, NumericStoreId, ReceiverSettings, StoreIdentity, SECRET_HEADER,
+};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
@@ -287,7 +289,7 @@ async fn start_receiver(
             limits: ListenerLimits::with_max_connections(4096),
             store: StoreIdentity {
                 hash: "demo42".to_owned(),
-                store_id: Some("1001042".to_owned()),
+                store_id: NumericStoreId::known("1001042"),
             },
         },
         inbox,

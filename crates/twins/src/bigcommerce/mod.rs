@@ -170,6 +170,11 @@ impl BigCommerceTwin {
         })
     }
 
+    /// The numeric store id (`GET v2/store`'s `store_id`, webhooks' `store_id`).
+    pub fn store_id(&self) -> u64 {
+        self.inner.store_id
+    }
+
     /// `http://127.0.0.1:PORT/`
     pub fn base_url(&self) -> Url {
         self.inner.base_url.clone()
