@@ -1,6 +1,7 @@
-//! No poison pill: a fetch target whose fetch fails for good (here a cart id the BigCommerce
-//! client refuses, as an authenticated webhook can carry) is set aside with its reason, and
-//! never holds up anything else: an order notified after it still arrives in Bloomreach. The
+//! No poison pill: what cannot be fetched is set aside with its reason and never holds up
+//! anything else. A cart id that is not a UUID, as an authenticated webhook can carry, is refused
+//! at the receiver's edge (stored once, set aside, never fetched), and an order notified after it
+//! still arrives in Bloomreach; a product BigCommerce refuses is found in its batch. The
 //! appliance and both twins run on one manual clock that the test advances.
 
 mod common;
@@ -9,9 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bigreach_clock::Clock;
 use bigreach_clock::ManualClock;
 use bigreach_core::app::status::AlertKind;
 use bigreach_core::app::{SetAside, SetAsideState};
+use bigreach_core::model::{InboxBody, InboxEntry, InboxSource, ResourceKind};
+use bigreach_core::store::Appended;
 use bigreach_harness::twins::Twins;
 use bigreach_runtime::Appliance;
 use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
@@ -124,12 +128,25 @@ async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() 
     // The operator sees it with the reason, and gives it up (audited).
     let set_aside = appliance.app().set_aside_fetches().unwrap();
     assert_eq!(set_aside.len(), 1);
-    assert_eq!(set_aside[0].key, format!("cart:{bad_cart}"));
     assert!(
-        set_aside[0].reason.contains("not a valid id") && set_aside[0].reason.len() < 500,
+        set_aside[0].key.starts_with("cart:not a uuid/") && set_aside[0].key.len() < 200,
+        "the key is the id's capped, escaped excerpt: {}",
+        set_aside[0].key
+    );
+    assert!(
+        set_aside[0]
+            .reason
+            .contains("is not valid (expected a UUID)")
+            && set_aside[0].reason.len() < 500,
         "{}",
         set_aside[0].reason
     );
+    // It names nothing BigCommerce could answer for: a replay is refused with the way out.
+    let replay = appliance
+        .app()
+        .replay_set_aside_fetch(&set_aside[0].key, "test")
+        .unwrap_err();
+    assert!(replay.message.contains("discard it"), "{}", replay.message);
     // Nothing retries it: a minute later it is still the only one, and was fetched once.
     advance_by(&clock, Duration::from_secs(60), Duration::from_secs(1)).await;
     assert_eq!(appliance.status().unwrap().store.set_aside, 1);
@@ -313,6 +330,117 @@ async fn a_product_bigcommerce_refuses_is_found_in_its_batch_and_the_others_are_
         status.store.set_aside == 0 && status.store.fetch_queue == 0
     })
     .await;
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_entry_that_cannot_be_read_is_set_aside_and_later_entries_still_flow() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the first poll pass and its delivery",
+        || appliance.poll_passes() >= 1 && appliance.status().unwrap().idle,
+    )
+    .await;
+
+    // A stored resource this version cannot read (as an older or damaged store can hold).
+    let now_ms = clock.now_ms();
+    let appended = appliance
+        .store()
+        .append_inbox(&[InboxEntry {
+            received_at_ms: now_ms,
+            event_time_ms: now_ms,
+            source: InboxSource::Poll,
+            hash: None,
+            initial_sync: false,
+            body: InboxBody::Resource {
+                kind: ResourceKind::Order,
+                json: br#"{"id": "not an order"}"#.to_vec(),
+            },
+        }])
+        .unwrap();
+    let Appended::Stored(seq) = appended[0] else {
+        panic!("{appended:?}");
+    };
+    // Then a paid order, notified by webhook.
+    let person = twins.bigcommerce.add_person(&ShopperSpec {
+        email: Some("after.unreadable@example.com".into()),
+        phone: None,
+        first_name: "After".into(),
+        last_name: "Unreadable".into(),
+        country_iso2: "US".into(),
+    });
+    let order = twins
+        .bigcommerce
+        .checkout(
+            person,
+            &CheckoutSpec {
+                as_guest: true,
+                ..CheckoutSpec::default()
+            },
+        )
+        .unwrap();
+    twins.bigcommerce.pay(order).unwrap();
+    let url = format!(
+        "http://{}/webhooks",
+        appliance.status().unwrap().webhook_address
+    );
+    let answer = post_webhook(
+        &clock,
+        &url,
+        webhook(
+            "store/order/statusUpdated",
+            serde_json::json!({"type": "order", "id": order,
+                "status": {"previous_status_id": 0, "new_status_id": 11}}),
+            "after-unreadable",
+        ),
+    )
+    .await;
+    assert_eq!(answer, 200);
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the order after the unreadable entry to arrive in Bloomreach",
+        || {
+            twins.bloomreach.truth().profiles.iter().any(|profile| {
+                profile.events.iter().any(|event| {
+                    event.event_type == "purchase" && event.properties["purchase_id"] == order
+                })
+            })
+        },
+    )
+    .await;
+    let status = appliance.status().unwrap();
+    assert_eq!(status.store.inbox_pending, 0, "the cursor moved past it");
+    let set_aside = appliance.app().set_aside_fetches().unwrap();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(set_aside[0].key, format!("inbox:{seq}"));
+    assert!(
+        set_aside[0].reason.contains("undecodable Order"),
+        "{}",
+        set_aside[0].reason
+    );
+    let discarded = appliance
+        .app()
+        .discard_set_aside_fetch(&set_aside[0].key, "test")
+        .unwrap();
+    assert_eq!(discarded.state, SetAsideState::Discarded);
+
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
 }

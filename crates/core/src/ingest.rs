@@ -113,6 +113,10 @@ pub struct IngestBatch {
     pub queue: Vec<(FetchTarget, i64, i64)>,
     /// Queued fetches that `observed` answers (removed from the queue).
     pub fetched: Vec<FetchTarget>,
+    /// What can never be fetched or mapped, set aside in the same transaction: (set-aside key,
+    /// reason, notification time ms). An id that is not valid for its kind, an inbox entry that
+    /// cannot be decoded.
+    pub set_aside: Vec<(String, String, i64)>,
 }
 
 /// Applies a batch to the store in one transaction.
@@ -129,6 +133,9 @@ pub fn ingest(
         }
         for target in &batch.fetched {
             tx.clear_fetch(target)?;
+        }
+        for (key, reason, event_ms) in &batch.set_aside {
+            tx.set_aside_key(key, reason, now_ms, *event_ms)?;
         }
         for item in &batch.observed {
             apply(tx, settings, item, now_ms, &mut report)?;

@@ -179,10 +179,30 @@ impl Enricher {
         };
         for (seq, entry) in &pending {
             match &entry.body {
-                InboxBody::Resource { kind, json } => batch.observed.push(Observed {
-                    resource: decode_resource(*seq, *kind, json)?,
-                    initial_sync: entry.initial_sync,
-                }),
+                InboxBody::Resource { kind, json } => match decode_resource(*seq, *kind, json) {
+                    Ok(resource) => batch.observed.push(Observed {
+                        resource,
+                        initial_sync: entry.initial_sync,
+                    }),
+                    // An entry this version cannot read must not stop every later one: it is
+                    // set aside (with the cursor moving past it in the same transaction).
+                    Err(error) => {
+                        let reason = capped(&error.to_string());
+                        tracing::error!(
+                            seq,
+                            reason = %crate::log_safe::log_safe(&reason),
+                            "set aside: an inbox entry cannot be read; discard it from the set-aside list"
+                        );
+                        self.metrics.error(
+                            "enrich",
+                            now_ms,
+                            format!("set aside inbox entry {seq}: {reason}"),
+                        );
+                        batch
+                            .set_aside
+                            .push((format!("inbox:{seq}"), reason, entry.event_time_ms));
+                    }
+                },
                 InboxBody::Notification {
                     fetch: Some(target),
                     ..
@@ -196,6 +216,15 @@ impl Enricher {
                     batch
                         .queue
                         .push((target.clone(), now_ms + delay, entry.event_time_ms));
+                }
+                InboxBody::Notification {
+                    fetch: None,
+                    invalid_id: Some(invalid),
+                    ..
+                } => {
+                    batch
+                        .set_aside
+                        .push((invalid.key(), invalid.to_string(), entry.event_time_ms))
                 }
                 InboxBody::Notification { fetch: None, .. } => {}
             }

@@ -14,7 +14,9 @@ use std::sync::{Arc, OnceLock};
 
 use bigreach_bigcommerce::{ResourceKind as WebhookKind, WebhookEnvelope};
 use bigreach_clock::SharedClock;
-use bigreach_core::model::{FetchTarget, InboxBody, InboxEntry, InboxSource};
+use bigreach_core::model::{
+    FetchTarget, InboxBody, InboxEntry, InboxSource, InvalidId, ResourceKind,
+};
 use bigreach_core::store::Appended;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -311,6 +313,20 @@ async fn handle<I: Inbox>(
         return reply(StatusCode::FORBIDDEN, "");
     }
     let entry = inbox_entry(&envelope, &body, state.clock.now_ms());
+    if let InboxBody::Notification {
+        invalid_id: Some(invalid),
+        ..
+    } = &entry.body
+    {
+        // Recorded once (stored, then set aside by enrich), never fetched or retried.
+        Metrics::add(&state.metrics.webhooks_bad_id, 1);
+        tracing::warn!(
+            scope = %log_safe(&envelope.scope),
+            kind = %invalid.kind,
+            id = %log_safe(&invalid.excerpt).max_chars(80),
+            "webhook names an id that is not valid for its kind: stored and set aside, not fetched"
+        );
+    }
     match state.writer.append(entry).await {
         Ok(Appended::Stored(seq)) => {
             Metrics::add(&state.metrics.webhooks_accepted, 1);
@@ -352,9 +368,17 @@ pub fn inbox_entry(envelope: &WebhookEnvelope, body: &[u8], now_ms: i64) -> Inbo
         source: InboxSource::Webhook,
         hash: Some(hash),
         initial_sync: false,
-        body: InboxBody::Notification {
-            scope: envelope.scope.clone(),
-            fetch: fetch_target(envelope),
+        body: match fetch_target(envelope) {
+            Ok(fetch) => InboxBody::Notification {
+                scope: envelope.scope.clone(),
+                fetch,
+                invalid_id: None,
+            },
+            Err(invalid) => InboxBody::Notification {
+                scope: envelope.scope.clone(),
+                fetch: None,
+                invalid_id: Some(invalid),
+            },
         },
     }
 }
@@ -366,24 +390,32 @@ fn hex_digest(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// What to fetch for a webhook, if BigReach follows its scope.
-pub fn fetch_target(envelope: &WebhookEnvelope) -> Option<FetchTarget> {
+/// What to fetch for a webhook, if BigReach follows its scope; an error when the id it names is
+/// not valid for its kind (it is then recorded once and set aside, never fetched).
+pub fn fetch_target(envelope: &WebhookEnvelope) -> Result<Option<FetchTarget>, InvalidId> {
     if envelope.scope.ends_with("/deleted")
         || envelope.scope.ends_with("/archived")
         || envelope.scope.ends_with("/converted")
     {
         // Deletions are handled by later issues (catalog drift, GDPR), and a converted cart is
         // gone (its order arrives on its own); recorded, not fetched.
-        return None;
+        return Ok(None);
     }
-    let resource = envelope.resource()?;
-    let id = resource.id.parse::<u64>().ok();
-    match resource.kind {
-        WebhookKind::Order => id.map(FetchTarget::Order),
-        WebhookKind::Customer => id.map(FetchTarget::Customer),
-        WebhookKind::Product => id.map(FetchTarget::Product),
-        WebhookKind::Sku => resource.product_id.map(FetchTarget::Product),
-        WebhookKind::Cart => (!resource.id.is_empty()).then_some(FetchTarget::Cart(resource.id)),
-        WebhookKind::Other => None,
-    }
+    let Some(resource) = envelope.resource() else {
+        return Ok(None);
+    };
+    let kind = match resource.kind {
+        WebhookKind::Order => ResourceKind::Order,
+        WebhookKind::Customer => ResourceKind::Customer,
+        WebhookKind::Product => ResourceKind::Product,
+        WebhookKind::Sku => {
+            return Ok(resource
+                .product_id
+                .filter(|id| *id > 0)
+                .map(FetchTarget::Product));
+        }
+        WebhookKind::Cart => ResourceKind::Cart,
+        WebhookKind::Other => return Ok(None),
+    };
+    FetchTarget::parse(kind, &resource.id).map(Some)
 }

@@ -87,7 +87,7 @@ async fn stores_a_valid_delivery_before_answering_and_dedupes_by_hash() {
     // The 200 came after the commit: the entry is readable now, without waiting.
     let pending = h.store.pending_inbox(10).unwrap();
     assert_eq!(pending.len(), 1);
-    let InboxBody::Notification { scope, fetch } = &pending[0].1.body else {
+    let InboxBody::Notification { scope, fetch, .. } = &pending[0].1.body else {
         panic!("expected a notification");
     };
     assert_eq!(scope, "store/order/statusUpdated");
@@ -213,4 +213,61 @@ async fn webhooks_for_another_store_are_refused_counted_and_not_stored() {
     );
     assert_eq!(h.store.pending_inbox(10).unwrap().len(), 2);
     assert_eq!(Metrics::get(&h.metrics.webhooks_other_store), 4);
+}
+
+#[tokio::test]
+async fn an_id_that_is_not_valid_for_its_kind_is_stored_once_with_the_reason_never_as_a_fetch() {
+    let h = harness(64 * 1024).await;
+    let cart = |hash: &str, id: &str| {
+        serde_json::json!({
+            "scope": "store/cart/updated",
+            "store_id": "1025646",
+            "data": {"type": "cart", "id": id},
+            "hash": hash,
+            "created_at": 1741011941,
+            "producer": "stores/abc123"
+        })
+        .to_string()
+    };
+    let bad = format!("not a uuid/\n{}", "x".repeat(5_000));
+    assert_eq!(
+        post(&h.url, Some("s3cret-webhook"), cart("bad", &bad)).await,
+        200,
+        "authenticated: accepted durably, so BigCommerce does not resend it"
+    );
+    let order = order_hook("letters", 1).replace("\"id\":1", "\"id\":\"12a\"");
+    assert_eq!(post(&h.url, Some("s3cret-webhook"), order).await, 200);
+    let good = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    assert_eq!(
+        post(&h.url, Some("s3cret-webhook"), cart("good", good)).await,
+        200
+    );
+    let pending = h.store.pending_inbox(10).unwrap();
+    let bodies: Vec<_> = pending.iter().map(|(_, e)| e.body.clone()).collect();
+    let InboxBody::Notification {
+        fetch: None,
+        invalid_id: Some(cart_id),
+        ..
+    } = &bodies[0]
+    else {
+        panic!("a bad cart id is not a fetch: {:?}", bodies[0]);
+    };
+    assert_eq!(cart_id.kind, "cart");
+    assert!(cart_id.key().len() < 200, "the key is capped");
+    assert!(!cart_id.key().contains('\n'), "and escaped");
+    let InboxBody::Notification {
+        fetch: None,
+        invalid_id: Some(order_id),
+        ..
+    } = &bodies[1]
+    else {
+        panic!("an order id with letters is not a fetch: {:?}", bodies[1]);
+    };
+    assert_eq!(order_id.key(), "order:12a");
+    assert!(matches!(
+        &bodies[2],
+        InboxBody::Notification { fetch: Some(FetchTarget::Cart(id)), invalid_id: None, .. }
+            if id.as_str() == good
+    ));
+    assert_eq!(Metrics::get(&h.metrics.webhooks_bad_id), 2);
 }

@@ -80,6 +80,12 @@ impl AppApi {
 
     /// Puts a set-aside fetch back into the fetch queue, due now, audited.
     pub fn replay_set_aside_fetch(&self, key: &str, actor: &str) -> Result<SetAside, AppError> {
+        if FetchTarget::from_key(key).is_none() && self.store.set_aside_fetch(key)?.is_some() {
+            return Err(AppError::new(
+                Code::BadRequest,
+                "this entry names nothing BigCommerce can be asked for (its id is not valid, or it is an inbox entry that cannot be read): a replay cannot work; discard it",
+            ));
+        }
         let key = fetch_key(key)?;
         let now = self.clock.now_ms();
         let record = self.store.write(|tx| {
@@ -101,7 +107,11 @@ impl AppApi {
 
     /// Gives a set-aside fetch up for good, audited.
     pub fn discard_set_aside_fetch(&self, key: &str, actor: &str) -> Result<SetAside, AppError> {
-        let key = fetch_key(key)?;
+        // Anything set aside can be discarded, including keys that name no valid target.
+        let key = match self.store.set_aside_fetch(key)? {
+            Some(_) => key.to_owned(),
+            None => fetch_key(key)?,
+        };
         let now = self.clock.now_ms();
         let record = self.store.write(|tx| {
             let record = tx.discard_set_aside_fetch(&key)?;

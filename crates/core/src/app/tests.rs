@@ -349,7 +349,10 @@ fn set_aside_fetches_are_listed_replayed_and_discarded_audited_with_an_alert() {
     let (_dir, store, clock, _) = fixture();
     store
         .write(|tx| {
-            for target in [FetchTarget::Product(77), FetchTarget::Cart("bad id".into())] {
+            for target in [
+                FetchTarget::Product(77),
+                FetchTarget::Cart(crate::model::CartId::parse("0bad-cart").unwrap()),
+            ] {
                 tx.queue_fetch(&target, T0_MS - 10_000, T0_MS - 20_000)?;
                 tx.set_aside_fetch(
                     &target,
@@ -386,7 +389,9 @@ fn set_aside_fetches_are_listed_replayed_and_discarded_audited_with_an_alert() {
         vec![(FetchTarget::Product(77), T0_MS - 20_000)],
         "back in the fetch queue, due now"
     );
-    let discarded = api.discard_set_aside_fetch("cart:bad id", actor).unwrap();
+    let discarded = api
+        .discard_set_aside_fetch("cart:0bad-cart", actor)
+        .unwrap();
     assert_eq!(discarded.state, SetAsideState::Discarded);
     assert!(api.set_aside_fetches().unwrap().is_empty());
     assert!(api.status().unwrap().alerts.is_empty());

@@ -17,7 +17,7 @@ impl Store {
             let (key, value) = row?;
             let (due, oldest) = value.value();
             if due <= now_ms {
-                if let Some(target) = FetchTarget::from_key(key.value()) {
+                if let Some(target) = FetchTarget::from_stored_key(key.value()) {
                     out.push((target, oldest));
                 }
             }

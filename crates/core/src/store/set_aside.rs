@@ -68,11 +68,24 @@ impl StoreTxn<'_> {
             .open_table(FETCH_QUEUE)?
             .remove(key.as_str())?
             .map(|v| v.value().1);
+        self.set_aside_key(&key, reason, at_ms, queued.unwrap_or(oldest_event_ms))
+    }
+
+    /// Sets aside what can never be a fetch target under `key` (an id that is not valid for
+    /// its kind, an inbox entry that cannot be decoded), with `reason`: operators see it and
+    /// discard it; replay refuses it.
+    pub fn set_aside_key(
+        &mut self,
+        key: &str,
+        reason: &str,
+        at_ms: i64,
+        oldest_event_ms: i64,
+    ) -> Result<SetAsideFetch, StoreError> {
         let record = SetAsideFetch {
+            key: key.to_owned(),
             reason: reason.to_owned(),
             at_ms,
-            oldest_event_ms: queued.unwrap_or(oldest_event_ms),
-            key,
+            oldest_event_ms,
         };
         self.txn.open_table(SET_ASIDE)?.insert(
             record.key.as_str(),

@@ -26,6 +26,7 @@ fn webhook(hash: &str) -> InboxEntry {
         body: InboxBody::Notification {
             scope: "store/order/created".into(),
             fetch: None,
+            invalid_id: None,
         },
     }
 }
@@ -557,7 +558,7 @@ fn profiles_that_hold_purchases_back_jump_their_lanes_share() {
 fn a_set_aside_fetch_leaves_the_queue_and_comes_back_only_on_replay_or_a_new_notification() {
     use crate::model::FetchTarget;
     let (_dir, store) = temp_store();
-    let bad = FetchTarget::Cart("not-a-uuid".into());
+    let bad = FetchTarget::Cart(crate::model::CartId::parse("not-a-uuid").unwrap());
     let good = FetchTarget::Order(5021);
     store
         .write(|tx| {
