@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use bigreach_clock::SystemClock;
 use bigreach_core::app::dead_letters::DeadLetter;
 use bigreach_core::app::AppError;
+use bigreach_core::app::SetAside;
 use bigreach_core::config::Config;
 use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
@@ -75,6 +76,18 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// List, replay or discard fetches set aside because they failed for good (an id that is not
+    /// valid, a resource BigCommerce refuses; through the running appliance's local API).
+    SetAside {
+        #[command(subcommand)]
+        command: SetAsideCommand,
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml", global = true)]
+        config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Why did this person not enter the flow: identity links, every command with its delivery
     /// state, and every order withheld with the reason (through the running appliance).
     Trace {
@@ -111,6 +124,22 @@ enum DeadLetterCommand {
     Discard {
         /// The command id.
         id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SetAsideCommand {
+    /// Every set-aside fetch, with its reason.
+    List,
+    /// Put it back into the fetch queue (fetched again within a second).
+    Replay {
+        /// The key `list` shows, e.g. `product:77`.
+        key: String,
+    },
+    /// Give it up for good (audited).
+    Discard {
+        /// The key `list` shows, e.g. `product:77`.
+        key: String,
     },
 }
 
@@ -206,6 +235,11 @@ async fn run(command: Command) -> Result<()> {
             config,
             json,
         } => dead_letters(&config, command, json).await,
+        Command::SetAside {
+            command,
+            config,
+            json,
+        } => set_aside(&config, command, json).await,
         Command::Trace {
             query,
             config,
@@ -262,7 +296,10 @@ async fn dead_letters(config: &Path, command: DeadLetterCommand, json: bool) -> 
             if json {
                 operator::emit(&(serde_json::to_string_pretty(&letters)? + "\n"))?;
             } else {
-                operator::emit(&operator::dead_letters_report(&letters))?;
+                // Fetches set aside are the other half of "what did not go through".
+                let fetches: Vec<SetAside> =
+                    operator::call(config, Method::GET, "api/set-aside").await?;
+                operator::emit(&operator::dead_letters_report(&letters, &fetches))?;
             }
             return Ok(());
         }
@@ -287,4 +324,33 @@ async fn dead_letters(config: &Path, command: DeadLetterCommand, json: bool) -> 
         }
     };
     operator::emit(&(serde_json::to_string_pretty(&letter)? + "\n"))
+}
+
+async fn set_aside(config: &Path, command: SetAsideCommand, json: bool) -> Result<()> {
+    use reqwest::Method;
+    let (action, key) = match command {
+        SetAsideCommand::List => {
+            let fetches: Vec<SetAside> =
+                operator::call(config, Method::GET, "api/set-aside").await?;
+            if json {
+                operator::emit(&(serde_json::to_string_pretty(&fetches)? + "\n"))?;
+            } else {
+                operator::emit(&operator::set_aside_report(&fetches))?;
+            }
+            return Ok(());
+        }
+        SetAsideCommand::Replay { key } => ("replay", key),
+        SetAsideCommand::Discard { key } => ("discard", key),
+    };
+    // A key can hold any character (`/`, spaces): it travels as one path segment.
+    let segment: String = url::form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    let answer: SetAside = operator::call(
+        config,
+        Method::POST,
+        &format!("api/set-aside/{segment}/{action}"),
+    )
+    .await?;
+    operator::emit(&(serde_json::to_string_pretty(&answer)? + "\n"))
 }

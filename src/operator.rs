@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use bigreach_core::app::dead_letters::DeadLetter;
 use bigreach_core::app::status::Status;
 use bigreach_core::app::trace::Trace;
-use bigreach_core::app::{AppError, Code};
+use bigreach_core::app::{AppError, Code, SetAside};
 use bigreach_core::config::Config;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -289,15 +289,38 @@ pub fn trace_report(t: &Trace) -> String {
             when(&w.at)
         );
     }
+    if !t.set_aside.is_empty() {
+        let _ = writeln!(
+            out,
+            "  set aside ({}), nothing of it is sent until replayed:",
+            t.set_aside.len()
+        );
+    }
+    for s in &t.set_aside {
+        let _ = writeln!(
+            out,
+            "    {:<20} {} (since {})",
+            s.key,
+            s.reason,
+            when(&s.set_aside_at)
+        );
+    }
+    if t.set_aside_unattributed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} other fetch(es) are set aside whose person cannot be told until fetched (orders, carts): see `bigreach set-aside list`",
+            t.set_aside_unattributed
+        );
+    }
     out
 }
 
-/// `bigreach dead-letters list`.
-pub fn dead_letters_report(letters: &[DeadLetter]) -> String {
-    if letters.is_empty() {
-        return "no dead letters\n".to_owned();
-    }
+/// `bigreach dead-letters list`: the dead letters, then a line on the set-aside fetches.
+pub fn dead_letters_report(letters: &[DeadLetter], set_aside: &[SetAside]) -> String {
     let mut out = String::new();
+    if letters.is_empty() {
+        out.push_str("no dead letters\n");
+    }
     for letter in letters {
         let _ = writeln!(
             out,
@@ -308,5 +331,34 @@ pub fn dead_letters_report(letters: &[DeadLetter]) -> String {
             letter.reason.as_deref().unwrap_or("")
         );
     }
+    if !set_aside.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} fetch(es) set aside as well (nothing of them was sent): `bigreach set-aside list`",
+            set_aside.len()
+        );
+    }
+    out
+}
+
+/// `bigreach set-aside list`.
+pub fn set_aside_report(fetches: &[SetAside]) -> String {
+    if fetches.is_empty() {
+        return "nothing is set aside\n".to_owned();
+    }
+    let mut out = String::new();
+    for fetch in fetches {
+        let _ = writeln!(
+            out,
+            "{:<44} set aside {}  {}",
+            fetch.key,
+            when(&fetch.set_aside_at),
+            fetch.reason
+        );
+    }
+    let _ = writeln!(
+        out,
+        "replay one with `bigreach set-aside replay KEY`, or give it up with `bigreach set-aside discard KEY`"
+    );
     out
 }

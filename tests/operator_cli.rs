@@ -1,5 +1,6 @@
 //! The operator commands as a person uses them against a running appliance: `status` and `trace`
-//! print a readable report and the typed JSON with `--json`; a closed pipe ends quietly; an
+//! print a readable report and the typed JSON with `--json`; `set-aside` lists, refuses a replay
+//! that cannot work and discards; a closed pipe ends quietly; an
 //! error's code becomes the exit status; `check` warns about unset variables and `init`
 //! placeholders, and `--strict` makes them errors.
 
@@ -100,6 +101,53 @@ async fn status_and_trace_read_well_print_json_and_end_quietly_on_a_closed_pipe(
     let out = run(&["trace", "1", "--json"]).await;
     let trace: Trace = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!trace.commands.is_empty(), "{trace:?}");
+
+    // Set-aside fetches: listed (and named by the dead-letter list), a replay that cannot work
+    // is refused with the way out, a discard takes any key, even one with `/` and spaces.
+    let key = "cart:not a/uuid";
+    let now_ms = SystemClock.now_ms();
+    appliance
+        .store()
+        .write(|tx| {
+            tx.set_aside_key(
+                key,
+                "the cart id is not valid (expected a UUID)",
+                now_ms,
+                now_ms,
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let out = run(&["set-aside", "list"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let report = text(&out.stdout);
+    assert!(
+        report.contains(key) && report.contains("expected a UUID"),
+        "{report}"
+    );
+    let out = run(&["dead-letters", "list"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("1 fetch(es) set aside as well"),
+        "{out:?}"
+    );
+    let out = run(&["trace", "1"]).await;
+    assert!(
+        text(&out.stdout).contains("1 other fetch(es) are set aside"),
+        "{out:?}"
+    );
+    let out = run(&["set-aside", "replay", key]).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("discard it"), "{out:?}");
+    let out = run(&["set-aside", "discard", key, "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let discarded: bigreach_core::app::SetAside = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        discarded.state,
+        bigreach_core::app::SetAsideState::Discarded
+    );
+    let out = run(&["set-aside", "list"]).await;
+    assert_eq!(text(&out.stdout), "nothing is set aside\n");
 
     // The reader goes away before anything is written: no panic, no backtrace.
     let mut command = bigreach();

@@ -415,3 +415,40 @@ fn set_aside_fetches_are_listed_replayed_and_discarded_audited_with_an_alert() {
         .collect();
     assert_eq!(actions, ["set_aside.replayed", "set_aside.discarded"]);
 }
+
+#[test]
+fn a_trace_shows_the_persons_set_aside_fetches_and_counts_those_that_could_be_anyones() {
+    use crate::model::FetchTarget;
+    let (_dir, store, clock, _) = fixture();
+    store
+        .write(|tx| {
+            tx.set_aside_fetch(
+                &FetchTarget::Customer(42),
+                "BigCommerce answered 422 for v3/customers",
+                T0_MS,
+                T0_MS,
+            )?;
+            tx.set_aside_fetch(&FetchTarget::Customer(7), "someone else", T0_MS, T0_MS)?;
+            tx.set_aside_fetch(&FetchTarget::Order(5021), "an order", T0_MS, T0_MS)?;
+            tx.set_aside_fetch(&FetchTarget::Product(77), "a product", T0_MS, T0_MS)?;
+            tx.set_aside_key("inbox:3", "unreadable", T0_MS, T0_MS)?;
+            Ok(())
+        })
+        .unwrap();
+    let api = AppApi::new(store, clock);
+    let trace = api.trace("jane@shop.com").unwrap();
+    let keys: Vec<_> = trace.set_aside.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["customer:42"],
+        "hers, found through her identity link"
+    );
+    assert_eq!(
+        trace.set_aside[0].reason,
+        "BigCommerce answered 422 for v3/customers"
+    );
+    assert_eq!(
+        trace.set_aside_unattributed, 2,
+        "the order and the inbox entry could be hers; another customer and a product cannot"
+    );
+}

@@ -1,6 +1,7 @@
 //! Trace: everything BigReach knows about one person, to answer "why did this profile not enter
 //! the flow": the identity links followed, every command queued or sent for them with its
-//! delivery state, and everything withheld with the reason.
+//! delivery state, everything withheld with the reason, and what of theirs is set aside (plus how
+//! many set-aside fetches could be anyone's).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::dead_letters::{utc, CommandState};
-use super::{AppApi, AppError, Code};
+use super::{AppApi, AppError, Code, SetAside};
 
 /// One identity link followed (`email:… → customer:42`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,12 @@ pub struct Trace {
     pub commands: Vec<TraceCommand>,
     /// Everything withheld, with the reason.
     pub withheld: Vec<TraceWithheld>,
+    /// Fetches of theirs set aside because they failed for good (their customer record), with
+    /// the reason: until an operator replays them, nothing of it reaches Bloomreach.
+    pub set_aside: Vec<SetAside>,
+    /// Other set-aside fetches whose person cannot be told before they are fetched (orders,
+    /// carts, unreadable inbox entries): any of them may be this person's.
+    pub set_aside_unattributed: u64,
 }
 
 /// The first person key for a query: an email, a phone in E.164 or a customer id.
@@ -172,12 +179,22 @@ impl AppApi {
             }));
         }
         commands.sort_by_key(|c| c.id);
+        let (set_aside, unattributed): (Vec<_>, Vec<_>) = self
+            .set_aside_fetches()?
+            .into_iter()
+            .partition(|s| s.key.starts_with("customer:") && keys.contains(&s.key));
+        let set_aside_unattributed = unattributed
+            .iter()
+            .filter(|s| !s.key.starts_with("customer:") && !s.key.starts_with("product:"))
+            .count() as u64;
         Ok(Trace {
             query: query.to_owned(),
             person_keys: keys,
             links,
             commands,
             withheld,
+            set_aside,
+            set_aside_unattributed,
         })
     }
 }
