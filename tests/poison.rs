@@ -444,3 +444,96 @@ async fn an_inbox_entry_that_cannot_be_read_is_set_aside_and_later_entries_still
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bigcommerce_gateway_404_parks_enrich_and_sets_nothing_aside() {
+    let plan = small_plan();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+    let variants = twins.bigcommerce.truth().variants;
+    // Once armed, a gateway in front of BigCommerce answers 404 for every product listing.
+    let armed = Arc::new(AtomicBool::new(false));
+    let flag = armed.clone();
+    config.bigcommerce.api_root = Some(
+        common::proxy(
+            twins.bigcommerce.api_root(),
+            Arc::new(|_: &str, _: &[u8]| common::Verdict::Forward),
+            Arc::new(move |path: &str, _: &[u8], _: u16, _: &[u8]| {
+                (flag.load(Ordering::SeqCst) && path.ends_with("v3/catalog/products"))
+                    .then(|| (404, "<html>Not Found</html>".to_owned()))
+            }),
+        )
+        .await,
+    );
+    let appliance = drive(
+        &clock,
+        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
+    )
+    .await
+    .unwrap();
+    advance_until(
+        &clock,
+        Duration::from_millis(100),
+        "the first poll pass and its delivery",
+        || appliance.poll_passes() >= 1 && appliance.status().unwrap().idle,
+    )
+    .await;
+    armed.store(true, Ordering::SeqCst);
+    let url = format!(
+        "http://{}/webhooks",
+        appliance.status().unwrap().webhook_address
+    );
+    let products: std::collections::BTreeSet<u64> =
+        variants.iter().map(|v| v.product_id).take(3).collect();
+    for product in &products {
+        let answer = post_webhook(
+            &clock,
+            &url,
+            webhook(
+                "store/product/updated",
+                serde_json::json!({"type": "product", "id": product}),
+                &format!("gateway-product-{product}"),
+            ),
+        )
+        .await;
+        assert_eq!(answer, 200);
+    }
+    advance_until(&clock, Duration::from_millis(100), "enrich to park", || {
+        !appliance.status().unwrap().parked.is_empty()
+    })
+    .await;
+    let status = appliance.status().unwrap();
+    assert!(
+        status.parked[0].hint.contains("api_root"),
+        "{:?}",
+        status.parked
+    );
+    assert_eq!(status.store.set_aside, 0, "nothing is set aside");
+    assert_eq!(
+        status.store.fetch_queue,
+        products.len() as u64,
+        "all stay queued"
+    );
+
+    // The gateway recovers: the next probe (within 5 minutes) unparks and fetches them all.
+    armed.store(false, Ordering::SeqCst);
+    advance_until(
+        &clock,
+        Duration::from_secs(5),
+        "the probe to unpark",
+        || {
+            let status = appliance.status().unwrap();
+            status.parked.is_empty() && status.store.fetch_queue == 0
+        },
+    )
+    .await;
+    assert_eq!(appliance.status().unwrap().store.set_aside, 0);
+
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}

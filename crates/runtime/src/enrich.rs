@@ -138,10 +138,10 @@ impl Enricher {
                             wait
                         }
                         Directive::DeadLetter => {
-                            // Fetches that fail for good are set aside inside the round, so
-                            // this is a stored inbox entry that cannot be decoded: it stays
-                            // (nothing is lost) and is tried again at the slowest pace.
-                            tracing::error!(error = %crate::log_safe::log_safe(&error.to_string()), "an inbox entry cannot be read; retrying slowly");
+                            // Fetches that fail for good and unreadable inbox entries are set
+                            // aside inside the round, so nothing should come here; if it does,
+                            // the work stays (nothing is lost) and is tried at the slowest pace.
+                            tracing::error!(error = %crate::log_safe::log_safe(&error.to_string()), "an enrich round failed for good; retrying slowly");
                             backoff = MAX_BACKOFF;
                             MAX_BACKOFF
                         }

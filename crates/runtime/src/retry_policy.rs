@@ -17,6 +17,7 @@
 //! | BigCommerce | 429 after the client's own retries | retry on the failure streak | rate limited |
 //! | BigCommerce | 5xx, 408, transport | retry on the failure streak | server trouble |
 //! | BigCommerce | 401, 403 (revoked token, missing scope) | park the stage with the operator's fix | none |
+//! | BigCommerce | an unexpected 404, 405, 407 or a redirect (a gateway, a wrong API root: not the resource's fault) | park the stage with the operator's fix | none |
 //! | BigCommerce | other 4xx, an undecodable body | dead letter (set the work aside) | none |
 //!
 //! Parked work is never dropped: it stays queued, and the parked stage probes once every
@@ -84,6 +85,7 @@ pub struct Decision {
 
 const BLOOMREACH_AUTH_HINT: &str = "check the project token, the API key id and secret, and the API group's permissions (Events Set, Customer properties Set, Catalogs) in Bloomreach under Project settings → Access management → API; delivery resumes by itself within 5 minutes of the fix, or at once on restart";
 const BLOOMREACH_ROUTE_HINT: &str = "the request did not reach the Bloomreach API (a gateway or proxy answered, or the path does not exist): check `bloomreach.base_url`, any proxy or firewall between BigReach and Bloomreach, and that the catalog still exists (a restart re-creates it); nothing is dropped, and delivery resumes by itself within 5 minutes once requests get through";
+const BIGCOMMERCE_ROUTE_HINT: &str = "the request did not reach the BigCommerce API (a gateway or proxy answered, or the path does not exist): check the store hash, `bigcommerce.api_root` if set, and any proxy or firewall between BigReach and BigCommerce; nothing is set aside or dropped, and fetching resumes by itself within 5 minutes once requests get through";
 const BIGCOMMERCE_AUTH_HINT: &str = "check the store hash and the store-level API account's access token and its read-only scopes (orders, customers, products, information) in BigCommerce under Settings → API accounts, then restart BigReach (it also tries again by itself every 5 minutes)";
 
 /// A whole Bloomreach request failed (nothing in it was applied).
@@ -140,6 +142,20 @@ fn not_the_requests_fault(error: &BloomreachError) -> bool {
     )
 }
 
+/// Whether a BigCommerce answer says the route is not there rather than anything about the
+/// resource: an unexpected 404 (the client turns the expected ones, such as a converted cart,
+/// into "absent"), a 405, a proxy's 407 or a redirect.
+fn bigcommerce_route_missing(error: &BigCommerceError) -> bool {
+    matches!(
+        error,
+        BigCommerceError::NotFound { .. }
+            | BigCommerceError::Http {
+                status: 300..=399 | 405 | 407,
+                ..
+            }
+    )
+}
+
 /// One command was rejected inside an otherwise successful Bloomreach answer.
 pub fn bloomreach_command(class: ErrorClass) -> Decision {
     match class {
@@ -172,6 +188,14 @@ pub fn bloomreach_command(class: ErrorClass) -> Decision {
 
 /// A BigCommerce request failed after the client's own retries.
 pub fn bigcommerce(error: &BigCommerceError) -> Decision {
+    if bigcommerce_route_missing(error) {
+        return Decision {
+            directive: Directive::Park {
+                hint: BIGCOMMERCE_ROUTE_HINT,
+            },
+            pressure: Pressure::None,
+        };
+    }
     match error.retry_hint() {
         RetryHint::Later => {
             let rate_limited = matches!(error, BigCommerceError::RateLimitExhausted { .. });
@@ -391,14 +415,34 @@ mod tests {
 
     #[test]
     fn other_bigcommerce_4xx_set_the_work_aside() {
-        assert_eq!(
-            bigcommerce(&bc_error(Some(400))).directive,
-            Directive::DeadLetter
-        );
-        assert_eq!(
-            bigcommerce(&bc_error(None)).directive,
-            Directive::DeadLetter
-        );
+        for status in [400, 409, 422] {
+            assert_eq!(
+                bigcommerce(&bc_error(Some(status))).directive,
+                Directive::DeadLetter,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bigcommerce_route_that_is_not_there_parks_instead_of_setting_work_aside() {
+        // An unexpected 404 (the client already turns the expected ones, a deleted cart, into
+        // "absent"), a 405, a proxy's 407 or a redirect say nothing about the resource: a
+        // gateway or a wrong API root answered. Setting every resource aside would empty the
+        // queue into the operator's lap; parking keeps it queued and probes.
+        for error in [
+            bc_error(None),
+            bc_error(Some(405)),
+            bc_error(Some(407)),
+            bc_error(Some(302)),
+        ] {
+            let decision = bigcommerce(&error);
+            assert!(
+                matches!(decision.directive, Directive::Park { hint } if hint.contains("api_root")),
+                "{error}: {decision:?}"
+            );
+            assert_eq!(decision.pressure, Pressure::None);
+        }
     }
 
     #[test]
