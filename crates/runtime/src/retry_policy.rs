@@ -9,7 +9,7 @@
 //! | Bloomreach request | 5xx, 408, transport, an unreadable 2xx | retry on the failure streak; not against the budget | server trouble: halve the request rate |
 //! | Bloomreach request | credentials, project token, permissions | park delivery with the operator's fix | none |
 //! | Bloomreach request | 404, 405, 407 or a redirect (a gateway, a wrong base URL, a deleted catalog: not the commands' fault) | park delivery with the operator's fix | none |
-//! | Bloomreach request | any other 4xx, an invalid batch | dead letter every command with the reason | none |
+//! | Bloomreach request | any other 4xx, an invalid batch | split the batch in halves until the commands at fault stand alone (`deliver::tracking`); dead letter those with the reason | none |
 //! | Bloomreach command (inside a 200) | permanent rejection | dead letter with the reason | none |
 //! | Bloomreach command | auth or permission wording | park delivery (the data is kept) | none |
 //! | Bloomreach command | transient wording | retry on the command's attempts; against the budget | none |

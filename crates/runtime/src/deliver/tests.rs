@@ -178,6 +178,61 @@ async fn a_failed_request_is_a_retry_for_every_command_never_a_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_for_good_is_split_so_only_the_command_at_fault_is_a_dead_letter() {
+    let rig = rig().await;
+    let refused = || Canned::json(400, r#"{"error":"malformed command data"}"#);
+    let accepted = |ids: &[u64]| {
+        let results: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"command_id": id.to_string(), "success": true}))
+            .collect();
+        Canned::json(
+            200,
+            json!({"success": true, "results": results}).to_string(),
+        )
+    };
+    // [1 2 3 4] refused → [1 2] taken; [3 4] refused → [3] refused, [4] taken.
+    rig.server.push(refused());
+    rig.server.push(accepted(&[1, 2]));
+    rig.server.push(refused());
+    rig.server.push(refused());
+    rig.server.push(accepted(&[4]));
+    let work: Vec<_> = (1..=4)
+        .map(|id| record(id, Destination::Event, br#"{"event_type":"purchase"}"#))
+        .collect();
+    let sink = rig.tracking.clone();
+    let outcomes = drive(&rig.clock, Duration::from_millis(10), async move {
+        sink.send(&work).await
+    })
+    .await;
+    assert_eq!(
+        ids(&outcomes),
+        vec![1, 2, 3, 4],
+        "one outcome each: {outcomes:?}"
+    );
+    for (id, outcome) in &outcomes {
+        if *id == 3 {
+            assert!(
+                matches!(outcome, AttemptOutcome::Dead { reason } if reason.contains("400")),
+                "{outcome:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, AttemptOutcome::Delivered { .. }),
+                "{id}: {outcome:?}"
+            );
+        }
+    }
+    let sent: Vec<usize> = rig
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.json()["commands"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sent, vec![4, 2, 2, 1, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalog_item_gets_exactly_one_outcome() {
     let rig = rig().await;
     rig.server
