@@ -428,49 +428,38 @@ impl Enricher {
         let mut listed = false;
         let page_limit = u64::from(bigreach_bigcommerce::PAGE_LIMIT);
         let plan = order_listing(ids, page_limit);
-        if let OrderListing::IdRange { min_id, max_id } = plan {
-            // Notified orders close together (a sale's new orders, their status updates): list
-            // them by id range, at most `ID_RANGE_PAGES` requests however far behind enrich is.
-            // A listing by modification time would cover every order changed since the oldest
-            // notification, a window that grows as enrich falls behind.
-            let mut page = 1;
-            while !missing.is_empty() {
-                let batch = self
-                    .bigcommerce
-                    .orders_in_id_range(min_id, max_id, page)
-                    .await?;
-                let full = batch.len() >= page_limit as usize;
-                for order in batch {
-                    if missing.remove(&order.id) {
-                        out.push(order);
-                    }
+        // Ids close together are listed by range (a range under `ID_RANGE_PAGES` pages needs at
+        // most one more, empty, page), spread-out ones by modification time (see `OrderListing`).
+        let since = chrono::DateTime::from_timestamp_millis(oldest_event_ms - LISTING_OVERLAP_MS);
+        let max_pages = match plan {
+            OrderListing::ById => 0,
+            OrderListing::IdRange { .. } => ID_RANGE_PAGES + 1,
+            OrderListing::ModifiedSince { max_pages } => max_pages,
+        };
+        let mut page = 1;
+        while !missing.is_empty() && u64::from(page) <= max_pages {
+            let batch = match (plan, since) {
+                (OrderListing::IdRange { min_id, max_id }, _) => {
+                    self.bigcommerce
+                        .orders_in_id_range(min_id, max_id, page)
+                        .await?
                 }
-                if !full {
-                    listed = true;
-                    break;
+                (OrderListing::ModifiedSince { .. }, Some(since)) => {
+                    self.bigcommerce.orders_modified_since(since, page).await?
                 }
-                page += 1;
-            }
-        } else if let OrderListing::ModifiedSince { max_pages } = plan {
-            if let Some(since) =
-                chrono::DateTime::from_timestamp_millis(oldest_event_ms - LISTING_OVERLAP_MS)
-            {
-                let mut page = 1;
-                while !missing.is_empty() && u64::from(page) <= max_pages {
-                    let batch = self.bigcommerce.orders_modified_since(since, page).await?;
-                    let full = batch.len() >= page_limit as usize;
-                    for order in batch {
-                        if missing.remove(&order.id) {
-                            out.push(order);
-                        }
-                    }
-                    if !full {
-                        listed = true;
-                        break;
-                    }
-                    page += 1;
+                _ => break,
+            };
+            let full = batch.len() >= page_limit as usize;
+            for order in batch {
+                if missing.remove(&order.id) {
+                    out.push(order);
                 }
             }
+            if !full {
+                listed = true;
+                break;
+            }
+            page += 1;
         }
         if listed {
             if !missing.is_empty() {
