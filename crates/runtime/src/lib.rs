@@ -183,10 +183,9 @@ pub struct Listeners {
 impl Listeners {
     /// Binds `webhooks.listen` and `api.listen` of `config`.
     pub fn bind(config: &Config) -> Result<Self, StartError> {
-        let webhooks = std::net::TcpListener::bind(config.webhooks.listen)
+        let webhooks = listener::bind(config.webhooks.listen)
             .map_err(io_error("binding the webhook receiver"))?;
-        let api = std::net::TcpListener::bind(config.api.listen)
-            .map_err(io_error("binding the local API"))?;
+        let api = listener::bind(config.api.listen).map_err(io_error("binding the local API"))?;
         Ok(Listeners { webhooks, api })
     }
 }
@@ -275,6 +274,24 @@ impl Appliance {
         if config.webhooks.public_url.path() != "/" {
             paths.push(config.webhooks.public_url.path().to_owned());
         }
+        let file_limit = listener::open_file_limit();
+        let (webhook_connections, api_connections) = listener::fit_file_limit(
+            config.webhooks.max_connections,
+            config.api.max_connections,
+            file_limit,
+        );
+        if (webhook_connections, api_connections)
+            != (config.webhooks.max_connections, config.api.max_connections)
+        {
+            tracing::warn!(
+                open_file_limit = file_limit,
+                reserved = listener::FILES_RESERVED,
+                webhooks_max_connections = webhook_connections,
+                api_max_connections = api_connections,
+                "the connection caps are lowered to fit the open-file limit; raise it \
+                 (LimitNOFILE= in the service file, `ulimit -n`) to allow the configured caps"
+            );
+        }
         let numeric_store_id = NumericStoreId::unknown();
         let (webhook_address, receiver_task) = receiver::serve(
             tokio_listener(listeners.webhooks).map_err(io_error("binding the webhook receiver"))?,
@@ -282,7 +299,7 @@ impl Appliance {
                 secret: webhook_secret.clone(),
                 max_body_bytes: config.webhooks.max_body_bytes,
                 paths,
-                limits: ListenerLimits::with_max_connections(config.webhooks.max_connections),
+                limits: ListenerLimits::with_max_connections(webhook_connections),
                 // The receiver opens before BigCommerce has answered (it must accept during an
                 // outage), so the numeric store id is not known yet: `producer` decides until
                 // the BigCommerce preflight fills it in.
@@ -399,7 +416,7 @@ impl Appliance {
             tokio_listener(listeners.api).map_err(io_error("binding the local API"))?,
             api_token.clone(),
             shared.clone(),
-            ListenerLimits::with_max_connections(config.api.max_connections),
+            ListenerLimits::with_max_connections(api_connections),
             shared.metrics.api_listener.clone(),
             shared.clock.clone(),
             shutdown_rx,

@@ -160,6 +160,7 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
     let open = Family::<Vec<(String, String)>, Gauge>::default();
     let accept_errors = Family::<Vec<(String, String)>, Counter>::default();
     let at_capacity = Family::<Vec<(String, String)>, Counter>::default();
+    let closed_for_room = Family::<Vec<(String, String)>, Counter>::default();
     for (name, listener) in [
         ("webhooks", &metrics.webhook_listener),
         ("api", &metrics.api_listener),
@@ -172,6 +173,9 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
         at_capacity
             .get_or_create(&label)
             .inc_by(listener.at_capacity.load(Ordering::Relaxed));
+        closed_for_room
+            .get_or_create(&label)
+            .inc_by(listener.closed_for_room.load(Ordering::Relaxed));
     }
     registry.register(
         "connections_open",
@@ -185,8 +189,13 @@ pub fn encode(status: &ApplianceStatus, metrics: &Metrics) -> Result<String, std
     );
     registry.register(
         "connection_limit_reached",
-        "Times a listener stopped accepting because every connection slot was taken",
+        "Times a connection arrived while every connection slot was taken, per listener",
         at_capacity,
+    );
+    registry.register(
+        "connections_closed_for_room",
+        "Connections between requests closed at the cap to serve a new one, per listener",
+        closed_for_room,
     );
     registry.register(
         "delivery_latency_seconds",

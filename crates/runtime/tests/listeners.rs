@@ -1,5 +1,6 @@
-//! Both listeners under hostile connections: slow headers and slow bodies are cut off, the
-//! connection cap defers connection N+1 until one closes, and closed connections are released
+//! Both listeners under hostile connections: slow headers and slow bodies are cut off; at the
+//! connection cap the oldest connection between requests is closed to serve a new one, while a
+//! connection serving a request is never closed for room; and closed connections are released
 //! at once (the tracker is back to 0 after many open/close cycles).
 //!
 //! Network timeouts run on real time (hyper's timer is tokio's), so these tests use short ones.
@@ -224,8 +225,13 @@ async fn api_closes_slow_headers() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// A whole request head and only part of its declared body: the handler is reading it.
+fn half_a_webhook() -> &'static [u8] {
+    b"POST /webhooks HTTP/1.1\r\nhost: x\r\nx-bigreach-secret: s3cret-webhook\r\ncontent-length: 500\r\n\r\n{\"scope\""
+}
+
 #[tokio::test]
-async fn receiver_defers_connection_n_plus_one_until_one_closes() {
+async fn at_the_cap_the_receiver_closes_the_oldest_idle_connection_to_serve_a_webhook() {
     const N: usize = 4;
     let r = receiver(ListenerLimits {
         header_read_timeout: Duration::from_secs(30),
@@ -235,12 +241,48 @@ async fn receiver_defers_connection_n_plus_one_until_one_closes() {
     let mut held = Vec::new();
     for _ in 0..N {
         held.push(TcpStream::connect(r.address).await.unwrap());
+        let open = held.len() as u64;
+        eventually("the connection is open", || {
+            r.metrics.webhook_listener.open_now() == open
+        })
+        .await;
+    }
+    // Connection N+1 carries a webhook: the oldest idle connection is closed for it, at once
+    // (the idle ones would otherwise hold their slots for the 30 s header timeout).
+    let mut extra = TcpStream::connect(r.address).await.unwrap();
+    let answer = exchange(&mut extra, &webhook_request("n-plus-one")).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(r.store.pending_inbox(10).unwrap().len(), 1);
+    let listener = &r.metrics.webhook_listener;
+    assert_eq!(listener.closed_for_room.load(Ordering::Relaxed), 1);
+    assert!(listener.at_capacity.load(Ordering::Relaxed) >= 1);
+    // The oldest was closed; the newer ones are still open.
+    assert_eq!(read_to_close(&mut held[0]).await, "");
+    let mut byte = [0u8; 1];
+    let still_open = tokio::time::timeout(Duration::from_millis(50), held[1].read(&mut byte)).await;
+    assert!(still_open.is_err(), "the second-oldest stays open");
+}
+
+#[tokio::test]
+async fn a_connection_serving_a_request_is_never_closed_for_room() {
+    const N: usize = 2;
+    let r = receiver(ListenerLimits {
+        header_read_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(30),
+        ..limits(N)
+    })
+    .await;
+    // Both slots serve a request (their bodies are still arriving).
+    let mut busy = Vec::new();
+    for _ in 0..N {
+        let mut stream = TcpStream::connect(r.address).await.unwrap();
+        stream.write_all(half_a_webhook()).await.unwrap();
+        busy.push(stream);
     }
     eventually("N connections open", || {
         r.metrics.webhook_listener.open_now() == N as u64
     })
     .await;
-    // Connection N+1: the kernel takes it, the receiver does not serve it while N are open.
     let mut extra = TcpStream::connect(r.address).await.unwrap();
     extra
         .write_all(webhook_request("n-plus-one").as_bytes())
@@ -254,21 +296,29 @@ async fn receiver_defers_connection_n_plus_one_until_one_closes() {
             >= 1
     })
     .await;
+    SystemClock.sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        r.metrics
+            .webhook_listener
+            .closed_for_room
+            .load(Ordering::Relaxed),
+        0
+    );
     assert_eq!(r.metrics.webhook_listener.open_now(), N as u64);
     assert_eq!(
         r.store.pending_inbox(10).unwrap().len(),
         0,
         "not served yet"
     );
-    // One closes: N+1 is served.
-    held.pop();
+    // One request ends (its client gives up): N+1 is served.
+    busy.pop();
     let answer = read_to_close(&mut extra).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(r.store.pending_inbox(10).unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn api_defers_connection_n_plus_one_until_one_closes() {
+async fn at_the_cap_the_api_closes_the_oldest_idle_connection() {
     const N: usize = 2;
     let a = api(ListenerLimits {
         header_read_timeout: Duration::from_secs(30),
@@ -278,20 +328,17 @@ async fn api_defers_connection_n_plus_one_until_one_closes() {
     let mut held = Vec::new();
     for _ in 0..N {
         held.push(TcpStream::connect(a.address).await.unwrap());
+        let open = held.len() as u64;
+        eventually("the connection is open", || {
+            a.connections.open_now() == open
+        })
+        .await;
     }
-    eventually("N connections open", || {
-        a.connections.open_now() == N as u64
-    })
-    .await;
     let mut extra = TcpStream::connect(a.address).await.unwrap();
-    extra.write_all(status_request().as_bytes()).await.unwrap();
-    eventually("the cap is reached", || {
-        a.connections.at_capacity.load(Ordering::Relaxed) >= 1
-    })
-    .await;
-    held.clear();
-    let answer = read_to_close(&mut extra).await;
+    let answer = exchange(&mut extra, &status_request()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(a.connections.closed_for_room.load(Ordering::Relaxed), 1);
+    assert_eq!(read_to_close(&mut held[0]).await, "");
 }
 
 #[tokio::test]
