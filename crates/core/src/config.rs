@@ -48,6 +48,10 @@ pub struct MappingSettings {
     /// Profile properties: source name → Bloomreach property name (empty = leave it out).
     #[serde(default)]
     pub profile: std::collections::BTreeMap<String, String>,
+    /// What orders count as (status id and `payment_status` → paid / held / cancelled /
+    /// refunded) and the `purchase_status` names; defaults in `data/mapping.toml` `[orders]`.
+    #[serde(default)]
+    pub orders: crate::map::payment::OrderMappingSettings,
 }
 
 /// Alert thresholds.
@@ -459,6 +463,13 @@ impl Config {
                 "must be an ASCII property name (letters, digits, _) or empty to leave it out",
             );
         }
+        if let Err(order_problems) =
+            crate::map::payment::OrderMapping::with_overrides(&self.mapping.orders)
+        {
+            for (field, problem) in order_problems {
+                check(false, &field, &problem);
+            }
+        }
         check(
             self.monitoring.alert_latency_secs >= 10,
             "monitoring.alert_latency_secs",
@@ -594,6 +605,9 @@ alert_latency_secs = 300
 # [mapping.profile]
 # company = ""
 # phone = "mobile_phone"
+# What orders count as (paid, held, cancelled, refunded) defaults to data/mapping.toml [orders]:
+# [mapping.orders.payment_status]
+# authorized = "paid"
 "#;
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ fn email_as_id_order(
     initial_sync: bool,
 ) -> Vec<crate::model::NewCommand> {
     let email = order.billing_address.email.trim();
-    if email.is_empty() || !map::is_paid(order) {
+    if email.is_empty() || !map::is_paid(order, &settings.mapping) {
         return Vec::new();
     }
     let ids = ResolvedIds::email(&settings.ids, email);
@@ -359,13 +359,17 @@ fn order_commands(
         )?;
         return Ok(Vec::new());
     };
-    if !map::is_paid(order) {
+    let state = settings.mapping.orders.state(order);
+    if !state.was_paid() {
         withhold(
             tx,
             Some(ids.person.store_key()),
             format!(
-                "not paid (status {} {:?}, payment {:?}); a purchase is sent when BigCommerce shows it paid",
-                order.status_id, order.status, order.payment_status
+                "not paid: {} (status {} {:?}, payment {:?}, see [mapping.orders]); a purchase is sent when BigCommerce shows it paid",
+                state.name(),
+                order.status_id,
+                order.status,
+                order.payment_status
             ),
         )?;
         return Ok(Vec::new());
@@ -431,6 +435,7 @@ mod tests {
                 profile: Default::default(),
                 group_names: Default::default(),
                 attribute_names: Default::default(),
+                orders: Default::default(),
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,
@@ -465,7 +470,9 @@ mod tests {
         assert_eq!(trace.withheld.len(), 1);
         assert_eq!(trace.withheld[0].subject, "order:7");
         assert!(
-            trace.withheld[0].reason.starts_with("not paid (status 7"),
+            trace.withheld[0]
+                .reason
+                .starts_with("not paid: held (status 7"),
             "{trace:?}"
         );
 

@@ -250,7 +250,13 @@ pub fn evaluate(
         BTreeMap::new();
     for profile in &bloomreach.profiles {
         for event in &profile.events {
-            if event.event_type != "purchase" {
+            // Sales only: a cancellation (`purchase_status` "cancelled") is a separate fact.
+            let sale = event
+                .properties
+                .get("purchase_status")
+                .and_then(|v| v.as_str())
+                .is_none_or(|s| s == "success");
+            if event.event_type != "purchase" || !sale {
                 continue;
             }
             if let Some(id) = event.properties.get("purchase_id").and_then(|v| v.as_u64()) {

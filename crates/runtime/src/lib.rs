@@ -656,6 +656,11 @@ async fn bigcommerce_preflight(
         ids: config.bloomreach.ids.clone(),
         mapping: MappingContext {
             profile: ProfileMapping::with_overrides(&config.mapping.profile),
+            // Config validation already rejected every bad `[mapping.orders]` entry.
+            orders: bigreach_core::map::payment::OrderMapping::with_overrides(
+                &config.mapping.orders,
+            )
+            .unwrap_or_default(),
             group_names,
             attribute_names,
             store_currency,

@@ -19,14 +19,12 @@ use sha2::{Digest, Sha256};
 use crate::identity::ResolvedIds;
 use crate::model::{Destination, Lane, NewCommand};
 
-/// Status ids of orders whose payment BigCommerce has confirmed (see reference §3.3): shipped,
-/// partially shipped, refunded, awaiting pickup, awaiting shipment, completed, awaiting
-/// fulfillment, disputed, partially refunded. A refunded order was paid first.
-pub const PAID_STATUS_IDS: [u32; 9] = [2, 3, 4, 8, 9, 10, 11, 13, 14];
+pub mod payment;
 
-/// Whether an order counts as paid (and so as a purchase).
-pub fn is_paid(order: &Order) -> bool {
-    PAID_STATUS_IDS.contains(&order.status_id)
+/// Whether the sale happened for `order` (so a `success` purchase is due), by the order mapping
+/// of `ctx` (status id × `payment_status`, see [`payment`]).
+pub fn is_paid(order: &Order, ctx: &MappingContext) -> bool {
+    ctx.orders.state(order).was_paid()
 }
 
 /// The event type of purchases.
@@ -47,6 +45,8 @@ pub struct MappingContext {
     pub group_names: std::collections::BTreeMap<u64, String>,
     /// Customer attribute names by id (`GET v3/customers/attributes`).
     pub attribute_names: std::collections::BTreeMap<u64, String>,
+    /// What an order counts as (paid, held, cancelled, refunded) and the `purchase_status` names.
+    pub orders: payment::OrderMapping,
 }
 
 /// The default profile mapping, `data/mapping.toml`, compiled in.
@@ -161,7 +161,8 @@ pub fn purchase_commands(
     ctx: &MappingContext,
     lane: Lane,
 ) -> Vec<NewCommand> {
-    if !is_paid(order) {
+    let state = ctx.orders.state(order);
+    if !state.was_paid() {
         return Vec::new();
     }
     let currency = transactional_currency(order, ctx);
@@ -194,7 +195,7 @@ pub fn purchase_commands(
 
     let mut properties = Map::new();
     properties.insert("purchase_id".into(), json!(order.id));
-    properties.insert("purchase_status".into(), json!("success"));
+    properties.insert("purchase_status".into(), json!(ctx.orders.success));
     properties.insert("purchase_source_type".into(), json!("online"));
     properties.insert("purchase_source_name".into(), json!(ctx.source_name));
     properties.insert("status_id".into(), json!(order.status_id));
@@ -219,6 +220,11 @@ pub fn purchase_commands(
         properties.insert("store_currency".into(), json!(ctx.store_currency));
     }
 
+    let cancellation = (state == payment::PaymentState::CancelledAfterPayment).then(|| {
+        let mut cancelled = properties.clone();
+        cancelled.insert("purchase_status".into(), json!(ctx.orders.cancelled));
+        cancelled
+    });
     let mut commands = vec![event_command(
         lane,
         format!("purchase:{}", order.id),
@@ -228,6 +234,19 @@ pub fn purchase_commands(
         properties,
         event_time_ms,
     )];
+    if let Some(cancelled) = cancellation {
+        // One cancellation per order (its own fact key), at the time BigCommerce last changed
+        // the order; the sale above keeps its key, so a purchase sent earlier is not resent.
+        commands.push(event_command(
+            lane,
+            format!("purchase_cancelled:{}", order.id),
+            ids,
+            PURCHASE,
+            unix_seconds(order.date_modified),
+            cancelled,
+            event_time_ms,
+        ));
+    }
     for line in &order.line_items {
         commands.push(event_command(
             lane,
@@ -235,7 +254,7 @@ pub fn purchase_commands(
             ids,
             PURCHASE_ITEM,
             timestamp,
-            purchase_item_properties(order, line, &currency),
+            purchase_item_properties(order, line, &currency, &ctx.orders.success),
             event_time_ms,
         ));
     }
@@ -268,10 +287,11 @@ fn purchase_item_properties(
     order: &Order,
     line: &OrderProduct,
     currency: &str,
+    success: &str,
 ) -> Map<String, Value> {
     let mut p = Map::new();
     p.insert("purchase_id".into(), json!(order.id));
-    p.insert("purchase_status".into(), json!("success"));
+    p.insert("purchase_status".into(), json!(success));
     p.insert("line_id".into(), json!(line.id));
     p.insert("product_id".into(), json!(line.product_id.to_string()));
     p.insert(

@@ -47,6 +47,7 @@ fn ctx() -> MappingContext {
         profile: ProfileMapping::default(),
         group_names: Default::default(),
         attribute_names: Default::default(),
+        orders: Default::default(),
     }
 }
 
@@ -99,14 +100,13 @@ fn paid_order_maps_to_purchase_and_one_item_per_line_in_transactional_currency()
 #[test]
 fn unpaid_orders_map_to_nothing() {
     for status in [0, 1, 5, 6, 7, 12] {
+        // Cancelled / declined before capture (a captured one is a cancellation, tested below).
+        let mut order = eur_guest_order(status);
+        if matches!(status, 5 | 6) {
+            order.payment_status = "void".into();
+        }
         assert!(
-            purchase_commands(
-                &eur_guest_order(status),
-                &guest_ids(),
-                &ctx(),
-                Lane::Transactions
-            )
-            .is_empty(),
+            purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions).is_empty(),
             "status {status}"
         );
     }
@@ -278,4 +278,148 @@ fn profile_names_come_from_data_mapping_toml_and_config_overrides() {
             names: Default::default()
         }
     );
+}
+
+/// Status id × `payment_status` → what the order counts as (reference §3.3, §3.4).
+#[test]
+fn payment_state_follows_status_and_payment_status() {
+    use super::payment::PaymentState::*;
+    let table: &[(u32, &str, super::payment::PaymentState)] = &[
+        (11, "captured", Paid),
+        (11, "paid", Paid),
+        (11, "", Paid),
+        (10, "captured", Paid),
+        (2, "captured", Paid),
+        // Authorize-only gateway: Awaiting Fulfillment before any money is captured.
+        (11, "authorized", Held),
+        (11, "capture pending", Held),
+        (11, "held for review", Held),
+        (11, "pending", Held),
+        (0, "", Held),
+        (1, "", Held),
+        (7, "", Held),
+        (12, "captured", Held),
+        (5, "void", Cancelled),
+        (5, "captured", CancelledAfterPayment),
+        (6, "paid", CancelledAfterPayment),
+        (6, "declined", Cancelled),
+        (11, "void", Cancelled),
+        (11, "declined", Cancelled),
+        (4, "refunded", Refunded),
+        (14, "partially refunded", PartiallyRefunded),
+        (11, "partially refunded", PartiallyRefunded),
+        (11, "refunded", Refunded),
+    ];
+    let mapping = super::payment::OrderMapping::default();
+    for (status_id, payment_status, expected) in table {
+        let mut order = eur_guest_order(*status_id);
+        order.payment_status = (*payment_status).to_owned();
+        assert_eq!(
+            mapping.state(&order),
+            *expected,
+            "status {status_id} payment {payment_status:?}"
+        );
+    }
+}
+
+#[test]
+fn only_paid_orders_are_purchases() {
+    for (status_id, payment_status, purchases) in [
+        (11, "captured", 1),
+        (11, "authorized", 0),
+        (7, "", 0),
+        (5, "void", 0),
+        (6, "declined", 0),
+    ] {
+        let mut order = eur_guest_order(status_id);
+        order.payment_status = payment_status.to_owned();
+        let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
+        let count = commands
+            .iter()
+            .filter(|c| {
+                data(c)["event_type"] == "purchase"
+                    && data(c)["properties"]["purchase_status"] == "success"
+            })
+            .count();
+        assert_eq!(
+            count, purchases,
+            "status {status_id} payment {payment_status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refunded_order_keeps_its_purchase_and_says_so() {
+    let mut order = eur_guest_order(4);
+    order.payment_status = "refunded".into();
+    let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
+    // The original sale happened: one `success` purchase, its fact key unchanged, so a purchase
+    // already sent while the order was paid is not sent again.
+    assert_eq!(commands[0].fact, "purchase:5021");
+    assert_eq!(
+        data(&commands[0])["properties"]["purchase_status"],
+        "success"
+    );
+}
+
+#[test]
+fn order_mapping_overrides_are_validated_all_at_once() {
+    let mut overrides = super::payment::OrderMappingSettings::default();
+    overrides.status.insert("11".into(), "held".into());
+    overrides.status.insert("x".into(), "paid".into());
+    overrides
+        .payment_status
+        .insert("captured".into(), "sold".into());
+    let problems = super::payment::OrderMapping::with_overrides(&overrides).unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let mut ok = super::payment::OrderMappingSettings::default();
+    ok.status.insert("11".into(), "held".into());
+    let mapping = super::payment::OrderMapping::with_overrides(&ok).unwrap();
+    assert_eq!(
+        mapping.state(&eur_guest_order(11)),
+        super::payment::PaymentState::Held
+    );
+}
+
+#[test]
+fn a_paid_order_later_cancelled_is_one_sale_and_one_cancellation() {
+    let mut order = eur_guest_order(5);
+    order.payment_status = "captured".into();
+    let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
+    let purchases: Vec<_> = commands
+        .iter()
+        .filter(|c| data(c)["event_type"] == "purchase")
+        .map(|c| {
+            (
+                c.fact.clone(),
+                data(c)["properties"]["purchase_status"].clone(),
+                data(c)["timestamp"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        purchases,
+        vec![
+            (
+                "purchase:5021".to_owned(),
+                json!("success"),
+                json!(unix_seconds(order.date_created))
+            ),
+            (
+                "purchase_cancelled:5021".to_owned(),
+                json!("cancelled"),
+                json!(unix_seconds(order.date_modified))
+            ),
+        ]
+    );
+    // Re-evaluating the same order yields byte-identical commands (the outbox keeps one of each).
+    assert_eq!(
+        purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions),
+        commands
+    );
+}
+
+#[test]
+fn the_compiled_in_order_mapping_has_no_problems() {
+    assert!(payment::OrderMapping::with_overrides(&Default::default()).is_ok());
 }

@@ -63,6 +63,7 @@ fn mapping_context() -> MappingContext {
         profile: ProfileMapping::default(),
         group_names: BTreeMap::new(),
         attribute_names: BTreeMap::new(),
+        orders: Default::default(),
     }
 }
 
