@@ -23,6 +23,7 @@ pub enum BigCommerceError {
     },
 
     /// No usable HTTP exchange (connect, TLS, timeout, reading the body) after all attempts.
+    #[cfg(feature = "client")]
     #[error(
         "could not reach BigCommerce for {path} after {attempts} attempt(s): {source}; check the \
          network and the API path, the request will be retried on the next run"

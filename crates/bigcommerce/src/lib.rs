@@ -9,10 +9,12 @@
 
 mod cart;
 mod catalog;
+#[cfg(feature = "client")]
 mod client;
 mod customer;
 mod error;
 mod order;
+#[cfg(feature = "client")]
 mod pacing;
 mod store;
 mod webhook;
@@ -20,12 +22,14 @@ pub mod wire_format;
 
 pub use cart::{Cart, CartCurrency, CartLine, CartLines};
 pub use catalog::{CustomField, CustomUrl, OptionValue, Product, ProductImage, Variant};
+#[cfg(feature = "client")]
 pub use client::{
     BigCommerceClient, ClientConfig, Page, IDS_PER_REQUEST, MAX_CART_ID_LEN, PAGE_LIMIT,
 };
 pub use customer::{Customer, CustomerAttribute, CustomerAttributeDefinition, CustomerGroup};
 pub use error::{BigCommerceError, RetryHint};
 pub use order::{BillingAddress, FormField, Order, OrderProduct, ProductOption};
+#[cfg(feature = "client")]
 pub use pacing::{QuotaSnapshot, RetryPolicy};
 pub use store::{Currency, StoreInformation, StoreTimezone};
 pub use webhook::{Hook, HookUpdate, NewHook, ResourceKind, ResourceRef, WebhookEnvelope};

@@ -603,16 +603,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `Retry-After` as seconds (integer or decimal) or an HTTP date relative to `now`.
 fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let text = header_text(headers, "retry-after")?;
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(&text).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
+    crate::parse_retry_after(&header_text(headers, "retry-after")?, now)
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {

@@ -110,6 +110,7 @@ pub enum BloomreachError {
     },
 
     /// No usable HTTP exchange (connect, TLS, timeout, reading the body).
+    #[cfg(feature = "client")]
     #[error(
         "could not reach Bloomreach for {operation}: {source}; check the network and base URL"
     )]
@@ -214,6 +215,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retry_after_too_large_for_a_duration_is_ignored_not_a_panic() {
+        // Found by the bloomreach_responses fuzz target: Duration::from_secs_f64 panics past
+        // u64::MAX seconds.
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(parse_retry_after("1e30", now), None);
+        assert_eq!(
+            parse_retry_after("2.5", now),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
     fn statuses_classify_as_documented() {
         assert_eq!(classify(429, ""), ErrorClass::RateLimited);
         assert_eq!(classify(500, ""), ErrorClass::Retryable);
@@ -252,4 +267,23 @@ mod tests {
         let unanswered = vec!["Bloomreach returned no result for this item".to_string()];
         assert_eq!(classify_command_errors(&unanswered), ErrorClass::Retryable);
     }
+}
+
+/// A `Retry-After` value: seconds (integer or decimal) or an HTTP date relative to `now` (a
+/// date already past waits zero). `None` for anything else, including a count of seconds too
+/// large for a [`std::time::Duration`].
+pub fn parse_retry_after(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(seconds).ok();
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO),
+    )
 }

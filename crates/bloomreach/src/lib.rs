@@ -6,12 +6,17 @@
 //! - Requests are paced by a token bucket on the injected clock.
 
 mod catalog;
+#[cfg(feature = "client")]
 mod client;
 mod commands;
 mod error;
+#[cfg(feature = "client")]
 mod pacing;
 
 pub use catalog::{CatalogField, CatalogItemResult, CatalogItemUpdate, CatalogSummary};
+#[cfg(feature = "client")]
 pub use client::{BloomreachClient, ClientConfig, ClientStats, MAX_BATCH_COMMANDS};
 pub use commands::{BatchCommand, BatchResponse, CommandOutcome, CommandResult};
-pub use error::{classify, classify_command_errors, BloomreachError, ErrorClass};
+pub use error::{
+    classify, classify_command_errors, parse_retry_after, BloomreachError, ErrorClass,
+};
