@@ -134,7 +134,9 @@ actions = [
     assert!(trace.commands.is_empty(), "{trace:#?}");
     assert_eq!(trace.withheld.len(), 1, "{trace:#?}");
     assert!(
-        trace.withheld[0].reason.starts_with("not paid (status 6"),
+        trace.withheld[0]
+            .reason
+            .starts_with("not paid: cancelled (status 6"),
         "{trace:#?}"
     );
 }

@@ -210,6 +210,25 @@ pub(crate) fn excerpt(body: &str, limit: usize) -> String {
     }
 }
 
+/// A `Retry-After` value: seconds (integer or decimal) or an HTTP date relative to `now` (a
+/// date already past waits zero). `None` for anything else, including a count of seconds too
+/// large for a [`std::time::Duration`].
+pub fn parse_retry_after(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(seconds).ok();
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,23 +286,4 @@ mod tests {
         let unanswered = vec!["Bloomreach returned no result for this item".to_string()];
         assert_eq!(classify_command_errors(&unanswered), ErrorClass::Retryable);
     }
-}
-
-/// A `Retry-After` value: seconds (integer or decimal) or an HTTP date relative to `now` (a
-/// date already past waits zero). `None` for anything else, including a count of seconds too
-/// large for a [`std::time::Duration`].
-pub fn parse_retry_after(
-    text: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<std::time::Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        return std::time::Duration::try_from_secs_f64(seconds).ok();
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(std::time::Duration::ZERO),
-    )
 }
