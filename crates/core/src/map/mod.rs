@@ -49,8 +49,8 @@ pub struct MappingContext {
     pub orders: payment::OrderMapping,
 }
 
-/// The default profile mapping, `data/mapping.toml`, compiled in.
-const DEFAULT_MAPPING: &str = include_str!("../../../../data/mapping.toml");
+/// The default mapping (profile properties, `[orders]`), `data/mapping.toml`, compiled in.
+pub(crate) const DEFAULT_MAPPING: &str = include_str!("../../../../data/mapping.toml");
 
 /// Profile property names: BigReach's source name → the Bloomreach property (empty = drop).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -86,15 +86,13 @@ pub struct OrderMapping {
     pub cancelled: String,
 }
 
-const DEFAULT_MAPPING: &str = include_str!("../../../../data/mapping.toml");
-
 fn defaults() -> OrderMappingSettings {
     #[derive(Deserialize)]
     struct File {
         #[serde(default)]
         orders: OrderMappingSettings,
     }
-    toml::from_str::<File>(DEFAULT_MAPPING)
+    toml::from_str::<File>(super::DEFAULT_MAPPING)
         .map(|f| f.orders)
         .unwrap_or_default()
 }
