@@ -10,5 +10,6 @@ pub mod ingest;
 pub mod map;
 pub mod model;
 pub mod outbox;
+pub mod reconcile;
 pub mod secret;
 pub mod store;

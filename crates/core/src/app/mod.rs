@@ -8,6 +8,7 @@
 
 pub mod dead_letters;
 pub mod error;
+pub mod reconcile;
 pub mod set_aside;
 pub mod status;
 pub mod trace;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
+pub use reconcile::{OrderSource, ReconcileRequest, Reconciling};
 pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
 pub use trace::Trace;
@@ -65,6 +67,9 @@ pub enum Operation {
         /// The fetch key, e.g. `product:77`.
         key: String,
     },
+    /// Compares BigCommerce's paid orders with what Bloomreach acknowledged, per day and
+    /// currency; with `repair`, sends what is missing (audited).
+    Reconcile(ReconcileRequest),
 }
 
 impl Operation {
@@ -76,6 +81,7 @@ impl Operation {
             | Operation::DeadLetters
             | Operation::DeadLetter { .. }
             | Operation::SetAsideFetches => false,
+            Operation::Reconcile(request) => request.repair,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
@@ -100,6 +106,8 @@ pub enum Answer {
     SetAsideFetches(Vec<SetAside>),
     /// To the single set-aside operations.
     SetAside(SetAside),
+    /// To [`Operation::Reconcile`].
+    Reconciliation(Box<crate::reconcile::Reconciliation>),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -117,6 +125,7 @@ pub struct AppApi {
     store: Store,
     clock: SharedClock,
     running: Option<Running>,
+    reconciling: Option<Reconciling>,
 }
 
 impl AppApi {
@@ -127,6 +136,7 @@ impl AppApi {
             store,
             clock,
             running: None,
+            reconciling: None,
         }
     }
 
@@ -147,7 +157,14 @@ impl AppApi {
                 alert_latency_ms,
                 outbox_changed,
             }),
+            reconciling: None,
         }
+    }
+
+    /// The same API, able to reconcile against BigCommerce through `reconciling`.
+    pub fn with_reconciling(mut self, reconciling: Reconciling) -> Self {
+        self.reconciling = Some(reconciling);
+        self
     }
 
     /// Performs one operation on behalf of `actor` (named in the audit log).
@@ -169,6 +186,9 @@ impl AppApi {
             }
             Operation::DiscardSetAsideFetch { key } => {
                 Answer::SetAside(self.discard_set_aside_fetch(&key, actor)?)
+            }
+            Operation::Reconcile(request) => {
+                Answer::Reconciliation(Box::new(self.reconcile(request, actor)?))
             }
         })
     }

@@ -228,6 +228,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The latest command enqueued for a fact (`purchase:5021`), if any.
+    pub fn fact_command(&self, fact: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let facts = txn.open_table(OUTBOX_FACTS)?;
+        let Some(row) = facts.get(fact)? else {
+            return Ok(None);
+        };
+        let row: FactRow = decode("fact row", row.value())?;
+        let outbox = txn.open_table(OUTBOX)?;
+        outbox
+            .get(row.id)?
+            .map(|v| decode("outbox record", v.value()))
+            .transpose()
+    }
+
     /// Commands enqueued for a person key, in order.
     pub fn commands_for_person(&self, person: &str) -> Result<Vec<OutboxRecord>, StoreError> {
         let txn = self.db.begin_read()?;

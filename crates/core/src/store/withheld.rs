@@ -22,6 +22,16 @@ pub struct WithheldRecord {
 }
 
 impl Store {
+    /// Why a subject (`order:5021`) was withheld, if it is.
+    pub fn withheld(&self, subject: &str) -> Result<Option<WithheldRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(WITHHELD)?;
+        table
+            .get(subject)?
+            .map(|v| decode("withheld record", v.value()))
+            .transpose()
+    }
+
     /// What was withheld for a person key, and why.
     pub fn withheld_for(&self, person: &str) -> Result<Vec<WithheldRecord>, StoreError> {
         let txn = self.db.begin_read()?;
