@@ -100,6 +100,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare BigCommerce's paid orders and refunds with what Bloomreach acknowledged, per day
+    /// (store time zone) and currency (through the running appliance); exit status 8 when
+    /// they differ.
+    Reconcile {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day (inclusive), YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Send what is missing through the outbox (idempotent; audited).
+        #[arg(long)]
+        repair: bool,
+        /// Also write the finance CSV here (columns in data/contract/reconciliation.md).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml")]
+        config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -245,6 +268,20 @@ async fn run(command: Command) -> Result<()> {
             config,
             json,
         } => operator::trace(&config, &query, json).await,
+        Command::Reconcile {
+            from,
+            to,
+            repair,
+            csv,
+            config,
+            json,
+        } => {
+            let request = bigreach_core::app::ReconcileRequest { from, to, repair };
+            if !operator::reconcile(&config, request, csv.as_deref(), json).await? {
+                std::process::exit(i32::from(operator::NOT_BALANCED));
+            }
+            Ok(())
+        }
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }

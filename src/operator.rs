@@ -10,8 +10,9 @@ use anyhow::{Context, Result};
 use bigreach_core::app::dead_letters::DeadLetter;
 use bigreach_core::app::status::Status;
 use bigreach_core::app::trace::Trace;
-use bigreach_core::app::{AppError, Code, SetAside};
+use bigreach_core::app::{AppError, Code, ReconcileRequest, SetAside};
 use bigreach_core::config::Config;
+use bigreach_core::reconcile::Reconciliation;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -24,8 +25,13 @@ pub fn exit_code(code: Code) -> u8 {
         Code::Unauthorized => 4,
         Code::NotRunning => 5,
         Code::StoreUnavailable => 6,
+        Code::Upstream => 7,
     }
 }
+
+/// The exit status of `bigreach reconcile` when BigCommerce and Bloomreach differ (distinct
+/// from every error code's).
+pub const NOT_BALANCED: u8 = 8;
 
 /// Writes to standard output; a reader that went away (`bigreach trace … | head`) ends the
 /// program quietly instead of with a panic.
@@ -77,6 +83,16 @@ pub async fn call<T: DeserializeOwned>(
     method: reqwest::Method,
     path: &str,
 ) -> Result<T> {
+    call_with(config_path, method, path, None::<&()>).await
+}
+
+/// [`call`] with a JSON body.
+pub async fn call_with<T: DeserializeOwned, B: serde::Serialize>(
+    config_path: &Path,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&B>,
+) -> Result<T> {
     let config = Config::load(config_path)?;
     let token_path = config.data_dir.join("api-token");
     let token = std::fs::read_to_string(&token_path).map_err(|_| {
@@ -89,17 +105,18 @@ pub async fn call<T: DeserializeOwned>(
         )
     })?;
     let url = format!("http://{}/{path}", config.api.listen);
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .request(method, &url)
-        .bearer_auth(token.trim())
-        .send()
-        .await
-        .map_err(|error| {
-            AppError::new(
-                Code::NotRunning,
-                format!("could not reach {url} ({error}); is `bigreach serve` running?"),
-            )
-        })?;
+        .bearer_auth(token.trim());
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|error| {
+        AppError::new(
+            Code::NotRunning,
+            format!("could not reach {url} ({error}); is `bigreach serve` running?"),
+        )
+    })?;
     let status = response.status();
     let body = response.bytes().await.context("reading the answer")?;
     if !status.is_success() {
@@ -359,6 +376,135 @@ pub fn set_aside_report(fetches: &[SetAside]) -> String {
     let _ = writeln!(
         out,
         "replay one with `bigreach set-aside replay KEY`, or give it up with `bigreach set-aside discard KEY`"
+    );
+    out
+}
+
+/// `bigreach reconcile`: the per-day, per-currency comparison, with `--repair`, `--csv FILE`
+/// and `--json`.
+pub async fn reconcile(
+    config: &Path,
+    request: ReconcileRequest,
+    csv: Option<&Path>,
+    json: bool,
+) -> Result<bool> {
+    let out: Reconciliation = call_with(
+        config,
+        reqwest::Method::POST,
+        "api/reconcile",
+        Some(&request),
+    )
+    .await?;
+    if let Some(path) = csv {
+        let bytes = bigreach_core::reconcile::to_csv(&out).context("writing the CSV")?;
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        emit_json(&out)?;
+    } else {
+        emit(&reconcile_report(&out))?;
+    }
+    Ok(out.balanced)
+}
+
+/// A reconciliation as finance reads it.
+pub fn reconcile_report(r: &Reconciliation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Reconciliation {} to {} ({}), BigCommerce against what Bloomreach acknowledged",
+        r.range.from, r.range.to, r.time_zone
+    );
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<4} {:>6} {:>14} {:>12} {:>14} {:>6} {:>14} {:>12} {:>14}  classes",
+        "day",
+        "cur",
+        "orders",
+        "gross",
+        "refunds",
+        "net",
+        "BR ord",
+        "BR gross",
+        "BR refunds",
+        "BR net",
+    );
+    for row in r.rows.iter().chain(&r.totals) {
+        let day = row
+            .day
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "total".to_owned());
+        let mut classes = vec![format!("{} matched", row.matched)];
+        for (n, name) in [
+            (row.missing, "missing"),
+            (row.extra, "extra"),
+            (row.duplicate, "duplicate"),
+            (row.amount_mismatch, "amount mismatch"),
+        ] {
+            if n > 0 {
+                classes.push(format!("{n} {name}"));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<4} {:>6} {:>14} {:>12} {:>14} {:>6} {:>14} {:>12} {:>14}  {}",
+            day,
+            row.currency,
+            row.bigcommerce_orders,
+            row.bigcommerce_gross.round_dp(2),
+            row.bigcommerce_refunds.round_dp(2),
+            row.bigcommerce_net.round_dp(2),
+            row.bloomreach_orders,
+            row.bloomreach_gross.round_dp(2),
+            row.bloomreach_refunds.round_dp(2),
+            row.bloomreach_net.round_dp(2),
+            classes.join(", ")
+        );
+    }
+    if !r.findings.is_empty() {
+        let _ = writeln!(out, "  findings ({}):", r.findings.len());
+    }
+    for f in &r.findings {
+        let what = match f.refund_id {
+            Some(id) => format!("order {} refund {id}", f.order_id),
+            None => format!("order {}", f.order_id),
+        };
+        let amounts = match (f.bigcommerce_amount, f.bloomreach_amount) {
+            (Some(bc), Some(br)) => {
+                format!("BigCommerce {bc} {0}, Bloomreach {br} {0}", f.currency)
+            }
+            (Some(bc), None) => format!("BigCommerce {bc} {}", f.currency),
+            (None, Some(br)) => format!("Bloomreach {br} {}", f.currency),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "    {} {:<16} {what}: {amounts}; {}",
+            f.day,
+            f.class.name(),
+            f.note
+        );
+    }
+    if let Some(repair) = &r.repair {
+        let _ = writeln!(
+            out,
+            "  repair: {} order(s) re-read and sent, {} dead letter(s) replayed, {} already on their way, {} discarded by an operator (left alone)",
+            repair.orders_resent.len(),
+            repair.dead_letters_replayed.len(),
+            repair.already_pending.len(),
+            repair.left_discarded.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  sign-off: {}",
+        if r.balanced {
+            "balanced: every paid order and refund is in Bloomreach once, at its amount"
+        } else if r.repair.is_some() {
+            "not balanced yet: repaired events are on their way; run it again once delivered"
+        } else {
+            "not balanced: see the findings; `--repair` sends what is missing"
+        }
     );
     out
 }

@@ -370,6 +370,41 @@ impl BigCommerceClient {
         self.order_page(&query, page).await
     }
 
+    /// Orders created in `[start, end)` (BigCommerce dates have whole seconds), by id, 250 per
+    /// page, with complete line items (reconciliation).
+    pub async fn orders_created_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        page: u32,
+    ) -> Result<Vec<Order>, BigCommerceError> {
+        let query = [
+            ("min_date_created", rfc3339(start)),
+            (
+                "max_date_created",
+                rfc3339(end - chrono::Duration::seconds(1)),
+            ),
+            ("sort", "id:asc".to_string()),
+        ];
+        self.order_page(&query, page).await
+    }
+
+    /// Orders in status `status_id` modified at or after `since`, by id, 250 per page, with
+    /// complete line items (reconciliation: refunds and cancellations of older orders).
+    pub async fn orders_in_status_modified_since(
+        &self,
+        status_id: u32,
+        since: DateTime<Utc>,
+        page: u32,
+    ) -> Result<Vec<Order>, BigCommerceError> {
+        let query = [
+            ("status_id", status_id.to_string()),
+            ("min_date_modified", rfc3339(since)),
+            ("sort", "id:asc".to_string()),
+        ];
+        self.order_page(&query, page).await
+    }
+
     /// Orders with `min_id ≤ id ≤ max_id`, by id, 250 per page, with complete line items.
     pub async fn orders_in_id_range(
         &self,

@@ -39,6 +39,53 @@ pub struct Config {
     /// Overrides of the profile mapping in `data/mapping.toml`.
     #[serde(default)]
     pub mapping: MappingSettings,
+    /// The daily reconciliation against BigCommerce.
+    #[serde(default)]
+    pub reconcile: ReconcileSettings,
+}
+
+/// The daily reconciliation: when it runs, which days, and whether it repairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Run it every day.
+    #[serde(default = "default_true")]
+    pub daily: bool,
+    /// When, in the store's time zone, as `HH:MM`.
+    #[serde(default = "default_reconcile_at")]
+    pub at: String,
+    /// How many complete days before today it covers (late refunds and retries settle).
+    #[serde(default = "default_reconcile_days")]
+    pub days: u32,
+    /// Send what is missing through the outbox (as `bigreach reconcile --repair`).
+    #[serde(default)]
+    pub repair: bool,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self {
+            daily: true,
+            at: default_reconcile_at(),
+            days: default_reconcile_days(),
+            repair: false,
+        }
+    }
+}
+
+impl ReconcileSettings {
+    /// `at` as a time of day, if it is `HH:MM`.
+    pub fn time_of_day(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(&self.at, "%H:%M").ok()
+    }
+}
+
+fn default_reconcile_at() -> String {
+    "04:00".to_owned()
+}
+
+fn default_reconcile_days() -> u32 {
+    3
 }
 
 /// Overrides of the default mapping.
@@ -341,6 +388,16 @@ impl Config {
             "data_dir",
             "must not be empty",
         );
+        check(
+            self.reconcile.time_of_day().is_some(),
+            "reconcile.at",
+            "must be a time of day as HH:MM in the store's time zone, e.g. \"04:00\"",
+        );
+        check(
+            (1..=31).contains(&self.reconcile.days),
+            "reconcile.days",
+            "must be from 1 to 31 (the complete days before today the daily run covers)",
+        );
         let hash = &self.bigcommerce.store_hash;
         check(
             !hash.is_empty() && hash.chars().all(|c| c.is_ascii_alphanumeric()),
@@ -600,6 +657,15 @@ max_connections = 64
 # after it happened in BigCommerce.
 alert_latency_secs = 300
 
+[reconcile]
+# Every day at `at` (HH:MM, the store's time zone) compare BigCommerce's paid orders and refunds
+# of the last `days` complete days with what Bloomreach acknowledged, and write the finance CSV
+# to <data_dir>/reconciliation/. `repair = true` also sends what is missing.
+daily = true
+at = "04:00"
+days = 3
+repair = false
+
 # Profile property names default to data/mapping.toml (compiled in). Override any of them here;
 # an empty name leaves the property out.
 # [mapping.profile]
@@ -687,6 +753,34 @@ mod tests {
         };
         let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["webhooks.max_connections", "api.max_connections"]);
+    }
+
+    #[test]
+    fn the_daily_reconciliation_defaults_and_is_validated() {
+        let config = Config::from_toml(Config::default_toml(), Path::new("default")).unwrap();
+        assert_eq!(config.reconcile, ReconcileSettings::default());
+        assert_eq!(
+            config.reconcile.time_of_day(),
+            chrono::NaiveTime::from_hms_opt(4, 0, 0)
+        );
+        // A file without the section gets the same defaults.
+        let toml = Config::default_toml();
+        let (start, end) = (
+            toml.find("[reconcile]").unwrap(),
+            toml.find("# Profile property names").unwrap(),
+        );
+        let without = format!("{}{}", &toml[..start], &toml[end..]);
+        let config = Config::from_toml(&without, Path::new("t")).unwrap();
+        assert_eq!(config.reconcile, ReconcileSettings::default());
+        let text = Config::default_toml()
+            .replace("at = \"04:00\"", "at = \"4 am\"")
+            .replace("days = 3", "days = 0");
+        let ConfigError::Invalid(problems) = Config::from_toml(&text, Path::new("t")).unwrap_err()
+        else {
+            panic!("expected Invalid");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["reconcile.at", "reconcile.days"]);
     }
 
     #[test]

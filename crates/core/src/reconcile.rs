@@ -298,6 +298,24 @@ pub struct DayRow {
 }
 
 impl DayRow {
+    /// Every amount with two decimal places (more only where an amount has them).
+    fn tidy(&mut self) {
+        for amount in [
+            &mut self.bigcommerce_gross,
+            &mut self.bigcommerce_discounts,
+            &mut self.bigcommerce_tax,
+            &mut self.bigcommerce_shipping,
+            &mut self.bigcommerce_refunds,
+            &mut self.bigcommerce_net,
+            &mut self.bloomreach_gross,
+            &mut self.bloomreach_refunds,
+            &mut self.bloomreach_net,
+            &mut self.difference,
+        ] {
+            *amount = to_cents(*amount);
+        }
+    }
+
     /// Whether both sides agree on this row.
     pub fn balanced(&self) -> bool {
         self.missing == 0
@@ -361,6 +379,20 @@ pub struct StatusNames {
     /// Cancellation.
     pub cancelled: String,
 }
+
+impl StatusNames {
+    /// The names the order mapping sends.
+    pub fn of(mapping: &OrderMapping) -> Self {
+        Self {
+            success: mapping.success.clone(),
+            refund: REFUND_STATUS.to_owned(),
+            cancelled: mapping.cancelled.clone(),
+        }
+    }
+}
+
+/// `purchase_status` of a refund event (reference §6.7).
+const REFUND_STATUS: &str = "refund";
 
 /// Compares both sides over `range` in `zone`.
 pub fn compare(
@@ -547,6 +579,13 @@ pub fn compare(
             r,
         );
     }
+    for r in rows.iter_mut().chain(totals.values_mut()) {
+        r.tidy();
+    }
+    for f in &mut findings {
+        f.bigcommerce_amount = f.bigcommerce_amount.map(to_cents);
+        f.bloomreach_amount = f.bloomreach_amount.map(to_cents);
+    }
     findings.sort_by(|a, b| {
         (a.day, a.order_id, a.subject, a.refund_id).cmp(&(
             b.day,
@@ -698,13 +737,19 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "balanced",
 ];
 
-/// An amount with exactly two decimal places (more only if the amount has them).
-fn cents(amount: Decimal) -> String {
+/// An amount with two decimal places (more only if the amount has them: BigCommerce sends
+/// four, mostly zeros).
+fn to_cents(amount: Decimal) -> Decimal {
     let mut a = amount.normalize();
     if a.scale() < 2 {
         a.rescale(2);
     }
-    a.to_string()
+    a
+}
+
+/// [`to_cents`] as text.
+fn cents(amount: Decimal) -> String {
+    to_cents(amount).to_string()
 }
 
 #[cfg(test)]

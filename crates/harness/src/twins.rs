@@ -151,6 +151,12 @@ impl Twins {
             },
             monitoring: MonitoringSettings::default(),
             mapping: Default::default(),
+            // Runs and tests reconcile when they mean to (`reconcile` on the API), not at 04:00
+            // of an accelerated clock.
+            reconcile: bigreach_core::config::ReconcileSettings {
+                daily: false,
+                ..Default::default()
+            },
         };
         Ok((config, Listeners { webhooks, api }))
     }

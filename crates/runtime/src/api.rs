@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bigreach_clock::SharedClock;
-use bigreach_core::app::{AppApi, AppError, Code, Operation};
+use bigreach_core::app::{AppApi, AppError, Code, Operation, ReconcileRequest};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -59,6 +59,7 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::Unauthorized => StatusCode::UNAUTHORIZED,
         Code::NotRunning | Code::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Upstream => StatusCode::BAD_GATEWAY,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -83,6 +84,20 @@ async fn perform(backend: Backend, operation: Operation) -> Response {
         Err(error) => Failure(AppError::new(
             Code::Internal,
             format!("the operation's task failed: {error}"),
+        ))
+        .into_response(),
+    }
+}
+
+/// `POST /api/reconcile` with `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "repair": bool}`.
+async fn reconcile(State(backend): State<Backend>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<ReconcileRequest>(&body) {
+        Ok(request) => perform(backend, Operation::Reconcile(request)).await,
+        Err(error) => Failure(AppError::new(
+            Code::BadRequest,
+            format!(
+                "the body must be {{\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"repair\": false}}: {error}"
+            ),
         ))
         .into_response(),
     }
@@ -246,6 +261,7 @@ pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
         .route("/api/set-aside", get(set_aside_fetches))
         .route("/api/set-aside/{key}/replay", post(replay_set_aside))
         .route("/api/set-aside/{key}/discard", post(discard_set_aside))
+        .route("/api/reconcile", post(reconcile))
         .route("/api/call", post(call))
         .route("/metrics", get(metrics))
         .fallback(no_endpoint)

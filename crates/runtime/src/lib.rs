@@ -18,6 +18,7 @@ pub mod poller;
 pub mod private;
 pub mod prometheus;
 pub mod receiver;
+pub mod reconcile;
 pub mod retry_policy;
 
 use std::collections::HashSet;
@@ -346,14 +347,23 @@ impl Appliance {
         });
         let wake = deliver_wake.clone();
         let alert_latency_ms = (config.monitoring.alert_latency_secs as i64).saturating_mul(1000);
+        // The mapping is known once BigCommerce has answered its preflight; reconciliation
+        // waits for it.
+        let mapping_slot = Arc::new(Mutex::new(None));
+        let orders_source = Arc::new(reconcile::BigCommerceOrders::new(
+            bigcommerce.clone(),
+            mapping_slot.clone(),
+        ));
+        let app = AppApi::running(
+            store.clone(),
+            clock.clone(),
+            live.clone(),
+            alert_latency_ms,
+            Arc::new(move || wake.notify_one()),
+        )
+        .with_order_source(orders_source.clone());
         let shared = Arc::new(Shared {
-            app: AppApi::running(
-                store.clone(),
-                clock.clone(),
-                live.clone(),
-                alert_latency_ms,
-                Arc::new(move || wake.notify_one()),
-            ),
+            app: app.clone(),
             live,
             store: store.clone(),
             metrics: metrics.clone(),
@@ -372,8 +382,19 @@ impl Appliance {
                 jitter_seed(&api_token) ^ 0x5354_4152_5455_5000,
             ),
         });
+        if config.reconcile.daily {
+            tasks.push(tokio::spawn(reconcile::daily(
+                app,
+                orders_source,
+                config.reconcile.clone(),
+                config.data_dir.join("reconciliation"),
+                clock.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(bigcommerce_stages(
             BigCommerceStages {
+                mapping_slot,
                 numeric_store_id,
                 config: config.clone(),
                 webhook_secret,
@@ -608,6 +629,8 @@ impl StartupRetry {
 /// What the BigCommerce side (enrich and the poller) needs to start.
 struct BigCommerceStages {
     config: Config,
+    /// Where the mapping is published for reconciliation once the preflight passed.
+    mapping_slot: Arc<Mutex<Option<IngestSettings>>>,
     /// The receiver's store check, armed with the numeric id once `GET /v2/store` answered.
     numeric_store_id: NumericStoreId,
     webhook_secret: secrecy::SecretString,
@@ -710,6 +733,7 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
     else {
         return;
     };
+    *parts.mapping_slot.lock() = Some(settings.clone());
     let enricher = Enricher {
         store: parts.store.clone(),
         bigcommerce: parts.bigcommerce.clone(),

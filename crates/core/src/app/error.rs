@@ -21,6 +21,9 @@ pub enum Code {
     NotRunning,
     /// The local store could not be read or written.
     StoreUnavailable,
+    /// BigCommerce or Bloomreach did not answer, or refused; the message says which and what
+    /// to do (the operation changed nothing).
+    Upstream,
     /// A bug or an unexpected internal state; the message says what.
     Internal,
 }
@@ -34,6 +37,7 @@ impl Code {
             Code::Unauthorized => "unauthorized",
             Code::NotRunning => "not_running",
             Code::StoreUnavailable => "store_unavailable",
+            Code::Upstream => "upstream",
             Code::Internal => "internal",
         }
     }
@@ -83,6 +87,7 @@ mod tests {
             Code::Unauthorized,
             Code::NotRunning,
             Code::StoreUnavailable,
+            Code::Upstream,
             Code::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
-pub use reconcile::{OrderSource, ReconcileRequest, Reconciling};
+pub use reconcile::{OrderSource, ReconcileRequest};
 pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
 pub use trace::Trace;
@@ -125,7 +125,7 @@ pub struct AppApi {
     store: Store,
     clock: SharedClock,
     running: Option<Running>,
-    reconciling: Option<Reconciling>,
+    reconciling: Option<Arc<dyn OrderSource>>,
 }
 
 impl AppApi {
@@ -161,9 +161,9 @@ impl AppApi {
         }
     }
 
-    /// The same API, able to reconcile against BigCommerce through `reconciling`.
-    pub fn with_reconciling(mut self, reconciling: Reconciling) -> Self {
-        self.reconciling = Some(reconciling);
+    /// The same API, able to reconcile against BigCommerce through `source`.
+    pub fn with_order_source(mut self, source: Arc<dyn OrderSource>) -> Self {
+        self.reconciling = Some(source);
         self
     }
 

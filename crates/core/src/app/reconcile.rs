@@ -24,24 +24,16 @@ use crate::reconcile::{
 };
 
 /// BigCommerce's side of a reconciliation, supplied by the running appliance (it holds the
-/// BigCommerce client). Called from a blocking thread.
+/// BigCommerce client and, once BigCommerce has answered its preflight, the mapping). Called
+/// from a blocking thread.
 pub trait OrderSource: Send + Sync {
     /// The store's IANA time zone name (`v2/store`).
     fn time_zone(&self) -> Result<String, AppError>;
+    /// How orders are mapped (for the paid rule, the status names, and a repair's ingest).
+    fn settings(&self) -> Result<IngestSettings, AppError>;
     /// Orders created in `[start, end)`, plus orders refunded or cancelled since `start`, with
     /// their refunds; listed from BigCommerce, never from local snapshots.
     fn list(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<BigCommerceSide, AppError>;
-}
-
-/// What a reconciliation needs besides the store.
-#[derive(Clone)]
-pub struct Reconciling {
-    /// BigCommerce's side.
-    pub source: std::sync::Arc<dyn OrderSource>,
-    /// How orders are mapped when a repair reads them into the pipeline.
-    pub ingest: IngestSettings,
-    /// The `purchase_status` names.
-    pub names: StatusNames,
 }
 
 /// A reconciliation request.
@@ -63,7 +55,7 @@ impl AppApi {
         request: ReconcileRequest,
         actor: &str,
     ) -> Result<Reconciliation, AppError> {
-        let reconciling = self.reconciling.as_ref().ok_or_else(|| {
+        let source = self.reconciling.as_ref().ok_or_else(|| {
             AppError::new(
                 Code::NotRunning,
                 "reconciliation lists orders from BigCommerce through the running appliance; \
@@ -72,17 +64,19 @@ impl AppApi {
         })?;
         let range = DayRange::new(request.from, request.to)
             .map_err(|e| AppError::new(Code::BadRequest, e.to_string()))?;
-        let zone_name = reconciling.source.time_zone()?;
+        let settings = source.settings()?;
+        let names = StatusNames::of(&settings.mapping.orders);
+        let zone_name = source.time_zone()?;
         let zone = reconcile::store_zone(&zone_name);
         let (start, end) = range.bounds(zone);
-        let side = reconciling.source.list(start, end)?;
+        let side = source.list(start, end)?;
         let delivered = self.delivered_purchases()?;
         let now = utc(self.clock.now_ms());
         let mut out = reconcile::compare(
             range,
             zone,
-            &reconciling.ingest.mapping.orders,
-            &reconciling.names,
+            &settings.mapping.orders,
+            &names,
             &side,
             &delivered,
             now,
@@ -91,7 +85,7 @@ impl AppApi {
             finding.note = self.explain(finding.subject, finding.order_id, finding.refund_id)?;
         }
         if request.repair {
-            out.repair = Some(self.repair(&out, &side, reconciling, actor)?);
+            out.repair = Some(self.repair(&out, &side, &settings, actor)?);
         }
         self.store.audit(
             self.clock.now_ms(),
@@ -154,7 +148,7 @@ impl AppApi {
         &self,
         out: &Reconciliation,
         side: &BigCommerceSide,
-        reconciling: &Reconciling,
+        settings: &IngestSettings,
         actor: &str,
     ) -> Result<Repair, AppError> {
         let mut repair = Repair::default();
@@ -190,12 +184,7 @@ impl AppApi {
                     .collect(),
                 ..IngestBatch::default()
             };
-            crate::ingest::ingest(
-                &self.store,
-                &reconciling.ingest,
-                &batch,
-                self.clock.now_ms(),
-            )?;
+            crate::ingest::ingest(&self.store, settings, &batch, self.clock.now_ms())?;
             repair.orders_resent = resend.into_iter().collect();
             self.outbox_changed();
         }

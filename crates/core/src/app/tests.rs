@@ -270,6 +270,11 @@ fn operations_round_trip_as_tagged_json() {
         Operation::DiscardSetAsideFetch {
             key: "cart:not-a-uuid".into(),
         },
+        Operation::Reconcile(ReconcileRequest {
+            from: "2026-03-01".parse().unwrap(),
+            to: "2026-03-07".parse().unwrap(),
+            repair: true,
+        }),
     ];
     let json = serde_json::to_value(&operations).unwrap();
     insta::assert_json_snapshot!("operations", json);

@@ -56,6 +56,9 @@ impl OrderSource for Listing {
     fn time_zone(&self) -> Result<String, AppError> {
         Ok("Etc/UTC".into())
     }
+    fn settings(&self) -> Result<IngestSettings, AppError> {
+        Ok(settings())
+    }
     fn list(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<BigCommerceSide, AppError> {
         Ok(BigCommerceSide {
             orders: self
@@ -71,15 +74,7 @@ impl OrderSource for Listing {
 
 fn api(store: &Store, orders: Vec<Order>) -> AppApi {
     let clock = ManualClock::new(Utc.timestamp_millis_opt(NOW_MS).unwrap());
-    AppApi::new(store.clone(), clock).with_reconciling(Reconciling {
-        source: Arc::new(Listing(orders)),
-        ingest: settings(),
-        names: StatusNames {
-            success: "success".into(),
-            refund: "refund".into(),
-            cancelled: "cancelled".into(),
-        },
-    })
+    AppApi::new(store.clone(), clock).with_order_source(Arc::new(Listing(orders)))
 }
 
 /// Reads `orders` into the pipeline as enrich would, returning the purchase command ids.
@@ -165,6 +160,8 @@ fn missing_purchases_are_explained_and_repaired_once_through_the_outbox() {
     assert_eq!(out.rows[0].bigcommerce_gross, "100.00".parse().unwrap());
     assert_eq!(out.rows[0].bloomreach_gross, "10.00".parse().unwrap());
     assert!(out.repair.is_none());
+    // The answer's shape, as the CLI, the local API and the screens read it.
+    insta::assert_json_snapshot!("reconciliation", out);
 
     let out = api.reconcile(request(true), "operator").unwrap();
     let repair = out.repair.expect("a repair");
