@@ -113,7 +113,8 @@ enum Command {
         /// Send what is missing through the outbox (idempotent; audited).
         #[arg(long)]
         repair: bool,
-        /// Also write the finance CSV here (columns in data/contract/reconciliation.md).
+        /// Also write the finance CSV here, and one row per finding next to it as
+        /// `<name>-findings.csv` (columns in data/contract/reconciliation.md).
         #[arg(long)]
         csv: Option<PathBuf>,
         /// The config file of the running appliance.

@@ -396,8 +396,13 @@ pub async fn reconcile(
     )
     .await?;
     if let Some(path) = csv {
-        let bytes = bigreach_core::reconcile::to_csv(&out).context("writing the CSV")?;
-        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        let summary = bigreach_core::reconcile::to_csv(&out).context("writing the CSV")?;
+        std::fs::write(path, summary).with_context(|| format!("writing {}", path.display()))?;
+        let findings_path = findings_path(path);
+        let findings =
+            bigreach_core::reconcile::findings_csv(&out).context("writing the findings CSV")?;
+        std::fs::write(&findings_path, findings)
+            .with_context(|| format!("writing {}", findings_path.display()))?;
     }
     if json {
         emit_json(&out)?;
@@ -405,6 +410,15 @@ pub async fn reconcile(
         emit(&reconcile_report(&out))?;
     }
     Ok(out.balanced)
+}
+
+/// Where the findings CSV goes next to `--csv out.csv`: `out-findings.csv`.
+pub fn findings_path(csv: &Path) -> std::path::PathBuf {
+    let stem = csv
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "reconciliation".to_owned());
+    csv.with_file_name(format!("{stem}-findings.csv"))
 }
 
 /// A reconciliation as finance reads it.

@@ -149,6 +149,47 @@ async fn status_and_trace_read_well_print_json_and_end_quietly_on_a_closed_pipe(
     let out = run(&["set-aside", "list"]).await;
     assert_eq!(text(&out.stdout), "nothing is set aside\n");
 
+    // Reconciliation of the seeded history (60 days up to today): every paid order is in
+    // Bloomreach once, so it balances; the finance CSV and the findings CSV are written.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (
+        (today - chrono::Duration::days(61)).to_string(),
+        today.to_string(),
+    );
+    let csv = dir.path().join("finance.csv");
+    let out = run(&[
+        "reconcile",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--csv",
+        csv.to_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let report: bigreach_core::reconcile::Reconciliation =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.balanced, "{:?}", report.findings);
+    assert!(report.rows.len() >= 10, "{} rows", report.rows.len());
+    let paid: u64 = report.totals.iter().map(|t| t.bigcommerce_orders).sum();
+    assert!(paid >= 50, "{paid} paid orders in the seeded history");
+    let finance = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(finance.lines().count(), 1 + report.rows.len() + report.totals.len());
+    assert!(finance.starts_with("day,time_zone,currency,"), "{finance}");
+    let findings = std::fs::read_to_string(dir.path().join("finance-findings.csv")).unwrap();
+    assert_eq!(findings.lines().count(), 1, "{findings}");
+    let out = run(&["reconcile", "--from", &from, "--to", &to]).await;
+    assert!(out.status.success(), "{out:?}");
+    let readable = text(&out.stdout);
+    assert!(readable.contains("sign-off: balanced"), "{readable}");
+    assert!(readable.contains("total"), "{readable}");
+    // A range that ends before it starts is the operator's to fix: exit status 2.
+    let out = run(&["reconcile", "--from", &to, "--to", &from]).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("before it starts"), "{out:?}");
+
     // The reader goes away before anything is written: no panic, no backtrace.
     let mut command = bigreach();
     command

@@ -273,6 +273,9 @@ pub struct DayRow {
     pub bigcommerce_net: Decimal,
     /// Paid orders cancelled that day (shown, not subtracted: the money goes back as a refund).
     pub bigcommerce_cancelled: u64,
+    /// Orders created that day that are not paid (held, cancelled before payment): left out of
+    /// both sides by policy.
+    pub bigcommerce_unpaid: u64,
     /// Sales Bloomreach acknowledged that day (each order once).
     pub bloomreach_orders: u64,
     /// Their totals.
@@ -438,7 +441,11 @@ pub fn compare(
             row(&mut rows, day_of(order.date_modified), &currency).bigcommerce_cancelled += 1;
         }
         let day = day_of(order.date_created);
-        if !state.was_paid() || !range.contains(day) || !paid_seen.insert(order.id) {
+        if !range.contains(day) || !paid_seen.insert(order.id) {
+            continue;
+        }
+        if !state.was_paid() {
+            row(&mut rows, day, &currency).bigcommerce_unpaid += 1;
             continue;
         }
         let r = row(&mut rows, day, &currency);
@@ -659,6 +666,7 @@ fn add_into(total: &mut DayRow, r: &DayRow) {
     total.bigcommerce_refunds += r.bigcommerce_refunds;
     total.bigcommerce_net += r.bigcommerce_net;
     total.bigcommerce_cancelled += r.bigcommerce_cancelled;
+    total.bigcommerce_unpaid += r.bigcommerce_unpaid;
     total.bloomreach_orders += r.bloomreach_orders;
     total.bloomreach_gross += r.bloomreach_gross;
     total.bloomreach_refunds += r.bloomreach_refunds;
@@ -678,6 +686,9 @@ fn add_into(total: &mut DayRow, r: &DayRow) {
 pub fn to_csv(reconciliation: &Reconciliation) -> Result<Vec<u8>, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(CSV_COLUMNS)?;
+    let generated = reconciliation
+        .generated_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for r in reconciliation.rows.iter().chain(&reconciliation.totals) {
         let day = r
             .day
@@ -685,6 +696,7 @@ pub fn to_csv(reconciliation: &Reconciliation) -> Result<Vec<u8>, csv::Error> {
             .unwrap_or_else(|| "total".to_owned());
         out.write_record([
             day,
+            reconciliation.time_zone.clone(),
             r.currency.clone(),
             r.bigcommerce_orders.to_string(),
             cents(r.bigcommerce_gross),
@@ -694,6 +706,7 @@ pub fn to_csv(reconciliation: &Reconciliation) -> Result<Vec<u8>, csv::Error> {
             cents(r.bigcommerce_refunds),
             cents(r.bigcommerce_net),
             r.bigcommerce_cancelled.to_string(),
+            r.bigcommerce_unpaid.to_string(),
             r.bloomreach_orders.to_string(),
             cents(r.bloomreach_gross),
             cents(r.bloomreach_refunds),
@@ -706,14 +719,16 @@ pub fn to_csv(reconciliation: &Reconciliation) -> Result<Vec<u8>, csv::Error> {
             r.amount_mismatch.to_string(),
             cents(r.difference),
             if r.balanced() { "yes" } else { "no" }.to_owned(),
+            generated.clone(),
         ])?;
     }
     out.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// The CSV header, in order.
-pub const CSV_COLUMNS: [&str; 22] = [
+pub const CSV_COLUMNS: [&str; 25] = [
     "day",
+    "time_zone",
     "currency",
     "bigcommerce_orders",
     "bigcommerce_gross",
@@ -723,6 +738,7 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "bigcommerce_refunds",
     "bigcommerce_net",
     "bigcommerce_cancelled",
+    "bigcommerce_unpaid",
     "bloomreach_orders",
     "bloomreach_gross",
     "bloomreach_refunds",
@@ -735,6 +751,48 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "amount_mismatch",
     "difference",
     "balanced",
+    "generated_at_utc",
+];
+
+/// The detail CSV: one row per finding (every sale or refund that is not matched), with the
+/// order reference and what BigReach knows of it.
+pub fn findings_csv(reconciliation: &Reconciliation) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(FINDINGS_COLUMNS)?;
+    let amount = |a: Option<Decimal>| a.map(cents).unwrap_or_default();
+    for f in &reconciliation.findings {
+        out.write_record([
+            f.day.to_string(),
+            f.currency.clone(),
+            match f.subject {
+                Subject::Sale => "sale",
+                Subject::Refund => "refund",
+            }
+            .to_owned(),
+            f.class.name().to_owned(),
+            f.order_id.to_string(),
+            f.refund_id.map(|id| id.to_string()).unwrap_or_default(),
+            amount(f.bigcommerce_amount),
+            amount(f.bloomreach_amount),
+            f.acknowledged.to_string(),
+            f.note.clone(),
+        ])?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The detail CSV header, in order.
+pub const FINDINGS_COLUMNS: [&str; 10] = [
+    "day",
+    "currency",
+    "subject",
+    "class",
+    "order_id",
+    "refund_id",
+    "bigcommerce_amount",
+    "bloomreach_amount",
+    "acknowledged",
+    "explanation",
 ];
 
 /// An amount with two decimal places (more only if the amount has them: BigCommerce sends

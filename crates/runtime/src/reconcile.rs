@@ -153,26 +153,35 @@ pub fn until_next(now: DateTime<Utc>, zone: chrono_tz::Tz, at: chrono::NaiveTime
     Duration::from_secs(24 * 3600)
 }
 
-/// The CSV file of a reconciliation in `dir`: `<from>_<to>.csv`, or with `-2`, `-3`… when a
-/// file of that name exists (an earlier run is never overwritten).
-fn csv_path(dir: &Path, out: &Reconciliation) -> PathBuf {
-    let stem = format!("{}_{}", out.range.from, out.range.to);
-    let mut path = dir.join(format!("{stem}.csv"));
+/// The CSV files of a reconciliation in `dir`: `<from>_<to>.csv` and `<from>_<to>-findings.csv`,
+/// with `-2`, `-3`… after the range when files of that name exist (an earlier run is never
+/// overwritten).
+fn csv_paths(dir: &Path, out: &Reconciliation) -> (PathBuf, PathBuf) {
+    let range = format!("{}_{}", out.range.from, out.range.to);
+    let mut stem = range.clone();
     let mut n = 2;
-    while path.exists() {
-        path = dir.join(format!("{stem}-{n}.csv"));
+    while dir.join(format!("{stem}.csv")).exists()
+        || dir.join(format!("{stem}-findings.csv")).exists()
+    {
+        stem = format!("{range}-{n}");
         n += 1;
     }
-    path
+    (
+        dir.join(format!("{stem}.csv")),
+        dir.join(format!("{stem}-findings.csv")),
+    )
 }
 
-/// Writes the finance CSV of `out` privately into `dir`; returns the path.
+/// Writes the finance CSV and the findings CSV of `out` privately into `dir`; returns the
+/// summary's path.
 pub fn write_csv(dir: &Path, out: &Reconciliation) -> std::io::Result<PathBuf> {
     crate::private::create_dir(dir)?;
-    let bytes = reconcile::to_csv(out).map_err(std::io::Error::other)?;
-    let path = csv_path(dir, out);
-    crate::private::write_new_file(&path, &bytes)?;
-    Ok(path)
+    let summary = reconcile::to_csv(out).map_err(std::io::Error::other)?;
+    let findings = reconcile::findings_csv(out).map_err(std::io::Error::other)?;
+    let (summary_path, findings_path) = csv_paths(dir, out);
+    crate::private::write_new_file(&summary_path, &summary)?;
+    crate::private::write_new_file(&findings_path, &findings)?;
+    Ok(summary_path)
 }
 
 /// Runs the daily reconciliation until shutdown: at `settings.at` each day (store time zone),
@@ -255,6 +264,38 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn each_run_writes_private_csv_files_and_never_overwrites_an_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = reconcile::compare(
+            reconcile::DayRange::new("2026-03-01".parse().unwrap(), "2026-03-03".parse().unwrap())
+                .unwrap(),
+            chrono_tz::Tz::UTC,
+            &Default::default(),
+            &reconcile::StatusNames::of(&Default::default()),
+            &BigCommerceSide::default(),
+            &[],
+            at("2026-03-04T04:00:00Z"),
+        );
+        let csv_dir = dir.path().join("reconciliation");
+        let first = write_csv(&csv_dir, &out).unwrap();
+        let second = write_csv(&csv_dir, &out).unwrap();
+        assert_eq!(first.file_name().unwrap(), "2026-03-01_2026-03-03.csv");
+        assert_eq!(second.file_name().unwrap(), "2026-03-01_2026-03-03-2.csv");
+        assert!(csv_dir
+            .join("2026-03-01_2026-03-03-2-findings.csv")
+            .exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&csv_dir), 0o700);
+            assert_eq!(mode(&first), 0o600);
+        }
+        let text = std::fs::read_to_string(&first).unwrap();
+        assert!(text.starts_with("day,time_zone,currency,"), "{text}");
     }
 
     #[test]

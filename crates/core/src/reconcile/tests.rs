@@ -114,6 +114,13 @@ fn each_paid_order_is_matched_missing_extra_duplicate_or_mismatched_per_day_and_
         ]
     );
     assert!(!out.balanced);
+    // The unpaid order is counted as left out, on its day.
+    assert_eq!(out.rows[2].bigcommerce_unpaid, 1);
+    let detail = String::from_utf8(findings_csv(&out).unwrap()).unwrap();
+    let detail: Vec<&str> = detail.lines().collect();
+    assert_eq!(detail[0], FINDINGS_COLUMNS.join(","));
+    assert_eq!(detail[1], "2026-03-02,USD,sale,missing,2,,20.20,,0,");
+    assert_eq!(detail[4], "2026-03-03,EUR,sale,extra,5,,,50.50,1,");
     let keys: Vec<(String, String)> = out
         .rows
         .iter()
@@ -190,9 +197,13 @@ fn a_complete_ledger_balances_and_sums_exactly_to_the_cent() {
     assert_eq!(lines[0], CSV_COLUMNS.join(","));
     assert_eq!(
         lines[1],
-        "2026-03-02,USD,2,0.30,5.00,3.00,10.00,0.00,0.30,0,2,0.30,0.00,0.30,0,2,0,0,0,0,0.00,yes"
+        "2026-03-02,UTC,USD,2,0.30,5.00,3.00,10.00,0.00,0.30,0,0,2,0.30,0.00,0.30,0,2,0,0,0,0,0.00,yes,2026-03-10T00:00:00Z"
     );
-    assert!(lines[2].starts_with("total,USD,2,0.30,"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("total,UTC,USD,2,0.30,"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines.len(), 3);
 }
 
