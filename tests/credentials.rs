@@ -12,9 +12,8 @@ use std::time::Duration;
 use bigreach_clock::{ManualClock, SystemClock};
 use bigreach_core::app::status::{AlertKind, Component};
 use bigreach_harness::twins::Twins;
-use bigreach_runtime::Appliance;
 use chrono::Utc;
-use common::manual_clock::{advance_by, advance_until, drive, small_plan};
+use common::manual_clock::{advance_by, advance_until, drive, small_plan, start_appliance};
 
 /// A webhook from the twin's store: its `producer` names the store hash (the numeric
 /// `store_id` is left out, so the receiver judges it by `producer`).
@@ -63,12 +62,7 @@ async fn a_revoked_bigcommerce_token_parks_enrich_with_the_fix_in_the_status() {
         .await,
     );
     let clock = ManualClock::new(Utc::now());
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -189,12 +183,7 @@ async fn a_revoked_bloomreach_key_parks_delivery_with_an_alert_and_no_dead_lette
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),

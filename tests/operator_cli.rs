@@ -176,7 +176,10 @@ async fn status_and_trace_read_well_print_json_and_end_quietly_on_a_closed_pipe(
     let paid: u64 = report.totals.iter().map(|t| t.bigcommerce_orders).sum();
     assert!(paid >= 50, "{paid} paid orders in the seeded history");
     let finance = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(finance.lines().count(), 1 + report.rows.len() + report.totals.len());
+    assert_eq!(
+        finance.lines().count(),
+        1 + report.rows.len() + report.totals.len()
+    );
     assert!(finance.starts_with("day,time_zone,currency,"), "{finance}");
     let findings = std::fs::read_to_string(dir.path().join("finance-findings.csv")).unwrap();
     assert_eq!(findings.lines().count(), 1, "{findings}");

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use bigreach_clock::ManualClock;
 use bigreach_harness::twins::Twins;
-use bigreach_runtime::Appliance;
 use chrono::Utc;
-use common::manual_clock::{advance_until, drive, post_webhook, small_plan, webhook_from};
+use common::manual_clock::{
+    advance_until, drive, post_webhook, small_plan, start_appliance, webhook_from,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_with_another_numeric_store_id_is_refused_once_the_store_is_known() {
@@ -23,12 +24,7 @@ async fn a_webhook_with_another_numeric_store_id_is_refused_once_the_store_is_kn
     let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     config.webhooks.manage_hooks = false;
     config.bigcommerce.poll_interval_secs = 24 * 3600;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),

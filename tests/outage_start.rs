@@ -12,10 +12,11 @@ use std::time::Duration;
 use bigreach_clock::{Clock, ManualClock};
 use bigreach_core::app::status::{AlertKind, Component};
 use bigreach_harness::twins::Twins;
-use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
 use chrono::Utc;
-use common::manual_clock::{advance_by, advance_until, drive, post_webhook, small_plan, webhook};
+use common::manual_clock::{
+    advance_by, advance_until, drive, paid_guest_order, post_webhook, small_plan, start_appliance,
+    webhook,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_started_during_a_bloomreach_outage_accepts_webhooks_and_delivers_after_it() {
@@ -47,12 +48,7 @@ async fn serve_started_during_a_bloomreach_outage_accepts_webhooks_and_delivers_
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .expect("serve starts while Bloomreach fails");
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -82,24 +78,7 @@ async fn serve_started_during_a_bloomreach_outage_accepts_webhooks_and_delivers_
     );
 
     // A shopper pays; the webhook is accepted although Bloomreach is down.
-    let person = twins.bigcommerce.add_person(&ShopperSpec {
-        email: Some("outage.shopper@example.com".into()),
-        phone: None,
-        first_name: "Outage".into(),
-        last_name: "Shopper".into(),
-        country_iso2: "US".into(),
-    });
-    let order = twins
-        .bigcommerce
-        .checkout(
-            person,
-            &CheckoutSpec {
-                as_guest: true,
-                ..CheckoutSpec::default()
-            },
-        )
-        .unwrap();
-    twins.bigcommerce.pay(order).unwrap();
+    let order = paid_guest_order(&twins.bigcommerce, "outage.shopper@example.com", None);
     let url = format!("http://{}/webhooks", status.webhook_address);
     let answer = post_webhook(
         &clock,
@@ -188,12 +167,7 @@ async fn a_gateway_404_parks_delivery_without_dead_letters_and_delivery_resumes_
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -281,12 +255,7 @@ async fn a_revoked_bloomreach_key_at_start_parks_delivery_with_the_fix_and_webho
         Arc::new(|_: &str, _: &[u8], _: u16, _: &[u8]| None),
     )
     .await;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .expect("serve starts with a revoked Bloomreach key");
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),

@@ -17,10 +17,11 @@ use bigreach_core::app::{SetAside, SetAsideState};
 use bigreach_core::model::{InboxBody, InboxEntry, InboxSource, ResourceKind};
 use bigreach_core::store::Appended;
 use bigreach_harness::twins::Twins;
-use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
 use chrono::Utc;
-use common::manual_clock::{advance_by, advance_until, drive, post_webhook, small_plan, webhook};
+use common::manual_clock::{
+    advance_by, advance_until, drive, paid_guest_order, post_webhook, small_plan, start_appliance,
+    webhook,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() {
@@ -33,12 +34,7 @@ async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() 
     config.webhooks.manage_hooks = false;
     // Only the webhooks drive enrich in this test; the poller passes once at start.
     config.bigcommerce.poll_interval_secs = 24 * 3600;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -48,24 +44,7 @@ async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() 
     .await;
 
     // A paid order the poller has not seen (it lists again only in a day).
-    let person = twins.bigcommerce.add_person(&ShopperSpec {
-        email: Some("poison.shopper@example.com".into()),
-        phone: None,
-        first_name: "Poison".into(),
-        last_name: "Shopper".into(),
-        country_iso2: "US".into(),
-    });
-    let order = twins
-        .bigcommerce
-        .checkout(
-            person,
-            &CheckoutSpec {
-                as_guest: true,
-                ..CheckoutSpec::default()
-            },
-        )
-        .unwrap();
-    twins.bigcommerce.pay(order).unwrap();
+    let order = paid_guest_order(&twins.bigcommerce, "poison.shopper@example.com", None);
 
     let url = format!(
         "http://{}/webhooks",
@@ -256,12 +235,7 @@ async fn a_product_bigcommerce_refuses_is_found_in_its_batch_and_the_others_are_
         )
         .await,
     );
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -344,12 +318,7 @@ async fn an_inbox_entry_that_cannot_be_read_is_set_aside_and_later_entries_still
     let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
     config.webhooks.manage_hooks = false;
     config.bigcommerce.poll_interval_secs = 24 * 3600;
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),
@@ -378,24 +347,7 @@ async fn an_inbox_entry_that_cannot_be_read_is_set_aside_and_later_entries_still
         panic!("{appended:?}");
     };
     // Then a paid order, notified by webhook.
-    let person = twins.bigcommerce.add_person(&ShopperSpec {
-        email: Some("after.unreadable@example.com".into()),
-        phone: None,
-        first_name: "After".into(),
-        last_name: "Unreadable".into(),
-        country_iso2: "US".into(),
-    });
-    let order = twins
-        .bigcommerce
-        .checkout(
-            person,
-            &CheckoutSpec {
-                as_guest: true,
-                ..CheckoutSpec::default()
-            },
-        )
-        .unwrap();
-    twins.bigcommerce.pay(order).unwrap();
+    let order = paid_guest_order(&twins.bigcommerce, "after.unreadable@example.com", None);
     let url = format!(
         "http://{}/webhooks",
         appliance.status().unwrap().webhook_address
@@ -470,12 +422,7 @@ async fn a_bigcommerce_gateway_404_parks_enrich_and_sets_nothing_aside() {
         )
         .await,
     );
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(
         &clock,
         Duration::from_millis(100),

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use bigreach_clock::ManualClock;
 use bigreach_harness::twins::Twins;
-use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
 use chrono::{DateTime, Utc};
-use common::manual_clock::{advance_by, advance_until, drive, small_plan};
+use common::manual_clock::{
+    advance_by, advance_until, drive, paid_guest_order, small_plan, start_appliance,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -62,40 +62,15 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
     )
     .await;
     config.webhooks.public_url = proxy.join("webhooks").unwrap();
-    let appliance = drive(
-        &clock,
-        Appliance::start_with(&config, &secrets, clock.clone(), listeners),
-    )
-    .await
-    .unwrap();
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
     advance_until(&clock, Duration::from_millis(100), "the first sync", || {
         appliance.poll_passes() >= 1 && appliance.status().unwrap().idle
     })
     .await;
 
     let bc = &twins.bigcommerce;
-    let shopper = |n: u32| {
-        bc.add_person(&ShopperSpec {
-            email: Some(format!("reconcile{n}@example.com")),
-            phone: None,
-            first_name: "Recon".into(),
-            last_name: format!("Shopper{n}"),
-            country_iso2: "US".into(),
-        })
-    };
     let buy = |n: u32, currency: &str| {
-        let order = bc
-            .checkout(
-                shopper(n),
-                &CheckoutSpec {
-                    as_guest: true,
-                    currency: Some(currency.into()),
-                    ..CheckoutSpec::default()
-                },
-            )
-            .unwrap();
-        bc.pay(order).unwrap();
-        order
+        paid_guest_order(bc, &format!("reconcile{n}@example.com"), Some(currency))
     };
     let purchases_in_bloomreach = || {
         let mut ids: Vec<u64> = twins

@@ -108,3 +108,47 @@ pub async fn post_webhook(clock: &ManualClock, url: &str, body: String) -> u16 {
     .status()
     .as_u16()
 }
+
+/// Starts the appliance on `clock` (its start-up paces on the clock, so the clock is driven).
+pub async fn start_appliance(
+    clock: &std::sync::Arc<ManualClock>,
+    config: &bigreach_core::config::Config,
+    secrets: &bigreach_core::secret::SecretResolver,
+    listeners: bigreach_runtime::Listeners,
+) -> bigreach_runtime::Appliance {
+    drive(
+        clock,
+        bigreach_runtime::Appliance::start_with(config, secrets, clock.clone(), listeners),
+    )
+    .await
+    .expect("the appliance starts")
+}
+
+/// A guest checkout by a new shopper with `email`, in `currency` (`None`: the store default),
+/// paid; returns the order id.
+pub fn paid_guest_order(
+    bigcommerce: &bigreach_twins::bigcommerce::BigCommerceTwin,
+    email: &str,
+    currency: Option<&str>,
+) -> u64 {
+    use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec};
+    let person = bigcommerce.add_person(&ShopperSpec {
+        email: Some(email.to_owned()),
+        phone: None,
+        first_name: "Test".into(),
+        last_name: "Shopper".into(),
+        country_iso2: "US".into(),
+    });
+    let order = bigcommerce
+        .checkout(
+            person,
+            &CheckoutSpec {
+                as_guest: true,
+                currency: currency.map(str::to_owned),
+                ..CheckoutSpec::default()
+            },
+        )
+        .expect("the twin takes the checkout");
+    bigcommerce.pay(order).expect("the twin takes the payment");
+    order
+}
