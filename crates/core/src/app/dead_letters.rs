@@ -19,6 +19,8 @@ pub enum CommandState {
     Dead,
     /// A dead letter an operator gave up on.
     Discarded,
+    /// Replaced by a newer state of the same catalog item before it was delivered.
+    Superseded,
 }
 
 impl From<&CommandStatus> for CommandState {
@@ -28,6 +30,7 @@ impl From<&CommandStatus> for CommandState {
             CommandStatus::Delivered => CommandState::Delivered,
             CommandStatus::Dead => CommandState::Dead,
             CommandStatus::Discarded => CommandState::Discarded,
+            CommandStatus::Superseded => CommandState::Superseded,
         }
     }
 }
@@ -40,6 +43,7 @@ impl CommandState {
             CommandState::Delivered => "delivered",
             CommandState::Dead => "dead",
             CommandState::Discarded => "discarded",
+            CommandState::Superseded => "superseded",
         }
     }
 }

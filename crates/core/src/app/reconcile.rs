@@ -131,6 +131,7 @@ impl AppApi {
                     format!("dead letter {} discarded by an operator", command.id)
                 }
                 CommandStatus::Delivered => format!("delivered as command {}", command.id),
+                CommandStatus::Superseded => format!("command {}: {error}", command.id),
             });
         }
         let subject_key = format!("order:{order_id}");

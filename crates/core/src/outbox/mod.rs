@@ -142,6 +142,9 @@ pub enum CommandStatus {
     Dead,
     /// A dead letter an operator gave up on.
     Discarded,
+    /// A catalog item state replaced by a newer state of the same item before it was delivered
+    /// (the newest state wins; an older one is never sent after it). Since schema version 4.
+    Superseded,
 }
 
 /// A frozen command in the outbox.

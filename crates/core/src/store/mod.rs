@@ -7,7 +7,7 @@
 //! `withheld`, `outbox` (outbox, its indexes, facts, ledger, dead letters) and `audit`. This file holds the handle, the transaction, the
 //! errors and the codec helpers.
 //!
-//! # On-disk layout (schema version 3)
+//! # On-disk layout (schema version 4)
 //!
 //! | table | key | value | purpose |
 //! |---|---|---|---|
@@ -37,7 +37,7 @@
 //! Schema history: version 1 indexed pending commands in `outbox_pending` `(lane, id) → next
 //! attempt`; version 2 replaced it with `outbox_ready`, `outbox_queue` and `pending_profiles`
 //! (rebuilt from `outbox` when a version 1 store is opened, [`migrations`]); version 3 added
-//! `set_aside`.
+//! `set_aside`; version 4 added the `Superseded` command status (no table changes).
 //!
 //! # Invariants
 //! - Every write is one redb write transaction with `Durability::Immediate`: a caller that got

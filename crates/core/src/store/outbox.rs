@@ -88,6 +88,19 @@ impl Store {
         let ready = txn.open_table(OUTBOX_READY)?;
         let outbox = txn.open_table(OUTBOX)?;
         let profiles = txn.open_multimap_table(PENDING_PROFILES)?;
+        // A catalog item with a state in flight waits for that request's answer, so that an
+        // older state can never land after a newer one.
+        let mut items_in_flight = HashSet::new();
+        if lanes.contains(&Lane::Catalog) {
+            for id in exclude {
+                if let Some(value) = outbox.get(*id)? {
+                    let record: OutboxRecord = decode("outbox record", value.value())?;
+                    if let Destination::CatalogItem { item_id } = record.destination {
+                        items_in_flight.insert(item_id);
+                    }
+                }
+            }
+        }
         let mut out = Vec::with_capacity(lanes.len());
         for &lane in lanes {
             let mut candidates = Vec::new();
@@ -108,6 +121,11 @@ impl Store {
                     continue;
                 };
                 let record: OutboxRecord = decode("outbox record", value.value())?;
+                if let Destination::CatalogItem { item_id } = &record.destination {
+                    if items_in_flight.contains(item_id) {
+                        continue;
+                    }
+                }
                 let mut held_by = None;
                 if is_event(&record) {
                     if let Some(person) = &record.customer_key {
@@ -266,17 +284,25 @@ impl StoreTxn<'_> {
         command: &NewCommand,
         now_ms: i64,
     ) -> Result<Option<u64>, StoreError> {
-        {
+        let previous = {
             let facts = self.txn.open_table(OUTBOX_FACTS)?;
             let existing = facts
                 .get(command.fact.as_str())?
                 .map(|row| decode::<FactRow>("fact row", row.value()))
                 .transpose()?;
-            if existing.is_some_and(|row| row.content_hash == command.content_hash) {
+            if existing
+                .as_ref()
+                .is_some_and(|row| row.content_hash == command.content_hash)
+            {
                 return Ok(None);
             }
-        }
+            existing.map(|row| row.id)
+        };
         let id = self.next_counter(KEY_NEXT_OUTBOX)?;
+        if let (Some(previous), Destination::CatalogItem { .. }) = (previous, &command.destination)
+        {
+            self.supersede(previous, id, &command.destination)?;
+        }
         let record = OutboxRecord {
             id,
             lane: command.lane,
@@ -381,6 +407,52 @@ impl StoreTxn<'_> {
         let mut outbox = self.txn.open_table(OUTBOX)?;
         let bytes = encode("outbox record", &record)?;
         outbox.insert(id, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Takes an older state of a catalog item out of the outbox when a newer one (`by`) is
+    /// enqueued: pending (perhaps backing off) or dead, it is marked superseded and never sent
+    /// or replayed. A delivered one stays as it is.
+    fn supersede(
+        &mut self,
+        old_id: u64,
+        by: u64,
+        destination: &Destination,
+    ) -> Result<(), StoreError> {
+        let Some(mut record) = ({
+            let outbox = self.txn.open_table(OUTBOX)?;
+            let value = outbox.get(old_id)?;
+            value
+                .map(|v| decode::<OutboxRecord>("outbox record", v.value()))
+                .transpose()?
+        }) else {
+            return Ok(());
+        };
+        if record.destination != *destination {
+            return Ok(());
+        }
+        match record.status {
+            CommandStatus::Pending => self.unindex_pending(&record)?,
+            CommandStatus::Dead => {
+                self.txn.open_table(DEAD_LETTERS)?.remove(old_id)?;
+            }
+            CommandStatus::Delivered | CommandStatus::Discarded | CommandStatus::Superseded => {
+                return Ok(())
+            }
+        }
+        record.status = CommandStatus::Superseded;
+        record.last_error = Some(format!(
+            "superseded by command {by}: a newer state of {destination} was enqueued{}",
+            record
+                .last_error
+                .as_deref()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        ));
+        let bytes = encode("outbox record", &record)?;
+        self.txn
+            .open_table(OUTBOX)?
+            .insert(old_id, bytes.as_slice())?;
         Ok(())
     }
 

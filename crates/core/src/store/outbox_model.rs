@@ -29,12 +29,13 @@ enum Kind {
     Catalog,
 }
 
-fn destination(kind: Kind) -> Destination {
+/// A catalog item's id is its fact, as in the product (`item:<variant>`).
+fn destination(kind: Kind, fact: &str) -> Destination {
     match kind {
         Kind::Profile => Destination::CustomerUpdate,
         Kind::Event => Destination::Event,
         Kind::Catalog => Destination::CatalogItem {
-            item_id: "v1".into(),
+            item_id: fact.to_owned(),
         },
     }
 }
@@ -119,6 +120,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct ModelCommand {
     lane: Lane,
     kind: Kind,
+    fact: String,
     person: Option<String>,
     status: CommandStatus,
     attempts: u32,
@@ -179,7 +181,7 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
             let person = person.map(person_key);
             let command = NewCommand {
                 lane: *lane,
-                destination: destination(*kind),
+                destination: destination(*kind, &fact),
                 fact: fact.clone(),
                 content_hash: hash.clone(),
                 customer_key: person.clone(),
@@ -193,12 +195,25 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
             } else {
                 model.next_id += 1;
                 let id = model.next_id;
-                model.facts.insert(fact, (id, hash));
+                // A newer state of a catalog item supersedes an older one not yet delivered.
+                if let Some((previous, _)) = model.facts.get(&fact) {
+                    let previous = *previous;
+                    let old = model.commands.get_mut(&previous).expect("a fact's command");
+                    if *kind == Kind::Catalog
+                        && old.kind == Kind::Catalog
+                        && matches!(old.status, CommandStatus::Pending | CommandStatus::Dead)
+                    {
+                        old.status = CommandStatus::Superseded;
+                        model.dead.remove(&previous);
+                    }
+                }
+                model.facts.insert(fact.clone(), (id, hash));
                 model.commands.insert(
                     id,
                     ModelCommand {
                         lane: *lane,
                         kind: *kind,
+                        fact,
                         person,
                         status: CommandStatus::Pending,
                         attempts: 0,
@@ -227,6 +242,16 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
             let batch = store
                 .claim_batch(model.now, *max, channel, LaneSet::of(allowed), &exclude)
                 .unwrap();
+            // Catalog items with a state in flight wait for its answer.
+            let items_in_flight: BTreeSet<&str> = exclude
+                .iter()
+                .filter_map(|id| model.commands.get(id))
+                .filter(|c| c.kind == Kind::Catalog)
+                .map(|c| c.fact.as_str())
+                .collect();
+            let waits_for_flight = |c: &ModelCommand| {
+                *catalog && c.kind == Kind::Catalog && items_in_flight.contains(c.fact.as_str())
+            };
             prop_assert!(batch.len() <= *max, "batch over its size");
             let ids: BTreeSet<u64> = batch.iter().map(|c| c.id).collect();
             prop_assert_eq!(ids.len(), batch.len(), "a command twice in one batch");
@@ -246,6 +271,11 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
                     "a command in flight claimed again"
                 );
                 prop_assert!(
+                    !waits_for_flight(expected),
+                    "catalog item {} sent while an older state of it is in flight",
+                    expected.fact
+                );
+                prop_assert!(
                     !model.blocked(record.id, expected),
                     "event {} sent before its person's profile",
                     record.id
@@ -259,6 +289,7 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
                     && !exclude.contains(id)
                     && c.next_attempt_ms <= model.now
                     && !model.blocked(*id, c)
+                    && !waits_for_flight(c)
             });
             prop_assert!(
                 !eligible || !batch.is_empty(),
@@ -444,7 +475,7 @@ fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn the_outbox_agrees_with_its_reference_model(ops in proptest::collection::vec(op(), 1..40)) {

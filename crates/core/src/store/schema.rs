@@ -6,7 +6,7 @@ use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefini
 use super::{migrations, u64_from, Store, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const INBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("inbox");
@@ -59,12 +59,16 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                Some(v @ (1 | 2)) => {
+                Some(v @ 1..=3) => {
                     drop(meta);
                     if v == 1 {
                         migrations::v1_to_v2::migrate(&txn)?;
                     }
-                    migrations::v2_to_v3::migrate(&txn)?;
+                    if v <= 2 {
+                        migrations::v2_to_v3::migrate(&txn)?;
+                    }
+                    // 3 → 4 rewrites nothing (see `migrations`): the new number alone keeps a
+                    // version 3 build from reading a `Superseded` status it cannot decode.
                     meta = txn.open_table(META)?;
                     meta.insert(KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                     tracing::info!(path = %self.path, from = v, to = SCHEMA_VERSION, "store migrated");

@@ -619,7 +619,7 @@ fn a_set_aside_fetch_leaves_the_queue_and_comes_back_only_on_replay_or_a_new_not
 }
 
 #[test]
-fn a_schema_2_store_is_migrated_to_3_with_an_empty_set_aside_table() {
+fn a_schema_2_store_is_migrated_with_an_empty_set_aside_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bigreach.redb");
     {
@@ -632,6 +632,173 @@ fn a_schema_2_store_is_migrated_to_3_with_an_empty_set_aside_table() {
         txn.commit().unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert!(store.set_aside_fetches().unwrap().is_empty());
+}
+
+#[test]
+fn a_schema_3_store_opens_as_4_with_its_commands_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bigreach.redb");
+    let id = {
+        let store = Store::open(&path).unwrap();
+        let id = store
+            .write(|tx| tx.enqueue(&catalog_item("7", "10"), 0))
+            .unwrap()
+            .unwrap();
+        drop(store);
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(KEY_SCHEMA, 3u64.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        id
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    let record = store.command(id).unwrap().unwrap();
+    assert_eq!(record.status, CommandStatus::Pending);
+    assert_eq!(store.counts().unwrap().outbox_pending["catalog"], 1);
+}
+
+fn catalog_item(variant: &str, price: &str) -> NewCommand {
+    NewCommand {
+        lane: Lane::Catalog,
+        destination: Destination::CatalogItem {
+            item_id: variant.into(),
+        },
+        fact: format!("item:{variant}"),
+        content_hash: price.into(),
+        customer_key: None,
+        payload: format!(r#"{{"price":{price}}}"#).into_bytes(),
+        event_time_ms: 1,
+    }
+}
+
+#[test]
+fn a_newer_catalog_state_supersedes_an_older_one_backing_off_or_dead() {
+    let (_dir, store) = temp_store();
+    let none = HashSet::new();
+    let old = store
+        .write(|tx| tx.enqueue(&catalog_item("7", "10"), 0))
+        .unwrap()
+        .unwrap();
+    // The old state fails and backs off for a minute.
+    let claimed = store.due_commands(0, 50, true, &none).unwrap();
+    assert_eq!(claimed.len(), 1);
+    let retry = AttemptOutcome::Retry {
+        error: "HTTP 429".into(),
+        next_attempt_ms: 60_000,
+        counts: false,
+    };
+    store.record_attempts(&[(old, retry)], 1, 5).unwrap();
+    // A newer price arrives: it alone is due, now and after the old one's back-off.
+    let new = store
+        .write(|tx| tx.enqueue(&catalog_item("7", "8"), 2))
+        .unwrap()
+        .unwrap();
+    let at = |now: i64| -> Vec<u64> {
+        store
+            .due_commands(now, 50, true, &none)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(at(2), vec![new]);
+    assert_eq!(at(120_000), vec![new]);
+    let superseded = store.command(old).unwrap().unwrap();
+    assert_eq!(superseded.status, CommandStatus::Superseded);
+    assert!(
+        superseded
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains(&format!("command {new}")),
+        "{superseded:?}"
+    );
+    // A late answer for the old one changes nothing.
+    store
+        .record_attempts(
+            &[(old, AttemptOutcome::Delivered { request_id: None })],
+            3,
+            5,
+        )
+        .unwrap();
+    assert_eq!(
+        store.command(old).unwrap().unwrap().status,
+        CommandStatus::Superseded
+    );
+    assert_eq!(store.counts().unwrap().outbox_pending["catalog"], 1);
+
+    // A dead-lettered state is superseded too: replaying it would put an old price back.
+    store
+        .record_attempts(
+            &[(
+                new,
+                AttemptOutcome::Dead {
+                    reason: "bad".into(),
+                },
+            )],
+            4,
+            5,
+        )
+        .unwrap();
+    assert_eq!(store.dead_letters().unwrap().len(), 1);
+    let newest = store
+        .write(|tx| tx.enqueue(&catalog_item("7", "9"), 5))
+        .unwrap()
+        .unwrap();
+    assert!(store.dead_letters().unwrap().is_empty());
+    assert_eq!(
+        store.command(new).unwrap().unwrap().status,
+        CommandStatus::Superseded
+    );
+    assert!(store
+        .write(|tx| tx.replay_dead_letter(new, 6))
+        .unwrap()
+        .is_none());
+    assert_eq!(at(6), vec![newest]);
+}
+
+#[test]
+fn a_catalog_item_waits_while_an_older_state_of_it_is_in_flight() {
+    let (_dir, store) = temp_store();
+    let none = HashSet::new();
+    let ids = store
+        .write(|tx| {
+            Ok((
+                tx.enqueue(&catalog_item("7", "10"), 0)?.unwrap(),
+                tx.enqueue(&catalog_item("8", "10"), 0)?.unwrap(),
+            ))
+        })
+        .unwrap();
+    let first: Vec<u64> = store
+        .due_commands(0, 50, true, &none)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(first, vec![ids.0, ids.1]);
+    // Both are in flight; a newer state of item 7 arrives. It must not race the old request.
+    let in_flight: HashSet<u64> = [ids.0, ids.1].into_iter().collect();
+    let newer = store
+        .write(|tx| tx.enqueue(&catalog_item("7", "8"), 1))
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .due_commands(1, 50, true, &in_flight)
+        .unwrap()
+        .is_empty());
+    // Once the old request is answered, the newer state goes.
+    let only_8: HashSet<u64> = [ids.1].into_iter().collect();
+    let next: Vec<u64> = store
+        .due_commands(1, 50, true, &only_8)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(next, vec![newer]);
 }
