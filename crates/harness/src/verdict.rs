@@ -482,13 +482,13 @@ pub fn evaluate(
     summary
 }
 
-/// A refund event as Bloomreach holds it: (refund id, purchase id, amount in the shopper's
-/// currency, that currency).
-pub fn refund_events(
-    bloomreach: &BloomreachTruth,
+/// The refund events on `profiles`: (refund id, purchase id, amount in the shopper's currency,
+/// that currency).
+pub fn refund_events<'a>(
+    profiles: impl IntoIterator<Item = &'a bigreach_twins::bloomreach::ProfileTruth>,
 ) -> Vec<(u64, Option<u64>, Option<Decimal>, Option<String>)> {
     let mut out = Vec::new();
-    for profile in &bloomreach.profiles {
+    for profile in profiles {
         for event in &profile.events {
             if event.event_type != "purchase" {
                 continue;
@@ -537,7 +537,7 @@ fn evaluate_refunds(
         .map(|r| (r.refund_id, r))
         .collect();
     let mut held: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for (refund_id, purchase_id, amount, currency) in refund_events(bloomreach) {
+    for (refund_id, purchase_id, amount, currency) in refund_events(&bloomreach.profiles) {
         held.entry(refund_id)
             .or_default()
             .push((purchase_id, amount, currency));
