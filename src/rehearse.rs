@@ -329,8 +329,12 @@ fn print_scenario(r: &ScenarioReport) {
     );
     println!(
         "  refunds {} of {} (missing {}, doubled {}, wrong amount {}, unknown {})",
-        s.refunds_in_bloomreach, s.refunds_in_bigcommerce, s.refunds_missing, s.refunds_duplicated,
-        s.refunds_wrong_amount, s.refunds_unknown
+        s.refunds_in_bloomreach,
+        s.refunds_in_bigcommerce,
+        s.refunds_missing,
+        s.refunds_duplicated,
+        s.refunds_wrong_amount,
+        s.refunds_unknown
     );
     for e in r.action_errors.iter().chain(&r.unmet_expectations) {
         println!("  ! {e}");

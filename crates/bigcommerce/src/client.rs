@@ -16,8 +16,8 @@ use crate::catalog::Product;
 use crate::customer::Customer;
 use crate::error::{excerpt, BigCommerceError};
 use crate::order::{line_items_from_consignments, Order, OrderProduct};
-use crate::refund::{decode_refunds, Refund};
 use crate::pacing::{QuotaSnapshot, QuotaTracker, RateHeaders, RetryPolicy};
+use crate::refund::{decode_refunds, Refund};
 use crate::store::{Currency, StoreInformation};
 use crate::webhook::{Hook, HookUpdate, NewHook};
 
@@ -503,7 +503,9 @@ impl BigCommerceClient {
                     ("limit", PAGE_LIMIT.to_string()),
                     ("page", page.to_string()),
                 ];
-                let reply = self.get("v3/orders/payment_actions/refunds", &query).await?;
+                let reply = self
+                    .get("v3/orders/payment_actions/refunds", &query)
+                    .await?;
                 let refunds =
                     decode_refunds(&reply.body).map_err(|source| BigCommerceError::Decode {
                         what: "refunds (v3/orders/payment_actions/refunds)".to_string(),

@@ -131,10 +131,7 @@ mod tests {
         assert_eq!(r.reason, "Wrong size");
         assert_eq!(r.items.len(), 1);
         assert!(r.items[0].is_product());
-        assert_eq!(
-            (r.items[0].item_id, r.items[0].quantity),
-            (9102, Some(1))
-        );
+        assert_eq!((r.items[0].item_id, r.items[0].quantity), (9102, Some(1)));
         assert_eq!(r.items[0].requested_amount, None);
         assert_eq!(r.payments[0].provider_id, "stripev3");
         assert_eq!(r.payments[0].amount, dec("64.8"));
@@ -153,7 +150,12 @@ mod tests {
         assert_eq!(refunds[0].items[0].quantity, None);
         assert!(refunds[0].payments.is_empty());
         assert!(decode_refunds(b"").unwrap().is_empty());
-        assert!(decode_refunds(br#"{"data":null,"meta":{}}"#).unwrap().is_empty());
-        assert!(decode_refunds(br#"{"data":[{"id":1}]}"#).is_err(), "created is required");
+        assert!(decode_refunds(br#"{"data":null,"meta":{}}"#)
+            .unwrap()
+            .is_empty());
+        assert!(
+            decode_refunds(br#"{"data":[{"id":1}]}"#).is_err(),
+            "created is required"
+        );
     }
 }

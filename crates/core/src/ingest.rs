@@ -561,7 +561,7 @@ mod tests {
         paid.status_id = 14;
         paid.refunds = vec![refund(31, 9, "4.00")];
         let mut later = paid.clone();
-        later.date_modified = later.date_modified + chrono::Duration::minutes(5);
+        later.date_modified += chrono::Duration::minutes(5);
         later.status_id = 4;
         later.refunds.push(refund(32, 9, "6.00"));
         let mut now = 2;
@@ -577,14 +577,22 @@ mod tests {
             .iter()
             .map(|c| c.fact.clone())
             .collect();
-        for fact in ["refund:31", "refund_item:31:1", "refund:32", "refund_item:32:1"] {
+        for fact in [
+            "refund:31",
+            "refund_item:31:1",
+            "refund:32",
+            "refund_item:32:1",
+        ] {
             assert_eq!(
                 facts.iter().filter(|f| f.as_str() == fact).count(),
                 1,
                 "{fact} in {facts:?}"
             );
         }
-        assert_eq!(facts.iter().filter(|f| f.starts_with("purchase:")).count(), 1);
+        assert_eq!(
+            facts.iter().filter(|f| f.starts_with("purchase:")).count(),
+            1
+        );
 
         // An order never paid (declined) whose record carries a refund: nothing is sent, and the
         // trace says why.

@@ -482,19 +482,30 @@ pub fn evaluate(
     summary
 }
 
-/// The refund events on `profiles`: (refund id, purchase id, amount in the shopper's currency,
-/// that currency).
+/// A refund event as Bloomreach holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundEvent {
+    /// `refund_id`.
+    pub refund_id: u64,
+    /// `purchase_id`.
+    pub purchase_id: Option<u64>,
+    /// The amount in the shopper's currency, to the cent.
+    pub amount: Option<Decimal>,
+    /// `local_currency`.
+    pub currency: Option<String>,
+}
+
+/// The refund events on `profiles`.
 pub fn refund_events<'a>(
     profiles: impl IntoIterator<Item = &'a bigreach_twins::bloomreach::ProfileTruth>,
-) -> Vec<(u64, Option<u64>, Option<Decimal>, Option<String>)> {
+) -> Vec<RefundEvent> {
     let mut out = Vec::new();
     for profile in profiles {
         for event in &profile.events {
             if event.event_type != "purchase" {
                 continue;
             }
-            let Some(refund_id) = event.properties.get("refund_id").and_then(|v| v.as_u64())
-            else {
+            let Some(refund_id) = event.properties.get("refund_id").and_then(|v| v.as_u64()) else {
                 continue;
             };
             // The amount the shopper got back, in their currency: `total_price_local_currency`
@@ -506,16 +517,16 @@ pub fn refund_events<'a>(
                 .and_then(|v| v.as_f64())
                 .and_then(Decimal::from_f64)
                 .map(|a| a.round_dp(2));
-            out.push((
+            out.push(RefundEvent {
                 refund_id,
-                event.properties.get("purchase_id").and_then(|v| v.as_u64()),
+                purchase_id: event.properties.get("purchase_id").and_then(|v| v.as_u64()),
                 amount,
-                event
+                currency: event
                     .properties
                     .get("local_currency")
                     .and_then(|v| v.as_str())
                     .map(str::to_owned),
-            ));
+            });
         }
     }
     out
@@ -536,11 +547,9 @@ fn evaluate_refunds(
         .filter(|r| sold.contains(&r.order_id))
         .map(|r| (r.refund_id, r))
         .collect();
-    let mut held: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for (refund_id, purchase_id, amount, currency) in refund_events(&bloomreach.profiles) {
-        held.entry(refund_id)
-            .or_default()
-            .push((purchase_id, amount, currency));
+    let mut held: BTreeMap<u64, Vec<RefundEvent>> = BTreeMap::new();
+    for event in refund_events(&bloomreach.profiles) {
+        held.entry(event.refund_id).or_default().push(event);
     }
     summary.refunds_in_bigcommerce = expected.len();
     summary.refunds_in_bloomreach = held.len();
@@ -550,19 +559,16 @@ fn evaluate_refunds(
             continue;
         };
         summary.refunds_duplicated += events.len() - 1;
-        let right = events.iter().all(|(purchase_id, amount, currency)| {
-            *purchase_id == Some(truth.order_id)
-                && *amount == Some(truth.total_amount.round_dp(2))
-                && currency.as_deref() == Some(truth.currency.as_str())
+        let right = events.iter().all(|event| {
+            event.purchase_id == Some(truth.order_id)
+                && event.amount == Some(truth.total_amount.round_dp(2))
+                && event.currency.as_deref() == Some(truth.currency.as_str())
         });
         if !right {
             summary.refunds_wrong_amount += 1;
         }
     }
-    summary.refunds_unknown = held
-        .keys()
-        .filter(|id| !expected.contains_key(id))
-        .count();
+    summary.refunds_unknown = held.keys().filter(|id| !expected.contains_key(id)).count();
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
@@ -656,7 +662,12 @@ mod tests {
         );
     }
 
-    fn refund_event(refund_id: u64, order_id: u64, amount: f64, currency: &str) -> bigreach_twins::bloomreach::EventTruth {
+    fn refund_event(
+        refund_id: u64,
+        order_id: u64,
+        amount: f64,
+        currency: &str,
+    ) -> bigreach_twins::bloomreach::EventTruth {
         bigreach_twins::bloomreach::EventTruth {
             event_type: "purchase".into(),
             timestamp: 1.0,

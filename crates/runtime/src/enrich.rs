@@ -231,10 +231,15 @@ impl Enricher {
         }
         // Orders the poller listed: a refunded one carries its refunds like a fetched one, so
         // a refund whose webhook was lost is still sent (and the snapshot stays the same).
-        self.attach_refunds(batch.observed.iter_mut().filter_map(|o| match &mut o.resource {
-            Resource::Order(order) => Some(order.as_mut()),
-            _ => None,
-        }))
+        self.attach_refunds(
+            batch
+                .observed
+                .iter_mut()
+                .filter_map(|o| match &mut o.resource {
+                    Resource::Order(order) => Some(order.as_mut()),
+                    _ => None,
+                }),
+        )
         .await?;
         self.apply(batch).await?;
         Ok(pending.len())

@@ -486,9 +486,13 @@ async fn a_refund_by_amount_takes_an_order_item_and_everything_left_ends_at_the_
     let (_, order) = post(&twin, "v2/orders", body).await;
     let id = order["id"].as_u64().expect("id");
     assert_eq!(
-        put(&twin, &format!("v2/orders/{id}"), json!({ "status_id": 11 }))
-            .await
-            .0,
+        put(
+            &twin,
+            &format!("v2/orders/{id}"),
+            json!({ "status_id": 11 })
+        )
+        .await
+        .0,
         200
     );
     let total = dec(&get(&twin, &format!("v2/orders/{id}")).await["total_inc_tax"]);
@@ -498,8 +502,14 @@ async fn a_refund_by_amount_takes_an_order_item_and_everything_left_ends_at_the_
     let ask = json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": 12.5 }] });
     let (s, quote) = post(&twin, &quote_path, ask.clone()).await;
     assert_eq!(s, 201, "{quote}");
-    assert_eq!(dec(&quote["data"]["total_refund_amount"]), dec(&json!("12.50")));
-    assert_eq!(dec(&quote["data"]["total_refund_tax_amount"]), Decimal::ZERO);
+    assert_eq!(
+        dec(&quote["data"]["total_refund_amount"]),
+        dec(&json!("12.50"))
+    );
+    assert_eq!(
+        dec(&quote["data"]["total_refund_tax_amount"]),
+        Decimal::ZERO
+    );
     let mut create = ask.clone();
     create["payments"] = json!([{ "provider_id": quote["data"]["refund_methods"][0][0]["provider_id"], "amount": 12.5, "offline": false }]);
     let (s, refund) = post(&twin, &refund_path, create).await;
@@ -531,8 +541,7 @@ async fn a_refund_by_amount_takes_an_order_item_and_everything_left_ends_at_the_
     }
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
     // More than is left is refused; then everything left gives back exactly the rest.
-    let too_much =
-        json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": total.to_string().parse::<f64>().unwrap() }] });
+    let too_much = json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": total.to_string().parse::<f64>().unwrap() }] });
     assert_eq!(post(&twin, &quote_path, too_much).await.0, 422);
     let rest = twin.refund(id, &[]).expect("everything left");
     let truth = twin.truth();
@@ -540,7 +549,11 @@ async fn a_refund_by_amount_takes_an_order_item_and_everything_left_ends_at_the_
     assert_eq!(refunds.len(), 2);
     assert_eq!(refunds[1].refund_id, rest);
     assert_eq!(refunds[1].total_amount, total - dec(&json!("12.50")));
-    let o = truth.orders.iter().find(|o| o.order_id == id).expect("order");
+    let o = truth
+        .orders
+        .iter()
+        .find(|o| o.order_id == id)
+        .expect("order");
     assert_eq!((o.status_id, o.refunded_total), (4, total));
     twin.shutdown().await;
 }

@@ -518,7 +518,10 @@ fn an_amount_refund_has_no_items_and_one_unit_of_a_two_unit_line_is_half_its_pai
     );
     assert_eq!(refunds[0].1["properties"]["total_price"], json!(12.5));
     assert_eq!(refunds[0].1["properties"]["total_quantity"], 0);
-    assert_eq!(refunds[0].1["properties"]["refunded_items"], json!(["order"]));
+    assert_eq!(
+        refunds[0].1["properties"]["refunded_items"],
+        json!(["order"])
+    );
     // The tee line paid 54.00 for 2 units: one unit gave back 27.00.
     assert_eq!(refunds[2].1["properties"]["total_price"], json!(27.0));
 }
@@ -542,12 +545,17 @@ fn no_refund_without_a_sale_and_the_refund_vocabulary_is_configurable() {
     order.refunds = vec![hoodie_refund(44), hoodie_refund(44)];
     let commands = refund_commands(&order, &guest_ids(), &context, Lane::Transactions);
     assert_eq!(commands.len(), 2, "the same refund twice is one refund");
-    assert_eq!(data(&commands[0])["properties"]["purchase_status"], "returned");
+    assert_eq!(
+        data(&commands[0])["properties"]["purchase_status"],
+        "returned"
+    );
     // Re-reading the order yields byte-identical commands.
     assert_eq!(
         refund_commands(&order, &guest_ids(), &context, Lane::Transactions),
         commands
     );
-    settings.purchase_status.insert("refund".into(), String::new());
+    settings
+        .purchase_status
+        .insert("refund".into(), String::new());
     assert!(payment::OrderMapping::with_overrides(&settings).is_err());
 }

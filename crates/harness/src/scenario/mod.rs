@@ -23,7 +23,6 @@ use crate::verdict::DemoSummary;
 
 pub use runner::{run, run_with_bloomreach_proxy, RunOptions};
 
-
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,9 +235,7 @@ impl Action {
                 RefundSpec::Full
             }),
             ("refund", Some("full")) if !refund_fields && !self.partial => Ok(RefundSpec::Full),
-            ("refund", Some("partial"))
-                if self.line.is_none() && self.quantity.is_none() =>
-            {
+            ("refund", Some("partial")) if self.line.is_none() && self.quantity.is_none() => {
                 let text = self
                     .amount
                     .as_deref()
@@ -265,9 +262,11 @@ impl Action {
                     quantity,
                 })
             }
-            ("refund", Some(other)) if !["full", "partial", "line"].contains(&other) => Err(format!(
+            ("refund", Some(other)) if !["full", "partial", "line"].contains(&other) => {
+                Err(format!(
                 "unknown refund {other:?}; use partial (with amount), line (line, quantity) or full"
-            )),
+            ))
+            }
             ("refund" | "refund_rest", _) => Err(
                 "refund takes partial = true (old form), or refund = \"partial\" with amount, \
                  \"line\" with line and quantity, or \"full\" with nothing else"
@@ -491,7 +490,12 @@ impl Scenario {
             }
         }
         let totals = std::iter::once(("refunded_total", self.expect.refunded_total.as_ref()))
-            .chain(self.expect.refunded.iter().map(|r| ("refunded.total", r.total.as_ref())));
+            .chain(
+                self.expect
+                    .refunded
+                    .iter()
+                    .map(|r| ("refunded.total", r.total.as_ref())),
+            );
         for (field, total) in totals {
             if let Some(text) = total {
                 text.trim()
@@ -627,13 +631,28 @@ refunded = [{ email = "a@example.com", refunds = 2, total = "7.25" }]
         assert_eq!(scenario.expect.refunds, Some(3));
         for (bad, says) in [
             (r#"{ at_min = 1, refund = "partial" }"#, "needs amount"),
-            (r#"{ at_min = 1, refund = "partial", amount = "1.005" }"#, "at most 2 decimals"),
-            (r#"{ at_min = 1, refund = "partial", amount = "-1" }"#, "positive"),
-            (r#"{ at_min = 1, refund = "partial", amount = "ten" }"#, "not a decimal"),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "1.005" }"#,
+                "at most 2 decimals",
+            ),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "-1" }"#,
+                "positive",
+            ),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "ten" }"#,
+                "not a decimal",
+            ),
             (r#"{ at_min = 1, refund = "line", line = 0 }"#, "start at 1"),
             (r#"{ at_min = 1, refund = "most" }"#, "unknown refund"),
-            (r#"{ at_min = 1, refund = "full", amount = "1" }"#, "refund takes"),
-            (r#"{ at_min = 1, do = "pay", amount = "1" }"#, "belong to a refund"),
+            (
+                r#"{ at_min = 1, refund = "full", amount = "1" }"#,
+                "refund takes",
+            ),
+            (
+                r#"{ at_min = 1, do = "pay", amount = "1" }"#,
+                "belong to a refund",
+            ),
         ] {
             let path = write(
                 dir.path(),

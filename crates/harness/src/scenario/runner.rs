@@ -304,17 +304,21 @@ fn refund_expectations(
 ) -> Vec<String> {
     use std::collections::BTreeMap;
     let decimal = |text: &str| text.trim().parse::<Decimal>().unwrap_or_default();
-    let distinct = |events: Vec<(u64, Option<u64>, Option<Decimal>, Option<String>)>| {
+    let distinct = |events: Vec<crate::verdict::RefundEvent>| {
         let mut by_id: BTreeMap<u64, Decimal> = BTreeMap::new();
-        for (refund_id, _, amount, _) in events {
-            by_id.entry(refund_id).or_insert(amount.unwrap_or_default());
+        for event in events {
+            by_id
+                .entry(event.refund_id)
+                .or_insert(event.amount.unwrap_or_default());
         }
         (by_id.len(), by_id.values().copied().sum::<Decimal>())
     };
     let mut unmet = Vec::new();
     let (count, total) = distinct(crate::verdict::refund_events(&bloomreach.profiles));
     if let Some(expected) = e.refunds.filter(|n| *n != count) {
-        unmet.push(format!("expected {expected} refunds in Bloomreach, saw {count}"));
+        unmet.push(format!(
+            "expected {expected} refunds in Bloomreach, saw {count}"
+        ));
     }
     if let Some(expected) = e.refunded_total.as_deref() {
         if decimal(expected) != total {

@@ -290,11 +290,7 @@ enum RefundAsk {
 /// together with every unit left (the twin refunds shipping with "everything left", which is
 /// the empty line list); or one ORDER item with an `amount` (a refund by amount). Other
 /// amount-bound items are not simulated.
-fn refund_lines(
-    inner: &Inner,
-    order_id: u64,
-    m: &Map<String, Value>,
-) -> Result<RefundAsk, Reply> {
+fn refund_lines(inner: &Inner, order_id: u64, m: &Map<String, Value>) -> Result<RefundAsk, Reply> {
     let Some(Value::Array(items)) = m.get("items") else {
         return Err(unprocessable("items", "error.path.missing"));
     };
@@ -361,8 +357,8 @@ fn refund_lines(
                 return Err(unprocessable(
                     &format!("{field}.item_type"),
                     &format!(
-                        "{other} refunds are not simulated by the twin (PRODUCT, SHIPPING, ORDER are)"
-                    ),
+                    "{other} refunds are not simulated by the twin (PRODUCT, SHIPPING, ORDER are)"
+                ),
                 ))
             }
             None => {
