@@ -371,8 +371,10 @@ fn order_commands(
         withhold(
             tx,
             person,
-            "guest order without a usable email or phone (empty, invalid or a placeholder such as test@test.com, which never becomes an ID)"
-                .to_owned(),
+            format!(
+                "guest order without a usable email or phone (empty, invalid or a placeholder such as test@test.com, which never becomes an ID){}",
+                refunds_not_sent(order)
+            ),
         )?;
         return Ok(Vec::new());
     };
