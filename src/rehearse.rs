@@ -327,6 +327,15 @@ fn print_scenario(r: &ScenarioReport) {
         s.catalog_items_in_bloomreach, s.variants_in_bigcommerce, s.catalog_items_missing, r.catalog_items_stale,
         s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
     );
+    println!(
+        "  refunds {} of {} (missing {}, doubled {}, wrong amount {}, unknown {})",
+        s.refunds_in_bloomreach,
+        s.refunds_in_bigcommerce,
+        s.refunds_missing,
+        s.refunds_duplicated,
+        s.refunds_wrong_amount,
+        s.refunds_unknown
+    );
     for e in r.action_errors.iter().chain(&r.unmet_expectations) {
         println!("  ! {e}");
     }

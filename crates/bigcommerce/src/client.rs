@@ -17,6 +17,7 @@ use crate::customer::Customer;
 use crate::error::{excerpt, BigCommerceError};
 use crate::order::{line_items_from_consignments, Order, OrderProduct};
 use crate::pacing::{QuotaSnapshot, QuotaTracker, RateHeaders, RetryPolicy};
+use crate::refund::{decode_refunds, Refund};
 use crate::store::{Currency, StoreInformation};
 use crate::webhook::{Hook, HookUpdate, NewHook};
 
@@ -502,6 +503,54 @@ impl BigCommerceClient {
             all.extend(items);
             if !full_page {
                 break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The refunds of one order (`GET v3/orders/{id}/payment_actions/refunds`), ascending
+    /// refund id. An order that does not exist (404) or has none (204) has no refunds.
+    pub async fn order_refunds(&self, order_id: u64) -> Result<Vec<Refund>, BigCommerceError> {
+        let path = format!("v3/orders/{order_id}/payment_actions/refunds");
+        let reply = match self.get(&path, &[]).await {
+            Ok(reply) => reply,
+            Err(BigCommerceError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        decode_refunds(&reply.body).map_err(|source| BigCommerceError::Decode {
+            what: "refunds (v3/orders/{id}/payment_actions/refunds)".to_string(),
+            source,
+        })
+    }
+
+    /// The refunds of several orders through the store-wide listing
+    /// (`GET v3/orders/payment_actions/refunds?order_id:in=…`), every page, at most
+    /// [`IDS_PER_REQUEST`] orders per request.
+    pub async fn refunds_of_orders(
+        &self,
+        order_ids: &[u64],
+    ) -> Result<Vec<Refund>, BigCommerceError> {
+        let mut all = Vec::new();
+        for chunk in order_ids.chunks(IDS_PER_REQUEST) {
+            for page in 1u32.. {
+                let query = [
+                    ("order_id:in", join_ids(chunk)),
+                    ("limit", PAGE_LIMIT.to_string()),
+                    ("page", page.to_string()),
+                ];
+                let reply = self
+                    .get("v3/orders/payment_actions/refunds", &query)
+                    .await?;
+                let refunds =
+                    decode_refunds(&reply.body).map_err(|source| BigCommerceError::Decode {
+                        what: "refunds (v3/orders/payment_actions/refunds)".to_string(),
+                        source,
+                    })?;
+                let full = refunds.len() >= PAGE_LIMIT as usize;
+                all.extend(refunds);
+                if !full {
+                    break;
+                }
             }
         }
         Ok(all)

@@ -4,6 +4,8 @@
 //!   formats leniently (v2 money strings and RFC 2822 dates, v3 numbers and ISO-8601 dates).
 //! - [`WebhookEnvelope`] is the body of a webhook delivery; [`WebhookEnvelope::resource`] says
 //!   what to re-fetch.
+//! - [`Refund`]s of an order (v3) are fetched by the client and attached to
+//!   [`Order::refunds`] by the appliance; [`decode_refunds`] is their pure decoder.
 //! - [`BigCommerceClient`] paces on the store's shared quota, retries what is worth retrying,
 //!   and sleeps only on the injected clock.
 
@@ -16,6 +18,7 @@ mod error;
 mod order;
 #[cfg(feature = "client")]
 mod pacing;
+mod refund;
 mod store;
 mod webhook;
 pub mod wire_format;
@@ -31,5 +34,6 @@ pub use error::{BigCommerceError, RetryHint};
 pub use order::{BillingAddress, FormField, Order, OrderProduct, ProductOption};
 #[cfg(feature = "client")]
 pub use pacing::{QuotaSnapshot, RetryPolicy};
+pub use refund::{decode_refunds, Refund, RefundItem, RefundPayment};
 pub use store::{Currency, StoreInformation, StoreTimezone};
 pub use webhook::{Hook, HookUpdate, NewHook, ResourceKind, ResourceRef, WebhookEnvelope};

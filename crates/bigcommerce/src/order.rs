@@ -122,6 +122,11 @@ pub struct Order {
     /// Filled by the client (not a wire field). Always complete when returned by the client.
     #[serde(default)]
     pub line_items: Vec<OrderProduct>,
+    /// Not a wire field either: the v3 refunds of the order, filled by the appliance's enrich
+    /// stage for refunded and partially refunded orders (`GET v3/orders/{id}/payment_actions/
+    /// refunds`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<crate::Refund>,
 }
 
 fn empty_as_none<'de, D: serde::Deserializer<'de>>(

@@ -659,3 +659,50 @@ async fn customer_groups_and_attribute_names_resolve_customers_ids() {
     }
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_per_order_and_batched_match_the_truth_to_the_cent() {
+    let h = Harness::start(roomy_plan(), Some(&small_store())).await;
+    let truth = h.twin.truth();
+    let mut by_order: BTreeMap<u64, Vec<(u64, Decimal)>> = BTreeMap::new();
+    for r in &truth.refunds {
+        by_order
+            .entry(r.order_id)
+            .or_default()
+            .push((r.refund_id, r.total_amount));
+    }
+    assert!(
+        by_order.len() >= 2,
+        "the seeded history has refunded orders: {by_order:?}"
+    );
+    for (order_id, expected) in &by_order {
+        let refunds = h.client.order_refunds(*order_id).await.expect("refunds");
+        let got: Vec<(u64, Decimal)> = refunds.iter().map(|r| (r.id, r.total_amount)).collect();
+        assert_eq!(&got, expected, "order {order_id}");
+        assert!(refunds.iter().all(|r| r.order_id == *order_id));
+    }
+    let ids: Vec<u64> = by_order.keys().copied().collect();
+    let batched = h.client.refunds_of_orders(&ids).await.expect("batched");
+    let mut got: Vec<(u64, u64, Decimal)> = batched
+        .iter()
+        .map(|r| (r.order_id, r.id, r.total_amount))
+        .collect();
+    got.sort();
+    let mut expected: Vec<(u64, u64, Decimal)> = truth
+        .refunds
+        .iter()
+        .map(|r| (r.order_id, r.refund_id, r.total_amount))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    // An order without refunds, and one that does not exist: none, not an error.
+    let unrefunded = truth
+        .orders
+        .iter()
+        .find(|o| !by_order.contains_key(&o.order_id))
+        .expect("an order without refunds")
+        .order_id;
+    assert!(h.client.order_refunds(unrefunded).await.unwrap().is_empty());
+    assert!(h.client.order_refunds(9_999_999).await.unwrap().is_empty());
+    h.stop().await;
+}

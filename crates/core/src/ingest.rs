@@ -261,6 +261,23 @@ fn email_as_id_order(
     commands
 }
 
+/// The trace's note on refunds of an order whose sale never happened: a refund only follows a
+/// sale, so none is sent.
+fn refunds_not_sent(order: &Order) -> String {
+    match order.refunds.len() {
+        0 => String::new(),
+        n => format!(
+            "; its {n} refund(s) ({}) are not sent: a refund only follows a sale",
+            order
+                .refunds
+                .iter()
+                .map(|r| format!("refund {}", r.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 fn customer_commands(
     tx: &mut StoreTxn<'_>,
     settings: &IngestSettings,
@@ -354,8 +371,10 @@ fn order_commands(
         withhold(
             tx,
             person,
-            "guest order without a usable email or phone (empty, invalid or a placeholder such as test@test.com, which never becomes an ID)"
-                .to_owned(),
+            format!(
+                "guest order without a usable email or phone (empty, invalid or a placeholder such as test@test.com, which never becomes an ID){}",
+                refunds_not_sent(order)
+            ),
         )?;
         return Ok(Vec::new());
     };
@@ -365,11 +384,12 @@ fn order_commands(
             tx,
             Some(ids.person.store_key()),
             format!(
-                "not paid: {} (status {} {:?}, payment {:?}, see [mapping.orders]); a purchase is sent when BigCommerce shows it paid",
+                "not paid: {} (status {} {:?}, payment {:?}, see [mapping.orders]); a purchase is sent when BigCommerce shows it paid{}",
                 state.name(),
                 order.status_id,
                 order.status,
-                order.payment_status
+                order.payment_status,
+                refunds_not_sent(order)
             ),
         )?;
         return Ok(Vec::new());
@@ -520,5 +540,75 @@ mod tests {
             "{trace:?}"
         );
         assert_eq!(api.trace("hello").unwrap_err().code.as_str(), "bad_request");
+    }
+
+    fn refund(id: u64, order_id: u64, amount: &str) -> bigreach_bigcommerce::Refund {
+        serde_json::from_value(json!({
+            "id": id, "order_id": order_id, "created": "2025-03-05T10:00:00Z",
+            "total_amount": amount, "total_tax": 0,
+            "items": [{"item_type": "PRODUCT", "item_id": 1, "quantity": 1}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_refund_is_enqueued_once_however_often_the_order_is_seen_and_never_without_a_sale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        let mut paid = order(9, 11, "bea@shop.com");
+        ingest(&store, &settings(), &observed(paid.clone()), 1).unwrap();
+        // refund/created, updated and statusUpdated each lead to a read of the order, some of
+        // them twice; a second refund arrives later.
+        paid.status_id = 14;
+        paid.refunds = vec![refund(31, 9, "4.00")];
+        let mut later = paid.clone();
+        later.date_modified += chrono::Duration::minutes(5);
+        later.status_id = 4;
+        later.refunds.push(refund(32, 9, "6.00"));
+        let mut now = 2;
+        // Alternating records, so that every read is mapped again (an unchanged one is not).
+        for seen in [&paid, &paid, &later, &paid, &later] {
+            ingest(&store, &settings(), &observed(seen.clone()), now).unwrap();
+            now += 1;
+        }
+        let facts: Vec<String> = api
+            .trace("bea@shop.com")
+            .unwrap()
+            .commands
+            .iter()
+            .map(|c| c.fact.clone())
+            .collect();
+        for fact in [
+            "refund:31",
+            "refund_item:31:1",
+            "refund:32",
+            "refund_item:32:1",
+        ] {
+            assert_eq!(
+                facts.iter().filter(|f| f.as_str() == fact).count(),
+                1,
+                "{fact} in {facts:?}"
+            );
+        }
+        assert_eq!(
+            facts.iter().filter(|f| f.starts_with("purchase:")).count(),
+            1
+        );
+
+        // An order never paid (declined) whose record carries a refund: nothing is sent, and the
+        // trace says why.
+        let mut declined = order(10, 6, "cy@shop.com");
+        declined.payment_status = "declined".into();
+        declined.refunds = vec![refund(33, 10, "10.00")];
+        ingest(&store, &settings(), &observed(declined), now).unwrap();
+        let trace = api.trace("cy@shop.com").unwrap();
+        assert!(trace.commands.is_empty(), "{trace:?}");
+        assert!(
+            trace.withheld[0]
+                .reason
+                .contains("refund 33) are not sent: a refund only follows a sale"),
+            "{trace:?}"
+        );
     }
 }

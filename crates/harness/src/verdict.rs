@@ -46,6 +46,20 @@ pub struct DemoSummary {
     /// Paid orders of persons with no usable identifier (placeholder email, no phone, no
     /// account), withheld by policy: a placeholder never becomes an ID.
     pub purchases_withheld_no_id: usize,
+    /// Refunds BigCommerce made of orders whose purchase Bloomreach should hold.
+    pub refunds_in_bigcommerce: usize,
+    /// Distinct refunds (by `refund_id`) Bloomreach holds.
+    pub refunds_in_bloomreach: usize,
+    /// Refunds without a refund event.
+    pub refunds_missing: usize,
+    /// Extra refund events beyond one per refund (after Bloomreach's duplicate filter).
+    pub refunds_duplicated: usize,
+    /// Refund events whose amount (to the cent, in the shopper's currency) or currency differs
+    /// from the refund, or that sit on another order.
+    pub refunds_wrong_amount: usize,
+    /// Refund events for no refund of a paid order (an unknown refund, or one of an order whose
+    /// sale never happened).
+    pub refunds_unknown: usize,
     /// Persons in the store's truth.
     pub persons_in_truth: usize,
     /// Profiles in Bloomreach.
@@ -113,6 +127,14 @@ pub enum Check {
     PurchasesUnpaid,
     /// [`DemoSummary::purchases_on_other_profiles`].
     PurchasesOnOtherProfiles,
+    /// [`DemoSummary::refunds_missing`].
+    RefundsMissing,
+    /// [`DemoSummary::refunds_duplicated`].
+    RefundsDuplicated,
+    /// [`DemoSummary::refunds_wrong_amount`].
+    RefundsWrongAmount,
+    /// [`DemoSummary::refunds_unknown`].
+    RefundsUnknown,
     /// [`DemoSummary::duplicate_profiles`].
     DuplicateProfiles,
     /// [`DemoSummary::merged_profiles`].
@@ -125,13 +147,17 @@ pub enum Check {
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 14] = [
         Check::Finished,
         Check::PurchasesMissing,
         Check::PurchasesDuplicated,
         Check::PurchasesWrongAmount,
         Check::PurchasesUnpaid,
         Check::PurchasesOnOtherProfiles,
+        Check::RefundsMissing,
+        Check::RefundsDuplicated,
+        Check::RefundsWrongAmount,
+        Check::RefundsUnknown,
         Check::DuplicateProfiles,
         Check::MergedProfiles,
         Check::PersonsWithoutProfile,
@@ -146,7 +172,11 @@ impl Check {
             | Check::PurchasesDuplicated
             | Check::PurchasesWrongAmount
             | Check::PurchasesUnpaid
-            | Check::PurchasesOnOtherProfiles => Family::Purchases,
+            | Check::PurchasesOnOtherProfiles
+            | Check::RefundsMissing
+            | Check::RefundsDuplicated
+            | Check::RefundsWrongAmount
+            | Check::RefundsUnknown => Family::Purchases,
             Check::DuplicateProfiles | Check::MergedProfiles | Check::PersonsWithoutProfile => {
                 Family::People
             }
@@ -163,6 +193,10 @@ impl Check {
             Check::PurchasesWrongAmount => "purchases with a wrong total or currency",
             Check::PurchasesUnpaid => "purchases for orders never paid",
             Check::PurchasesOnOtherProfiles => "purchases on another person's profile",
+            Check::RefundsMissing => "refunds without a refund event",
+            Check::RefundsDuplicated => "refund events doubled",
+            Check::RefundsWrongAmount => "refund events with a wrong amount or currency",
+            Check::RefundsUnknown => "refund events for no refund of a paid order",
             Check::DuplicateProfiles => "extra profiles of split persons",
             Check::MergedProfiles => "profiles holding several persons",
             Check::PersonsWithoutProfile => "persons without a profile",
@@ -200,6 +234,10 @@ impl DemoSummary {
             Check::PurchasesWrongAmount => self.purchases_wrong_amount,
             Check::PurchasesUnpaid => self.purchases_unpaid,
             Check::PurchasesOnOtherProfiles => self.purchases_on_other_profiles,
+            Check::RefundsMissing => self.refunds_missing,
+            Check::RefundsDuplicated => self.refunds_duplicated,
+            Check::RefundsWrongAmount => self.refunds_wrong_amount,
+            Check::RefundsUnknown => self.refunds_unknown,
             Check::DuplicateProfiles => self.duplicate_profiles,
             Check::MergedProfiles => self.merged_profiles,
             Check::PersonsWithoutProfile => self.persons_without_profile,
@@ -425,6 +463,7 @@ pub fn evaluate(
             summary.purchases_on_other_profiles += 1;
         }
     }
+    evaluate_refunds(store, bloomreach, &paid, &mut summary);
     summary.persons_in_truth = store.persons.len();
     summary.profiles_in_bloomreach = bloomreach.profiles.len();
 
@@ -441,6 +480,95 @@ pub fn evaluate(
     summary.bigcommerce_429s = store.rate_limited_429;
     summary.webhooks_sent = store.webhooks_sent;
     summary
+}
+
+/// A refund event as Bloomreach holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundEvent {
+    /// `refund_id`.
+    pub refund_id: u64,
+    /// `purchase_id`.
+    pub purchase_id: Option<u64>,
+    /// The amount in the shopper's currency, to the cent.
+    pub amount: Option<Decimal>,
+    /// `local_currency`.
+    pub currency: Option<String>,
+}
+
+/// The refund events on `profiles`.
+pub fn refund_events<'a>(
+    profiles: impl IntoIterator<Item = &'a bigreach_twins::bloomreach::ProfileTruth>,
+) -> Vec<RefundEvent> {
+    let mut out = Vec::new();
+    for profile in profiles {
+        for event in &profile.events {
+            if event.event_type != "purchase" {
+                continue;
+            }
+            let Some(refund_id) = event.properties.get("refund_id").and_then(|v| v.as_u64()) else {
+                continue;
+            };
+            // The amount the shopper got back, in their currency: `total_price_local_currency`
+            // stays in it whatever currency `total_price` is reported in.
+            let amount = event
+                .properties
+                .get("total_price_local_currency")
+                .or_else(|| event.properties.get("total_price"))
+                .and_then(|v| v.as_f64())
+                .and_then(Decimal::from_f64)
+                .map(|a| a.round_dp(2));
+            out.push(RefundEvent {
+                refund_id,
+                purchase_id: event.properties.get("purchase_id").and_then(|v| v.as_u64()),
+                amount,
+                currency: event
+                    .properties
+                    .get("local_currency")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            });
+        }
+    }
+    out
+}
+
+/// Refunds: each refund of a paid (and identifiable) order is exactly one refund event, with
+/// the refund's amount to the cent and the order's currency; no refund event for anything else.
+fn evaluate_refunds(
+    store: &BigCommerceTruth,
+    bloomreach: &BloomreachTruth,
+    paid: &[&bigreach_twins::bigcommerce::OrderTruth],
+    summary: &mut DemoSummary,
+) {
+    let sold: BTreeSet<u64> = paid.iter().map(|o| o.order_id).collect();
+    let expected: BTreeMap<u64, &bigreach_twins::bigcommerce::RefundTruth> = store
+        .refunds
+        .iter()
+        .filter(|r| sold.contains(&r.order_id))
+        .map(|r| (r.refund_id, r))
+        .collect();
+    let mut held: BTreeMap<u64, Vec<RefundEvent>> = BTreeMap::new();
+    for event in refund_events(&bloomreach.profiles) {
+        held.entry(event.refund_id).or_default().push(event);
+    }
+    summary.refunds_in_bigcommerce = expected.len();
+    summary.refunds_in_bloomreach = held.len();
+    for (refund_id, truth) in &expected {
+        let Some(events) = held.get(refund_id) else {
+            summary.refunds_missing += 1;
+            continue;
+        };
+        summary.refunds_duplicated += events.len() - 1;
+        let right = events.iter().all(|event| {
+            event.purchase_id == Some(truth.order_id)
+                && event.amount == Some(truth.total_amount.round_dp(2))
+                && event.currency.as_deref() == Some(truth.currency.as_str())
+        });
+        if !right {
+            summary.refunds_wrong_amount += 1;
+        }
+    }
+    summary.refunds_unknown = held.keys().filter(|id| !expected.contains_key(id)).count();
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
@@ -489,6 +617,10 @@ mod tests {
                 Check::PurchasesWrongAmount => summary.purchases_wrong_amount = 2,
                 Check::PurchasesUnpaid => summary.purchases_unpaid = 2,
                 Check::PurchasesOnOtherProfiles => summary.purchases_on_other_profiles = 2,
+                Check::RefundsMissing => summary.refunds_missing = 2,
+                Check::RefundsDuplicated => summary.refunds_duplicated = 2,
+                Check::RefundsWrongAmount => summary.refunds_wrong_amount = 2,
+                Check::RefundsUnknown => summary.refunds_unknown = 2,
                 Check::DuplicateProfiles => summary.duplicate_profiles = 2,
                 Check::MergedProfiles => summary.merged_profiles = 2,
                 Check::PersonsWithoutProfile => summary.persons_without_profile = 2,
@@ -528,5 +660,92 @@ mod tests {
             finding.to_string(),
             "3 purchases on another person's profile"
         );
+    }
+
+    fn refund_event(
+        refund_id: u64,
+        order_id: u64,
+        amount: f64,
+        currency: &str,
+    ) -> bigreach_twins::bloomreach::EventTruth {
+        bigreach_twins::bloomreach::EventTruth {
+            event_type: "purchase".into(),
+            timestamp: 1.0,
+            properties: serde_json::json!({
+                "purchase_id": order_id, "purchase_status": "refund", "refund_id": refund_id,
+                "total_price": amount, "total_price_local_currency": amount,
+                "local_currency": currency,
+            })
+            .as_object()
+            .cloned()
+            .unwrap(),
+            received_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn refunds_are_judged_missing_doubled_wrong_or_unknown_to_the_cent() {
+        use bigreach_twins::bigcommerce::{OrderTruth, RefundTruth};
+        let order = |order_id: u64, paid: bool| OrderTruth {
+            order_id,
+            person_id: 1,
+            paid,
+            paid_at: None,
+            currency: "EUR".into(),
+            total_inc_tax: "100".parse().unwrap(),
+            line_count: 1,
+            refunded_total: Decimal::ZERO,
+            status_id: 14,
+        };
+        let refund = |refund_id: u64, order_id: u64, amount: &str| RefundTruth {
+            refund_id,
+            order_id,
+            created: chrono::Utc::now(),
+            total_amount: amount.parse().unwrap(),
+            total_tax: Decimal::ZERO,
+            currency: "EUR".into(),
+        };
+        let store = BigCommerceTruth {
+            orders: vec![order(1, true), order(2, false)],
+            refunds: vec![
+                refund(10, 1, "12.50"),
+                refund(11, 1, "30.05"),
+                refund(12, 1, "7.00"),
+                refund(13, 1, "1.00"),
+                // Of an order never paid: no refund event is due.
+                refund(14, 2, "5.00"),
+            ],
+            ..BigCommerceTruth::default()
+        };
+        let profile = bigreach_twins::bloomreach::ProfileTruth {
+            internal_id: 1,
+            ids: Default::default(),
+            properties: Default::default(),
+            events: vec![
+                refund_event(10, 1, 12.5, "EUR"),
+                refund_event(11, 1, 30.05, "EUR"),
+                refund_event(11, 1, 30.05, "EUR"),
+                refund_event(12, 1, 7.01, "EUR"),
+                refund_event(14, 2, 5.0, "EUR"),
+            ],
+            merged_from: Vec::new(),
+            anonymized: false,
+        };
+        let bloomreach = BloomreachTruth {
+            profiles: vec![profile],
+            catalogs: Vec::new(),
+            imports: Vec::new(),
+            stats: Default::default(),
+        };
+        let paid: Vec<_> = store.orders.iter().filter(|o| o.paid).collect();
+        let mut summary = clean();
+        evaluate_refunds(&store, &bloomreach, &paid, &mut summary);
+        assert_eq!(summary.refunds_in_bigcommerce, 4);
+        assert_eq!(summary.refunds_in_bloomreach, 4);
+        assert_eq!(summary.refunds_missing, 1, "13");
+        assert_eq!(summary.refunds_duplicated, 1, "11");
+        assert_eq!(summary.refunds_wrong_amount, 1, "12 is a cent off");
+        assert_eq!(summary.refunds_unknown, 1, "14");
+        assert!(!summary.family_is_clean(Family::Purchases));
     }
 }

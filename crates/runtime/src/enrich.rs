@@ -229,8 +229,53 @@ impl Enricher {
                 InboxBody::Notification { fetch: None, .. } => {}
             }
         }
+        // Orders the poller listed: a refunded one carries its refunds like a fetched one, so
+        // a refund whose webhook was lost is still sent (and the snapshot stays the same).
+        self.attach_refunds(
+            batch
+                .observed
+                .iter_mut()
+                .filter_map(|o| match &mut o.resource {
+                    Resource::Order(order) => Some(order.as_mut()),
+                    _ => None,
+                }),
+        )
+        .await?;
         self.apply(batch).await?;
         Ok(pending.len())
+    }
+
+    /// Fills [`Order::refunds`] of every order that has refunds to read ([`needs_refunds`]):
+    /// one request for one such order, the store-wide listing by `order_id:in` for several.
+    async fn attach_refunds<'a>(
+        &self,
+        orders: impl Iterator<Item = &'a mut Order>,
+    ) -> Result<(), BigCommerceError> {
+        let mut refunded: Vec<&mut Order> = orders
+            .filter(|order| needs_refunds(order, &self.settings.mapping.orders))
+            .collect();
+        match refunded.as_mut_slice() {
+            [] => {}
+            [order] => {
+                // The order's own listing: every refund is this order's.
+                order.refunds = self.bigcommerce.order_refunds(order.id).await?;
+            }
+            several => {
+                let ids: Vec<u64> = several.iter().map(|o| o.id).collect();
+                let refunds = self.bigcommerce.refunds_of_orders(&ids).await?;
+                for order in several.iter_mut() {
+                    order.refunds = refunds
+                        .iter()
+                        .filter(|r| r.order_id == order.id)
+                        .cloned()
+                        .collect();
+                }
+            }
+        }
+        for order in refunded {
+            order.refunds.sort_by_key(|r| r.id);
+        }
+        Ok(())
     }
 
     async fn fetch_due(&self) -> Result<usize, EnrichError> {
@@ -344,7 +389,10 @@ impl Enricher {
             }
         }
         if !orders.is_empty() {
-            for order in self.fetch_orders(&orders, oldest_order_event_ms).await? {
+            let mut fetched = self.fetch_orders(&orders, oldest_order_event_ms).await?;
+            // A refund webhook names the order; its refunds are read with it.
+            self.attach_refunds(fetched.iter_mut()).await?;
+            for order in fetched {
                 out.push(Resource::Order(Box::new(order)));
             }
         }
@@ -477,6 +525,21 @@ impl Enricher {
         }
         Ok(out)
     }
+}
+
+/// Whether an order's refunds are read: it is refunded or partially refunded (by the order
+/// mapping, reference §3.3), or its `payment_status` says money went back (a refund of a paid
+/// order that is cancelled or disputed). A refund webhook (`store/order/refund/created`) names
+/// the order, which then shows one of these.
+fn needs_refunds(order: &Order, mapping: &bigreach_core::map::payment::OrderMapping) -> bool {
+    use bigreach_core::map::payment::PaymentState;
+    matches!(
+        mapping.state(order),
+        PaymentState::Refunded | PaymentState::PartiallyRefunded
+    ) || matches!(
+        order.payment_status.as_str(),
+        "refunded" | "partially refunded"
+    )
 }
 
 /// Notified orders whose ids span fewer than this many pages are listed by id range.

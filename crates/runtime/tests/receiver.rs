@@ -271,3 +271,34 @@ async fn an_id_that_is_not_valid_for_its_kind_is_stored_once_with_the_reason_nev
     ));
     assert_eq!(Metrics::get(&h.metrics.webhooks_bad_id), 2);
 }
+
+#[test]
+fn a_refund_webhook_leads_to_a_fetch_of_its_order_store_wide_and_per_channel() {
+    use bigreach_core::model::FetchTarget;
+    for (scope, data) in [
+        (
+            "store/order/refund/created",
+            serde_json::json!({"type": "order", "id": 5021, "refund": {"refund_id": 44}}),
+        ),
+        (
+            "store/channel/1/order/refund/created",
+            serde_json::json!({"order_id": 5021, "refund": {"refund_id": 44}}),
+        ),
+        (
+            "store/order/statusUpdated",
+            serde_json::json!({"type": "order", "id": 5021,
+                "status": {"previous_status_id": 11, "new_status_id": 14}}),
+        ),
+    ] {
+        let envelope: bigreach_bigcommerce::WebhookEnvelope = serde_json::from_value(
+            serde_json::json!({"scope": scope, "store_id": "1", "data": data, "hash": "h",
+                "created_at": 1, "producer": "stores/abc"}),
+        )
+        .unwrap();
+        assert_eq!(
+            bigreach_runtime::receiver::fetch_target(&envelope).unwrap(),
+            Some(FetchTarget::Order(5021)),
+            "{scope}"
+        );
+    }
+}

@@ -456,6 +456,12 @@ async fn refund_quotes_and_refunds_over_rest() {
     let by_amount =
         json!({ "items": [{ "item_type": "PRODUCT", "item_id": line, "amount": 1.0 }] });
     assert_eq!(post(&twin, &quote_path, by_amount).await.0, 422);
+    let order_amount = json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": 1.0 }] });
+    assert_eq!(
+        post(&twin, &quote_path, order_amount).await.0,
+        422,
+        "a refunded order has no amount left either"
+    );
     assert_eq!(
         post(
             &twin,
@@ -466,6 +472,89 @@ async fn refund_quotes_and_refunds_over_rest() {
         .0,
         422
     );
+    twin.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refund_by_amount_takes_an_order_item_and_everything_left_ends_at_the_total() {
+    let spec = openapi::load_spec("orders.v3.yml");
+    let (twin, _clock) = twin().await;
+    let (product_id, variant_id) = tracked(&twin);
+    // One line of one unit: a partial refund can only be by amount.
+    let mut body = order_body(product_id, variant_id, "amount@example.com");
+    body["products"][0]["quantity"] = json!(1);
+    let (_, order) = post(&twin, "v2/orders", body).await;
+    let id = order["id"].as_u64().expect("id");
+    assert_eq!(
+        put(
+            &twin,
+            &format!("v2/orders/{id}"),
+            json!({ "status_id": 11 })
+        )
+        .await
+        .0,
+        200
+    );
+    let total = dec(&get(&twin, &format!("v2/orders/{id}")).await["total_inc_tax"]);
+    let mut rx = hooks(&twin).await;
+    let quote_path = format!("v3/orders/{id}/payment_actions/refund_quotes");
+    let refund_path = format!("v3/orders/{id}/payment_actions/refunds");
+    let ask = json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": 12.5 }] });
+    let (s, quote) = post(&twin, &quote_path, ask.clone()).await;
+    assert_eq!(s, 201, "{quote}");
+    assert_eq!(
+        dec(&quote["data"]["total_refund_amount"]),
+        dec(&json!("12.50"))
+    );
+    assert_eq!(
+        dec(&quote["data"]["total_refund_tax_amount"]),
+        Decimal::ZERO
+    );
+    let mut create = ask.clone();
+    create["payments"] = json!([{ "provider_id": quote["data"]["refund_methods"][0][0]["provider_id"], "amount": 12.5, "offline": false }]);
+    let (s, refund) = post(&twin, &refund_path, create).await;
+    assert_eq!(s, 201, "{refund}");
+    assert_eq!(refund["data"]["items"][0]["item_type"], "ORDER");
+    assert_eq!(
+        dec(&refund["data"]["items"][0]["requested_amount"]),
+        dec(&json!("12.50"))
+    );
+    assert_eq!(
+        scopes(&delivered(&twin, &mut rx).await),
+        [
+            "store/order/refund/created",
+            "store/order/statusUpdated",
+            "store/order/updated"
+        ]
+    );
+    let listed = get(&twin, &refund_path).await;
+    if let Some(spec) = &spec {
+        openapi::assert_response_with_nulls(
+            spec,
+            "/orders/{order_id}/payment_actions/refunds",
+            "get",
+            "200",
+            &listed,
+            &[],
+            DOCUMENTED_NULLS,
+        );
+    }
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+    // More than is left is refused; then everything left gives back exactly the rest.
+    let too_much = json!({ "items": [{ "item_type": "ORDER", "item_id": id, "amount": total.to_string().parse::<f64>().unwrap() }] });
+    assert_eq!(post(&twin, &quote_path, too_much).await.0, 422);
+    let rest = twin.refund(id, &[]).expect("everything left");
+    let truth = twin.truth();
+    let refunds: Vec<_> = truth.refunds.iter().filter(|r| r.order_id == id).collect();
+    assert_eq!(refunds.len(), 2);
+    assert_eq!(refunds[1].refund_id, rest);
+    assert_eq!(refunds[1].total_amount, total - dec(&json!("12.50")));
+    let o = truth
+        .orders
+        .iter()
+        .find(|o| o.order_id == id)
+        .expect("order");
+    assert_eq!((o.status_id, o.refunded_total), (4, total));
     twin.shutdown().await;
 }
 

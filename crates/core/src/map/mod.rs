@@ -20,6 +20,9 @@ use crate::identity::ResolvedIds;
 use crate::model::{Destination, Lane, NewCommand};
 
 pub mod payment;
+pub mod refund;
+
+pub use refund::refund_commands;
 
 /// Whether the sale happened for `order` (so a `success` purchase is due), by the order mapping
 /// of `ctx` (status id × `payment_status`, see [`payment`]).
@@ -154,7 +157,7 @@ fn options_text(options: impl Iterator<Item = (String, String)>) -> String {
 
 /// A paid order → one `purchase` plus one `purchase_item` per line, in the order's
 /// transactional currency (`default_currency_code`), with the store-currency total alongside
-/// when they differ. Returns nothing for an unpaid order.
+/// when they differ, then its refunds ([`refund_commands`]). Returns nothing for an unpaid order.
 pub fn purchase_commands(
     order: &Order,
     ids: &ResolvedIds,
@@ -258,6 +261,8 @@ pub fn purchase_commands(
             event_time_ms,
         ));
     }
+    // Refunds follow the sale (their own facts, see `refund`).
+    commands.extend(refund_commands(order, ids, ctx, lane));
     commands
 }
 

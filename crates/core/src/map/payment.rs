@@ -60,6 +60,9 @@ impl PaymentState {
 /// `payment_status` values that show money was captured at some point (reference §3.4).
 const CAPTURED: [&str; 4] = ["captured", "paid", "refunded", "partially refunded"];
 
+/// The keys of `[mapping.orders.purchase_status]`.
+const PURCHASE_STATUS_KEYS: [&str; 3] = ["success", "cancelled", "refund"];
+
 /// `[mapping.orders]` in bigreach.toml (and `[orders]` in data/mapping.toml): names, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +73,7 @@ pub struct OrderMappingSettings {
     /// `payment_status` → state name; refines a `paid` status only.
     #[serde(default)]
     pub payment_status: BTreeMap<String, String>,
-    /// Which `purchase_status` values are sent: `success`, `cancelled` → the value.
+    /// Which `purchase_status` values are sent: `success`, `cancelled`, `refund` → the value.
     #[serde(default)]
     pub purchase_status: BTreeMap<String, String>,
 }
@@ -84,6 +87,8 @@ pub struct OrderMapping {
     pub success: String,
     /// `purchase_status` of a cancellation.
     pub cancelled: String,
+    /// `purchase_status` of a refund (one event per v3 refund).
+    pub refund: String,
 }
 
 fn defaults() -> OrderMappingSettings {
@@ -109,6 +114,7 @@ impl Default for OrderMapping {
             payment_status: BTreeMap::new(),
             success: "success".into(),
             cancelled: "cancelled".into(),
+            refund: "refund".into(),
         })
     }
 }
@@ -165,11 +171,12 @@ impl OrderMapping {
         };
         let success = vocabulary("success");
         let cancelled = vocabulary("cancelled");
+        let refund = vocabulary("refund");
         for key in settings.purchase_status.keys() {
-            if key != "success" && key != "cancelled" {
+            if !PURCHASE_STATUS_KEYS.contains(&key.as_str()) {
                 problems.push((
                     format!("mapping.orders.purchase_status.{key}"),
-                    "unknown; the values are success and cancelled".to_owned(),
+                    "unknown; the values are success, cancelled and refund".to_owned(),
                 ));
             }
         }
@@ -179,6 +186,7 @@ impl OrderMapping {
                 payment_status,
                 success,
                 cancelled,
+                refund,
             })
         } else {
             Err(problems)

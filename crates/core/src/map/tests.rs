@@ -423,3 +423,139 @@ fn a_paid_order_later_cancelled_is_one_sale_and_one_cancellation() {
 fn the_compiled_in_order_mapping_has_no_problems() {
     assert!(payment::OrderMapping::with_overrides(&Default::default()).is_ok());
 }
+
+/// Reference §10.5: one hoodie (order product 9102) refunded from order 5021.
+fn hoodie_refund(id: u64) -> bigreach_bigcommerce::Refund {
+    serde_json::from_value(json!({
+        "id": id, "order_id": 5021, "created": "2025-03-09T10:20:00+00:00",
+        "reason": "Wrong size", "total_amount": 64.8, "total_tax": 10.8,
+        "items": [{"item_type": "PRODUCT", "item_id": 9102, "quantity": 1, "requested_amount": null}],
+        "payments": [{"id": 51, "provider_id": "stripev3", "amount": 64.8}]
+    }))
+    .unwrap()
+}
+
+fn refund_events(commands: &[NewCommand]) -> Vec<(String, Value)> {
+    commands
+        .iter()
+        .filter(|c| c.fact.starts_with("refund"))
+        .map(|c| (c.fact.clone(), data(c)))
+        .collect()
+}
+
+#[test]
+fn each_refund_is_one_refund_purchase_with_its_amounts_and_one_item_per_refunded_line() {
+    let mut order = eur_guest_order(14);
+    order.payment_status = "partially refunded".into();
+    order.refunds = vec![hoodie_refund(44)];
+    let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
+    // The sale is still there, unchanged.
+    assert_eq!(commands[0].fact, "purchase:5021");
+    let refunds = refund_events(&commands);
+    assert_eq!(
+        refunds.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        vec!["refund:44", "refund_item:44:9102"]
+    );
+    let (_, refund) = &refunds[0];
+    assert_eq!(refund["event_type"], "purchase");
+    assert_eq!(
+        refund["timestamp"],
+        json!(unix_seconds("2025-03-09T10:20:00Z".parse().unwrap()))
+    );
+    let p = &refund["properties"];
+    assert_eq!(p["purchase_id"], 5021);
+    assert_eq!(p["purchase_status"], "refund");
+    assert_eq!(p["refund_id"], 44);
+    assert_eq!(p["refund_reason"], "Wrong size");
+    assert_eq!(p["total_price"], json!(64.8));
+    assert_eq!(p["total_price_local_currency"], json!(64.8));
+    assert_eq!(p["tax_value"], json!(10.8));
+    assert_eq!(p["total_price_without_tax"], json!(54.0));
+    assert_eq!(p["local_currency"], "EUR");
+    // 64.80 EUR at 0.92 EUR per USD = 70.43 USD.
+    assert_eq!(p["total_price_store_currency"], json!(70.43));
+    assert_eq!(p["total_quantity"], 1);
+    assert_eq!(
+        p["product_list"],
+        json!([{"product_id": "415", "variant_id": "1688", "sku": "HOOD-FLC-GRY-L", "quantity": 1}])
+    );
+    let (_, item) = &refunds[1];
+    assert_eq!(item["event_type"], "purchase_item");
+    let i = &item["properties"];
+    assert_eq!(i["purchase_status"], "refund");
+    assert_eq!(i["product_id"], "415");
+    assert_eq!(i["variant_id"], "1688");
+    assert_eq!(i["quantity"], 1);
+    assert_eq!(i["total_price"], json!(64.8));
+}
+
+#[test]
+fn an_amount_refund_has_no_items_and_one_unit_of_a_two_unit_line_is_half_its_paid_total() {
+    let mut order = eur_guest_order(14);
+    order.payment_status = "partially refunded".into();
+    let by_amount: bigreach_bigcommerce::Refund = serde_json::from_value(json!({
+        "id": 45, "order_id": 5021, "created": "2025-03-10T08:00:00Z", "reason": "Goodwill",
+        "total_amount": 12.5, "total_tax": 0,
+        "items": [{"item_type": "ORDER", "item_id": 5021, "requested_amount": "12.50"}]
+    }))
+    .unwrap();
+    let one_tee: bigreach_bigcommerce::Refund = serde_json::from_value(json!({
+        "id": 46, "order_id": 5021, "created": "2025-03-11T08:00:00Z", "reason": "",
+        "total_amount": 27, "total_tax": 4.5,
+        "items": [{"item_type": "PRODUCT", "item_id": 9101, "quantity": 1}]
+    }))
+    .unwrap();
+    order.refunds = vec![one_tee, by_amount];
+    let refunds = refund_events(&purchase_commands(
+        &order,
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions,
+    ));
+    assert_eq!(
+        refunds.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        vec!["refund:45", "refund:46", "refund_item:46:9101"]
+    );
+    assert_eq!(refunds[0].1["properties"]["total_price"], json!(12.5));
+    assert_eq!(refunds[0].1["properties"]["total_quantity"], 0);
+    assert_eq!(
+        refunds[0].1["properties"]["refunded_items"],
+        json!(["order"])
+    );
+    // The tee line paid 54.00 for 2 units: one unit gave back 27.00.
+    assert_eq!(refunds[2].1["properties"]["total_price"], json!(27.0));
+}
+
+#[test]
+fn no_refund_without_a_sale_and_the_refund_vocabulary_is_configurable() {
+    let mut never_paid = eur_guest_order(5);
+    never_paid.payment_status = "void".into();
+    never_paid.refunds = vec![hoodie_refund(44)];
+    assert!(purchase_commands(&never_paid, &guest_ids(), &ctx(), Lane::Transactions).is_empty());
+    assert!(refund_commands(&never_paid, &guest_ids(), &ctx(), Lane::Transactions).is_empty());
+
+    let mut settings = payment::OrderMappingSettings::default();
+    settings
+        .purchase_status
+        .insert("refund".into(), "returned".into());
+    let mut context = ctx();
+    context.orders = payment::OrderMapping::with_overrides(&settings).unwrap();
+    let mut order = eur_guest_order(4);
+    order.payment_status = "refunded".into();
+    order.refunds = vec![hoodie_refund(44), hoodie_refund(44)];
+    let commands = refund_commands(&order, &guest_ids(), &context, Lane::Transactions);
+    assert_eq!(commands.len(), 2, "the same refund twice is one refund");
+    assert_eq!(
+        data(&commands[0])["properties"]["purchase_status"],
+        "returned"
+    );
+    // Re-reading the order yields byte-identical commands.
+    assert_eq!(
+        refund_commands(&order, &guest_ids(), &context, Lane::Transactions),
+        commands
+    );
+    settings
+        .purchase_status
+        .insert("refund".into(), String::new());
+    assert!(payment::OrderMapping::with_overrides(&settings).is_err());
+}

@@ -211,6 +211,7 @@ impl CommandMix {
             customer_locale: "en-US".to_owned(),
             is_deleted: false,
             line_items,
+            refunds: Vec::new(),
         }
     }
 }

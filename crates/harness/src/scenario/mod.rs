@@ -158,8 +158,9 @@ pub struct Action {
     /// Virtual minutes after the start of trading.
     pub at_min: f64,
     /// What: `register`, `checkout`, `pay`, `decline`, `ship`, `cancel`, `refund`,
-    /// `refund_rest`, `cart`, `cart_email`, `abandon_cart`, `update_email`.
-    #[serde(rename = "do")]
+    /// `refund_rest`, `cart`, `cart_email`, `abandon_cart`, `update_email`. May be left out
+    /// when `refund` is given (it is then `refund`).
+    #[serde(rename = "do", default)]
     pub action: String,
     /// `checkout`: as a guest (default) or as the registered customer.
     #[serde(default)]
@@ -176,9 +177,104 @@ pub struct Action {
     /// `checkout`: use the shopper's last cart.
     #[serde(default)]
     pub from_cart: bool,
-    /// `refund`: refund only the first line (partial); otherwise everything left.
+    /// `refund` (old form): refund one unit of the first line; otherwise everything left.
     #[serde(default)]
     pub partial: bool,
+    /// `refund`: which refund. `partial` (with `amount`: that much off the whole order),
+    /// `line` (`quantity` units, default 1, of order line `line`, 1-based, default 1) or
+    /// `full` (everything left, shipping included).
+    #[serde(default)]
+    pub refund: Option<String>,
+    /// `refund = "partial"`: the amount, a decimal string in the order's currency (`"12.50"`).
+    #[serde(default)]
+    pub amount: Option<String>,
+    /// `refund = "line"`: the order line, 1-based.
+    #[serde(default)]
+    pub line: Option<usize>,
+    /// `refund = "line"`: units of that line.
+    #[serde(default)]
+    pub quantity: Option<u32>,
+}
+
+/// A scripted refund, as checked when the file loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundSpec {
+    /// Everything left, shipping included.
+    Full,
+    /// One unit of the first line (the old `partial = true`).
+    FirstUnit,
+    /// An amount off the whole order.
+    Amount(rust_decimal::Decimal),
+    /// Units of one line (index from 0).
+    Line {
+        /// Order line, from 0.
+        index: usize,
+        /// Units.
+        quantity: u32,
+    },
+}
+
+impl Action {
+    /// What the action does (`refund` when only `refund = …` is given).
+    pub fn name(&self) -> &str {
+        if self.action.is_empty() && self.refund.is_some() {
+            "refund"
+        } else {
+            &self.action
+        }
+    }
+
+    /// The refund a `refund`/`refund_rest` action asks for; an error for a bad combination.
+    pub fn refund_spec(&self) -> Result<RefundSpec, String> {
+        let refund_fields = self.amount.is_some() || self.line.is_some() || self.quantity.is_some();
+        match (self.name(), self.refund.as_deref()) {
+            ("refund_rest", None) if !refund_fields && !self.partial => Ok(RefundSpec::Full),
+            ("refund", None) if !refund_fields => Ok(if self.partial {
+                RefundSpec::FirstUnit
+            } else {
+                RefundSpec::Full
+            }),
+            ("refund", Some("full")) if !refund_fields && !self.partial => Ok(RefundSpec::Full),
+            ("refund", Some("partial")) if self.line.is_none() && self.quantity.is_none() => {
+                let text = self
+                    .amount
+                    .as_deref()
+                    .ok_or("refund = \"partial\" needs amount = \"…\"")?;
+                let amount: rust_decimal::Decimal = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("refund amount {text:?} is not a decimal"))?;
+                if amount <= rust_decimal::Decimal::ZERO || amount.scale() > 2 {
+                    return Err(format!(
+                        "refund amount {text:?} must be positive with at most 2 decimals"
+                    ));
+                }
+                Ok(RefundSpec::Amount(amount))
+            }
+            ("refund", Some("line")) if self.amount.is_none() => {
+                let line = self.line.unwrap_or(1);
+                let quantity = self.quantity.unwrap_or(1);
+                if line == 0 || quantity == 0 {
+                    return Err("refund line and quantity start at 1".to_owned());
+                }
+                Ok(RefundSpec::Line {
+                    index: line - 1,
+                    quantity,
+                })
+            }
+            ("refund", Some(other)) if !["full", "partial", "line"].contains(&other) => {
+                Err(format!(
+                "unknown refund {other:?}; use partial (with amount), line (line, quantity) or full"
+            ))
+            }
+            ("refund" | "refund_rest", _) => Err(
+                "refund takes partial = true (old form), or refund = \"partial\" with amount, \
+                 \"line\" with line and quantity, or \"full\" with nothing else"
+                    .to_owned(),
+            ),
+            (other, _) => Err(format!("{other} is not a refund")),
+        }
+    }
 }
 
 /// A crowd: generated shoppers trading over a window.
@@ -251,6 +347,30 @@ pub struct Expectations {
     /// Events that must be on the profile of a given email (e.g. a guest's `cart_update`).
     #[serde(default)]
     pub events: Vec<ExpectedEvent>,
+    /// Exactly this many distinct refunds (by `refund_id`) in Bloomreach.
+    #[serde(default)]
+    pub refunds: Option<usize>,
+    /// The refund events' amounts (shopper's currency, each refund once) add up to exactly this
+    /// decimal string.
+    #[serde(default)]
+    pub refunded_total: Option<String>,
+    /// Per person: the refunds on the profile of an email.
+    #[serde(default)]
+    pub refunded: Vec<ExpectedRefunds>,
+}
+
+/// The refunds that must be on the profile keyed by an email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedRefunds {
+    /// The email (any case; compared normalized).
+    pub email: String,
+    /// Distinct refunds on that profile.
+    #[serde(default)]
+    pub refunds: Option<usize>,
+    /// Their amounts add up to exactly this decimal string.
+    #[serde(default)]
+    pub total: Option<String>,
 }
 
 /// An event that must reach the profile keyed by an email.
@@ -346,12 +466,41 @@ impl Scenario {
                 ));
             }
             for action in &shopper.actions {
-                if !ACTIONS.contains(&action.action.as_str()) {
+                if !ACTIONS.contains(&action.name()) {
                     return Err(format!(
                         "shopper {}: unknown action {:?}; use one of {ACTIONS:?}",
-                        shopper.name, action.action
+                        shopper.name,
+                        action.name()
                     ));
                 }
+                let refund_fields = action.refund.is_some()
+                    || action.amount.is_some()
+                    || action.line.is_some()
+                    || action.quantity.is_some();
+                if matches!(action.name(), "refund" | "refund_rest") {
+                    action.refund_spec().map_err(|e| {
+                        format!("shopper {} at {} min: {e}", shopper.name, action.at_min)
+                    })?;
+                } else if refund_fields {
+                    return Err(format!(
+                        "shopper {} at {} min: refund, amount, line and quantity belong to a refund",
+                        shopper.name, action.at_min
+                    ));
+                }
+            }
+        }
+        let totals = std::iter::once(("refunded_total", self.expect.refunded_total.as_ref()))
+            .chain(
+                self.expect
+                    .refunded
+                    .iter()
+                    .map(|r| ("refunded.total", r.total.as_ref())),
+            );
+        for (field, total) in totals {
+            if let Some(text) = total {
+                text.trim()
+                    .parse::<rust_decimal::Decimal>()
+                    .map_err(|_| format!("expect.{field} {text:?} is not a decimal"))?;
             }
         }
         for fault in &self.faults {
@@ -430,6 +579,95 @@ mod tests {
         for kind in BIGCOMMERCE_FAULTS.iter().chain(BLOOMREACH_FAULTS) {
             assert!(err.contains(kind), "{kind} missing from: {err}");
         }
+    }
+
+    #[test]
+    fn refunds_are_scripted_by_amount_by_line_or_in_full_and_the_old_forms_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario::load(&write(
+            dir.path(),
+            r#"[[shoppers]]
+name = "a"
+email = "a@example.com"
+actions = [
+  { at_min = 1, do = "refund", partial = true },
+  { at_min = 2, do = "refund_rest" },
+  { at_min = 3, do = "refund" },
+  { at_min = 4, refund = "partial", amount = "12.50" },
+  { at_min = 5, do = "refund", refund = "line", line = 2, quantity = 3 },
+  { at_min = 6, refund = "line" },
+  { at_min = 7, refund = "full" },
+]
+[expect]
+refunds = 3
+refunded_total = "19.75"
+refunded = [{ email = "a@example.com", refunds = 2, total = "7.25" }]
+"#,
+        ))
+        .unwrap();
+        let specs: Vec<RefundSpec> = scenario.shoppers[0]
+            .actions
+            .iter()
+            .map(|a| a.refund_spec().unwrap())
+            .collect();
+        assert_eq!(
+            specs,
+            vec![
+                RefundSpec::FirstUnit,
+                RefundSpec::Full,
+                RefundSpec::Full,
+                RefundSpec::Amount("12.50".parse().unwrap()),
+                RefundSpec::Line {
+                    index: 1,
+                    quantity: 3
+                },
+                RefundSpec::Line {
+                    index: 0,
+                    quantity: 1
+                },
+                RefundSpec::Full,
+            ]
+        );
+        assert_eq!(scenario.expect.refunds, Some(3));
+        for (bad, says) in [
+            (r#"{ at_min = 1, refund = "partial" }"#, "needs amount"),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "1.005" }"#,
+                "at most 2 decimals",
+            ),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "-1" }"#,
+                "positive",
+            ),
+            (
+                r#"{ at_min = 1, refund = "partial", amount = "ten" }"#,
+                "not a decimal",
+            ),
+            (r#"{ at_min = 1, refund = "line", line = 0 }"#, "start at 1"),
+            (r#"{ at_min = 1, refund = "most" }"#, "unknown refund"),
+            (
+                r#"{ at_min = 1, refund = "full", amount = "1" }"#,
+                "refund takes",
+            ),
+            (
+                r#"{ at_min = 1, do = "pay", amount = "1" }"#,
+                "belong to a refund",
+            ),
+        ] {
+            let path = write(
+                dir.path(),
+                &format!(
+                    "[[shoppers]]\nname = \"a\"\nemail = \"a@example.com\"\nactions = [{bad}]\n"
+                ),
+            );
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let path = write(dir.path(), "[expect]\nrefunded_total = \"lots\"\n");
+        assert!(Scenario::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a decimal"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 
-use super::{Action, Fault, Scenario, ScenarioError, ScenarioReport};
+use super::{Action, Fault, RefundSpec, Scenario, ScenarioError, ScenarioReport};
 use crate::twins::{credentials, Twins};
 use crate::verdict::evaluate;
 
@@ -123,7 +123,9 @@ async fn run_with(
                 if let Err(e) = perform(&bc, person, action, &mut state).await {
                     errors.lock().push(format!(
                         "{} at {} min: {} failed: {e}",
-                        shopper.name, action.at_min, action.action
+                        shopper.name,
+                        action.at_min,
+                        action.name()
                     ));
                 }
             }
@@ -271,6 +273,11 @@ async fn run_with(
             ));
         }
     }
+    unmet.extend(refund_expectations(
+        e,
+        &bloomreach_truth,
+        &config.bloomreach.ids.email,
+    ));
     let action_errors = errors.lock().clone();
     let passed = summary.is_clean()
         && catalog_items_stale == 0
@@ -286,6 +293,61 @@ async fn run_with(
         speed: scenario.speed,
         passed,
     })
+}
+
+/// The `[expect]` lines about refunds: counts and totals of the refund events Bloomreach holds
+/// (each refund once, in the shopper's currency), overall and per email.
+fn refund_expectations(
+    e: &super::Expectations,
+    bloomreach: &bigreach_twins::bloomreach::BloomreachTruth,
+    email_id: &str,
+) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let decimal = |text: &str| text.trim().parse::<Decimal>().unwrap_or_default();
+    let distinct = |events: Vec<crate::verdict::RefundEvent>| {
+        let mut by_id: BTreeMap<u64, Decimal> = BTreeMap::new();
+        for event in events {
+            by_id
+                .entry(event.refund_id)
+                .or_insert(event.amount.unwrap_or_default());
+        }
+        (by_id.len(), by_id.values().copied().sum::<Decimal>())
+    };
+    let mut unmet = Vec::new();
+    let (count, total) = distinct(crate::verdict::refund_events(&bloomreach.profiles));
+    if let Some(expected) = e.refunds.filter(|n| *n != count) {
+        unmet.push(format!(
+            "expected {expected} refunds in Bloomreach, saw {count}"
+        ));
+    }
+    if let Some(expected) = e.refunded_total.as_deref() {
+        if decimal(expected) != total {
+            unmet.push(format!(
+                "expected refunds adding up to {expected}, saw {total}"
+            ));
+        }
+    }
+    for person in &e.refunded {
+        let email = person.email.trim().to_lowercase();
+        let theirs = bloomreach
+            .profiles
+            .iter()
+            .filter(|p| p.ids.get(email_id).is_some_and(|v| v.contains(&email)));
+        let (count, total) = distinct(crate::verdict::refund_events(theirs));
+        if let Some(expected) = person.refunds.filter(|n| *n != count) {
+            unmet.push(format!(
+                "expected {expected} refunds on the profile of {email}, saw {count}"
+            ));
+        }
+        if let Some(expected) = person.total.as_deref() {
+            if decimal(expected) != total {
+                unmet.push(format!(
+                    "expected refunds adding up to {expected} on the profile of {email}, saw {total}"
+                ));
+            }
+        }
+    }
+    unmet
 }
 
 #[derive(Default)]
@@ -337,7 +399,7 @@ async fn perform(
             .copied()
             .ok_or("no order yet".to_owned())
     };
-    match action.action.as_str() {
+    match action.name() {
         "register" => bc.register(person).map(|_| ()).map_err(|e| e.to_string()),
         "checkout" => {
             let cart_id = if action.from_cart {
@@ -367,19 +429,24 @@ async fn perform(
         "cancel" => bc.cancel(last_order()?).map_err(|e| e.to_string()),
         "refund" | "refund_rest" => {
             let order = last_order()?;
-            let lines = if action.partial {
-                // One unit of the first line.
-                let first = *order_lines(bc, order)
-                    .await?
-                    .first()
-                    .ok_or("order has no lines")?;
-                vec![(first.0, 1)]
-            } else {
-                Vec::new()
+            let line = |index: usize, quantity: u32| async move {
+                let lines = order_lines(bc, order).await?;
+                let (id, _) = *lines.get(index).ok_or(format!(
+                    "order {order} has {} line(s), no line {}",
+                    lines.len(),
+                    index + 1
+                ))?;
+                Ok::<_, String>(vec![(id, quantity)])
             };
-            bc.refund(order, &lines)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let refunded = match action.refund_spec()? {
+                RefundSpec::Full => bc.refund(order, &[]),
+                RefundSpec::FirstUnit => bc.refund(order, &line(0, 1).await?),
+                RefundSpec::Line { index, quantity } => {
+                    bc.refund(order, &line(index, quantity).await?)
+                }
+                RefundSpec::Amount(amount) => bc.refund_amount(order, amount),
+            };
+            refunded.map(|_| ()).map_err(|e| e.to_string())
         }
         "cart" => {
             let variants = bc.variant_ids();

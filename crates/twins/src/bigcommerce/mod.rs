@@ -40,7 +40,7 @@ pub use config::{
     BigCommerceTwinConfig, QuotaPlan, StoreSeed, TradingBurst, TwinError,
     DOCUMENTED_RETRY_SCHEDULE_SECS,
 };
-pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, VariantTruth};
+pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, RefundTruth, VariantTruth};
 pub use shopper::{CheckoutSpec, ShopperSpec, WebhookFaults};
 
 use crate::control::{ControlError, CrowdRequest, FaultSwitch};
@@ -301,6 +301,14 @@ impl BigCommerceTwin {
     /// `store/order/updated`, plus `store/order/statusUpdated` when the status changed.
     pub fn refund(&self, order_id: u64, lines: &[(u64, u32)]) -> Result<u64, TwinError> {
         shopper::refund(&self.inner, order_id, lines)
+    }
+
+    /// Creates a v3 refund of `amount` off the whole order (an `ORDER` item with
+    /// `requested_amount`, no tax), at most what is left of the order total. Status → 14
+    /// Partially Refunded, or 4 Refunded once the refunds reach the total; the same webhooks as
+    /// [`Self::refund`].
+    pub fn refund_amount(&self, order_id: u64, amount: Decimal) -> Result<u64, TwinError> {
+        shopper::refund_amount(&self.inner, order_id, amount)
     }
 
     /// Sets a variant's price (clearing its sale price, so shoppers pay `price`) and/or stock

@@ -20,6 +20,9 @@ pub struct BigCommerceTruth {
     pub variants: Vec<VariantTruth>,
     /// Every cart ever created (converted and deleted ones included).
     pub carts: Vec<CartTruth>,
+    /// Every v3 refund, ascending refund id.
+    #[serde(default)]
+    pub refunds: Vec<RefundTruth>,
     /// Number of products.
     pub products: usize,
     /// Webhook delivery attempts made (first attempts and retries).
@@ -76,6 +79,23 @@ pub struct OrderTruth {
     pub refunded_total: Decimal,
     /// Current status id (see reference §3.3).
     pub status_id: u32,
+}
+
+/// One v3 refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundTruth {
+    /// Refund id.
+    pub refund_id: u64,
+    /// The refunded order.
+    pub order_id: u64,
+    /// When it was made.
+    pub created: DateTime<Utc>,
+    /// Amount given back, tax included, in the order's transactional currency.
+    pub total_amount: Decimal,
+    /// Tax given back.
+    pub total_tax: Decimal,
+    /// The order's transactional currency.
+    pub currency: String,
 }
 
 /// One variant (base variants included).
@@ -442,11 +462,13 @@ impl Cart {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RefundItem {
-    /// `PRODUCT` or `SHIPPING`.
+    /// `PRODUCT`, `SHIPPING` or `ORDER`.
     pub item_type: &'static str,
-    /// Order-product id (PRODUCT) or order-address id (SHIPPING).
+    /// Order-product id (PRODUCT), order-address id (SHIPPING) or order id (ORDER).
     pub item_id: u64,
     pub quantity: Option<u32>,
+    /// The amount asked for (ORDER items).
+    pub requested_amount: Option<Decimal>,
 }
 
 #[derive(Debug, Clone)]
@@ -582,6 +604,22 @@ impl Store {
                         .filter(|e| !e.is_empty()),
                     abandoned: c.abandoned_at.is_some(),
                     converted_order: c.converted_order,
+                })
+                .collect(),
+            refunds: self
+                .refunds
+                .values()
+                .map(|r| RefundTruth {
+                    refund_id: r.id,
+                    order_id: r.order_id,
+                    created: r.created,
+                    total_amount: r.total_amount,
+                    total_tax: r.total_tax,
+                    currency: self
+                        .orders
+                        .get(&r.order_id)
+                        .map(|o| o.currency_code.clone())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             products: self.products.len(),

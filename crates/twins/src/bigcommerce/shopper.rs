@@ -937,6 +937,7 @@ pub(crate) fn apply_refund(
             item_type: "PRODUCT",
             item_id: l.id,
             quantity: Some(*q),
+            requested_amount: None,
         });
     }
     if shipping {
@@ -950,8 +951,22 @@ pub(crate) fn apply_refund(
             item_type: "SHIPPING",
             item_id: order.shipping_address_id,
             quantity: None,
+            requested_amount: None,
         });
     }
+    // Amount refunds (ORDER items) came off the order total, not off a line: what is left to
+    // give back is the total less every refund so far, so "everything left" ends exactly at the
+    // order total.
+    let left = order.totals().total_inc - order.refunded_total;
+    if left <= Decimal::ZERO {
+        return Err(rejected(format!(
+            "order {order_id} has nothing left to refund"
+        )));
+    }
+    if amount > left {
+        amount = left;
+    }
+    tax = tax.min(amount);
     order.refunded_total += amount;
     let previous = order.status_id;
     let all = order
@@ -984,7 +999,108 @@ pub(crate) fn apply_refund(
     Ok((refund_id, previous))
 }
 
+/// Records a refund of `amount` off the whole order (an `ORDER` item with `requested_amount`,
+/// no tax, no stock back; reference §3.9), without webhooks. At most what is left of the order
+/// total; status → 4 Refunded once the refunds reach the total, else 14. Returns (refund id,
+/// previous status).
+pub(crate) fn apply_amount_refund(
+    store: &mut Store,
+    order_id: u64,
+    amount: Decimal,
+    at: DateTime<Utc>,
+) -> Result<(u64, u8), TwinError> {
+    let (provider_id, offline, provider_ref, left) = {
+        let order = store
+            .orders
+            .get(&order_id)
+            .ok_or(TwinError::UnknownOrder(order_id))?;
+        let provider_id = match order.payment_method {
+            "Credit Card" => "stripev3",
+            "PayPal" => "paypalexpress",
+            "Bank Deposit" => "bankdeposit",
+            _ => "custom",
+        };
+        (
+            provider_id,
+            matches!(provider_id, "bankdeposit" | "custom"),
+            order.payment_provider_id.clone(),
+            order.totals().total_inc - order.refunded_total,
+        )
+    };
+    if amount <= Decimal::ZERO || amount.round_dp(2) != amount {
+        return Err(rejected(format!(
+            "refund amount {amount} must be positive with at most 2 decimals"
+        )));
+    }
+    if amount > left {
+        return Err(rejected(format!(
+            "order {order_id}: {amount} requested, {left} left to refund"
+        )));
+    }
+    let refund_id = store.next("refund");
+    let payment_id = store.next("refund_payment");
+    let Some(order) = store.orders.get_mut(&order_id) else {
+        return Err(TwinError::UnknownOrder(order_id));
+    };
+    order.refunded_total += amount;
+    let previous = order.status_id;
+    if order.refunded_total >= order.totals().total_inc {
+        order.status_id = 4;
+        order.payment_status = "refunded";
+    } else {
+        order.status_id = 14;
+        order.payment_status = "partially refunded";
+    }
+    store.refunds.insert(
+        refund_id,
+        Refund {
+            id: refund_id,
+            order_id,
+            created: secs(at),
+            reason: "Refund requested by the shopper".to_owned(),
+            total_amount: amount,
+            total_tax: Decimal::ZERO,
+            items: vec![RefundItem {
+                item_type: "ORDER",
+                item_id: order_id,
+                quantity: None,
+                requested_amount: Some(amount),
+            }],
+            payment_id,
+            provider_id,
+            offline,
+            transaction_id: format!("{provider_ref}-r{refund_id}"),
+        },
+    );
+    Ok((refund_id, previous))
+}
+
+/// A refund of `amount` off the whole order, with the webhooks a real store fires (see
+/// [`refund`]).
+pub(crate) fn refund_amount(
+    inner: &Inner,
+    order_id: u64,
+    amount: Decimal,
+) -> Result<u64, TwinError> {
+    refund_by(inner, order_id, |store, now| {
+        apply_amount_refund(store, order_id, amount, now)
+    })
+}
+
 pub(crate) fn refund(inner: &Inner, order_id: u64, lines: &[(u64, u32)]) -> Result<u64, TwinError> {
+    refund_by(inner, order_id, |store, now| {
+        apply_refund(store, order_id, lines, now)
+    })
+}
+
+/// Checks the order can be refunded, records the refund with `apply`, then fires
+/// `store/order/refund/created`, `store/order/updated` and, when the status changed,
+/// `store/order/statusUpdated`; stock comes back on a full refund.
+fn refund_by(
+    inner: &Inner,
+    order_id: u64,
+    apply: impl FnOnce(&mut Store, DateTime<Utc>) -> Result<(u64, u8), TwinError>,
+) -> Result<u64, TwinError> {
     locked(inner, |store, _rng| {
         let now = inner.clock.now();
         let from = store
@@ -1000,7 +1116,7 @@ pub(crate) fn refund(inner: &Inner, order_id: u64, lines: &[(u64, u32)]) -> Resu
                 status: status_name(from),
             });
         }
-        let (refund_id, previous) = apply_refund(store, order_id, lines, now)?;
+        let (refund_id, previous) = apply(store, now)?;
         let (to, give_back) = match store.orders.get_mut(&order_id) {
             Some(o) => {
                 o.date_modified = secs(now);
@@ -1301,6 +1417,28 @@ pub(crate) fn refund_quote(
     order_id: u64,
     lines: &[(u64, u32)],
 ) -> Result<QuoteTruth, TwinError> {
+    quote_by(inner, order_id, |store, now| {
+        apply_refund(store, order_id, lines, now)
+    })
+}
+
+/// The quote of a refund of `amount` off the whole order.
+pub(crate) fn amount_refund_quote(
+    inner: &Inner,
+    order_id: u64,
+    amount: Decimal,
+) -> Result<QuoteTruth, TwinError> {
+    quote_by(inner, order_id, |store, now| {
+        apply_amount_refund(store, order_id, amount, now)
+    })
+}
+
+/// Applies a refund with `apply` and rolls the store back, keeping what it would refund.
+fn quote_by(
+    inner: &Inner,
+    order_id: u64,
+    apply: impl FnOnce(&mut Store, DateTime<Utc>) -> Result<(u64, u8), TwinError>,
+) -> Result<QuoteTruth, TwinError> {
     locked(inner, |store, _rng| {
         let order = store
             .orders
@@ -1316,7 +1454,7 @@ pub(crate) fn refund_quote(
             });
         }
         let next_id = store.next_id.clone();
-        let applied = apply_refund(store, order_id, lines, inner.clock.now());
+        let applied = apply(store, inner.clock.now());
         let quote = applied.as_ref().ok().and_then(|(rid, _)| {
             store.refunds.remove(rid).map(|r| QuoteTruth {
                 amount: r.total_amount,

@@ -768,7 +768,7 @@ pub(crate) fn refund_json(r: &Refund) -> Value {
             let mut v = json!({
                 "item_type": i.item_type,
                 "item_id": i.item_id,
-                "requested_amount": null,
+                "requested_amount": i.requested_amount.map(num),
                 "reason": r.reason,
             });
             if let (Some(q), Some(m)) = (i.quantity, v.as_object_mut()) {

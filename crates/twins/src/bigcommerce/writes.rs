@@ -278,14 +278,19 @@ fn update_order(inner: &Inner, id: &str, body: Option<&Bytes>) -> Reply {
     }
 }
 
+/// What a refund request asks for.
+enum RefundAsk {
+    /// `(order product id, quantity)`; empty = everything left, shipping included.
+    Lines(Vec<(u64, u32)>),
+    /// An amount off the whole order (an ORDER item).
+    Amount(Decimal),
+}
+
 /// Reads refund `items`: PRODUCT items by order-product id and quantity; a SHIPPING item only
 /// together with every unit left (the twin refunds shipping with "everything left", which is
-/// the empty line list). Amount-based items are not simulated.
-fn refund_lines(
-    inner: &Inner,
-    order_id: u64,
-    m: &Map<String, Value>,
-) -> Result<Vec<(u64, u32)>, Reply> {
+/// the empty line list); or one ORDER item with an `amount` (a refund by amount). Other
+/// amount-bound items are not simulated.
+fn refund_lines(inner: &Inner, order_id: u64, m: &Map<String, Value>) -> Result<RefundAsk, Reply> {
     let Some(Value::Array(items)) = m.get("items") else {
         return Err(unprocessable("items", "error.path.missing"));
     };
@@ -299,10 +304,33 @@ fn refund_lines(
         let Some(item) = item.as_object() else {
             return Err(unprocessable(&field, "must be an object"));
         };
+        if str_of(item, "item_type") == Some("ORDER") {
+            // Amount-bound: `{item_type: ORDER, item_id: <order id>, amount}` (spec
+            // `AmountBoundItem`), alone in the request.
+            if items.len() != 1 {
+                return Err(unprocessable(
+                    "items",
+                    "an ORDER refund by amount is simulated only as the one item of a refund",
+                ));
+            }
+            if u64_of(item.get("item_id")) != Ok(Some(order_id)) {
+                return Err(unprocessable(
+                    &format!("{field}.item_id"),
+                    "must be the order id for item_type ORDER",
+                ));
+            }
+            return match decimal_of(item.get("amount")) {
+                Ok(Some(amount)) if amount > Decimal::ZERO => Ok(RefundAsk::Amount(amount)),
+                _ => Err(unprocessable(
+                    &format!("{field}.amount"),
+                    "must be a positive number",
+                )),
+            };
+        }
         if item.get("amount").is_some_and(|a| !a.is_null()) {
             return Err(unprocessable(
                 &format!("{field}.amount"),
-                "refunds by amount are not simulated by the twin; refund by quantity",
+                "amounts are simulated on ORDER items only; refund products by quantity",
             ));
         }
         match str_of(item, "item_type") {
@@ -329,8 +357,8 @@ fn refund_lines(
                 return Err(unprocessable(
                     &format!("{field}.item_type"),
                     &format!(
-                        "{other} refunds are not simulated by the twin (PRODUCT, SHIPPING are)"
-                    ),
+                    "{other} refunds are not simulated by the twin (PRODUCT, SHIPPING, ORDER are)"
+                ),
                 ))
             }
             None => {
@@ -342,7 +370,7 @@ fn refund_lines(
         }
     }
     if !shipping {
-        return Ok(lines);
+        return Ok(RefundAsk::Lines(lines));
     }
     let store = inner.store.lock();
     let Some(o) = store.orders.get(&order_id) else {
@@ -363,7 +391,7 @@ fn refund_lines(
         .iter()
         .all(|(id, _)| o.lines.iter().any(|l| l.id == *id));
     if everything {
-        Ok(Vec::new())
+        Ok(RefundAsk::Lines(Vec::new()))
     } else {
         Err(unprocessable(
             "items",
@@ -382,11 +410,15 @@ fn refund(inner: &Inner, id: &str, body: Option<&Bytes>, create: bool) -> Reply 
         Ok(m) => m,
         Err(r) => return r,
     };
-    let lines = match refund_lines(inner, order_id, &m) {
-        Ok(l) => l,
+    let ask = match refund_lines(inner, order_id, &m) {
+        Ok(ask) => ask,
         Err(r) => return r,
     };
-    let quote = match shopper::refund_quote(inner, order_id, &lines) {
+    let quoted = match &ask {
+        RefundAsk::Lines(lines) => shopper::refund_quote(inner, order_id, lines),
+        RefundAsk::Amount(amount) => shopper::amount_refund_quote(inner, order_id, *amount),
+    };
+    let quote = match quoted {
         Ok(q) => q,
         Err(e) => return v3_from(&e, "items"),
     };
@@ -401,7 +433,10 @@ fn refund(inner: &Inner, id: &str, body: Option<&Bytes>, create: bool) -> Reply 
             "order_id": order_id,
             "total_refund_amount": wire::num(quote.amount),
             "total_refund_tax_amount": wire::num(quote.tax),
-            "order_level_refund_amount": 0,
+            "order_level_refund_amount": match &ask {
+                RefundAsk::Amount(amount) => wire::num(*amount),
+                RefundAsk::Lines(_) => json!(0),
+            },
             "rounding": 0,
             "adjustment": 0,
             "tax_inclusive": true,
@@ -448,7 +483,11 @@ fn refund(inner: &Inner, id: &str, body: Option<&Bytes>, create: bool) -> Reply 
             ),
         );
     }
-    let refund_id = match shopper::refund(inner, order_id, &lines) {
+    let created = match &ask {
+        RefundAsk::Lines(lines) => shopper::refund(inner, order_id, lines),
+        RefundAsk::Amount(amount) => shopper::refund_amount(inner, order_id, *amount),
+    };
+    let refund_id = match created {
         Ok(r) => r,
         Err(e) => return v3_from(&e, "items"),
     };
