@@ -1,6 +1,6 @@
-//! Reconciliation against a running appliance: orders BigReach never heard of (a proxy in front
-//! of the receiver that answered 200 and dropped the deliveries, then hooks disabled over a
-//! weekend with the safety-net poll off) are found per day and currency by
+//! Reconciliation against a running appliance: sales and a refund BigReach never heard of (a
+//! proxy in front of the receiver that answered 200 and dropped the deliveries, then hooks
+//! disabled over a weekend with the safety-net poll off) are found per day and currency by
 //! `POST /api/reconcile`, explained, and repaired through the outbox; afterwards both sides
 //! agree to the cent, and the twin's Bloomreach holds every purchase once. One manual clock runs
 //! the appliance and both twins.
@@ -130,9 +130,17 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
     )
     .await;
     let sunday = buy(5, "EUR");
+    // Sunday evening 12.50 of Friday's USD sale is refunded; nobody hears of that either.
     advance_by(
         &clock,
-        Duration::from_secs(18 * 3600),
+        Duration::from_secs(8 * 3600),
+        Duration::from_secs(600),
+    )
+    .await;
+    let refund = bc.refund_amount(usd, "12.50".parse().unwrap()).unwrap();
+    advance_by(
+        &clock,
+        Duration::from_secs(10 * 3600),
         Duration::from_secs(600),
     )
     .await;
@@ -161,26 +169,45 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
     };
     let report = reconcile(false).await;
     assert_eq!(report["balanced"], false);
-    let missing: Vec<(u64, String)> = report["findings"]
+    let missing: Vec<(u64, String, String)> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| {
             assert_eq!(f["class"], "missing", "{f}");
+            let text = |key: &str| f[key].as_str().unwrap().to_owned();
             (
                 f["order_id"].as_u64().unwrap(),
-                f["note"].as_str().unwrap().to_owned(),
+                text("subject"),
+                text("note"),
             )
         })
         .collect();
+    let subject = |id: u64, what: &str| (id, what.to_owned());
     assert_eq!(
-        missing.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        vec![eur, saturday, sunday]
+        missing
+            .iter()
+            .map(|(id, what, _)| (*id, what.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            subject(eur, "sale"),
+            subject(saturday, "sale"),
+            subject(usd, "refund"),
+            subject(sunday, "sale"),
+        ]
     );
+    // The refund counts on the day it was processed (by day, then order), in the order's
+    // currency.
+    let found = &report["findings"][2];
+    assert_eq!(found["refund_id"], refund);
+    assert_eq!(found["day"], "2026-03-08");
+    assert_eq!(found["currency"], "USD");
+    assert_eq!(found["bigcommerce_amount"], "12.50");
     assert!(
         missing
             .iter()
-            .all(|(_, note)| note.starts_with("never seen")),
+            .filter(|(_, what, _)| what == "sale")
+            .all(|(_, _, note)| note.starts_with("never seen")),
         "{missing:?}"
     );
     let rows: Vec<(String, String, u64, u64)> = report["rows"]
@@ -205,6 +232,8 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
             row("2026-03-06", "USD", 1, 1),
             row("2026-03-07", "USD", 1, 0),
             row("2026-03-08", "EUR", 1, 0),
+            // Sunday's USD row holds only the refund.
+            row("2026-03-08", "USD", 0, 0),
         ]
     );
 
@@ -216,7 +245,7 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    assert_eq!(resent, vec![eur, saturday, sunday]);
+    assert_eq!(resent, vec![usd, eur, saturday, sunday]);
     let mut all = vec![usd, eur, gbp, saturday, sunday];
     all.sort_unstable();
     settle("the repaired sales", all.clone()).await;
@@ -228,10 +257,15 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
     // Balanced, and both sides' totals per currency are the store's, to the cent.
     let report = reconcile(false).await;
     assert_eq!(report["balanced"], true, "{report:#}");
+    // Net per currency, sales less refunds: the store's truth, and the events the Bloomreach
+    // twin holds.
     let mut truth: BTreeMap<String, Decimal> = BTreeMap::new();
     for order in bc.truth().orders.iter().filter(|o| o.paid) {
-        *truth.entry(order.currency.clone()).or_default() += order.total_inc_tax;
+        *truth.entry(order.currency.clone()).or_default() +=
+            order.total_inc_tax - order.refunded_total;
     }
+    let refunded: Decimal = bc.truth().orders.iter().map(|o| o.refunded_total).sum();
+    assert_eq!(refunded, "12.50".parse::<Decimal>().unwrap());
     let mut bloomreach: BTreeMap<String, Decimal> = BTreeMap::new();
     for event in twins
         .bloomreach
@@ -240,7 +274,12 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
         .iter()
         .flat_map(|p| p.events.iter())
     {
-        if event.event_type == "purchase" && event.properties["purchase_status"] == "success" {
+        let sign = match event.properties["purchase_status"].as_str() {
+            Some("success") => Decimal::ONE,
+            Some("refund") => -Decimal::ONE,
+            _ => continue,
+        };
+        if event.event_type == "purchase" {
             let currency = event.properties["local_currency"]
                 .as_str()
                 .unwrap()
@@ -249,7 +288,7 @@ async fn reconcile_finds_and_repairs_every_missing_purchase_to_the_cent() {
                 .to_string()
                 .parse()
                 .unwrap();
-            *bloomreach.entry(currency).or_default() += amount;
+            *bloomreach.entry(currency).or_default() += sign * amount;
         }
     }
     let totals: BTreeMap<String, (Decimal, Decimal)> = report["totals"]

@@ -388,14 +388,11 @@ impl StatusNames {
     pub fn of(mapping: &OrderMapping) -> Self {
         Self {
             success: mapping.success.clone(),
-            refund: REFUND_STATUS.to_owned(),
+            refund: mapping.refund.clone(),
             cancelled: mapping.cancelled.clone(),
         }
     }
 }
-
-/// `purchase_status` of a refund event (reference §6.7).
-const REFUND_STATUS: &str = "refund";
 
 /// Compares both sides over `range` in `zone`.
 pub fn compare(

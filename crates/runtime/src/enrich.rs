@@ -531,7 +531,10 @@ impl Enricher {
 /// mapping, reference §3.3), or its `payment_status` says money went back (a refund of a paid
 /// order that is cancelled or disputed). A refund webhook (`store/order/refund/created`) names
 /// the order, which then shows one of these.
-fn needs_refunds(order: &Order, mapping: &bigreach_core::map::payment::OrderMapping) -> bool {
+pub(crate) fn needs_refunds(
+    order: &Order,
+    mapping: &bigreach_core::map::payment::OrderMapping,
+) -> bool {
     use bigreach_core::map::payment::PaymentState;
     matches!(
         mapping.state(order),

@@ -13,7 +13,7 @@ use bigreach_clock::SharedClock;
 use bigreach_core::app::{AppApi, AppError, Code, OrderSource, ReconcileRequest};
 use bigreach_core::config::ReconcileSettings;
 use bigreach_core::ingest::IngestSettings;
-use bigreach_core::reconcile::{self, BigCommerceSide, Reconciliation};
+use bigreach_core::reconcile::{self, BigCommerceSide, Reconciliation, SourceRefund};
 use chrono::{DateTime, NaiveDate, Utc};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -80,9 +80,38 @@ impl BigCommerceOrders {
                 page += 1;
             }
         }
+        // Refunds of the orders that show one (status or `payment_status`), 50 orders a request;
+        // attached to their orders too, so that a repair sends them.
+        let mapping = self
+            .settings
+            .lock()
+            .as_ref()
+            .map(|s| s.mapping.orders.clone())
+            .unwrap_or_default();
+        let refunded: Vec<u64> = orders
+            .values()
+            .filter(|o| crate::enrich::needs_refunds(o, &mapping))
+            .map(|o| o.id)
+            .collect();
+        let mut refunds = Vec::new();
+        if !refunded.is_empty() {
+            for refund in self.bigcommerce.refunds_of_orders(&refunded).await? {
+                refunds.push(SourceRefund {
+                    id: refund.id,
+                    order_id: refund.order_id,
+                    created: refund.created,
+                    amount: refund.total_amount,
+                });
+                if let Some(order) = orders.get_mut(&refund.order_id) {
+                    if !order.refunds.iter().any(|r| r.id == refund.id) {
+                        order.refunds.push(refund);
+                    }
+                }
+            }
+        }
         Ok(BigCommerceSide {
             orders: orders.into_values().collect(),
-            refunds: Vec::new(),
+            refunds,
         })
     }
 }
