@@ -123,6 +123,10 @@ pub struct BloomreachSettings {
     /// phone) or `email-as-id` (the usual connector setting, kept only to compare against).
     #[serde(default)]
     pub identity: IdentityPolicy,
+    /// The project's reference currency (ISO 4217): `total_price` and line prices are sent in
+    /// it. Unset: the store's default currency (`GET v2/currencies`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_currency: Option<String>,
 }
 
 /// How customer IDs are chosen.
@@ -399,6 +403,13 @@ impl Config {
             !br.catalog_name.is_empty(),
             "bloomreach.catalog_name",
             "must not be empty",
+        );
+        check(
+            br.reference_currency
+                .as_deref()
+                .is_none_or(|c| c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase())),
+            "bloomreach.reference_currency",
+            "must be an ISO 4217 code in capitals, e.g. \"USD\" (leave it out for the store's default currency)",
         );
         let ids = [&br.ids.customer_id, &br.ids.email, &br.ids.phone];
         for (field, name) in ["customer_id", "email", "phone"].iter().zip(ids.iter()) {

@@ -374,6 +374,14 @@ fn order_commands(
         )?;
         return Ok(Vec::new());
     }
+    if let Err(problem) = settings.mapping.order_currency(order) {
+        withhold(
+            tx,
+            Some(ids.person.store_key()),
+            format!("amounts not convertible: {problem}; nothing is sent rather than a wrong total"),
+        )?;
+        return Ok(Vec::new());
+    }
     tx.clear_withheld(&subject)?;
     let (event_lane, profile_lane) = if initial_sync {
         (Lane::Backfill, Lane::Backfill)
@@ -436,6 +444,7 @@ mod tests {
                 group_names: Default::default(),
                 attribute_names: Default::default(),
                 orders: Default::default(),
+                currencies: Default::default(),
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,
