@@ -76,6 +76,19 @@ pub struct OrderTruth {
     pub refunded_total: Decimal,
     /// Current status id (see reference §3.3).
     pub status_id: u32,
+    /// The store's default currency.
+    #[serde(default)]
+    pub store_currency: String,
+    /// Units of `currency` per 1 unit of `store_currency` (the order's
+    /// `store_default_to_transactional_exchange_rate`; 1 in the store currency).
+    #[serde(default)]
+    pub rate: Decimal,
+    /// The display currency the shopper browsed in, when it is not the transactional one.
+    #[serde(default)]
+    pub display_currency: Option<String>,
+    /// `payment_method` (e.g. `Credit Card`, `Cash on Delivery`, `Bank Deposit`).
+    #[serde(default)]
+    pub payment_method: String,
 }
 
 /// One variant (base variants included).
@@ -330,6 +343,14 @@ pub(crate) struct Order {
     pub shipping_refunded: Decimal,
     /// Stock was taken for this order (live capture), so a cancel or full refund returns it.
     pub stock_taken: bool,
+    /// The display (non-transactional) currency the shopper browsed in: (id, code, rate from
+    /// the store default). The order is transacted in the store default then.
+    pub display: Option<(u64, String, Decimal)>,
+    /// Merchant's staff notes.
+    pub staff_notes: String,
+    /// Tracking numbers of the order's shipments (shipments are not served; adding one
+    /// changes the order's `date_modified`).
+    pub tracking_numbers: Vec<String>,
 }
 
 /// Derived money of an order.
@@ -547,6 +568,10 @@ impl Store {
                     line_count: o.lines.len(),
                     refunded_total: o.refunded_total,
                     status_id: u32::from(o.status_id),
+                    store_currency: o.store_default_currency.clone(),
+                    rate: o.rate,
+                    display_currency: o.display.as_ref().map(|d| d.1.clone()),
+                    payment_method: o.payment_method.to_owned(),
                 })
                 .collect(),
             variant_ids: self.variants.keys().copied().collect(),
