@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::identity::ResolvedIds;
 use crate::model::{Destination, Lane, NewCommand};
 
+pub mod changes;
 pub mod currency;
 pub mod payment;
 

@@ -84,6 +84,8 @@ pub struct OrderMapping {
     pub success: String,
     /// `purchase_status` of a cancellation.
     pub cancelled: String,
+    /// `purchase_status` of an amount edit on a paid order (see `map::changes`).
+    pub adjusted: String,
 }
 
 fn defaults() -> OrderMappingSettings {
@@ -109,6 +111,7 @@ impl Default for OrderMapping {
             payment_status: BTreeMap::new(),
             success: "success".into(),
             cancelled: "cancelled".into(),
+            adjusted: "adjusted".into(),
         })
     }
 }
@@ -165,11 +168,12 @@ impl OrderMapping {
         };
         let success = vocabulary("success");
         let cancelled = vocabulary("cancelled");
+        let adjusted = vocabulary("adjusted");
         for key in settings.purchase_status.keys() {
-            if key != "success" && key != "cancelled" {
+            if !["success", "cancelled", "adjusted"].contains(&key.as_str()) {
                 problems.push((
                     format!("mapping.orders.purchase_status.{key}"),
-                    "unknown; the values are success and cancelled".to_owned(),
+                    "unknown; the values are success, cancelled and adjusted".to_owned(),
                 ));
             }
         }
@@ -179,6 +183,7 @@ impl OrderMapping {
                 payment_status,
                 success,
                 cancelled,
+                adjusted,
             })
         } else {
             Err(problems)

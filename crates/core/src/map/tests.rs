@@ -541,3 +541,41 @@ fn a_display_currency_is_never_the_local_currency() {
         [json!(126.0), json!(126.0), json!("USD"), json!(1.0)]
     );
 }
+
+/// An amount edit on a paid EUR order (126.00 → 138.00 EUR at 0.92 EUR per USD): the
+/// adjustment carries the change, each side converted then subtracted:
+/// 138.00 / 0.92 = 150.00 USD, 126.00 / 0.92 = 136.96 → +13.04 USD; +12.00 EUR local.
+#[test]
+fn an_amount_edit_is_one_adjustment_with_the_change_in_both_currencies() {
+    let before = eur_guest_order(11);
+    let mut after = eur_guest_order(2);
+    after.total_inc_tax = "138.00".parse().unwrap();
+    after.date_modified += chrono::Duration::hours(1);
+    let command =
+        changes::adjustment_command(&before, &after, &guest_ids(), &ctx(), Lane::Transactions)
+            .expect("an adjustment");
+    assert_eq!(
+        command.fact,
+        format!("purchase_adjusted:5021:{}", after.date_modified.timestamp_millis())
+    );
+    let event = data(&command);
+    assert_eq!(event["timestamp"], json!(unix_seconds(after.date_modified)));
+    assert_eq!(
+        amounts(
+            &command,
+            &["purchase_status", "total_price", "total_price_local_currency", "order_total_price", "local_currency"]
+        ),
+        [json!("adjusted"), json!(13.04), json!(12.0), json!(150.0), json!("EUR")]
+    );
+    // A status move alone (11 → 2) is no adjustment and leaves the marketing fields alone.
+    let shipped = eur_guest_order(2);
+    assert!(changes::adjustment_command(&before, &shipped, &guest_ids(), &ctx(), Lane::Transactions).is_none());
+    assert_eq!(
+        changes::marketing_fingerprint(&before, &ctx()),
+        changes::marketing_fingerprint(&shipped, &ctx())
+    );
+    assert_ne!(
+        changes::marketing_fingerprint(&before, &ctx()),
+        changes::marketing_fingerprint(&after, &ctx())
+    );
+}
