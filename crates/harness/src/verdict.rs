@@ -76,10 +76,67 @@ pub struct DemoSummary {
     pub webhooks_sent: u64,
     /// Commands the appliance dead-lettered.
     pub dead_letters: u64,
+    /// Sales revenue per currency on both sides (see [`Revenue`]).
+    pub revenue: Revenue,
     /// True when the appliance went idle before the time limit.
     pub finished: bool,
     /// Wall-clock seconds.
     pub elapsed_s: f64,
+}
+
+/// Sales revenue on both sides, exact decimals: the store's paid orders (those BigReach may
+/// send: persons with a usable identifier) and Bloomreach's purchases (`success`, one per
+/// `purchase_id`, plus any `adjusted` changes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Revenue {
+    /// Per local (transactional) currency: `total_inc_tax` vs `total_price_local_currency`.
+    pub local: BTreeMap<String, RevenuePair>,
+    /// Per reference currency (the store default): each order's total ÷ its rate, to the cent
+    /// half away from zero, vs `total_price`.
+    pub reference: BTreeMap<String, RevenuePair>,
+}
+
+/// One currency's revenue on both sides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RevenuePair {
+    /// The store's ground truth.
+    pub store: Decimal,
+    /// What Bloomreach holds.
+    pub bloomreach: Decimal,
+}
+
+impl Revenue {
+    /// The currencies (`local:EUR`, `reference:USD`) whose two sides differ.
+    pub fn mismatches(&self) -> Vec<String> {
+        let side = |kind: &str, map: &BTreeMap<String, RevenuePair>| {
+            map.iter()
+                .filter(|(_, p)| p.store != p.bloomreach)
+                .map(|(c, p)| format!("{kind}:{c} store {} vs Bloomreach {}", p.store, p.bloomreach))
+                .collect::<Vec<_>>()
+        };
+        let mut out = side("local", &self.local);
+        out.extend(side("reference", &self.reference));
+        out
+    }
+}
+
+/// An order's total in the store default currency as BigReach must send it: total ÷ the
+/// order's rate (units per store-default unit), half away from zero to the cent. Worked out
+/// here from the twin's own figures, independently of the mapping's code.
+pub fn reference_total(order: &bigreach_twins::bigcommerce::OrderTruth) -> Decimal {
+    let exact = if order.currency == order.store_currency || order.rate <= Decimal::ZERO {
+        order.total_inc_tax
+    } else {
+        order.total_inc_tax / order.rate
+    };
+    exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn decimal_of(value: Option<&serde_json::Value>) -> Option<Decimal> {
+    value
+        .and_then(|v| v.as_f64())
+        .and_then(Decimal::from_f64)
+        .map(|d| d.round_dp(4))
 }
 
 /// What a check is about; the demo prints one line per family.
@@ -295,26 +352,44 @@ pub fn evaluate(
     summary.orders_paid_in_bigcommerce = paid.len() + summary.purchases_withheld_no_id;
     summary.purchases_in_bloomreach = purchases.len();
     let mut latencies = Vec::new();
+    let (mut sold_local, mut sold_reference) = (Vec::new(), Vec::new());
     for order in &paid {
         match purchases.get(&order.order_id) {
-            None => summary.purchases_missing += 1,
+            None => {
+                summary.purchases_missing += 1;
+                let local = summary.revenue.local.entry(order.currency.clone()).or_default();
+                local.store += order.total_inc_tax;
+                summary
+                    .revenue
+                    .reference
+                    .entry(order.store_currency.clone())
+                    .or_default()
+                    .store += reference_total(order);
+            }
             Some(events) => {
                 summary.purchases_duplicated += events.len() - 1;
                 let (event, _) = events[0];
-                let total = event
-                    .properties
-                    .get("total_price")
-                    .and_then(|v| v.as_f64())
-                    .and_then(Decimal::from_f64);
-                let currency = event
-                    .properties
-                    .get("local_currency")
-                    .and_then(|v| v.as_str());
-                if total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
-                    || currency != Some(order.currency.as_str())
+                let local_total = decimal_of(event.properties.get("total_price_local_currency"));
+                let reference = decimal_of(event.properties.get("total_price"));
+                let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
+                let expected_reference = reference_total(order);
+                // The shopper's amount in the transactional currency, and the reference amount
+                // in the store default, both to the cent.
+                if local_total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
+                    || text("local_currency") != Some(order.currency.as_str())
+                    || reference != Some(expected_reference)
+                    || text("reference_currency") != Some(order.store_currency.as_str())
                 {
                     summary.purchases_wrong_amount += 1;
                 }
+                let local = summary.revenue.local.entry(order.currency.clone()).or_default();
+                local.store += order.total_inc_tax;
+                summary
+                    .revenue
+                    .reference
+                    .entry(order.store_currency.clone())
+                    .or_default()
+                    .store += expected_reference;
                 if let Some(paid_at) = order.paid_at.filter(|at| *at >= live_since) {
                     let first = events
                         .iter()
@@ -324,6 +399,41 @@ pub fn evaluate(
                     latencies.push((first - paid_at).num_milliseconds().max(0) as u64);
                 }
             }
+        }
+    }
+    // Bloomreach's side: one sale per `purchase_id` (doubles are counted above), plus amount
+    // edits on paid orders (`adjusted`), which carry the change.
+    let sales = purchases.values().map(|events| events[0].0);
+    let adjustments = bloomreach.profiles.iter().flat_map(|p| &p.events).filter(|event| {
+        event.event_type == "purchase"
+            && event.properties.get("purchase_status").and_then(|v| v.as_str())
+                == Some("adjusted")
+    });
+    for event in sales.chain(adjustments) {
+        let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
+        if let (Some(t), Some(c)) = (
+            decimal_of(event.properties.get("total_price_local_currency")),
+            text("local_currency"),
+        ) {
+            sold_local.push((c.to_owned(), t));
+        }
+        if let (Some(t), Some(c)) = (
+            decimal_of(event.properties.get("total_price")),
+            text("reference_currency"),
+        ) {
+            sold_reference.push((c.to_owned(), t));
+        }
+    }
+    for (currency, total) in sold_local {
+        summary.revenue.local.entry(currency).or_default().bloomreach += total;
+    }
+    for (currency, total) in sold_reference {
+        summary.revenue.reference.entry(currency).or_default().bloomreach += total;
+    }
+    for map in [&mut summary.revenue.local, &mut summary.revenue.reference] {
+        for pair in map.values_mut() {
+            pair.store = pair.store.normalize();
+            pair.bloomreach = pair.bloomreach.normalize();
         }
     }
     summary.purchases_unpaid = purchases

@@ -179,6 +179,38 @@ pub struct Action {
     /// `refund`: refund only the first line (partial); otherwise everything left.
     #[serde(default)]
     pub partial: bool,
+    /// `checkout`: the lines, each a variant (1-based position among the store's variants, by
+    /// id) and a quantity; empty = 1-3 random lines.
+    #[serde(default)]
+    pub lines: Vec<LineSpec>,
+    /// `checkout`: the SAVE10 coupon (10 % off, store default currency only) on or off.
+    #[serde(default)]
+    pub coupon: Option<bool>,
+    /// `checkout`: `free`, `flat` (4.95) or `express` (9.95), store default currency converted.
+    #[serde(default)]
+    pub shipping: Option<String>,
+    /// `checkout`: a display (non-transactional) currency; the order is transacted in the
+    /// store default.
+    #[serde(default)]
+    pub display_currency: Option<String>,
+    /// `pay`: `card` (captured, the default), `authorize_only` (11, authorized),
+    /// `cash_on_delivery` (11, pending) or `offline` (7 Awaiting Payment, pending); the last
+    /// three are paid by a later `capture`, or never.
+    #[serde(default)]
+    pub payment: Option<String>,
+    /// `staff_note`: the note; `tracking`: the tracking number.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// One scripted order line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSpec {
+    /// 1-based position among the store's variants (sorted by id).
+    pub variant: usize,
+    /// Units.
+    pub quantity: u32,
 }
 
 /// A crowd: generated shoppers trading over a window.
@@ -251,6 +283,19 @@ pub struct Expectations {
     /// Events that must be on the profile of a given email (e.g. a guest's `cart_update`).
     #[serde(default)]
     pub events: Vec<ExpectedEvent>,
+    /// Sales revenue per local currency, exact decimals as strings (`{ USD = "129.65" }`):
+    /// both the store's paid orders and Bloomreach's purchases must add up to it.
+    #[serde(default)]
+    pub revenue: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// The same in the reference currency (`{ USD = "…" }`).
+    #[serde(default)]
+    pub reference_revenue: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// Exactly this many `purchase` events with `purchase_status` `success` in Bloomreach.
+    #[serde(default)]
+    pub purchases: Option<usize>,
+    /// Exactly this many `purchase` events with `purchase_status` `cancelled`.
+    #[serde(default)]
+    pub cancellations: Option<usize>,
 }
 
 /// An event that must reach the profile keyed by an email.
@@ -321,7 +366,7 @@ impl Scenario {
     }
 
     fn check(&self) -> Result<(), String> {
-        const ACTIONS: [&str; 12] = [
+        const ACTIONS: [&str; 17] = [
             "register",
             "checkout",
             "pay",
@@ -334,7 +379,13 @@ impl Scenario {
             "cart_email",
             "abandon_cart",
             "update_email",
+            "capture",
+            "await_shipment",
+            "ship_partially",
+            "staff_note",
+            "tracking",
         ];
+        const PAYMENTS: [&str; 4] = ["card", "authorize_only", "cash_on_delivery", "offline"];
         if !(1.0..=100_000.0).contains(&self.speed) {
             return Err(format!("speed {} must be between 1 and 100000", self.speed));
         }
@@ -351,6 +402,14 @@ impl Scenario {
                         "shopper {}: unknown action {:?}; use one of {ACTIONS:?}",
                         shopper.name, action.action
                     ));
+                }
+                if let Some(payment) = &action.payment {
+                    if action.action != "pay" || !PAYMENTS.contains(&payment.as_str()) {
+                        return Err(format!(
+                            "shopper {}: payment {payment:?} goes on a pay action, one of {PAYMENTS:?}",
+                            shopper.name
+                        ));
+                    }
                 }
             }
         }

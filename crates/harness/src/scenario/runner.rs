@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
 use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst};
+use bigreach_twins::bigcommerce::{
+    CheckoutExtras, CheckoutSpec, OrderEdit, ShopperSpec, TradingBurst,
+};
 use bigreach_twins::control::{FaultSwitch, BIGCOMMERCE_FAULTS};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -257,9 +259,11 @@ async fn run_with(
     for expected in &e.events {
         let email = expected.email.trim().to_lowercase();
         let found = bloomreach_truth.profiles.iter().any(|p| {
-            p.ids
-                .get(&config.bloomreach.ids.email)
-                .is_some_and(|values| values.contains(&email))
+            // Compared normalized on both sides: the email-as-id baseline keys profiles by
+            // the email as typed, which is still this person's email.
+            p.ids.get(&config.bloomreach.ids.email).is_some_and(|values| {
+                values.iter().any(|v| v.trim().to_lowercase() == email)
+            })
                 && p.events
                     .iter()
                     .any(|ev| ev.event_type == expected.event_type)
@@ -269,6 +273,42 @@ async fn run_with(
                 "expected a {} event on the profile of {email}",
                 expected.event_type
             ));
+        }
+    }
+    for (kind, expected, actual) in [
+        ("local", &e.revenue, &summary.revenue.local),
+        ("reference", &e.reference_revenue, &summary.revenue.reference),
+    ] {
+        for (currency, amount) in expected {
+            let pair = actual.get(currency).cloned().unwrap_or_default();
+            if pair.store != *amount || pair.bloomreach != *amount {
+                unmet.push(format!(
+                    "expected {kind} revenue {amount} {currency} on both sides, saw store {} and Bloomreach {}",
+                    pair.store, pair.bloomreach
+                ));
+            }
+        }
+    }
+    let statuses = |status: &str| {
+        bloomreach_truth
+            .profiles
+            .iter()
+            .flat_map(|p| &p.events)
+            .filter(|ev| {
+                ev.event_type == "purchase"
+                    && ev.properties.get("purchase_status").and_then(|v| v.as_str()) == Some(status)
+            })
+            .count()
+    };
+    for (what, expected, status) in [
+        ("purchases", e.purchases, "success"),
+        ("cancellations", e.cancellations, "cancelled"),
+    ] {
+        if let Some(expected) = expected {
+            let seen = statuses(status);
+            if seen != expected {
+                unmet.push(format!("expected exactly {expected} {what}, saw {seen}"));
+            }
         }
     }
     let action_errors = errors.lock().clone();
@@ -292,6 +332,8 @@ async fn run_with(
 struct ShopperState {
     orders: Vec<u64>,
     carts: Vec<String>,
+    /// Their customer id once registered.
+    customer_id: Option<u64>,
 }
 
 /// The order-product ids of an order, read through the twin's REST API like any other client.
@@ -338,30 +380,85 @@ async fn perform(
             .ok_or("no order yet".to_owned())
     };
     match action.action.as_str() {
-        "register" => bc.register(person).map(|_| ()).map_err(|e| e.to_string()),
+        "register" => {
+            state.customer_id = Some(bc.register(person).map_err(|e| e.to_string())?);
+            Ok(())
+        }
         "checkout" => {
             let cart_id = if action.from_cart {
                 Some(state.carts.last().cloned().ok_or("no cart yet")?)
             } else {
                 None
             };
+            let lines = if action.lines.is_empty() {
+                Vec::new()
+            } else {
+                let variants = bc.variant_ids();
+                action
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        l.variant
+                            .checked_sub(1)
+                            .and_then(|i| variants.get(i))
+                            .map(|v| (*v, l.quantity))
+                            .ok_or_else(|| {
+                                format!(
+                                    "variant {} does not exist (the store has {})",
+                                    l.variant,
+                                    variants.len()
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let order = bc
-                .checkout(
+                .checkout_with(
                     person,
                     &CheckoutSpec {
                         email_as_typed: action.email.clone(),
                         phone_as_typed: action.phone.clone(),
                         currency: action.currency.clone(),
-                        lines: Vec::new(),
+                        lines,
                         as_guest: action.as_guest.unwrap_or(true),
                         cart_id,
+                    },
+                    &CheckoutExtras {
+                        display_currency: action.display_currency.clone(),
+                        coupon: action.coupon,
+                        shipping: action.shipping.clone(),
                     },
                 )
                 .map_err(|e| e.to_string())?;
             state.orders.push(order);
             Ok(())
         }
-        "pay" => bc.pay(last_order()?).map_err(|e| e.to_string()),
+        "pay" => {
+            let order = last_order()?;
+            match action.payment.as_deref().unwrap_or("card") {
+                "authorize_only" => bc.authorize(order),
+                "cash_on_delivery" => bc.cash_on_delivery(order),
+                "offline" => bc.await_payment(order),
+                _ => bc.pay(order),
+            }
+            .map_err(|e| e.to_string())
+        }
+        "capture" => bc.capture(last_order()?).map_err(|e| e.to_string()),
+        "await_shipment" => bc.await_shipment(last_order()?).map_err(|e| e.to_string()),
+        "ship_partially" => bc.ship_partially(last_order()?).map_err(|e| e.to_string()),
+        "staff_note" | "tracking" => {
+            let text = action
+                .text
+                .clone()
+                .ok_or_else(|| format!("{} needs text = \"…\"", action.action))?;
+            let edit = if action.action == "staff_note" {
+                OrderEdit::StaffNote(text)
+            } else {
+                OrderEdit::Tracking(text)
+            };
+            bc.edit_order(last_order()?, edit)
+                .map_err(|e| e.to_string())
+        }
         "decline" => bc.decline(last_order()?).map_err(|e| e.to_string()),
         "ship" => bc.ship(last_order()?).map_err(|e| e.to_string()),
         "cancel" => bc.cancel(last_order()?).map_err(|e| e.to_string()),
@@ -400,7 +497,12 @@ async fn perform(
             bc.abandon_cart(cart).map(|_| ()).map_err(|e| e.to_string())
         }
         "update_email" => {
-            Err("update_email needs the registered customer id; not supported yet".into())
+            let customer = state
+                .customer_id
+                .ok_or("update_email needs a register action first")?;
+            let email = action.email.as_deref().ok_or("update_email needs email")?;
+            bc.update_customer(customer, Some(email), None)
+                .map_err(|e| e.to_string())
         }
         other => Err(format!("unknown action {other}")),
     }
