@@ -327,6 +327,7 @@ fn print_scenario(r: &ScenarioReport) {
         s.catalog_items_in_bloomreach, s.variants_in_bigcommerce, s.catalog_items_missing, r.catalog_items_stale,
         s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
     );
+    println!("  {}", s.revenue.describe());
     for e in r.action_errors.iter().chain(&r.unmet_expectations) {
         println!("  ! {e}");
     }

@@ -106,6 +106,25 @@ pub struct RevenuePair {
 }
 
 impl Revenue {
+    /// One line for reports: `revenue USD 120.50 = 120.50, EUR … (local); USD … (reference)`,
+    /// store first, then Bloomreach.
+    pub fn describe(&self) -> String {
+        let side = |map: &BTreeMap<String, RevenuePair>| {
+            map.iter()
+                .map(|(c, p)| {
+                    let sign = if p.store == p.bloomreach { "=" } else { "≠" };
+                    format!("{c} {} {sign} {}", p.store, p.bloomreach)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "revenue store vs Bloomreach: {} (local); {} (reference)",
+            side(&self.local),
+            side(&self.reference)
+        )
+    }
+
     /// The currencies (`local:EUR`, `reference:USD`) whose two sides differ.
     pub fn mismatches(&self) -> Vec<String> {
         let side = |kind: &str, map: &BTreeMap<String, RevenuePair>| {
