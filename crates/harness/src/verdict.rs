@@ -511,17 +511,35 @@ pub fn evaluate(
             *holders.entry(key).or_default() += 1;
         }
     }
-    for person in &store.persons {
-        let keys: Vec<_> = person_keys(person)
+    // A person whose every identifier is shared (a phone-only guest on a household phone) is
+    // attributed through those shared identifiers, but only to profiles no person with an
+    // identifier of their own holds; persons with their own identifiers go first.
+    let unique_keys = |person: &bigreach_twins::bigcommerce::PersonTruth| -> Vec<_> {
+        person_keys(person)
             .into_iter()
             .filter(|key| holders.get(key) == Some(&1))
-            .collect();
+            .collect()
+    };
+    let (mut ordered, only_shared): (Vec<_>, Vec<_>) = store
+        .persons
+        .iter()
+        .partition(|person| !unique_keys(person).is_empty());
+    ordered.extend(only_shared);
+    let mut claimed: BTreeSet<u64> = BTreeSet::new();
+    for person in ordered {
+        let own = unique_keys(person);
+        let shared_only = own.is_empty();
+        let keys = if shared_only { person_keys(person) } else { own };
         let profiles: BTreeSet<u64> = keys
             .iter()
             .filter_map(|k| owner.get(k))
             .flatten()
             .copied()
+            .filter(|profile| !shared_only || !claimed.contains(profile))
             .collect();
+        if !shared_only {
+            claimed.extend(profiles.iter().copied());
+        }
         summary.duplicate_profiles += profiles.len().saturating_sub(1);
         profiles_of_person.insert(person.person_id, profiles.clone());
         let needs_profile = !unidentifiable.contains(&person.person_id)
@@ -583,6 +601,7 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bigreach_twins::bloomreach::TwinStats;
 
     #[test]
     fn percentiles_use_nearest_rank() {
@@ -657,5 +676,69 @@ mod tests {
             finding.to_string(),
             "3 purchases on another person's profile"
         );
+    }
+
+    fn order(id: u64, person: u64, currency: &str, total: &str, rate: &str) -> bigreach_twins::bigcommerce::OrderTruth {
+        serde_json::from_value(serde_json::json!({
+            "order_id": id, "person_id": person, "paid": true, "paid_at": null,
+            "currency": currency, "total_inc_tax": total, "line_count": 1,
+            "refunded_total": "0", "status_id": 11, "store_currency": "USD", "rate": rate,
+            "display_currency": null, "payment_method": "Credit Card"
+        }))
+        .unwrap()
+    }
+
+    fn purchase(id: u64, local: f64, currency: &str, reference: f64) -> serde_json::Value {
+        serde_json::json!({
+            "event_type": "purchase", "timestamp": 1.0, "received_at": "2026-03-01T12:00:00Z",
+            "properties": {"purchase_id": id, "purchase_status": "success",
+                           "total_price_local_currency": local, "local_currency": currency,
+                           "total_price": reference, "reference_currency": "USD"}
+        })
+    }
+
+    /// A phone-only guest (B) whose phone a household member (A) later typed with an email:
+    /// the phone's profile is B's; A's is the email one. B is attributed through the shared
+    /// phone to the profile nobody with an identifier of their own holds. Revenue: 10.00 USD
+    /// plus 46.00 EUR at 0.92 EUR per USD (46 / 0.92 = 50.00 USD) = 60.00 USD in reference.
+    #[test]
+    fn a_person_known_only_by_a_shared_phone_is_attributed_and_revenue_adds_up_per_currency() {
+        let store = BigCommerceTruth {
+            persons: serde_json::from_value(serde_json::json!([
+                {"person_id": 1, "customer_id": null, "email": "a@example.com", "phone_e164": "+12125550100"},
+                {"person_id": 2, "customer_id": null, "email": null, "phone_e164": "+12125550100"}
+            ]))
+            .unwrap(),
+            orders: vec![
+                order(10, 1, "USD", "10.00", "1"),
+                order(11, 2, "EUR", "46.00", "0.92"),
+            ],
+            ..BigCommerceTruth::default()
+        };
+        let bloomreach: BloomreachTruth = serde_json::from_value(serde_json::json!({
+            "profiles": [
+                {"internal_id": 1, "ids": {"email_id": ["a@example.com"]}, "properties": {},
+                 "events": [purchase(10, 10.0, "USD", 10.0)], "merged_from": [], "anonymized": false},
+                {"internal_id": 2, "ids": {"phone_id": ["+12125550100"]}, "properties": {},
+                 "events": [purchase(11, 46.0, "EUR", 50.0)], "merged_from": [], "anonymized": false}
+            ],
+            "catalogs": [], "imports": [], "stats": TwinStats::default()
+        }))
+        .unwrap();
+        let summary = evaluate(&store, &bloomreach, &IdNames::default(), "c", chrono::Utc::now());
+        assert_eq!(
+            (
+                summary.persons_without_profile,
+                summary.purchases_on_other_profiles,
+                summary.merged_profiles,
+                summary.purchases_wrong_amount
+            ),
+            (0, 0, 0, 0),
+            "{summary:?}"
+        );
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(summary.revenue.local["EUR"], RevenuePair { store: d("46"), bloomreach: d("46") });
+        assert_eq!(summary.revenue.reference["USD"], RevenuePair { store: d("60"), bloomreach: d("60") });
+        assert!(summary.revenue.mismatches().is_empty());
     }
 }
