@@ -417,7 +417,9 @@ fn order_commands(
         withhold(
             tx,
             Some(ids.person.store_key()),
-            format!("amounts not convertible: {problem}; nothing is sent rather than a wrong total"),
+            format!(
+                "amounts not convertible: {problem}; nothing is sent rather than a wrong total"
+            ),
         )?;
         return Ok(Vec::new());
     }
@@ -599,7 +601,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let mut o = order(9, 11, "bo@shop.com");
-        assert_eq!(ingest_at(&store, &o, 1).enqueued, 3, "profile, purchase, line");
+        assert_eq!(
+            ingest_at(&store, &o, 1).enqueued,
+            3,
+            "profile, purchase, line"
+        );
         // Awaiting Fulfillment → Awaiting Shipment → Partially Shipped → Shipped, each a new
         // date_modified: marketing fields unchanged, nothing sent.
         for (step, status) in [9u32, 3, 2].into_iter().enumerate() {
@@ -608,7 +614,11 @@ mod tests {
             o.payment_method = "PayPal".into();
             o.date_modified += chrono::Duration::minutes(step as i64 + 1);
             let report = ingest_at(&store, &o, 2 + step as i64);
-            assert_eq!((report.enqueued, report.unchanged), (0, 1), "status {status}");
+            assert_eq!(
+                (report.enqueued, report.unchanged),
+                (0, 1),
+                "status {status}"
+            );
         }
         // The merchant edits the amounts of the paid order: 10.00 → 12.50, one adjustment of
         // +2.50 (USD is the reference currency), once however often it is seen.
@@ -640,7 +650,9 @@ mod tests {
         let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
         let trace = api.trace("cy@shop.com").unwrap();
         assert!(
-            trace.withheld[0].reason.starts_with("amounts not convertible: no exchange rate"),
+            trace.withheld[0]
+                .reason
+                .starts_with("amounts not convertible: no exchange rate"),
             "{trace:?}"
         );
         // Once the rate is known (the order carries it), the purchase goes.

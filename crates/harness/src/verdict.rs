@@ -130,7 +130,12 @@ impl Revenue {
         let side = |kind: &str, map: &BTreeMap<String, RevenuePair>| {
             map.iter()
                 .filter(|(_, p)| p.store != p.bloomreach)
-                .map(|(c, p)| format!("{kind}:{c} store {} vs Bloomreach {}", p.store, p.bloomreach))
+                .map(|(c, p)| {
+                    format!(
+                        "{kind}:{c} store {} vs Bloomreach {}",
+                        p.store, p.bloomreach
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         let mut out = side("local", &self.local);
@@ -376,7 +381,11 @@ pub fn evaluate(
         match purchases.get(&order.order_id) {
             None => {
                 summary.purchases_missing += 1;
-                let local = summary.revenue.local.entry(order.currency.clone()).or_default();
+                let local = summary
+                    .revenue
+                    .local
+                    .entry(order.currency.clone())
+                    .or_default();
                 local.store += order.total_inc_tax;
                 summary
                     .revenue
@@ -401,7 +410,11 @@ pub fn evaluate(
                 {
                     summary.purchases_wrong_amount += 1;
                 }
-                let local = summary.revenue.local.entry(order.currency.clone()).or_default();
+                let local = summary
+                    .revenue
+                    .local
+                    .entry(order.currency.clone())
+                    .or_default();
                 local.store += order.total_inc_tax;
                 summary
                     .revenue
@@ -423,11 +436,18 @@ pub fn evaluate(
     // Bloomreach's side: one sale per `purchase_id` (doubles are counted above), plus amount
     // edits on paid orders (`adjusted`), which carry the change.
     let sales = purchases.values().map(|events| events[0].0);
-    let adjustments = bloomreach.profiles.iter().flat_map(|p| &p.events).filter(|event| {
-        event.event_type == "purchase"
-            && event.properties.get("purchase_status").and_then(|v| v.as_str())
-                == Some("adjusted")
-    });
+    let adjustments = bloomreach
+        .profiles
+        .iter()
+        .flat_map(|p| &p.events)
+        .filter(|event| {
+            event.event_type == "purchase"
+                && event
+                    .properties
+                    .get("purchase_status")
+                    .and_then(|v| v.as_str())
+                    == Some("adjusted")
+        });
     for event in sales.chain(adjustments) {
         let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
         if let (Some(t), Some(c)) = (
@@ -444,10 +464,20 @@ pub fn evaluate(
         }
     }
     for (currency, total) in sold_local {
-        summary.revenue.local.entry(currency).or_default().bloomreach += total;
+        summary
+            .revenue
+            .local
+            .entry(currency)
+            .or_default()
+            .bloomreach += total;
     }
     for (currency, total) in sold_reference {
-        summary.revenue.reference.entry(currency).or_default().bloomreach += total;
+        summary
+            .revenue
+            .reference
+            .entry(currency)
+            .or_default()
+            .bloomreach += total;
     }
     for map in [&mut summary.revenue.local, &mut summary.revenue.reference] {
         for pair in map.values_mut() {
@@ -529,7 +559,11 @@ pub fn evaluate(
     for person in ordered {
         let own = unique_keys(person);
         let shared_only = own.is_empty();
-        let keys = if shared_only { person_keys(person) } else { own };
+        let keys = if shared_only {
+            person_keys(person)
+        } else {
+            own
+        };
         let profiles: BTreeSet<u64> = keys
             .iter()
             .filter_map(|k| owner.get(k))
@@ -678,7 +712,13 @@ mod tests {
         );
     }
 
-    fn order(id: u64, person: u64, currency: &str, total: &str, rate: &str) -> bigreach_twins::bigcommerce::OrderTruth {
+    fn order(
+        id: u64,
+        person: u64,
+        currency: &str,
+        total: &str,
+        rate: &str,
+    ) -> bigreach_twins::bigcommerce::OrderTruth {
         serde_json::from_value(serde_json::json!({
             "order_id": id, "person_id": person, "paid": true, "paid_at": null,
             "currency": currency, "total_inc_tax": total, "line_count": 1,
@@ -725,7 +765,13 @@ mod tests {
             "catalogs": [], "imports": [], "stats": TwinStats::default()
         }))
         .unwrap();
-        let summary = evaluate(&store, &bloomreach, &IdNames::default(), "c", chrono::Utc::now());
+        let summary = evaluate(
+            &store,
+            &bloomreach,
+            &IdNames::default(),
+            "c",
+            chrono::Utc::now(),
+        );
         assert_eq!(
             (
                 summary.persons_without_profile,
@@ -737,8 +783,20 @@ mod tests {
             "{summary:?}"
         );
         let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(summary.revenue.local["EUR"], RevenuePair { store: d("46"), bloomreach: d("46") });
-        assert_eq!(summary.revenue.reference["USD"], RevenuePair { store: d("60"), bloomreach: d("60") });
+        assert_eq!(
+            summary.revenue.local["EUR"],
+            RevenuePair {
+                store: d("46"),
+                bloomreach: d("46")
+            }
+        );
+        assert_eq!(
+            summary.revenue.reference["USD"],
+            RevenuePair {
+                store: d("60"),
+                bloomreach: d("60")
+            }
+        );
         assert!(summary.revenue.mismatches().is_empty());
     }
 }

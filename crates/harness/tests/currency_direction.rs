@@ -164,7 +164,10 @@ async fn amounts_divided_by_the_v2_currencies_rate_are_the_store_default_amounts
     twin.pay(display).expect("pay");
     let order = fetch_order(&twin, display).await;
     assert_eq!(
-        (order.currency_code.as_str(), order.default_currency_code.as_str()),
+        (
+            order.currency_code.as_str(),
+            order.default_currency_code.as_str()
+        ),
         ("GBP", "USD")
     );
     assert_eq!(property(&order, &ctx, "local_currency"), "USD");

@@ -34,7 +34,8 @@ pub fn marketing_fields(order: &Order, ctx: &MappingContext) -> Value {
                 l.price_ex_tax.normalize().to_string(),
                 l.price_inc_tax.normalize().to_string(),
                 l.total_inc_tax.normalize().to_string(),
-                l.discounted_total_inc_tax.map(|d| d.normalize().to_string()),
+                l.discounted_total_inc_tax
+                    .map(|d| d.normalize().to_string()),
             ])
         })
         .collect();

@@ -319,7 +319,10 @@ fn purchase_item_properties(
     p.insert("brand".into(), json!(line.brand));
     p.insert("quantity".into(), json!(line.quantity));
     let line_total = line.discounted_total_inc_tax.unwrap_or(line.total_inc_tax);
-    p.insert("price".into(), money(currency.reference(line.price_inc_tax)));
+    p.insert(
+        "price".into(),
+        money(currency.reference(line.price_inc_tax)),
+    );
     p.insert(
         "price_without_tax".into(),
         money(currency.reference(line.price_ex_tax)),

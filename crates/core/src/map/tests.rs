@@ -95,7 +95,10 @@ fn paid_order_maps_to_purchase_and_one_item_per_line_in_transactional_currency()
     assert_eq!(item["properties"]["product_id"], "311");
     // 54.00 EUR ÷ 0.92 = 58.6956… → 58.70 USD; the shopper's figure alongside.
     assert_eq!(item["properties"]["total_price"], json!(58.7));
-    assert_eq!(item["properties"]["total_price_local_currency"], json!(54.0));
+    assert_eq!(
+        item["properties"]["total_price_local_currency"],
+        json!(54.0)
+    );
     assert_eq!(
         item["properties"]["variant_options"],
         "Color: Blue, Size: M"
@@ -464,7 +467,12 @@ fn amounts_are_in_the_reference_currency_with_the_local_ones_alongside() {
         ),
         [136.96, 114.13, 22.83, 7.83, 11.96, 126.0].map(|v| json!(v))
     );
-    let line = ["price", "total_price", "price_local_currency", "total_price_local_currency"];
+    let line = [
+        "price",
+        "total_price",
+        "price_local_currency",
+        "total_price_local_currency",
+    ];
     assert_eq!(
         amounts(&commands[1], &line),
         [32.61, 58.7, 30.0, 54.0].map(|v| json!(v))
@@ -492,9 +500,21 @@ fn another_reference_currency_converts_through_both_store_rates() {
     assert_eq!(
         amounts(
             &commands[0],
-            &["total_price", "total_price_local_currency", "local_currency", "reference_currency", "exchange_rate"]
+            &[
+                "total_price",
+                "total_price_local_currency",
+                "local_currency",
+                "reference_currency",
+                "exchange_rate"
+            ]
         ),
-        [json!(116.46), json!(100.0), json!("GBP"), json!("EUR"), json!(0.8586956522)]
+        [
+            json!(116.46),
+            json!(100.0),
+            json!("GBP"),
+            json!("EUR"),
+            json!(0.8586956522)
+        ]
     );
     // Without a rate for the reference currency nothing is sent (ingest withholds the order).
     context.currencies.rates.remove("EUR");
@@ -537,7 +557,15 @@ fn a_display_currency_is_never_the_local_currency() {
     order.store_default_to_transactional_exchange_rate = Decimal::ONE;
     let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
     assert_eq!(
-        amounts(&commands[0], &["total_price", "total_price_local_currency", "local_currency", "exchange_rate"]),
+        amounts(
+            &commands[0],
+            &[
+                "total_price",
+                "total_price_local_currency",
+                "local_currency",
+                "exchange_rate"
+            ]
+        ),
         [json!(126.0), json!(126.0), json!("USD"), json!(1.0)]
     );
 }
@@ -556,20 +584,42 @@ fn an_amount_edit_is_one_adjustment_with_the_change_in_both_currencies() {
             .expect("an adjustment");
     assert_eq!(
         command.fact,
-        format!("purchase_adjusted:5021:{}", after.date_modified.timestamp_millis())
+        format!(
+            "purchase_adjusted:5021:{}",
+            after.date_modified.timestamp_millis()
+        )
     );
     let event = data(&command);
     assert_eq!(event["timestamp"], json!(unix_seconds(after.date_modified)));
     assert_eq!(
         amounts(
             &command,
-            &["purchase_status", "total_price", "total_price_local_currency", "order_total_price", "local_currency"]
+            &[
+                "purchase_status",
+                "total_price",
+                "total_price_local_currency",
+                "order_total_price",
+                "local_currency"
+            ]
         ),
-        [json!("adjusted"), json!(13.04), json!(12.0), json!(150.0), json!("EUR")]
+        [
+            json!("adjusted"),
+            json!(13.04),
+            json!(12.0),
+            json!(150.0),
+            json!("EUR")
+        ]
     );
     // A status move alone (11 → 2) is no adjustment and leaves the marketing fields alone.
     let shipped = eur_guest_order(2);
-    assert!(changes::adjustment_command(&before, &shipped, &guest_ids(), &ctx(), Lane::Transactions).is_none());
+    assert!(changes::adjustment_command(
+        &before,
+        &shipped,
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions
+    )
+    .is_none());
     assert_eq!(
         changes::marketing_fingerprint(&before, &ctx()),
         changes::marketing_fingerprint(&shipped, &ctx())

@@ -261,9 +261,9 @@ async fn run_with(
         let found = bloomreach_truth.profiles.iter().any(|p| {
             // Compared normalized on both sides: the email-as-id baseline keys profiles by
             // the email as typed, which is still this person's email.
-            p.ids.get(&config.bloomreach.ids.email).is_some_and(|values| {
-                values.iter().any(|v| v.trim().to_lowercase() == email)
-            })
+            p.ids
+                .get(&config.bloomreach.ids.email)
+                .is_some_and(|values| values.iter().any(|v| v.trim().to_lowercase() == email))
                 && p.events
                     .iter()
                     .any(|ev| ev.event_type == expected.event_type)
@@ -277,7 +277,11 @@ async fn run_with(
     }
     for (kind, expected, actual) in [
         ("local", &e.revenue, &summary.revenue.local),
-        ("reference", &e.reference_revenue, &summary.revenue.reference),
+        (
+            "reference",
+            &e.reference_revenue,
+            &summary.revenue.reference,
+        ),
     ] {
         for (currency, amount) in expected {
             let pair = actual.get(currency).cloned().unwrap_or_default();
@@ -296,7 +300,11 @@ async fn run_with(
             .flat_map(|p| &p.events)
             .filter(|ev| {
                 ev.event_type == "purchase"
-                    && ev.properties.get("purchase_status").and_then(|v| v.as_str()) == Some(status)
+                    && ev
+                        .properties
+                        .get("purchase_status")
+                        .and_then(|v| v.as_str())
+                        == Some(status)
             })
             .count()
     };
