@@ -512,7 +512,7 @@ pub(crate) struct Overrides {
     pub coupon: Option<bool>,
     /// Shipping method: 0 free, 1 flat rate (4.95), 2 express (9.95, in the store default
     /// currency); `None`: the seeded draw.
-    pub shipping: Option<u32>,
+    pub shipping: Option<i32>,
 }
 
 pub(crate) fn build_order(
@@ -598,7 +598,8 @@ pub(crate) fn build_order(
     let mut coupon = None;
     let wants_coupon = match ov.coupon {
         Some(forced) => forced,
-        None => !ov.no_coupon && rng.random_bool(0.25),
+        // Drawn exactly as before scripted coupons existed, so seeded stores stay the same.
+        None => !ov.no_coupon && currency.is_default && rng.random_bool(0.25),
     };
     if wants_coupon && currency.is_default {
         let subtotal: Decimal = lines.iter().map(OrderLine::total_ex).sum();
@@ -620,7 +621,7 @@ pub(crate) fn build_order(
             coupon = Some((cid, "SAVE10".to_owned(), discount));
         }
     }
-    let (shipping_usd, method) = match ov.shipping.unwrap_or_else(|| rng.random_range(0..3)) {
+    let (shipping_usd, method) = match ov.shipping.unwrap_or_else(|| rng.random_range(0..3i32)) {
         0 => (Decimal::ZERO, "Free Shipping"),
         1 => (Decimal::new(495, 2), "Flat Rate"),
         _ => (Decimal::new(995, 2), "Express"),
