@@ -78,6 +78,9 @@ pub struct DemoSummary {
     pub dead_letters: u64,
     /// Sales revenue per currency on both sides (see [`Revenue`]).
     pub revenue: Revenue,
+    /// Sales whose timestamp is not the order's creation time (a sale must not move however
+    /// often the order is re-evaluated, e.g. when a held order becomes paid).
+    pub purchases_wrong_time: usize,
     /// True when the appliance went idle before the time limit.
     pub finished: bool,
     /// Wall-clock seconds.
@@ -401,6 +404,15 @@ pub fn evaluate(
                 let reference = decimal_of(event.properties.get("total_price"));
                 let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
                 let expected_reference = reference_total(order);
+                if let Some(created) = order.date_created {
+                    let at = created.timestamp_millis() as f64 / 1000.0;
+                    if events
+                        .iter()
+                        .any(|(e, _)| (e.timestamp - at).abs() > 0.0005)
+                    {
+                        summary.purchases_wrong_time += 1;
+                    }
+                }
                 // The shopper's amount in the transactional currency, and the reference amount
                 // in the store default, both to the cent.
                 if local_total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
@@ -723,7 +735,8 @@ mod tests {
             "order_id": id, "person_id": person, "paid": true, "paid_at": null,
             "currency": currency, "total_inc_tax": total, "line_count": 1,
             "refunded_total": "0", "status_id": 11, "store_currency": "USD", "rate": rate,
-            "display_currency": null, "payment_method": "Credit Card"
+            "display_currency": null, "payment_method": "Credit Card",
+            "date_created": "1970-01-01T00:00:01Z"
         }))
         .unwrap()
     }
@@ -798,5 +811,11 @@ mod tests {
             }
         );
         assert!(summary.revenue.mismatches().is_empty());
+        assert_eq!(summary.purchases_wrong_time, 0);
+        // A sale stamped with another time (say, when it became paid) is reported.
+        let mut moved = bloomreach.clone();
+        moved.profiles[1].events[0].timestamp = 61.0;
+        let summary = evaluate(&store, &moved, &IdNames::default(), "c", chrono::Utc::now());
+        assert_eq!(summary.purchases_wrong_time, 1);
     }
 }

@@ -275,6 +275,12 @@ async fn run_with(
             ));
         }
     }
+    if summary.purchases_wrong_time > 0 {
+        unmet.push(format!(
+            "{} sales are not stamped with their order's creation time",
+            summary.purchases_wrong_time
+        ));
+    }
     for (kind, expected, actual) in [
         ("local", &e.revenue, &summary.revenue.local),
         (

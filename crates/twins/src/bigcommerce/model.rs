@@ -89,6 +89,9 @@ pub struct OrderTruth {
     /// `payment_method` (e.g. `Credit Card`, `Cash on Delivery`, `Bank Deposit`).
     #[serde(default)]
     pub payment_method: String,
+    /// `date_created` (whole seconds, as the API shows it).
+    #[serde(default)]
+    pub date_created: Option<DateTime<Utc>>,
 }
 
 /// One variant (base variants included).
@@ -572,6 +575,7 @@ impl Store {
                     rate: o.rate,
                     display_currency: o.display.as_ref().map(|d| d.1.clone()),
                     payment_method: o.payment_method.to_owned(),
+                    date_created: Some(o.date_created),
                 })
                 .collect(),
             variant_ids: self.variants.keys().copied().collect(),
