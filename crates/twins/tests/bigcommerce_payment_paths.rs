@@ -70,6 +70,9 @@ fn paid(twin: &BigCommerceTwin, id: u64) -> bool {
         .paid
 }
 
+/// A twin action on an order.
+type Move = fn(&BigCommerceTwin, u64) -> Result<(), TwinError>;
+
 #[tokio::test]
 async fn held_payment_paths_are_unpaid_until_captured() {
     let twin = twin().await;
@@ -78,13 +81,7 @@ async fn held_payment_paths_are_unpaid_until_captured() {
         country_iso2: "US".into(),
         ..ShopperSpec::default()
     });
-    let cases: [(
-        fn(&BigCommerceTwin, u64) -> Result<(), TwinError>,
-        u64,
-        &str,
-        &str,
-        &str,
-    ); 3] = [
+    let cases: [(Move, u64, &str, &str, &str); 3] = [
         (
             BigCommerceTwin::authorize,
             11,
