@@ -582,6 +582,9 @@ secret = "env:BIGREACH_BR_SECRET"
 # Stay under the instance's per-IP limit (6,000 requests per minute by default).
 requests_per_second = 90
 catalog_name = "bigreach_products"
+# total_price and line prices are sent in this currency (ISO 4217); default: the store's default
+# currency. The shopper's amount goes alongside as total_price_local_currency.
+# reference_currency = "USD"
 
 [bloomreach.ids]
 # The project's hard ID names for each BigCommerce identifier.
@@ -657,6 +660,25 @@ mod tests {
                 "api.listen"
             ]
         );
+    }
+
+    #[test]
+    fn a_reference_currency_must_be_an_iso_code() {
+        let with = |code: &str| {
+            Config::default_toml().replace(
+                "# reference_currency = \"USD\"",
+                &format!("reference_currency = \"{code}\""),
+            )
+        };
+        let config = Config::from_toml(&with("EUR"), Path::new("t")).unwrap();
+        assert_eq!(config.bloomreach.reference_currency.as_deref(), Some("EUR"));
+        let err = Config::from_toml(&with("euro"), Path::new("t")).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems[0].field, "bloomreach.reference_currency");
+        let default = Config::from_toml(Config::default_toml(), Path::new("t")).unwrap();
+        assert_eq!(default.bloomreach.reference_currency, None);
     }
 
     #[test]
