@@ -151,10 +151,26 @@ impl Revenue {
 /// order's rate (units per store-default unit), half away from zero to the cent. Worked out
 /// here from the twin's own figures, independently of the mapping's code.
 pub fn reference_total(order: &bigreach_twins::bigcommerce::OrderTruth) -> Decimal {
-    let exact = if order.currency == order.store_currency || order.rate <= Decimal::ZERO {
+    reference_amount(order, &order.store_currency, Decimal::ONE)
+}
+
+/// An order's total in `reference`, a currency worth `reference_per_store` units per 1 unit of
+/// the store default: total × reference_per_store ÷ the order's rate, half away from zero to the
+/// cent.
+pub fn reference_amount(
+    order: &bigreach_twins::bigcommerce::OrderTruth,
+    reference: &str,
+    reference_per_store: Decimal,
+) -> Decimal {
+    let local_per_store = if order.currency == order.store_currency || order.rate <= Decimal::ZERO {
+        Decimal::ONE
+    } else {
+        order.rate
+    };
+    let exact = if order.currency == reference {
         order.total_inc_tax
     } else {
-        order.total_inc_tax / order.rate
+        order.total_inc_tax * reference_per_store / local_per_store
     };
     exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
@@ -327,6 +343,28 @@ pub fn evaluate(
     catalog_name: &str,
     live_since: chrono::DateTime<chrono::Utc>,
 ) -> DemoSummary {
+    evaluate_in(store, bloomreach, ids, catalog_name, live_since, None)
+}
+
+/// [`evaluate`] for an appliance configured with a reference currency (`None`: the store
+/// default); reference amounts are then expected in it, converted through the store's rates.
+pub fn evaluate_in(
+    store: &BigCommerceTruth,
+    bloomreach: &BloomreachTruth,
+    ids: &IdNames,
+    catalog_name: &str,
+    live_since: chrono::DateTime<chrono::Utc>,
+    reference_currency: Option<&str>,
+) -> DemoSummary {
+    let reference_of = |order: &bigreach_twins::bigcommerce::OrderTruth| {
+        let code = reference_currency.unwrap_or(order.store_currency.as_str());
+        let per_store = if code == order.store_currency {
+            Decimal::ONE
+        } else {
+            store.currency_rates.get(code).copied().unwrap_or_default()
+        };
+        (code.to_owned(), reference_amount(order, code, per_store))
+    };
     let mut summary = DemoSummary::default();
     let orders: BTreeMap<u64, _> = store.orders.iter().map(|o| (o.order_id, o)).collect();
     // purchase_id → (count, first received_at, total, currency)
@@ -390,12 +428,8 @@ pub fn evaluate(
                     .entry(order.currency.clone())
                     .or_default();
                 local.store += order.total_inc_tax;
-                summary
-                    .revenue
-                    .reference
-                    .entry(order.store_currency.clone())
-                    .or_default()
-                    .store += reference_total(order);
+                let (code, amount) = reference_of(order);
+                summary.revenue.reference.entry(code).or_default().store += amount;
             }
             Some(events) => {
                 summary.purchases_duplicated += events.len() - 1;
@@ -403,7 +437,7 @@ pub fn evaluate(
                 let local_total = decimal_of(event.properties.get("total_price_local_currency"));
                 let reference = decimal_of(event.properties.get("total_price"));
                 let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
-                let expected_reference = reference_total(order);
+                let (reference_code, expected_reference) = reference_of(order);
                 if let Some(created) = order.date_created {
                     let at = created.timestamp_millis() as f64 / 1000.0;
                     if events
@@ -418,7 +452,7 @@ pub fn evaluate(
                 if local_total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
                     || text("local_currency") != Some(order.currency.as_str())
                     || reference != Some(expected_reference)
-                    || text("reference_currency") != Some(order.store_currency.as_str())
+                    || text("reference_currency") != Some(reference_code.as_str())
                 {
                     summary.purchases_wrong_amount += 1;
                 }
@@ -431,7 +465,7 @@ pub fn evaluate(
                 summary
                     .revenue
                     .reference
-                    .entry(order.store_currency.clone())
+                    .entry(reference_code)
                     .or_default()
                     .store += expected_reference;
                 if let Some(paid_at) = order.paid_at.filter(|at| *at >= live_since) {

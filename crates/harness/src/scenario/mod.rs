@@ -114,12 +114,16 @@ pub struct ScenarioBloomreach {
     /// Per-IP ceiling.
     #[serde(default = "default_rpm")]
     pub requests_per_minute: u32,
+    /// The appliance's `[bloomreach] reference_currency` (default: the store's default).
+    #[serde(default)]
+    pub reference_currency: Option<String>,
 }
 
 impl Default for ScenarioBloomreach {
     fn default() -> Self {
         Self {
             requests_per_minute: default_rpm(),
+            reference_currency: None,
         }
     }
 }

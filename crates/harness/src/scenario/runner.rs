@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use super::{Action, Fault, Scenario, ScenarioError, ScenarioReport};
 use crate::twins::{credentials, Twins};
-use crate::verdict::evaluate;
+use crate::verdict::evaluate_in;
 
 fn minutes(m: f64) -> Duration {
     Duration::from_secs_f64((m * 60.0).max(0.0))
@@ -96,6 +96,7 @@ async fn run_with(
         config.bloomreach.base_url = url.clone();
     }
     config.bloomreach.identity = options.identity;
+    config.bloomreach.reference_currency = scenario.bloomreach.reference_currency.clone();
     let persons: Vec<u64> = scenario
         .shoppers
         .iter()
@@ -190,12 +191,13 @@ async fn run_with(
     appliance.shutdown().await;
     let store_truth = twins.bigcommerce.truth();
     let bloomreach_truth = twins.bloomreach.truth();
-    let mut summary = evaluate(
+    let mut summary = evaluate_in(
         &store_truth,
         &bloomreach_truth,
         &config.bloomreach.ids,
         &config.bloomreach.catalog_name,
         t0,
+        config.bloomreach.reference_currency.as_deref(),
     );
     summary.dead_letters = status.store.dead_letters;
     summary.finished = finished;

@@ -14,6 +14,10 @@ pub struct BigCommerceTruth {
     pub persons: Vec<PersonTruth>,
     /// Every order.
     pub orders: Vec<OrderTruth>,
+    /// The store's currencies: code → units per 1 unit of the store default (as
+    /// `GET v2/currencies` lists them).
+    #[serde(default)]
+    pub currency_rates: BTreeMap<String, Decimal>,
     /// Every variant id (including base variants).
     pub variant_ids: Vec<u64>,
     /// Every variant with what a shopper pays for it now and its stock.
@@ -577,6 +581,11 @@ impl Store {
                     payment_method: o.payment_method.to_owned(),
                     date_created: Some(o.date_created),
                 })
+                .collect(),
+            currency_rates: self
+                .currencies
+                .iter()
+                .map(|c| (c.code.clone(), c.rate))
                 .collect(),
             variant_ids: self.variants.keys().copied().collect(),
             variants: self
