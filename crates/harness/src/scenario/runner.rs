@@ -260,16 +260,12 @@ async fn run_with(
     }
     for expected in &e.events {
         let email = expected.email.trim().to_lowercase();
-        let found = bloomreach_truth.profiles.iter().any(|p| {
-            // Compared normalized on both sides: the email-as-id baseline keys profiles by
-            // the email as typed, which is still this person's email.
-            p.ids
-                .get(&config.bloomreach.ids.email)
-                .is_some_and(|values| values.iter().any(|v| v.trim().to_lowercase() == email))
-                && p.events
-                    .iter()
-                    .any(|ev| ev.event_type == expected.event_type)
-        });
+        let found = has_event(
+            &bloomreach_truth.profiles,
+            &config.bloomreach.ids.email,
+            &email,
+            &expected.event_type,
+        );
         if !found {
             unmet.push(format!(
                 "expected a {} event on the profile of {email}",
@@ -341,6 +337,24 @@ async fn run_with(
         unmet_expectations: unmet,
         speed: scenario.speed,
         passed,
+    })
+}
+
+/// Whether a profile whose email ID is `email` (compared trimmed and lowercased on both sides:
+/// the email-as-id baseline keys profiles by the email as typed, which is still this person's
+/// email) holds an event of `event_type`.
+fn has_event(
+    profiles: &[bigreach_twins::bloomreach::ProfileTruth],
+    email_id: &str,
+    email: &str,
+    event_type: &str,
+) -> bool {
+    let email = email.trim().to_lowercase();
+    profiles.iter().any(|p| {
+        p.ids
+            .get(email_id)
+            .is_some_and(|values| values.iter().any(|v| v.trim().to_lowercase() == email))
+            && p.events.iter().any(|ev| ev.event_type == event_type)
     })
 }
 
@@ -577,6 +591,36 @@ mod tests {
     async fn bloomreach_faults(twins: &Twins) -> serde_json::Value {
         let url = twins.bloomreach.base_url().join("_twin/faults").unwrap();
         reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    #[test]
+    fn an_expected_event_is_found_on_a_profile_keyed_by_the_email_as_typed() {
+        let profiles: Vec<bigreach_twins::bloomreach::ProfileTruth> =
+            serde_json::from_value(serde_json::json!([{
+                "internal_id": 1, "ids": {"email_id": [" Sam@Example.co.uk "]}, "properties": {},
+                "events": [{"event_type": "cart_update", "timestamp": 1.0, "properties": {},
+                            "received_at": "2026-03-01T12:00:00Z"}],
+                "merged_from": [], "anonymized": false
+            }]))
+            .unwrap();
+        assert!(has_event(
+            &profiles,
+            "email_id",
+            "sam@example.co.uk",
+            "cart_update"
+        ));
+        assert!(!has_event(
+            &profiles,
+            "email_id",
+            "sam@example.co.uk",
+            "purchase"
+        ));
+        assert!(!has_event(
+            &profiles,
+            "email_id",
+            "tom@example.co.uk",
+            "cart_update"
+        ));
     }
 
     #[tokio::test]
