@@ -336,6 +336,7 @@ fn print_scenario(r: &ScenarioReport) {
         s.refunds_wrong_amount,
         s.refunds_unknown
     );
+    println!("  {}", s.revenue.describe());
     for e in r.action_errors.iter().chain(&r.unmet_expectations) {
         println!("  ! {e}");
     }

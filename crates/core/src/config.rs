@@ -170,6 +170,10 @@ pub struct BloomreachSettings {
     /// phone) or `email-as-id` (the usual connector setting, kept only to compare against).
     #[serde(default)]
     pub identity: IdentityPolicy,
+    /// The project's reference currency (ISO 4217): `total_price` and line prices are sent in
+    /// it. Unset: the store's default currency (`GET v2/currencies`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_currency: Option<String>,
 }
 
 /// How customer IDs are chosen.
@@ -457,6 +461,13 @@ impl Config {
             "bloomreach.catalog_name",
             "must not be empty",
         );
+        check(
+            br.reference_currency
+                .as_deref()
+                .is_none_or(|c| c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase())),
+            "bloomreach.reference_currency",
+            "must be an ISO 4217 code in capitals, e.g. \"USD\" (leave it out for the store's default currency)",
+        );
         let ids = [&br.ids.customer_id, &br.ids.email, &br.ids.phone];
         for (field, name) in ["customer_id", "email", "phone"].iter().zip(ids.iter()) {
             check(
@@ -628,6 +639,9 @@ secret = "env:BIGREACH_BR_SECRET"
 # Stay under the instance's per-IP limit (6,000 requests per minute by default).
 requests_per_second = 90
 catalog_name = "bigreach_products"
+# total_price and line prices are sent in this currency (ISO 4217); default: the store's default
+# currency. The shopper's amount goes alongside as total_price_local_currency.
+# reference_currency = "USD"
 
 [bloomreach.ids]
 # The project's hard ID names for each BigCommerce identifier.
@@ -712,6 +726,25 @@ mod tests {
                 "api.listen"
             ]
         );
+    }
+
+    #[test]
+    fn a_reference_currency_must_be_an_iso_code() {
+        let with = |code: &str| {
+            Config::default_toml().replace(
+                "# reference_currency = \"USD\"",
+                &format!("reference_currency = \"{code}\""),
+            )
+        };
+        let config = Config::from_toml(&with("EUR"), Path::new("t")).unwrap();
+        assert_eq!(config.bloomreach.reference_currency.as_deref(), Some("EUR"));
+        let err = Config::from_toml(&with("euro"), Path::new("t")).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems[0].field, "bloomreach.reference_currency");
+        let default = Config::from_toml(Config::default_toml(), Path::new("t")).unwrap();
+        assert_eq!(default.bloomreach.reference_currency, None);
     }
 
     #[test]

@@ -156,9 +156,28 @@ fn apply(
 ) -> Result<(), StoreError> {
     let key = item.resource.key();
     let (fingerprint, json) = fingerprint(&item.resource)?;
-    if let Some(previous) = tx.snapshot(&key)? {
+    let previous = tx.snapshot(&key)?;
+    if let Some(previous) = &previous {
         if previous.fingerprint == fingerprint {
             report.unchanged += 1;
+            return Ok(());
+        }
+    }
+    let previous_order = previous_order(&item.resource, previous.as_ref());
+    if let (Resource::Order(order), Some(before)) = (&item.resource, &previous_order) {
+        // Only the marketing-relevant fields count (`map::changes::marketing_fields`).
+        if map::changes::marketing_fingerprint(before, &settings.mapping)
+            == map::changes::marketing_fingerprint(order, &settings.mapping)
+        {
+            report.unchanged += 1;
+            tx.put_snapshot(
+                &key,
+                &Snapshot {
+                    fingerprint,
+                    observed_at_ms: now_ms,
+                    json,
+                },
+            )?;
             return Ok(());
         }
     }
@@ -171,9 +190,15 @@ fn apply(
         },
     )?;
     let commands = match &item.resource {
-        Resource::Order(order) => {
-            order_commands(tx, settings, order, item.initial_sync, now_ms, report)?
-        }
+        Resource::Order(order) => order_commands(
+            tx,
+            settings,
+            order,
+            previous_order.as_deref(),
+            item.initial_sync,
+            now_ms,
+            report,
+        )?,
         Resource::Customer(customer) => {
             customer_commands(tx, settings, customer, item.initial_sync)?
         }
@@ -186,6 +211,18 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// The order a snapshot held before, when `resource` is an order (an unreadable snapshot counts
+/// as none: the order is then mapped as new, and its once-only facts are not sent twice).
+fn previous_order(resource: &Resource, previous: Option<&Snapshot>) -> Option<Box<Order>> {
+    if !matches!(resource, Resource::Order(_)) {
+        return None;
+    }
+    match serde_json::from_slice::<Resource>(&previous?.json).ok()? {
+        Resource::Order(order) => Some(order),
+        _ => None,
+    }
 }
 
 /// A cart identifies its shopper: a registered customer by id, a guest by the email typed at
@@ -326,10 +363,12 @@ fn customer_commands(
     )])
 }
 
+#[allow(clippy::too_many_arguments)]
 fn order_commands(
     tx: &mut StoreTxn<'_>,
     settings: &IngestSettings,
     order: &Order,
+    before: Option<&Order>,
     initial_sync: bool,
     now_ms: i64,
     report: &mut IngestReport,
@@ -394,6 +433,16 @@ fn order_commands(
         )?;
         return Ok(Vec::new());
     }
+    if let Err(problem) = settings.mapping.order_currency(order) {
+        withhold(
+            tx,
+            Some(ids.person.store_key()),
+            format!(
+                "amounts not convertible: {problem}; nothing is sent rather than a wrong total"
+            ),
+        )?;
+        return Ok(Vec::new());
+    }
     tx.clear_withheld(&subject)?;
     let (event_lane, profile_lane) = if initial_sync {
         (Lane::Backfill, Lane::Backfill)
@@ -416,6 +465,15 @@ fn order_commands(
         &settings.mapping,
         event_lane,
     ));
+    if let Some(before) = before {
+        commands.extend(map::changes::adjustment_command(
+            before,
+            order,
+            &ids,
+            &settings.mapping,
+            event_lane,
+        ));
+    }
     Ok(commands)
 }
 
@@ -456,6 +514,7 @@ mod tests {
                 group_names: Default::default(),
                 attribute_names: Default::default(),
                 orders: Default::default(),
+                currencies: Default::default(),
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,
@@ -610,5 +669,84 @@ mod tests {
                 .contains("refund 33) are not sent: a refund only follows a sale"),
             "{trace:?}"
         );
+    }
+
+    fn ingest_at(store: &Store, order: &Order, now_ms: i64) -> IngestReport {
+        ingest(store, &settings(), &observed(order.clone()), now_ms).unwrap()
+    }
+
+    fn purchase_facts(store: &Store, email: &str) -> Vec<String> {
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        api.trace(email)
+            .unwrap()
+            .commands
+            .iter()
+            .filter(|c| c.fact.starts_with("purchase"))
+            .map(|c| c.fact.clone())
+            .collect()
+    }
+
+    #[test]
+    fn fulfilment_only_updates_send_nothing_and_an_amount_edit_sends_one_adjustment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut o = order(9, 11, "bo@shop.com");
+        assert_eq!(
+            ingest_at(&store, &o, 1).enqueued,
+            3,
+            "profile, purchase, line"
+        );
+        // Awaiting Fulfillment → Awaiting Shipment → Partially Shipped → Shipped, each a new
+        // date_modified: marketing fields unchanged, nothing sent.
+        for (step, status) in [9u32, 3, 2].into_iter().enumerate() {
+            o.status_id = status;
+            o.status = format!("status {status}");
+            o.payment_method = "PayPal".into();
+            o.date_modified += chrono::Duration::minutes(step as i64 + 1);
+            let report = ingest_at(&store, &o, 2 + step as i64);
+            assert_eq!(
+                (report.enqueued, report.unchanged),
+                (0, 1),
+                "status {status}"
+            );
+        }
+        // The merchant edits the amounts of the paid order: 10.00 → 12.50, one adjustment of
+        // +2.50 (USD is the reference currency), once however often it is seen.
+        o.total_inc_tax = "12.5".parse().unwrap();
+        o.total_ex_tax = "12.5".parse().unwrap();
+        o.date_modified += chrono::Duration::minutes(10);
+        assert_eq!(ingest_at(&store, &o, 10).enqueued, 1);
+        assert_eq!(ingest_at(&store, &o, 11).enqueued, 0);
+        let adjusted = format!("purchase_adjusted:9:{}", o.date_modified.timestamp_millis());
+        assert_eq!(
+            purchase_facts(&store, "bo@shop.com"),
+            ["purchase:9", "purchase_item:9:1", adjusted.as_str()]
+        );
+        // A cancellation after payment is one more event.
+        o.status_id = 5;
+        o.payment_status = "captured".into();
+        o.date_modified += chrono::Duration::minutes(10);
+        assert_eq!(ingest_at(&store, &o, 20).enqueued, 1);
+        assert_eq!(ingest_at(&store, &o, 21).enqueued, 0);
+    }
+
+    #[test]
+    fn an_order_without_an_exchange_rate_is_withheld_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut o = order(12, 11, "cy@shop.com");
+        o.default_currency_code = "EUR".into();
+        assert_eq!(ingest_at(&store, &o, 1).enqueued, 0);
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        let trace = api.trace("cy@shop.com").unwrap();
+        assert!(
+            trace.withheld[0]
+                .reason
+                .starts_with("amounts not convertible: no exchange rate"),
+            "{trace:?}"
+        );
+        // Once the rate is known (the order carries it), the purchase goes.
+        o.store_default_to_transactional_exchange_rate = "0.92".parse().unwrap();
+        assert_eq!(ingest_at(&store, &o, 2).enqueued, 3);
     }
 }

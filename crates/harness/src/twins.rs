@@ -135,6 +135,7 @@ impl Twins {
                 catalog_name: "bigreach_products".into(),
                 ids: IdNames::default(),
                 identity: Default::default(),
+                reference_currency: None,
             },
             webhooks: WebhookSettings {
                 listen: webhooks_address,

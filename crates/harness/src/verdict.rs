@@ -90,10 +90,110 @@ pub struct DemoSummary {
     pub webhooks_sent: u64,
     /// Commands the appliance dead-lettered.
     pub dead_letters: u64,
+    /// Sales revenue per currency on both sides (see [`Revenue`]).
+    pub revenue: Revenue,
+    /// Sales whose timestamp is not the order's creation time (a sale must not move however
+    /// often the order is re-evaluated, e.g. when a held order becomes paid).
+    pub purchases_wrong_time: usize,
     /// True when the appliance went idle before the time limit.
     pub finished: bool,
     /// Wall-clock seconds.
     pub elapsed_s: f64,
+}
+
+/// Sales revenue on both sides, exact decimals: the store's paid orders (those BigReach may
+/// send: persons with a usable identifier) and Bloomreach's purchases (`success`, one per
+/// `purchase_id`, plus any `adjusted` changes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Revenue {
+    /// Per local (transactional) currency: `total_inc_tax` vs `total_price_local_currency`.
+    pub local: BTreeMap<String, RevenuePair>,
+    /// Per reference currency (the store default): each order's total ÷ its rate, to the cent
+    /// half away from zero, vs `total_price`.
+    pub reference: BTreeMap<String, RevenuePair>,
+}
+
+/// One currency's revenue on both sides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RevenuePair {
+    /// The store's ground truth.
+    pub store: Decimal,
+    /// What Bloomreach holds.
+    pub bloomreach: Decimal,
+}
+
+impl Revenue {
+    /// One line for reports: `revenue USD 120.50 = 120.50, EUR … (local); USD … (reference)`,
+    /// store first, then Bloomreach.
+    pub fn describe(&self) -> String {
+        let side = |map: &BTreeMap<String, RevenuePair>| {
+            map.iter()
+                .map(|(c, p)| {
+                    let sign = if p.store == p.bloomreach { "=" } else { "≠" };
+                    format!("{c} {} {sign} {}", p.store, p.bloomreach)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "revenue store vs Bloomreach: {} (local); {} (reference)",
+            side(&self.local),
+            side(&self.reference)
+        )
+    }
+
+    /// The currencies (`local:EUR`, `reference:USD`) whose two sides differ.
+    pub fn mismatches(&self) -> Vec<String> {
+        let side = |kind: &str, map: &BTreeMap<String, RevenuePair>| {
+            map.iter()
+                .filter(|(_, p)| p.store != p.bloomreach)
+                .map(|(c, p)| {
+                    format!(
+                        "{kind}:{c} store {} vs Bloomreach {}",
+                        p.store, p.bloomreach
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut out = side("local", &self.local);
+        out.extend(side("reference", &self.reference));
+        out
+    }
+}
+
+/// An order's total in the store default currency as BigReach must send it: total ÷ the
+/// order's rate (units per store-default unit), half away from zero to the cent. Worked out
+/// here from the twin's own figures, independently of the mapping's code.
+pub fn reference_total(order: &bigreach_twins::bigcommerce::OrderTruth) -> Decimal {
+    reference_amount(order, &order.store_currency, Decimal::ONE)
+}
+
+/// An order's total in `reference`, a currency worth `reference_per_store` units per 1 unit of
+/// the store default: total × reference_per_store ÷ the order's rate, half away from zero to the
+/// cent.
+pub fn reference_amount(
+    order: &bigreach_twins::bigcommerce::OrderTruth,
+    reference: &str,
+    reference_per_store: Decimal,
+) -> Decimal {
+    let local_per_store = if order.currency == order.store_currency || order.rate <= Decimal::ZERO {
+        Decimal::ONE
+    } else {
+        order.rate
+    };
+    let exact = if order.currency == reference {
+        order.total_inc_tax
+    } else {
+        order.total_inc_tax * reference_per_store / local_per_store
+    };
+    exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn decimal_of(value: Option<&serde_json::Value>) -> Option<Decimal> {
+    value
+        .and_then(|v| v.as_f64())
+        .and_then(Decimal::from_f64)
+        .map(|d| d.round_dp(4))
 }
 
 /// What a check is about; the demo prints one line per family.
@@ -281,6 +381,28 @@ pub fn evaluate(
     catalog_name: &str,
     live_since: chrono::DateTime<chrono::Utc>,
 ) -> DemoSummary {
+    evaluate_in(store, bloomreach, ids, catalog_name, live_since, None)
+}
+
+/// [`evaluate`] for an appliance configured with a reference currency (`None`: the store
+/// default); reference amounts are then expected in it, converted through the store's rates.
+pub fn evaluate_in(
+    store: &BigCommerceTruth,
+    bloomreach: &BloomreachTruth,
+    ids: &IdNames,
+    catalog_name: &str,
+    live_since: chrono::DateTime<chrono::Utc>,
+    reference_currency: Option<&str>,
+) -> DemoSummary {
+    let reference_of = |order: &bigreach_twins::bigcommerce::OrderTruth| {
+        let code = reference_currency.unwrap_or(order.store_currency.as_str());
+        let per_store = if code == order.store_currency {
+            Decimal::ONE
+        } else {
+            store.currency_rates.get(code).copied().unwrap_or_default()
+        };
+        (code.to_owned(), reference_amount(order, code, per_store))
+    };
     let mut summary = DemoSummary::default();
     let orders: BTreeMap<u64, _> = store.orders.iter().map(|o| (o.order_id, o)).collect();
     // purchase_id → (count, first received_at, total, currency)
@@ -333,26 +455,57 @@ pub fn evaluate(
     summary.orders_paid_in_bigcommerce = paid.len() + summary.purchases_withheld_no_id;
     summary.purchases_in_bloomreach = purchases.len();
     let mut latencies = Vec::new();
+    let (mut sold_local, mut sold_reference) = (Vec::new(), Vec::new());
     for order in &paid {
         match purchases.get(&order.order_id) {
-            None => summary.purchases_missing += 1,
+            None => {
+                summary.purchases_missing += 1;
+                let local = summary
+                    .revenue
+                    .local
+                    .entry(order.currency.clone())
+                    .or_default();
+                local.store += order.total_inc_tax;
+                let (code, amount) = reference_of(order);
+                summary.revenue.reference.entry(code).or_default().store += amount;
+            }
             Some(events) => {
                 summary.purchases_duplicated += events.len() - 1;
                 let (event, _) = events[0];
-                let total = event
-                    .properties
-                    .get("total_price")
-                    .and_then(|v| v.as_f64())
-                    .and_then(Decimal::from_f64);
-                let currency = event
-                    .properties
-                    .get("local_currency")
-                    .and_then(|v| v.as_str());
-                if total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
-                    || currency != Some(order.currency.as_str())
+                let local_total = decimal_of(event.properties.get("total_price_local_currency"));
+                let reference = decimal_of(event.properties.get("total_price"));
+                let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
+                let (reference_code, expected_reference) = reference_of(order);
+                if let Some(created) = order.date_created {
+                    let at = created.timestamp_millis() as f64 / 1000.0;
+                    if events
+                        .iter()
+                        .any(|(e, _)| (e.timestamp - at).abs() > 0.0005)
+                    {
+                        summary.purchases_wrong_time += 1;
+                    }
+                }
+                // The shopper's amount in the transactional currency, and the reference amount
+                // in the store default, both to the cent.
+                if local_total.map(|t| t.round_dp(2)) != Some(order.total_inc_tax.round_dp(2))
+                    || text("local_currency") != Some(order.currency.as_str())
+                    || reference != Some(expected_reference)
+                    || text("reference_currency") != Some(reference_code.as_str())
                 {
                     summary.purchases_wrong_amount += 1;
                 }
+                let local = summary
+                    .revenue
+                    .local
+                    .entry(order.currency.clone())
+                    .or_default();
+                local.store += order.total_inc_tax;
+                summary
+                    .revenue
+                    .reference
+                    .entry(reference_code)
+                    .or_default()
+                    .store += expected_reference;
                 if let Some(paid_at) = order.paid_at.filter(|at| *at >= live_since) {
                     let first = events
                         .iter()
@@ -362,6 +515,58 @@ pub fn evaluate(
                     latencies.push((first - paid_at).num_milliseconds().max(0) as u64);
                 }
             }
+        }
+    }
+    // Bloomreach's side: one sale per `purchase_id` (doubles are counted above), plus amount
+    // edits on paid orders (`adjusted`), which carry the change.
+    let sales = purchases.values().map(|events| events[0].0);
+    let adjustments = bloomreach
+        .profiles
+        .iter()
+        .flat_map(|p| &p.events)
+        .filter(|event| {
+            event.event_type == "purchase"
+                && event
+                    .properties
+                    .get("purchase_status")
+                    .and_then(|v| v.as_str())
+                    == Some("adjusted")
+        });
+    for event in sales.chain(adjustments) {
+        let text = |key: &str| event.properties.get(key).and_then(|v| v.as_str());
+        if let (Some(t), Some(c)) = (
+            decimal_of(event.properties.get("total_price_local_currency")),
+            text("local_currency"),
+        ) {
+            sold_local.push((c.to_owned(), t));
+        }
+        if let (Some(t), Some(c)) = (
+            decimal_of(event.properties.get("total_price")),
+            text("reference_currency"),
+        ) {
+            sold_reference.push((c.to_owned(), t));
+        }
+    }
+    for (currency, total) in sold_local {
+        summary
+            .revenue
+            .local
+            .entry(currency)
+            .or_default()
+            .bloomreach += total;
+    }
+    for (currency, total) in sold_reference {
+        summary
+            .revenue
+            .reference
+            .entry(currency)
+            .or_default()
+            .bloomreach += total;
+    }
+    for map in [&mut summary.revenue.local, &mut summary.revenue.reference] {
+        for pair in map.values_mut() {
+            pair.store = pair.store.normalize();
+            pair.bloomreach = pair.bloomreach.normalize();
         }
     }
     summary.purchases_unpaid = purchases
@@ -420,17 +625,39 @@ pub fn evaluate(
             *holders.entry(key).or_default() += 1;
         }
     }
-    for person in &store.persons {
-        let keys: Vec<_> = person_keys(person)
+    // A person whose every identifier is shared (a phone-only guest on a household phone) is
+    // attributed through those shared identifiers, but only to profiles no person with an
+    // identifier of their own holds; persons with their own identifiers go first.
+    let unique_keys = |person: &bigreach_twins::bigcommerce::PersonTruth| -> Vec<_> {
+        person_keys(person)
             .into_iter()
             .filter(|key| holders.get(key) == Some(&1))
-            .collect();
+            .collect()
+    };
+    let (mut ordered, only_shared): (Vec<_>, Vec<_>) = store
+        .persons
+        .iter()
+        .partition(|person| !unique_keys(person).is_empty());
+    ordered.extend(only_shared);
+    let mut claimed: BTreeSet<u64> = BTreeSet::new();
+    for person in ordered {
+        let own = unique_keys(person);
+        let shared_only = own.is_empty();
+        let keys = if shared_only {
+            person_keys(person)
+        } else {
+            own
+        };
         let profiles: BTreeSet<u64> = keys
             .iter()
             .filter_map(|k| owner.get(k))
             .flatten()
             .copied()
+            .filter(|profile| !shared_only || !claimed.contains(profile))
             .collect();
+        if !shared_only {
+            claimed.extend(profiles.iter().copied());
+        }
         summary.duplicate_profiles += profiles.len().saturating_sub(1);
         profiles_of_person.insert(person.person_id, profiles.clone());
         let needs_profile = !unidentifiable.contains(&person.person_id)
@@ -582,6 +809,7 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bigreach_twins::bloomreach::TwinStats;
 
     #[test]
     fn percentiles_use_nearest_rank() {
@@ -696,6 +924,11 @@ mod tests {
             line_count: 1,
             refunded_total: Decimal::ZERO,
             status_id: 14,
+            store_currency: "EUR".into(),
+            rate: Decimal::ONE,
+            display_currency: None,
+            payment_method: "Credit Card".into(),
+            date_created: None,
         };
         let refund = |refund_id: u64, order_id: u64, amount: &str| RefundTruth {
             refund_id,
@@ -747,5 +980,100 @@ mod tests {
         assert_eq!(summary.refunds_wrong_amount, 1, "12 is a cent off");
         assert_eq!(summary.refunds_unknown, 1, "14");
         assert!(!summary.family_is_clean(Family::Purchases));
+    }
+
+    fn order(
+        id: u64,
+        person: u64,
+        currency: &str,
+        total: &str,
+        rate: &str,
+    ) -> bigreach_twins::bigcommerce::OrderTruth {
+        serde_json::from_value(serde_json::json!({
+            "order_id": id, "person_id": person, "paid": true, "paid_at": null,
+            "currency": currency, "total_inc_tax": total, "line_count": 1,
+            "refunded_total": "0", "status_id": 11, "store_currency": "USD", "rate": rate,
+            "display_currency": null, "payment_method": "Credit Card",
+            "date_created": "1970-01-01T00:00:01Z"
+        }))
+        .unwrap()
+    }
+
+    fn purchase(id: u64, local: f64, currency: &str, reference: f64) -> serde_json::Value {
+        serde_json::json!({
+            "event_type": "purchase", "timestamp": 1.0, "received_at": "2026-03-01T12:00:00Z",
+            "properties": {"purchase_id": id, "purchase_status": "success",
+                           "total_price_local_currency": local, "local_currency": currency,
+                           "total_price": reference, "reference_currency": "USD"}
+        })
+    }
+
+    /// A phone-only guest (B) whose phone a household member (A) later typed with an email:
+    /// the phone's profile is B's; A's is the email one. B is attributed through the shared
+    /// phone to the profile nobody with an identifier of their own holds. Revenue: 10.00 USD
+    /// plus 46.00 EUR at 0.92 EUR per USD (46 / 0.92 = 50.00 USD) = 60.00 USD in reference.
+    #[test]
+    fn a_person_known_only_by_a_shared_phone_is_attributed_and_revenue_adds_up_per_currency() {
+        let store = BigCommerceTruth {
+            persons: serde_json::from_value(serde_json::json!([
+                {"person_id": 1, "customer_id": null, "email": "a@example.com", "phone_e164": "+12125550100"},
+                {"person_id": 2, "customer_id": null, "email": null, "phone_e164": "+12125550100"}
+            ]))
+            .unwrap(),
+            orders: vec![
+                order(10, 1, "USD", "10.00", "1"),
+                order(11, 2, "EUR", "46.00", "0.92"),
+            ],
+            ..BigCommerceTruth::default()
+        };
+        let bloomreach: BloomreachTruth = serde_json::from_value(serde_json::json!({
+            "profiles": [
+                {"internal_id": 1, "ids": {"email_id": ["a@example.com"]}, "properties": {},
+                 "events": [purchase(10, 10.0, "USD", 10.0)], "merged_from": [], "anonymized": false},
+                {"internal_id": 2, "ids": {"phone_id": ["+12125550100"]}, "properties": {},
+                 "events": [purchase(11, 46.0, "EUR", 50.0)], "merged_from": [], "anonymized": false}
+            ],
+            "catalogs": [], "imports": [], "stats": TwinStats::default()
+        }))
+        .unwrap();
+        let summary = evaluate(
+            &store,
+            &bloomreach,
+            &IdNames::default(),
+            "c",
+            chrono::Utc::now(),
+        );
+        assert_eq!(
+            (
+                summary.persons_without_profile,
+                summary.purchases_on_other_profiles,
+                summary.merged_profiles,
+                summary.purchases_wrong_amount
+            ),
+            (0, 0, 0, 0),
+            "{summary:?}"
+        );
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            summary.revenue.local["EUR"],
+            RevenuePair {
+                store: d("46"),
+                bloomreach: d("46")
+            }
+        );
+        assert_eq!(
+            summary.revenue.reference["USD"],
+            RevenuePair {
+                store: d("60"),
+                bloomreach: d("60")
+            }
+        );
+        assert!(summary.revenue.mismatches().is_empty());
+        assert_eq!(summary.purchases_wrong_time, 0);
+        // A sale stamped with another time (say, when it became paid) is reported.
+        let mut moved = bloomreach.clone();
+        moved.profiles[1].events[0].timestamp = 61.0;
+        let summary = evaluate(&store, &moved, &IdNames::default(), "c", chrono::Utc::now());
+        assert_eq!(summary.purchases_wrong_time, 1);
     }
 }

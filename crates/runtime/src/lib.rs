@@ -686,6 +686,17 @@ async fn bigcommerce_preflight(
             .unwrap_or_default(),
             group_names,
             attribute_names,
+            currencies: bigreach_core::map::currency::StoreCurrencies {
+                reference: config
+                    .bloomreach
+                    .reference_currency
+                    .clone()
+                    .unwrap_or_default(),
+                rates: currencies
+                    .iter()
+                    .map(|c| (c.currency_code.clone(), c.currency_exchange_rate))
+                    .collect(),
+            },
             store_currency,
             source_name: if information.domain.is_empty() {
                 information.name.clone()

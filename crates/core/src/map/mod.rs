@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::identity::ResolvedIds;
 use crate::model::{Destination, Lane, NewCommand};
 
+pub mod changes;
+pub mod currency;
 pub mod payment;
 pub mod refund;
 
@@ -50,6 +52,19 @@ pub struct MappingContext {
     pub attribute_names: std::collections::BTreeMap<u64, String>,
     /// What an order counts as (paid, held, cancelled, refunded) and the `purchase_status` names.
     pub orders: payment::OrderMapping,
+    /// The store's currencies and rates, and the reference currency (see [`currency`]).
+    pub currencies: currency::StoreCurrencies,
+}
+
+impl MappingContext {
+    /// The two currencies of `order` (local and reference) and the rate between them; every
+    /// money conversion of an order goes through the result's [`currency::OrderCurrency::reference`].
+    pub fn order_currency(
+        &self,
+        order: &Order,
+    ) -> Result<currency::OrderCurrency, currency::CurrencyError> {
+        currency::OrderCurrency::of(order, &self.store_currency, &self.currencies)
+    }
 }
 
 /// The default mapping (profile properties, `[orders]`), `data/mapping.toml`, compiled in.
@@ -155,9 +170,11 @@ fn options_text(options: impl Iterator<Item = (String, String)>) -> String {
         .join(", ")
 }
 
-/// A paid order → one `purchase` plus one `purchase_item` per line, in the order's
-/// transactional currency (`default_currency_code`), with the store-currency total alongside
-/// when they differ, then its refunds ([`refund_commands`]). Returns nothing for an unpaid order.
+/// A paid order → one `purchase` plus one `purchase_item` per line, then its refunds
+/// ([`refund_commands`]). Amounts are in the
+/// reference currency (`total_price`, line prices), with the shopper's (`*_local_currency`,
+/// `local_currency`) and the rate alongside (see [`currency`]). Returns nothing for an unpaid
+/// order, or one whose amounts cannot be converted (ingest withholds it with the reason).
 pub fn purchase_commands(
     order: &Order,
     ids: &ResolvedIds,
@@ -168,7 +185,9 @@ pub fn purchase_commands(
     if !state.was_paid() {
         return Vec::new();
     }
-    let currency = transactional_currency(order, ctx);
+    let Ok(currency) = ctx.order_currency(order) else {
+        return Vec::new();
+    };
     let timestamp = unix_seconds(order.date_created);
     let event_time_ms = order.date_modified.timestamp_millis();
     let total_quantity: u32 = order.line_items.iter().map(|l| l.quantity).sum();
@@ -202,26 +221,13 @@ pub fn purchase_commands(
     properties.insert("purchase_source_type".into(), json!("online"));
     properties.insert("purchase_source_name".into(), json!(ctx.source_name));
     properties.insert("status_id".into(), json!(order.status_id));
-    properties.insert("total_price".into(), money(order.total_inc_tax));
-    properties.insert("total_price_without_tax".into(), money(order.total_ex_tax));
-    properties.insert(
-        "total_price_local_currency".into(),
-        money(order.total_inc_tax),
-    );
-    properties.insert("local_currency".into(), json!(currency));
-    properties.insert("tax_value".into(), money(order.total_tax));
-    properties.insert("shipping_cost".into(), money(order.shipping_cost_inc_tax));
-    properties.insert("discount_value".into(), money(order.discount_amount));
+    insert_order_amounts(&mut properties, order, &currency);
     properties.insert("total_quantity".into(), json!(total_quantity));
     properties.insert("product_ids".into(), json!(product_ids));
     properties.insert("variant_ids".into(), json!(variant_ids));
     properties.insert("product_list".into(), Value::Array(product_list));
     properties.insert("payment_type".into(), json!(order.payment_method));
     properties.insert("channel_id".into(), json!(order.channel_id));
-    if let Some(store_total) = store_currency_amount(order, ctx, order.total_inc_tax) {
-        properties.insert("total_price_store_currency".into(), money(store_total));
-        properties.insert("store_currency".into(), json!(ctx.store_currency));
-    }
 
     let cancellation = (state == payment::PaymentState::CancelledAfterPayment).then(|| {
         let mut cancelled = properties.clone();
@@ -266,32 +272,46 @@ pub fn purchase_commands(
     commands
 }
 
-fn transactional_currency(order: &Order, ctx: &MappingContext) -> String {
-    if !order.default_currency_code.is_empty() {
-        order.default_currency_code.clone()
-    } else if !order.currency_code.is_empty() {
-        order.currency_code.clone()
-    } else {
-        ctx.store_currency.clone()
-    }
+/// The order-level amounts of a `purchase`, in both currencies (one definition, shared by the
+/// sale and its cancellation).
+fn insert_order_amounts(
+    properties: &mut Map<String, Value>,
+    order: &Order,
+    currency: &currency::OrderCurrency,
+) {
+    let reference = |amount: Decimal| money(currency.reference(amount));
+    properties.insert("total_price".into(), reference(order.total_inc_tax));
+    properties.insert(
+        "total_price_without_tax".into(),
+        reference(order.total_ex_tax),
+    );
+    properties.insert("tax_value".into(), reference(order.total_tax));
+    properties.insert(
+        "shipping_cost".into(),
+        reference(order.shipping_cost_inc_tax),
+    );
+    properties.insert("discount_value".into(), reference(order.discount_amount));
+    properties.insert(
+        "total_price_local_currency".into(),
+        money(order.total_inc_tax),
+    );
+    insert_currencies(properties, currency);
 }
 
-/// The amount in the store's default currency when the order was paid in another one.
-/// `store_default_to_transactional_exchange_rate` is "1 unit of store currency = rate units of
-/// transactional currency" (reference §3.6, marked to verify on a real store).
-fn store_currency_amount(order: &Order, ctx: &MappingContext, amount: Decimal) -> Option<Decimal> {
-    let currency = transactional_currency(order, ctx);
-    let rate = order.store_default_to_transactional_exchange_rate;
-    if currency == ctx.store_currency || rate <= Decimal::ZERO {
-        return None;
-    }
-    Some((amount / rate).round_dp(2))
+/// `local_currency`, `reference_currency` and `exchange_rate` (local units per 1 reference unit).
+pub(super) fn insert_currencies(
+    properties: &mut Map<String, Value>,
+    currency: &currency::OrderCurrency,
+) {
+    properties.insert("local_currency".into(), json!(currency.local));
+    properties.insert("reference_currency".into(), json!(currency.reference));
+    properties.insert("exchange_rate".into(), money(currency.exchange_rate()));
 }
 
 fn purchase_item_properties(
     order: &Order,
     line: &OrderProduct,
-    currency: &str,
+    currency: &currency::OrderCurrency,
     success: &str,
 ) -> Map<String, Value> {
     let mut p = Map::new();
@@ -307,13 +327,19 @@ fn purchase_item_properties(
     p.insert("title".into(), json!(line.name));
     p.insert("brand".into(), json!(line.brand));
     p.insert("quantity".into(), json!(line.quantity));
-    p.insert("price".into(), money(line.price_inc_tax));
-    p.insert("price_without_tax".into(), money(line.price_ex_tax));
+    let line_total = line.discounted_total_inc_tax.unwrap_or(line.total_inc_tax);
     p.insert(
-        "total_price".into(),
-        money(line.discounted_total_inc_tax.unwrap_or(line.total_inc_tax)),
+        "price".into(),
+        money(currency.reference(line.price_inc_tax)),
     );
-    p.insert("local_currency".into(), json!(currency));
+    p.insert(
+        "price_without_tax".into(),
+        money(currency.reference(line.price_ex_tax)),
+    );
+    p.insert("total_price".into(), money(currency.reference(line_total)));
+    p.insert("price_local_currency".into(), money(line.price_inc_tax));
+    p.insert("total_price_local_currency".into(), money(line_total));
+    insert_currencies(&mut p, currency);
     p.insert(
         "variant_options".into(),
         json!(options_text(

@@ -61,7 +61,7 @@ impl PaymentState {
 const CAPTURED: [&str; 4] = ["captured", "paid", "refunded", "partially refunded"];
 
 /// The keys of `[mapping.orders.purchase_status]`.
-const PURCHASE_STATUS_KEYS: [&str; 3] = ["success", "cancelled", "refund"];
+const PURCHASE_STATUS_KEYS: [&str; 4] = ["success", "cancelled", "refund", "adjusted"];
 
 /// `[mapping.orders]` in bigreach.toml (and `[orders]` in data/mapping.toml): names, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,8 @@ pub struct OrderMapping {
     pub cancelled: String,
     /// `purchase_status` of a refund (one event per v3 refund).
     pub refund: String,
+    /// `purchase_status` of an amount edit on a paid order (see `map::changes`).
+    pub adjusted: String,
 }
 
 fn defaults() -> OrderMappingSettings {
@@ -115,6 +117,7 @@ impl Default for OrderMapping {
             success: "success".into(),
             cancelled: "cancelled".into(),
             refund: "refund".into(),
+            adjusted: "adjusted".into(),
         })
     }
 }
@@ -172,11 +175,12 @@ impl OrderMapping {
         let success = vocabulary("success");
         let cancelled = vocabulary("cancelled");
         let refund = vocabulary("refund");
+        let adjusted = vocabulary("adjusted");
         for key in settings.purchase_status.keys() {
             if !PURCHASE_STATUS_KEYS.contains(&key.as_str()) {
                 problems.push((
                     format!("mapping.orders.purchase_status.{key}"),
-                    "unknown; the values are success, cancelled and refund".to_owned(),
+                    "unknown; the values are success, cancelled, refund and adjusted".to_owned(),
                 ));
             }
         }
@@ -187,6 +191,7 @@ impl OrderMapping {
                 success,
                 cancelled,
                 refund,
+                adjusted,
             })
         } else {
             Err(problems)

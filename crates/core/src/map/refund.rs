@@ -4,17 +4,17 @@
 //! refunded product line. Fact keys `refund:<refund id>` and `refund_item:<refund id>:<line id>`,
 //! so a refund is sent once however often the order is notified or re-read.
 //!
-//! All refund money goes through [`refund_money`], the one place that decides which currency the
-//! amounts are written in (today as the sale: the transactional currency, with the store-currency
-//! total alongside when it differs).
+//! All refund money goes through [`refund_money`]: as for the sale, `total_price` in the
+//! reference currency (through the one conversion, [`OrderCurrency::reference`]), the shopper's
+//! amount in `total_price_local_currency` with `local_currency`, and the rate.
 
 use bigreach_bigcommerce::{Order, OrderProduct, Refund, RefundItem};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
+use super::currency::OrderCurrency;
 use super::{
-    event_command, money, store_currency_amount, transactional_currency, unix_seconds,
-    MappingContext, PURCHASE, PURCHASE_ITEM,
+    event_command, insert_currencies, money, unix_seconds, MappingContext, PURCHASE, PURCHASE_ITEM,
 };
 use crate::identity::ResolvedIds;
 use crate::model::{Lane, NewCommand};
@@ -31,6 +31,11 @@ pub fn refund_commands(
     if !ctx.orders.state(order).was_paid() {
         return Vec::new();
     }
+    // The sale's currencies; an order whose amounts cannot be converted sends no sale either
+    // (ingest withholds it with the reason).
+    let Ok(currency) = ctx.order_currency(order) else {
+        return Vec::new();
+    };
     let mut refunds: Vec<&Refund> = order
         .refunds
         .iter()
@@ -61,8 +66,7 @@ pub fn refund_commands(
         p.insert("status_id".into(), json!(order.status_id));
         refund_money(
             &mut p,
-            order,
-            ctx,
+            &currency,
             refund.total_amount,
             Some(refund.total_tax),
         );
@@ -131,7 +135,7 @@ pub fn refund_commands(
             p.insert("sku".into(), json!(line.map(|l| l.sku.clone())));
             p.insert("title".into(), json!(line.map(|l| l.name.clone())));
             p.insert("quantity".into(), json!(quantity(item)));
-            refund_money(&mut p, order, ctx, line_amount(item, line), None);
+            refund_money(&mut p, &currency, line_amount(item, line), None);
             commands.push(event_command(
                 lane,
                 format!("refund_item:{}:{}", refund.id, item.item_id),
@@ -164,30 +168,23 @@ fn line_amount(item: &RefundItem, line: Option<&OrderProduct>) -> Decimal {
     (paid * Decimal::from(quantity(item)) / Decimal::from(line.quantity)).round_dp(2)
 }
 
-/// The one function that writes refund money (the refund event's and its lines'): `total_price`,
-/// `total_price_local_currency` and `local_currency` in the order's transactional currency, as
-/// the sale writes them; with `tax`, also `tax_value` and `total_price_without_tax`; and the
-/// store-currency total (`total_price_store_currency`, `store_currency`) when the order was paid
-/// in another currency.
+/// Writes a refunded amount (and its tax) as the sale writes its total: `total_price` and
+/// `total_price_without_tax`, `tax_value` in the reference currency, `total_price_local_currency`
+/// in the shopper's, with `local_currency`, `reference_currency` and `exchange_rate`.
 pub(crate) fn refund_money(
     p: &mut Map<String, Value>,
-    order: &Order,
-    ctx: &MappingContext,
+    currency: &OrderCurrency,
     total: Decimal,
     tax: Option<Decimal>,
 ) {
-    p.insert("total_price".into(), money(total));
+    p.insert("total_price".into(), money(currency.reference(total)));
     p.insert("total_price_local_currency".into(), money(total));
-    p.insert(
-        "local_currency".into(),
-        json!(transactional_currency(order, ctx)),
-    );
     if let Some(tax) = tax {
-        p.insert("tax_value".into(), money(tax));
-        p.insert("total_price_without_tax".into(), money(total - tax));
+        p.insert("tax_value".into(), money(currency.reference(tax)));
+        p.insert(
+            "total_price_without_tax".into(),
+            money(currency.reference(total - tax)),
+        );
     }
-    if let Some(store_total) = store_currency_amount(order, ctx, total) {
-        p.insert("total_price_store_currency".into(), money(store_total));
-        p.insert("store_currency".into(), json!(ctx.store_currency));
-    }
+    insert_currencies(p, currency);
 }

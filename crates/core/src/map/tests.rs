@@ -48,6 +48,7 @@ fn ctx() -> MappingContext {
         group_names: Default::default(),
         attribute_names: Default::default(),
         orders: Default::default(),
+        currencies: Default::default(),
     }
 }
 
@@ -76,10 +77,13 @@ fn paid_order_maps_to_purchase_and_one_item_per_line_in_transactional_currency()
     );
     let p = &purchase["properties"];
     assert_eq!(p["purchase_id"], 5021);
-    assert_eq!(p["total_price"], json!(126.0));
+    // Reference currency USD (the store default); 126.00 EUR ÷ 0.92 EUR per USD = 136.9565… → 136.96.
+    assert_eq!(p["total_price"], json!(136.96));
+    assert_eq!(p["total_price_local_currency"], json!(126.0));
     assert_eq!(p["local_currency"], "EUR");
-    assert_eq!(p["store_currency"], "USD");
-    assert_eq!(p["total_price_store_currency"], json!(136.96));
+    assert_eq!(p["reference_currency"], "USD");
+    assert_eq!(p["exchange_rate"], json!(0.92));
+    assert!(p.get("store_currency").is_none() && p.get("total_price_store_currency").is_none());
     assert_eq!(p["total_quantity"], 3);
     assert_eq!(p["variant_ids"], json!(["1207", "1688"]));
     // Event time is the order's creation, never "now".
@@ -89,7 +93,12 @@ fn paid_order_maps_to_purchase_and_one_item_per_line_in_transactional_currency()
     assert_eq!(item["event_type"], "purchase_item");
     assert_eq!(item["properties"]["variant_id"], "1207");
     assert_eq!(item["properties"]["product_id"], "311");
-    assert_eq!(item["properties"]["total_price"], json!(54.0));
+    // 54.00 EUR ÷ 0.92 = 58.6956… → 58.70 USD; the shopper's figure alongside.
+    assert_eq!(item["properties"]["total_price"], json!(58.7));
+    assert_eq!(
+        item["properties"]["total_price_local_currency"],
+        json!(54.0)
+    );
     assert_eq!(
         item["properties"]["variant_options"],
         "Color: Blue, Size: M"
@@ -467,13 +476,16 @@ fn each_refund_is_one_refund_purchase_with_its_amounts_and_one_item_per_refunded
     assert_eq!(p["purchase_status"], "refund");
     assert_eq!(p["refund_id"], 44);
     assert_eq!(p["refund_reason"], "Wrong size");
-    assert_eq!(p["total_price"], json!(64.8));
+    // In the reference currency (the store's USD) at the order's 0.92 EUR per USD, as the sale:
+    // 64.80 / 0.92 = 70.434… → 70.43; tax 10.80 / 0.92 = 11.739… → 11.74; without tax
+    // 54.00 / 0.92 = 58.695… → 58.70.
+    assert_eq!(p["total_price"], json!(70.43));
     assert_eq!(p["total_price_local_currency"], json!(64.8));
-    assert_eq!(p["tax_value"], json!(10.8));
-    assert_eq!(p["total_price_without_tax"], json!(54.0));
+    assert_eq!(p["tax_value"], json!(11.74));
+    assert_eq!(p["total_price_without_tax"], json!(58.7));
     assert_eq!(p["local_currency"], "EUR");
-    // 64.80 EUR at 0.92 EUR per USD = 70.43 USD.
-    assert_eq!(p["total_price_store_currency"], json!(70.43));
+    assert_eq!(p["reference_currency"], "USD");
+    assert_eq!(p["exchange_rate"], json!(0.92));
     assert_eq!(p["total_quantity"], 1);
     assert_eq!(
         p["product_list"],
@@ -486,7 +498,8 @@ fn each_refund_is_one_refund_purchase_with_its_amounts_and_one_item_per_refunded
     assert_eq!(i["product_id"], "415");
     assert_eq!(i["variant_id"], "1688");
     assert_eq!(i["quantity"], 1);
-    assert_eq!(i["total_price"], json!(64.8));
+    assert_eq!(i["total_price"], json!(70.43));
+    assert_eq!(i["total_price_local_currency"], json!(64.8));
 }
 
 #[test]
@@ -516,14 +529,24 @@ fn an_amount_refund_has_no_items_and_one_unit_of_a_two_unit_line_is_half_its_pai
         refunds.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
         vec!["refund:45", "refund:46", "refund_item:46:9101"]
     );
-    assert_eq!(refunds[0].1["properties"]["total_price"], json!(12.5));
+    // 12.50 EUR / 0.92 = 13.586… → 13.59 USD.
+    assert_eq!(refunds[0].1["properties"]["total_price"], json!(13.59));
+    assert_eq!(
+        refunds[0].1["properties"]["total_price_local_currency"],
+        json!(12.5)
+    );
     assert_eq!(refunds[0].1["properties"]["total_quantity"], 0);
     assert_eq!(
         refunds[0].1["properties"]["refunded_items"],
         json!(["order"])
     );
     // The tee line paid 54.00 for 2 units: one unit gave back 27.00.
-    assert_eq!(refunds[2].1["properties"]["total_price"], json!(27.0));
+    // 27.00 EUR / 0.92 = 29.347… → 29.35 USD.
+    assert_eq!(
+        refunds[2].1["properties"]["total_price_local_currency"],
+        json!(27.0)
+    );
+    assert_eq!(refunds[2].1["properties"]["total_price"], json!(29.35));
 }
 
 #[test]
@@ -558,4 +581,201 @@ fn no_refund_without_a_sale_and_the_refund_vocabulary_is_configurable() {
         .purchase_status
         .insert("refund".into(), String::new());
     assert!(payment::OrderMapping::with_overrides(&settings).is_err());
+}
+
+fn amounts(command: &NewCommand, keys: &[&str]) -> Vec<Value> {
+    let p = &data(command)["properties"];
+    keys.iter().map(|k| p[*k].clone()).collect()
+}
+
+/// Worked by hand: the reference §10.1 order, 126.00 EUR at 0.92 EUR per USD (the order's
+/// `store_default_to_transactional_exchange_rate`, the same direction as the EUR row of
+/// `GET v2/currencies`: EUR units per 1 USD), reference = store default USD:
+/// total 126.00 / 0.92 = 136.95652… → 136.96; ex tax 105.00 / 0.92 = 114.13043… → 114.13;
+/// tax 21.00 / 0.92 = 22.82608… → 22.83; shipping 7.20 / 0.92 = 7.82608… → 7.83;
+/// discount 11.00 / 0.92 = 11.95652… → 11.96. Lines: unit 30.00 / 0.92 = 32.60869… → 32.61,
+/// line total 54.00 / 0.92 = 58.69565… → 58.70; hoodie 64.80 / 0.92 = 70.43478… → 70.43.
+#[test]
+fn amounts_are_in_the_reference_currency_with_the_local_ones_alongside() {
+    let commands = purchase_commands(
+        &eur_guest_order(11),
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions,
+    );
+    assert_eq!(
+        amounts(
+            &commands[0],
+            &[
+                "total_price",
+                "total_price_without_tax",
+                "tax_value",
+                "shipping_cost",
+                "discount_value",
+                "total_price_local_currency",
+            ]
+        ),
+        [136.96, 114.13, 22.83, 7.83, 11.96, 126.0].map(|v| json!(v))
+    );
+    let line = [
+        "price",
+        "total_price",
+        "price_local_currency",
+        "total_price_local_currency",
+    ];
+    assert_eq!(
+        amounts(&commands[1], &line),
+        [32.61, 58.7, 30.0, 54.0].map(|v| json!(v))
+    );
+    assert_eq!(amounts(&commands[2], &["total_price"]), [json!(70.43)]);
+}
+
+/// Reference EUR ≠ store default USD, a GBP order at 0.79 GBP per USD, EUR listed at 0.92 per
+/// USD: 100.00 GBP × 0.92 / 0.79 = 116.45569… → 116.46 EUR; exchange_rate = 0.79 / 0.92 =
+/// 0.85869565217… → 0.8586956522 GBP per EUR.
+#[test]
+fn another_reference_currency_converts_through_both_store_rates() {
+    let mut order = eur_guest_order(11);
+    order.default_currency_code = "GBP".into();
+    order.currency_code = "GBP".into();
+    order.store_default_to_transactional_exchange_rate = "0.79".parse().unwrap();
+    order.total_inc_tax = "100.00".parse().unwrap();
+    let mut context = ctx();
+    context.currencies.reference = "EUR".into();
+    context.currencies.rates = [("USD", "1"), ("EUR", "0.92"), ("GBP", "0.79")]
+        .into_iter()
+        .map(|(c, r)| (c.to_owned(), r.parse().unwrap()))
+        .collect();
+    let commands = purchase_commands(&order, &guest_ids(), &context, Lane::Transactions);
+    assert_eq!(
+        amounts(
+            &commands[0],
+            &[
+                "total_price",
+                "total_price_local_currency",
+                "local_currency",
+                "reference_currency",
+                "exchange_rate"
+            ]
+        ),
+        [
+            json!(116.46),
+            json!(100.0),
+            json!("GBP"),
+            json!("EUR"),
+            json!(0.8586956522)
+        ]
+    );
+    // Without a rate for the reference currency nothing is sent (ingest withholds the order).
+    context.currencies.rates.remove("EUR");
+    assert!(purchase_commands(&order, &guest_ids(), &context, Lane::Transactions).is_empty());
+    assert!(matches!(
+        context.order_currency(&order),
+        Err(currency::CurrencyError::NoReferenceRate { .. })
+    ));
+}
+
+/// Half away from zero: 10.02 GBP at 0.8 GBP per USD = 12.525 → 12.53 (banker's rounding would
+/// give 12.52), and -10.02 → -12.53.
+#[test]
+fn conversion_rounds_half_away_from_zero_to_the_cent() {
+    let mut order = eur_guest_order(11);
+    order.default_currency_code = "GBP".into();
+    order.store_default_to_transactional_exchange_rate = "0.8".parse().unwrap();
+    let conversion = ctx().order_currency(&order).unwrap();
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    assert_eq!(conversion.reference(d("10.02")), d("12.53"));
+    assert_eq!(conversion.reference(d("-10.02")), d("-12.53"));
+    assert_eq!(conversion.exchange_rate(), d("0.8"));
+    // An order in the reference currency is only rounded; its rate is 1.
+    let mut usd = eur_guest_order(11);
+    usd.default_currency_code = "USD".into();
+    let same = ctx().order_currency(&usd).unwrap();
+    assert_eq!(same.reference(d("62.6750")), d("62.68"));
+    assert_eq!(same.exchange_rate(), Decimal::ONE);
+}
+
+/// A shopper browsing in a display currency (GBP) pays in the store default (USD): the order's
+/// `currency_code` is the display one, `default_currency_code` the transactional one, and
+/// `local_currency` is the transactional one.
+#[test]
+fn a_display_currency_is_never_the_local_currency() {
+    let mut order = eur_guest_order(11);
+    order.currency_code = "GBP".into();
+    order.currency_exchange_rate = "0.79".parse().unwrap();
+    order.default_currency_code = "USD".into();
+    order.store_default_to_transactional_exchange_rate = Decimal::ONE;
+    let commands = purchase_commands(&order, &guest_ids(), &ctx(), Lane::Transactions);
+    assert_eq!(
+        amounts(
+            &commands[0],
+            &[
+                "total_price",
+                "total_price_local_currency",
+                "local_currency",
+                "exchange_rate"
+            ]
+        ),
+        [json!(126.0), json!(126.0), json!("USD"), json!(1.0)]
+    );
+}
+
+/// An amount edit on a paid EUR order (126.00 → 138.00 EUR at 0.92 EUR per USD): the
+/// adjustment carries the change, each side converted then subtracted:
+/// 138.00 / 0.92 = 150.00 USD, 126.00 / 0.92 = 136.96 → +13.04 USD; +12.00 EUR local.
+#[test]
+fn an_amount_edit_is_one_adjustment_with_the_change_in_both_currencies() {
+    let before = eur_guest_order(11);
+    let mut after = eur_guest_order(2);
+    after.total_inc_tax = "138.00".parse().unwrap();
+    after.date_modified += chrono::Duration::hours(1);
+    let command =
+        changes::adjustment_command(&before, &after, &guest_ids(), &ctx(), Lane::Transactions)
+            .expect("an adjustment");
+    assert_eq!(
+        command.fact,
+        format!(
+            "purchase_adjusted:5021:{}",
+            after.date_modified.timestamp_millis()
+        )
+    );
+    let event = data(&command);
+    assert_eq!(event["timestamp"], json!(unix_seconds(after.date_modified)));
+    assert_eq!(
+        amounts(
+            &command,
+            &[
+                "purchase_status",
+                "total_price",
+                "total_price_local_currency",
+                "order_total_price",
+                "local_currency"
+            ]
+        ),
+        [
+            json!("adjusted"),
+            json!(13.04),
+            json!(12.0),
+            json!(150.0),
+            json!("EUR")
+        ]
+    );
+    // A status move alone (11 → 2) is no adjustment and leaves the marketing fields alone.
+    let shipped = eur_guest_order(2);
+    assert!(changes::adjustment_command(
+        &before,
+        &shipped,
+        &guest_ids(),
+        &ctx(),
+        Lane::Transactions
+    )
+    .is_none());
+    assert_eq!(
+        changes::marketing_fingerprint(&before, &ctx()),
+        changes::marketing_fingerprint(&shipped, &ctx())
+    );
+    assert_ne!(
+        changes::marketing_fingerprint(&before, &ctx()),
+        changes::marketing_fingerprint(&after, &ctx())
+    );
 }

@@ -64,6 +64,7 @@ fn mapping_context() -> MappingContext {
         group_names: BTreeMap::new(),
         attribute_names: BTreeMap::new(),
         orders: Default::default(),
+        currencies: Default::default(),
     }
 }
 

@@ -114,12 +114,16 @@ pub struct ScenarioBloomreach {
     /// Per-IP ceiling.
     #[serde(default = "default_rpm")]
     pub requests_per_minute: u32,
+    /// The appliance's `[bloomreach] reference_currency` (default: the store's default).
+    #[serde(default)]
+    pub reference_currency: Option<String>,
 }
 
 impl Default for ScenarioBloomreach {
     fn default() -> Self {
         Self {
             requests_per_minute: default_rpm(),
+            reference_currency: None,
         }
     }
 }
@@ -180,6 +184,28 @@ pub struct Action {
     /// `refund` (old form): refund one unit of the first line; otherwise everything left.
     #[serde(default)]
     pub partial: bool,
+    /// `checkout`: the lines, each a variant (1-based position among the store's variants, by
+    /// id) and a quantity; empty = 1-3 random lines.
+    #[serde(default)]
+    pub lines: Vec<LineSpec>,
+    /// `checkout`: the SAVE10 coupon (10 % off, store default currency only) on or off.
+    #[serde(default)]
+    pub coupon: Option<bool>,
+    /// `checkout`: `free`, `flat` (4.95) or `express` (9.95), store default currency converted.
+    #[serde(default)]
+    pub shipping: Option<String>,
+    /// `checkout`: a display (non-transactional) currency; the order is transacted in the
+    /// store default.
+    #[serde(default)]
+    pub display_currency: Option<String>,
+    /// `pay`: `card` (captured, the default), `authorize_only` (11, authorized),
+    /// `cash_on_delivery` (11, pending) or `offline` (7 Awaiting Payment, pending); the last
+    /// three are paid by a later `capture`, or never.
+    #[serde(default)]
+    pub payment: Option<String>,
+    /// `staff_note`: the note; `tracking`: the tracking number.
+    #[serde(default)]
+    pub text: Option<String>,
     /// `refund`: which refund. `partial` (with `amount`: that much off the whole order),
     /// `line` (`quantity` units, default 1, of order line `line`, 1-based, default 1) or
     /// `full` (everything left, shipping included).
@@ -277,6 +303,16 @@ impl Action {
     }
 }
 
+/// One scripted order line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSpec {
+    /// 1-based position among the store's variants (sorted by id).
+    pub variant: usize,
+    /// Units.
+    pub quantity: u32,
+}
+
 /// A crowd: generated shoppers trading over a window.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -347,6 +383,19 @@ pub struct Expectations {
     /// Events that must be on the profile of a given email (e.g. a guest's `cart_update`).
     #[serde(default)]
     pub events: Vec<ExpectedEvent>,
+    /// Sales revenue per local currency, exact decimals as strings (`{ USD = "129.65" }`):
+    /// both the store's paid orders and Bloomreach's purchases must add up to it.
+    #[serde(default)]
+    pub revenue: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// The same in the reference currency (`{ USD = "…" }`).
+    #[serde(default)]
+    pub reference_revenue: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// Exactly this many `purchase` events with `purchase_status` `success` in Bloomreach.
+    #[serde(default)]
+    pub purchases: Option<usize>,
+    /// Exactly this many `purchase` events with `purchase_status` `cancelled`.
+    #[serde(default)]
+    pub cancellations: Option<usize>,
     /// Exactly this many distinct refunds (by `refund_id`) in Bloomreach.
     #[serde(default)]
     pub refunds: Option<usize>,
@@ -441,7 +490,7 @@ impl Scenario {
     }
 
     fn check(&self) -> Result<(), String> {
-        const ACTIONS: [&str; 12] = [
+        const ACTIONS: [&str; 17] = [
             "register",
             "checkout",
             "pay",
@@ -454,7 +503,13 @@ impl Scenario {
             "cart_email",
             "abandon_cart",
             "update_email",
+            "capture",
+            "await_shipment",
+            "ship_partially",
+            "staff_note",
+            "tracking",
         ];
+        const PAYMENTS: [&str; 4] = ["card", "authorize_only", "cash_on_delivery", "offline"];
         if !(1.0..=100_000.0).contains(&self.speed) {
             return Err(format!("speed {} must be between 1 and 100000", self.speed));
         }
@@ -472,6 +527,14 @@ impl Scenario {
                         shopper.name,
                         action.name()
                     ));
+                }
+                if let Some(payment) = &action.payment {
+                    if action.action != "pay" || !PAYMENTS.contains(&payment.as_str()) {
+                        return Err(format!(
+                            "shopper {}: payment {payment:?} goes on a pay action, one of {PAYMENTS:?}",
+                            shopper.name
+                        ));
+                    }
                 }
                 let refund_fields = action.refund.is_some()
                     || action.amount.is_some()

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bigreach_clock::{ScaledClock, SharedClock};
 use bigreach_core::config::Config;
 use bigreach_runtime::Appliance;
-use bigreach_twins::bigcommerce::{CheckoutSpec, ShopperSpec, TradingBurst};
+use bigreach_twins::bigcommerce::{
+    CheckoutExtras, CheckoutSpec, OrderEdit, ShopperSpec, TradingBurst,
+};
 use bigreach_twins::control::{FaultSwitch, BIGCOMMERCE_FAULTS};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -18,7 +20,7 @@ use rust_decimal::Decimal;
 
 use super::{Action, Fault, RefundSpec, Scenario, ScenarioError, ScenarioReport};
 use crate::twins::{credentials, Twins};
-use crate::verdict::evaluate;
+use crate::verdict::evaluate_in;
 
 fn minutes(m: f64) -> Duration {
     Duration::from_secs_f64((m * 60.0).max(0.0))
@@ -94,6 +96,7 @@ async fn run_with(
         config.bloomreach.base_url = url.clone();
     }
     config.bloomreach.identity = options.identity;
+    config.bloomreach.reference_currency = scenario.bloomreach.reference_currency.clone();
     let persons: Vec<u64> = scenario
         .shoppers
         .iter()
@@ -190,12 +193,13 @@ async fn run_with(
     appliance.shutdown().await;
     let store_truth = twins.bigcommerce.truth();
     let bloomreach_truth = twins.bloomreach.truth();
-    let mut summary = evaluate(
+    let mut summary = evaluate_in(
         &store_truth,
         &bloomreach_truth,
         &config.bloomreach.ids,
         &config.bloomreach.catalog_name,
         t0,
+        config.bloomreach.reference_currency.as_deref(),
     );
     summary.dead_letters = status.store.dead_letters;
     summary.finished = finished;
@@ -258,14 +262,12 @@ async fn run_with(
     }
     for expected in &e.events {
         let email = expected.email.trim().to_lowercase();
-        let found = bloomreach_truth.profiles.iter().any(|p| {
-            p.ids
-                .get(&config.bloomreach.ids.email)
-                .is_some_and(|values| values.contains(&email))
-                && p.events
-                    .iter()
-                    .any(|ev| ev.event_type == expected.event_type)
-        });
+        let found = has_event(
+            &bloomreach_truth.profiles,
+            &config.bloomreach.ids.email,
+            &email,
+            &expected.event_type,
+        );
         if !found {
             unmet.push(format!(
                 "expected a {} event on the profile of {email}",
@@ -278,6 +280,56 @@ async fn run_with(
         &bloomreach_truth,
         &config.bloomreach.ids.email,
     ));
+    if summary.purchases_wrong_time > 0 {
+        unmet.push(format!(
+            "{} sales are not stamped with their order's creation time",
+            summary.purchases_wrong_time
+        ));
+    }
+    for (kind, expected, actual) in [
+        ("local", &e.revenue, &summary.revenue.local),
+        (
+            "reference",
+            &e.reference_revenue,
+            &summary.revenue.reference,
+        ),
+    ] {
+        for (currency, amount) in expected {
+            let pair = actual.get(currency).cloned().unwrap_or_default();
+            if pair.store != *amount || pair.bloomreach != *amount {
+                unmet.push(format!(
+                    "expected {kind} revenue {amount} {currency} on both sides, saw store {} and Bloomreach {}",
+                    pair.store, pair.bloomreach
+                ));
+            }
+        }
+    }
+    let statuses = |status: &str| {
+        bloomreach_truth
+            .profiles
+            .iter()
+            .flat_map(|p| &p.events)
+            .filter(|ev| {
+                ev.event_type == "purchase"
+                    && ev
+                        .properties
+                        .get("purchase_status")
+                        .and_then(|v| v.as_str())
+                        == Some(status)
+            })
+            .count()
+    };
+    for (what, expected, status) in [
+        ("purchases", e.purchases, "success"),
+        ("cancellations", e.cancellations, "cancelled"),
+    ] {
+        if let Some(expected) = expected {
+            let seen = statuses(status);
+            if seen != expected {
+                unmet.push(format!("expected exactly {expected} {what}, saw {seen}"));
+            }
+        }
+    }
     let action_errors = errors.lock().clone();
     let passed = summary.is_clean()
         && catalog_items_stale == 0
@@ -350,10 +402,30 @@ fn refund_expectations(
     unmet
 }
 
+/// Whether a profile whose email ID is `email` (compared trimmed and lowercased on both sides:
+/// the email-as-id baseline keys profiles by the email as typed, which is still this person's
+/// email) holds an event of `event_type`.
+fn has_event(
+    profiles: &[bigreach_twins::bloomreach::ProfileTruth],
+    email_id: &str,
+    email: &str,
+    event_type: &str,
+) -> bool {
+    let email = email.trim().to_lowercase();
+    profiles.iter().any(|p| {
+        p.ids
+            .get(email_id)
+            .is_some_and(|values| values.iter().any(|v| v.trim().to_lowercase() == email))
+            && p.events.iter().any(|ev| ev.event_type == event_type)
+    })
+}
+
 #[derive(Default)]
 struct ShopperState {
     orders: Vec<u64>,
     carts: Vec<String>,
+    /// Their customer id once registered.
+    customer_id: Option<u64>,
 }
 
 /// The order-product ids of an order, read through the twin's REST API like any other client.
@@ -400,30 +472,85 @@ async fn perform(
             .ok_or("no order yet".to_owned())
     };
     match action.name() {
-        "register" => bc.register(person).map(|_| ()).map_err(|e| e.to_string()),
+        "register" => {
+            state.customer_id = Some(bc.register(person).map_err(|e| e.to_string())?);
+            Ok(())
+        }
         "checkout" => {
             let cart_id = if action.from_cart {
                 Some(state.carts.last().cloned().ok_or("no cart yet")?)
             } else {
                 None
             };
+            let lines = if action.lines.is_empty() {
+                Vec::new()
+            } else {
+                let variants = bc.variant_ids();
+                action
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        l.variant
+                            .checked_sub(1)
+                            .and_then(|i| variants.get(i))
+                            .map(|v| (*v, l.quantity))
+                            .ok_or_else(|| {
+                                format!(
+                                    "variant {} does not exist (the store has {})",
+                                    l.variant,
+                                    variants.len()
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let order = bc
-                .checkout(
+                .checkout_with(
                     person,
                     &CheckoutSpec {
                         email_as_typed: action.email.clone(),
                         phone_as_typed: action.phone.clone(),
                         currency: action.currency.clone(),
-                        lines: Vec::new(),
+                        lines,
                         as_guest: action.as_guest.unwrap_or(true),
                         cart_id,
+                    },
+                    &CheckoutExtras {
+                        display_currency: action.display_currency.clone(),
+                        coupon: action.coupon,
+                        shipping: action.shipping.clone(),
                     },
                 )
                 .map_err(|e| e.to_string())?;
             state.orders.push(order);
             Ok(())
         }
-        "pay" => bc.pay(last_order()?).map_err(|e| e.to_string()),
+        "pay" => {
+            let order = last_order()?;
+            match action.payment.as_deref().unwrap_or("card") {
+                "authorize_only" => bc.authorize(order),
+                "cash_on_delivery" => bc.cash_on_delivery(order),
+                "offline" => bc.await_payment(order),
+                _ => bc.pay(order),
+            }
+            .map_err(|e| e.to_string())
+        }
+        "capture" => bc.capture(last_order()?).map_err(|e| e.to_string()),
+        "await_shipment" => bc.await_shipment(last_order()?).map_err(|e| e.to_string()),
+        "ship_partially" => bc.ship_partially(last_order()?).map_err(|e| e.to_string()),
+        "staff_note" | "tracking" => {
+            let text = action
+                .text
+                .clone()
+                .ok_or_else(|| format!("{} needs text = \"…\"", action.action))?;
+            let edit = if action.action == "staff_note" {
+                OrderEdit::StaffNote(text)
+            } else {
+                OrderEdit::Tracking(text)
+            };
+            bc.edit_order(last_order()?, edit)
+                .map_err(|e| e.to_string())
+        }
         "decline" => bc.decline(last_order()?).map_err(|e| e.to_string()),
         "ship" => bc.ship(last_order()?).map_err(|e| e.to_string()),
         "cancel" => bc.cancel(last_order()?).map_err(|e| e.to_string()),
@@ -467,7 +594,12 @@ async fn perform(
             bc.abandon_cart(cart).map(|_| ()).map_err(|e| e.to_string())
         }
         "update_email" => {
-            Err("update_email needs the registered customer id; not supported yet".into())
+            let customer = state
+                .customer_id
+                .ok_or("update_email needs a register action first")?;
+            let email = action.email.as_deref().ok_or("update_email needs email")?;
+            bc.update_customer(customer, Some(email), None)
+                .map_err(|e| e.to_string())
         }
         other => Err(format!("unknown action {other}")),
     }
@@ -526,6 +658,36 @@ mod tests {
     async fn bloomreach_faults(twins: &Twins) -> serde_json::Value {
         let url = twins.bloomreach.base_url().join("_twin/faults").unwrap();
         reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    #[test]
+    fn an_expected_event_is_found_on_a_profile_keyed_by_the_email_as_typed() {
+        let profiles: Vec<bigreach_twins::bloomreach::ProfileTruth> =
+            serde_json::from_value(serde_json::json!([{
+                "internal_id": 1, "ids": {"email_id": [" Sam@Example.co.uk "]}, "properties": {},
+                "events": [{"event_type": "cart_update", "timestamp": 1.0, "properties": {},
+                            "received_at": "2026-03-01T12:00:00Z"}],
+                "merged_from": [], "anonymized": false
+            }]))
+            .unwrap();
+        assert!(has_event(
+            &profiles,
+            "email_id",
+            "sam@example.co.uk",
+            "cart_update"
+        ));
+        assert!(!has_event(
+            &profiles,
+            "email_id",
+            "sam@example.co.uk",
+            "purchase"
+        ));
+        assert!(!has_event(
+            &profiles,
+            "email_id",
+            "tom@example.co.uk",
+            "cart_update"
+        ));
     }
 
     #[tokio::test]

@@ -41,7 +41,7 @@ pub use config::{
     DOCUMENTED_RETRY_SCHEDULE_SECS,
 };
 pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, RefundTruth, VariantTruth};
-pub use shopper::{CheckoutSpec, ShopperSpec, WebhookFaults};
+pub use shopper::{CheckoutExtras, CheckoutSpec, OrderEdit, ShopperSpec, WebhookFaults};
 
 use crate::control::{ControlError, CrowdRequest, FaultSwitch};
 
@@ -272,7 +272,56 @@ impl BigCommerceTwin {
     /// `cart_id` the cart's lines and currency are used and the cart is converted
     /// (`store/cart/converted` with `orderId`; the cart then answers 404).
     pub fn checkout(&self, person_id: u64, spec: &CheckoutSpec) -> Result<u64, TwinError> {
-        shopper::checkout(&self.inner, person_id, spec)
+        shopper::checkout(&self.inner, person_id, spec, &CheckoutExtras::default())
+    }
+
+    /// [`Self::checkout`] with a display currency, a forced coupon or a chosen shipping method.
+    pub fn checkout_with(
+        &self,
+        person_id: u64,
+        spec: &CheckoutSpec,
+        extras: &CheckoutExtras,
+    ) -> Result<u64, TwinError> {
+        shopper::checkout(&self.inner, person_id, spec, extras)
+    }
+
+    /// An authorize-only gateway: → 11 Awaiting Fulfillment with `payment_status`
+    /// `authorized`; no money is captured (see [`Self::capture`]).
+    pub fn authorize(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Authorize)
+    }
+
+    /// Cash on delivery: → 11 Awaiting Fulfillment with `payment_status` `pending`, method
+    /// `Cash on Delivery`; paid when the money is taken ([`Self::capture`]).
+    pub fn cash_on_delivery(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::CashOnDelivery)
+    }
+
+    /// An offline payment (bank deposit) awaited: → 7 Awaiting Payment, `pending`.
+    pub fn await_payment(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::AwaitPayment)
+    }
+
+    /// The money arrives for an unpaid order (authorization captured → `captured`, cash or an
+    /// offline payment received → `paid`); an Awaiting Payment order moves to 11, any other
+    /// keeps its status. Only `store/order/updated` fires when the status stays.
+    pub fn capture(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::Capture)
+    }
+
+    /// Packed: 11 → 9 Awaiting Shipment.
+    pub fn await_shipment(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::AwaitShipment)
+    }
+
+    /// Some items shipped: 9 or 11 → 3 Partially Shipped.
+    pub fn ship_partially(&self, order_id: u64) -> Result<(), TwinError> {
+        shopper::transition(&self.inner, order_id, shopper::Transition::ShipPartially)
+    }
+
+    /// A staff note or a shipment tracking number (`store/order/updated`, nothing else moves).
+    pub fn edit_order(&self, order_id: u64, edit: OrderEdit) -> Result<(), TwinError> {
+        shopper::edit_order(&self.inner, order_id, edit)
     }
 
     /// Payment captured: → 11 Awaiting Fulfillment; stock leaves (inventory webhooks).

@@ -14,6 +14,10 @@ pub struct BigCommerceTruth {
     pub persons: Vec<PersonTruth>,
     /// Every order.
     pub orders: Vec<OrderTruth>,
+    /// The store's currencies: code → units per 1 unit of the store default (as
+    /// `GET v2/currencies` lists them).
+    #[serde(default)]
+    pub currency_rates: BTreeMap<String, Decimal>,
     /// Every variant id (including base variants).
     pub variant_ids: Vec<u64>,
     /// Every variant with what a shopper pays for it now and its stock.
@@ -79,6 +83,22 @@ pub struct OrderTruth {
     pub refunded_total: Decimal,
     /// Current status id (see reference §3.3).
     pub status_id: u32,
+    /// The store's default currency.
+    #[serde(default)]
+    pub store_currency: String,
+    /// Units of `currency` per 1 unit of `store_currency` (the order's
+    /// `store_default_to_transactional_exchange_rate`; 1 in the store currency).
+    #[serde(default)]
+    pub rate: Decimal,
+    /// The display currency the shopper browsed in, when it is not the transactional one.
+    #[serde(default)]
+    pub display_currency: Option<String>,
+    /// `payment_method` (e.g. `Credit Card`, `Cash on Delivery`, `Bank Deposit`).
+    #[serde(default)]
+    pub payment_method: String,
+    /// `date_created` (whole seconds, as the API shows it).
+    #[serde(default)]
+    pub date_created: Option<DateTime<Utc>>,
 }
 
 /// One v3 refund.
@@ -350,6 +370,14 @@ pub(crate) struct Order {
     pub shipping_refunded: Decimal,
     /// Stock was taken for this order (live capture), so a cancel or full refund returns it.
     pub stock_taken: bool,
+    /// The display (non-transactional) currency the shopper browsed in: (id, code, rate from
+    /// the store default). The order is transacted in the store default then.
+    pub display: Option<(u64, String, Decimal)>,
+    /// Merchant's staff notes.
+    pub staff_notes: String,
+    /// Tracking numbers of the order's shipments (shipments are not served; adding one
+    /// changes the order's `date_modified`).
+    pub tracking_numbers: Vec<String>,
 }
 
 /// Derived money of an order.
@@ -569,7 +597,17 @@ impl Store {
                     line_count: o.lines.len(),
                     refunded_total: o.refunded_total,
                     status_id: u32::from(o.status_id),
+                    store_currency: o.store_default_currency.clone(),
+                    rate: o.rate,
+                    display_currency: o.display.as_ref().map(|d| d.1.clone()),
+                    payment_method: o.payment_method.to_owned(),
+                    date_created: Some(o.date_created),
                 })
+                .collect(),
+            currency_rates: self
+                .currencies
+                .iter()
+                .map(|c| (c.code.clone(), c.rate))
                 .collect(),
             variant_ids: self.variants.keys().copied().collect(),
             variants: self

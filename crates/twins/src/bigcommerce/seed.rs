@@ -504,6 +504,15 @@ pub(crate) struct Overrides {
     pub no_coupon: bool,
     /// `order_source` (default `www`; orders created over the v2 API are `external`).
     pub order_source: Option<&'static str>,
+    /// The display currency the shopper browsed in (the order is then transacted in the
+    /// store default).
+    pub display: Option<Currency>,
+    /// `Some(true)`: the SAVE10 coupon applies (store default currency only); `Some(false)`:
+    /// none; `None`: the seeded draw.
+    pub coupon: Option<bool>,
+    /// Shipping method: 0 free, 1 flat rate (4.95), 2 express (9.95, in the store default
+    /// currency); `None`: the seeded draw.
+    pub shipping: Option<i32>,
 }
 
 pub(crate) fn build_order(
@@ -587,7 +596,12 @@ pub(crate) fn build_order(
     }
     // Coupons only work in the store's default currency.
     let mut coupon = None;
-    if !ov.no_coupon && currency.is_default && rng.random_bool(0.25) {
+    let wants_coupon = match ov.coupon {
+        Some(forced) => forced,
+        // Drawn exactly as before scripted coupons existed, so seeded stores stay the same.
+        None => !ov.no_coupon && currency.is_default && rng.random_bool(0.25),
+    };
+    if wants_coupon && currency.is_default {
         let subtotal: Decimal = lines.iter().map(OrderLine::total_ex).sum();
         let discount = (subtotal * Decimal::new(10, 2)).round_dp(dp);
         if discount > Decimal::ZERO {
@@ -607,7 +621,7 @@ pub(crate) fn build_order(
             coupon = Some((cid, "SAVE10".to_owned(), discount));
         }
     }
-    let (shipping_usd, method) = match rng.random_range(0..3) {
+    let (shipping_usd, method) = match ov.shipping.unwrap_or_else(|| rng.random_range(0..3i32)) {
         0 => (Decimal::ZERO, "Free Shipping"),
         1 => (Decimal::new(495, 2), "Flat Rate"),
         _ => (Decimal::new(995, 2), "Express"),
@@ -695,6 +709,9 @@ pub(crate) fn build_order(
         refunded_total: Decimal::ZERO,
         shipping_refunded: Decimal::ZERO,
         stock_taken: false,
+        display: ov.display.map(|d| (d.id, d.code, d.rate)),
+        staff_notes: String::new(),
+        tracking_numbers: Vec::new(),
     };
     if paid {
         for l in &order.lines {

@@ -57,6 +57,20 @@ pub struct CheckoutSpec {
     pub cart_id: Option<String>,
 }
 
+/// What a scripted checkout fixes beyond [`CheckoutSpec`] (all optional: `None` keeps the
+/// seeded draw).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutExtras {
+    /// A display (non-transactional) currency the shopper browsed in: the order is then
+    /// transacted in the store default currency, with `currency_code` the display one.
+    pub display_currency: Option<String>,
+    /// Force the SAVE10 coupon (10 % off; store default currency only) on or off.
+    pub coupon: Option<bool>,
+    /// Shipping: `free`, `flat` (4.95) or `express` (9.95), in the store default currency
+    /// converted to the order's.
+    pub shipping: Option<String>,
+}
+
 /// Webhook delivery faults (the scenario runner toggles them on the clock).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookFaults {
@@ -567,8 +581,37 @@ pub(crate) fn checkout(
     inner: &Inner,
     person_id: u64,
     spec: &CheckoutSpec,
+    extras: &CheckoutExtras,
 ) -> Result<u64, TwinError> {
+    let shipping = match extras.shipping.as_deref() {
+        None => None,
+        Some("free") => Some(0),
+        Some("flat") => Some(1),
+        Some("express") => Some(2),
+        Some(other) => {
+            return Err(rejected(format!(
+                "shipping {other:?} is not offered (free, flat, express)"
+            )))
+        }
+    };
     locked(inner, |store, rng| {
+        let display = match &extras.display_currency {
+            None => None,
+            Some(code) => {
+                let found = resolve_currency(store, Some(code))?;
+                if found.is_default {
+                    return Err(rejected(format!(
+                        "{code} is the store default; a display currency differs from it"
+                    )));
+                }
+                Some(found)
+            }
+        };
+        if display.is_some() && (spec.currency.is_some() || spec.cart_id.is_some()) {
+            return Err(rejected(
+                "a display-currency order is transacted in the store default; give no currency or cart",
+            ));
+        }
         let idx = person_index(store, person_id)?;
         let person = store.persons[idx].clone();
         let customer_id = if spec.as_guest {
@@ -668,6 +711,9 @@ pub(crate) fn checkout(
             cart_id: spec.cart_id.clone(),
             no_coupon: spec.cart_id.is_some(),
             order_source: None,
+            display,
+            coupon: extras.coupon,
+            shipping,
         };
         let countries = seed::countries();
         let id = seed::build_order(store, rng, &countries, plan, ov)
@@ -707,6 +753,17 @@ pub(crate) enum Transition {
     Ship,
     /// Cancelled → 5.
     Cancel,
+    /// An authorize-only gateway: → 11 with `payment_status` `authorized`; no money yet.
+    Authorize,
+    /// Cash on delivery: → 11 with `payment_status` `pending`; paid when delivered.
+    CashOnDelivery,
+    /// The money arrives: an authorization captured, cash on delivery or an offline payment
+    /// received (`payment_status` `captured`/`paid`; from 7 → 11).
+    Capture,
+    /// Packed, waiting for the carrier: → 9.
+    AwaitShipment,
+    /// Some items shipped: → 3.
+    ShipPartially,
 }
 
 pub(crate) fn transition(inner: &Inner, order_id: u64, t: Transition) -> Result<(), TwinError> {
@@ -733,6 +790,15 @@ pub(crate) fn transition_locked(
         Transition::AwaitPayment => ("await payment for", matches!(from, 0 | 1), 7),
         Transition::Ship => ("ship", matches!(from, 3 | 9 | 11), 2),
         Transition::Cancel => ("cancel", !matches!(from, 4 | 5), 5),
+        Transition::Authorize => ("authorize", matches!(from, 0 | 1), 11),
+        Transition::CashOnDelivery => ("take cash on delivery for", matches!(from, 0 | 1), 11),
+        Transition::Capture => (
+            "capture",
+            !order.paid && matches!(from, 2 | 3 | 7 | 8 | 9 | 11),
+            if from == 7 { 11 } else { from },
+        ),
+        Transition::AwaitShipment => ("await shipment for", from == 11, 9),
+        Transition::ShipPartially => ("ship part of", matches!(from, 9 | 11), 3),
     };
     if !allowed {
         return Err(TwinError::InvalidTransition {
@@ -765,6 +831,35 @@ pub(crate) fn transition_locked(
             order.payment_method = "Bank Deposit";
         }
         Transition::Ship => order.date_shipped = Some(secs(now)),
+        Transition::AwaitShipment | Transition::ShipPartially => {}
+        Transition::Authorize | Transition::CashOnDelivery => {
+            let authorize = t == Transition::Authorize;
+            order.payment_status = if authorize { "authorized" } else { "pending" };
+            order.payment_method = if authorize {
+                "Credit Card"
+            } else {
+                "Cash on Delivery"
+            };
+            if authorize {
+                order.payment_provider_id = format!("ch_{:016x}", rng.random::<u64>());
+            }
+            // The goods are committed at checkout.
+            order.stock_taken = true;
+            stock = -1;
+        }
+        Transition::Capture => {
+            order.paid = true;
+            order.paid_at = Some(now);
+            order.payment_status = if order.payment_status == "authorized" {
+                "captured"
+            } else {
+                "paid"
+            };
+            if !order.stock_taken {
+                order.stock_taken = true;
+                stock = -1;
+            }
+        }
         Transition::Cancel => {
             if !order.paid {
                 order.payment_status = "void";
@@ -781,16 +876,51 @@ pub(crate) fn transition_locked(
         "store/order/updated",
         json!({ "type": "order", "id": order_id }),
     );
-    emit(
-        inner,
-        store,
-        "store/order/statusUpdated",
-        json!({ "type": "order", "id": order_id, "status": { "previous_status_id": from, "new_status_id": to } }),
-    );
+    if from != to {
+        emit(
+            inner,
+            store,
+            "store/order/statusUpdated",
+            json!({ "type": "order", "id": order_id, "status": { "previous_status_id": from, "new_status_id": to } }),
+        );
+    }
     if stock != 0 {
         move_stock(inner, store, order_id, stock);
     }
     Ok(())
+}
+
+/// A merchant edit that is not a status move: a staff note, or a shipment's tracking number
+/// (`date_modified` bumps, `store/order/updated` fires).
+pub(crate) fn edit_order(inner: &Inner, order_id: u64, edit: OrderEdit) -> Result<(), TwinError> {
+    locked(inner, |store, _| {
+        let now = inner.clock.now();
+        let order = store
+            .orders
+            .get_mut(&order_id)
+            .ok_or(TwinError::UnknownOrder(order_id))?;
+        match edit {
+            OrderEdit::StaffNote(note) => order.staff_notes = note,
+            OrderEdit::Tracking(number) => order.tracking_numbers.push(number),
+        }
+        order.date_modified = secs(now);
+        emit(
+            inner,
+            store,
+            "store/order/updated",
+            json!({ "type": "order", "id": order_id }),
+        );
+        Ok(())
+    })
+}
+
+/// An order edit without a status move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEdit {
+    /// Replaces the staff notes.
+    StaffNote(String),
+    /// Adds a shipment tracking number.
+    Tracking(String),
 }
 
 /// Stock leaves (`sign` -1, on capture) or comes back (+1, on cancel or full refund); the
@@ -1347,6 +1477,7 @@ pub(crate) fn create_order_rest(inner: &Inner, req: &RestOrder) -> Result<u64, T
             cart_id: None,
             no_coupon: true,
             order_source: Some("external"),
+            ..Overrides::default()
         };
         let countries = seed::countries();
         let id = seed::build_order(store, rng, &countries, plan, ov)

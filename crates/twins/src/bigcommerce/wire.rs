@@ -111,14 +111,15 @@ pub(crate) fn order_json(
         "ip_address_v6": "",
         "geoip_country": o.geoip_country,
         "geoip_country_iso2": o.geoip_iso2,
-        "currency_id": o.currency_id,
-        "currency_code": o.currency_code,
-        "currency_exchange_rate": rate(o.rate),
+        // The display currency (the transactional one unless the shopper browsed in another).
+        "currency_id": o.display.as_ref().map_or(o.currency_id, |d| d.0),
+        "currency_code": o.display.as_ref().map_or(o.currency_code.as_str(), |d| d.1.as_str()),
+        "currency_exchange_rate": rate(o.display.as_ref().map_or(o.rate, |d| d.2)),
         "default_currency_id": o.currency_id,
         "default_currency_code": o.currency_code,
         "store_default_currency_code": if o.multi_currency { o.store_default_currency.clone() } else { String::new() },
         "store_default_to_transactional_exchange_rate": rate(o.rate),
-        "staff_notes": "",
+        "staff_notes": o.staff_notes,
         "customer_message": "",
     });
     let more = merge(

@@ -44,6 +44,7 @@ fn settings() -> IngestSettings {
             group_names: Default::default(),
             attribute_names: Default::default(),
             orders: Default::default(),
+            currencies: Default::default(),
         },
         phone_region: Some("US".into()),
         policy: crate::config::IdentityPolicy::Bigreach,
