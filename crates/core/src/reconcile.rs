@@ -381,6 +381,8 @@ pub struct StatusNames {
     pub refund: String,
     /// Cancellation.
     pub cancelled: String,
+    /// An amount edit on a paid order (the event carries the change).
+    pub adjusted: String,
 }
 
 impl StatusNames {
@@ -390,6 +392,7 @@ impl StatusNames {
             success: mapping.success.clone(),
             refund: mapping.refund.clone(),
             cancelled: mapping.cancelled.clone(),
+            adjusted: mapping.adjusted.clone(),
         }
     }
 }
@@ -412,9 +415,16 @@ pub fn compare(
     let mut sales: BTreeMap<u64, Vec<&DeliveredPurchase>> = BTreeMap::new();
     let mut refunds: BTreeMap<u64, Vec<&DeliveredPurchase>> = BTreeMap::new();
     let mut cancellations: BTreeSet<u64> = BTreeSet::new();
+    // Amount edits of paid orders, each acknowledged event once (by command).
+    let mut adjustments: BTreeMap<u64, Decimal> = BTreeMap::new();
+    let mut adjustment_commands = BTreeSet::new();
     for purchase in delivered {
         if purchase.status == names.success || purchase.status.is_empty() {
             sales.entry(purchase.order_id).or_default().push(purchase);
+        } else if purchase.status == names.adjusted {
+            if adjustment_commands.insert(purchase.command_id) {
+                *adjustments.entry(purchase.order_id).or_default() += purchase.amount;
+            }
         } else if purchase.status == names.refund {
             if let Some(id) = purchase.refund_id {
                 refunds.entry(id).or_default().push(purchase);
@@ -452,7 +462,9 @@ pub fn compare(
         r.bigcommerce_tax += order.total_tax;
         r.bigcommerce_shipping += order.shipping_cost_inc_tax;
         let acks = sales.remove(&order.id).unwrap_or_default();
-        let class = classify(order.total_inc_tax, &currency, &acks);
+        // Bloomreach's amount for a sale: the sale event plus the changes of any amount edits.
+        let adjustment = adjustments.remove(&order.id).unwrap_or_default();
+        let class = classify(order.total_inc_tax - adjustment, &currency, &acks);
         if let Some(first) = acks.first() {
             // Bloomreach's side counts on Bloomreach's day (the same day when the timestamp is
             // the order's creation, as BigReach sends it).
@@ -460,7 +472,7 @@ pub fn compare(
             if range.contains(br_day) {
                 let r = row(&mut rows, br_day, &first.currency);
                 r.bloomreach_orders += 1;
-                r.bloomreach_gross += first.amount;
+                r.bloomreach_gross += first.amount + adjustment;
             }
         }
         count(row(&mut rows, day, &currency), class);
@@ -473,7 +485,7 @@ pub fn compare(
                 day,
                 currency: currency.clone(),
                 bigcommerce_amount: Some(order.total_inc_tax),
-                bloomreach_amount: acks.first().map(|a| a.amount),
+                bloomreach_amount: acks.first().map(|a| a.amount + adjustment),
                 acknowledged: acks.len() as u32,
                 note: String::new(),
             });

@@ -52,6 +52,7 @@ fn names() -> StatusNames {
         success: "success".into(),
         refund: "refund".into(),
         cancelled: "cancelled".into(),
+        adjusted: "adjusted".into(),
     }
 }
 
@@ -318,4 +319,53 @@ fn only_purchase_events_are_read_from_the_ledger_and_amounts_keep_their_digits()
     let p = ack(1, 9, "success", "1234567.89", "GBP", "2026-03-02T10:00:00Z");
     assert_eq!(p.amount, d("1234567.89"));
     assert_eq!((p.order_id, p.currency.as_str()), (9, "GBP"));
+}
+
+#[test]
+fn an_amount_edit_counts_with_its_sale_on_bloomreachs_side() {
+    // The merchant edited a paid order from 10.00 to 12.50: the sale said 10.00, the adjustment
+    // +2.50; Bloomreach's side is 12.50, matched.
+    let side = BigCommerceSide {
+        orders: vec![order(
+            1,
+            "Mon, 02 Mar 2026 10:00:00 +0000",
+            "USD",
+            "12.50",
+            11,
+        )],
+        refunds: vec![],
+    };
+    let delivered = vec![
+        ack(1, 1, "success", "10.00", "USD", "2026-03-02T10:00:00Z"),
+        ack(2, 1, "adjusted", "2.50", "USD", "2026-03-02T15:00:00Z"),
+    ];
+    let out = compare(
+        range("2026-03-02", "2026-03-02"),
+        Tz::UTC,
+        &OrderMapping::default(),
+        &names(),
+        &side,
+        &delivered,
+        now(),
+    );
+    assert!(out.balanced, "{out:#?}");
+    assert_eq!(out.rows[0].bloomreach_gross, d("12.50"));
+    // Without the adjustment it is a mismatch, with both amounts shown.
+    let out = compare(
+        range("2026-03-02", "2026-03-02"),
+        Tz::UTC,
+        &OrderMapping::default(),
+        &names(),
+        &side,
+        &delivered[..1],
+        now(),
+    );
+    assert_eq!(out.findings[0].class, Class::AmountMismatch);
+    assert_eq!(
+        (
+            out.findings[0].bigcommerce_amount,
+            out.findings[0].bloomreach_amount
+        ),
+        (Some(d("12.50")), Some(d("10.00")))
+    );
 }
