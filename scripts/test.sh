@@ -16,7 +16,7 @@ cargo test --quiet 2>&1 | tee target/test-output.txt
 echo "== demo"
 cargo run --quiet --bin bigreach -- demo --plan data/demo.toml
 echo "== scenarios"
-cargo run --quiet --bin bigreach -- scenario run data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml
+cargo run --quiet --bin bigreach -- scenario run data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml data/scenarios/catalog/*.toml
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt

@@ -336,6 +336,13 @@ fn print_scenario(r: &ScenarioReport) {
         s.refunds_wrong_amount,
         s.refunds_unknown
     );
+    println!(
+        "  cancellations {} paid then cancelled (missing {}, doubled {}, unknown {})",
+        s.cancellations_in_bigcommerce,
+        s.cancellations_missing,
+        s.cancellations_duplicated,
+        s.cancellations_unknown
+    );
     println!("  {}", s.revenue.describe());
     for e in r.action_errors.iter().chain(&r.unmet_expectations) {
         println!("  ! {e}");

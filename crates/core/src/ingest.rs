@@ -687,6 +687,32 @@ mod tests {
     }
 
     #[test]
+    fn a_second_partial_refund_is_news_though_status_and_totals_stay_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut o = order(9, 14, "bo@shop.com");
+        o.payment_status = "partially refunded".into();
+        o.refunds = vec![refund(31, 9, "4.00")];
+        ingest_at(&store, &o, 1);
+        // Another partial refund: still status 14, same totals, one more refund.
+        o.refunds.push(refund(32, 9, "2.00"));
+        o.date_modified += chrono::Duration::minutes(5);
+        let report = ingest_at(&store, &o, 2);
+        assert_eq!(report.enqueued, 2, "refund 32 and its item");
+        let api = AppApi::new(store.clone(), ManualClock::new(Utc::now()));
+        let facts: Vec<String> = api
+            .trace("bo@shop.com")
+            .unwrap()
+            .commands
+            .iter()
+            .map(|c| c.fact.clone())
+            .collect();
+        assert!(facts.contains(&"refund:32".to_owned()), "{facts:?}");
+        // Seen again unchanged: nothing.
+        assert_eq!(ingest_at(&store, &o, 3).enqueued, 0);
+    }
+
+    #[test]
     fn fulfilment_only_updates_send_nothing_and_an_amount_edit_sends_one_adjustment() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();

@@ -60,6 +60,14 @@ pub struct DemoSummary {
     /// Refund events for no refund of a paid order (an unknown refund, or one of an order whose
     /// sale never happened).
     pub refunds_unknown: usize,
+    /// Paid orders later cancelled or declined (each must be one cancellation event).
+    pub cancellations_in_bigcommerce: usize,
+    /// Paid-then-cancelled orders without a cancellation event.
+    pub cancellations_missing: usize,
+    /// Extra cancellation events beyond one per order.
+    pub cancellations_duplicated: usize,
+    /// Cancellation events for orders that were not paid and then cancelled.
+    pub cancellations_unknown: usize,
     /// Persons in the store's truth.
     pub persons_in_truth: usize,
     /// Profiles in Bloomreach.
@@ -235,6 +243,12 @@ pub enum Check {
     RefundsWrongAmount,
     /// [`DemoSummary::refunds_unknown`].
     RefundsUnknown,
+    /// [`DemoSummary::cancellations_missing`].
+    CancellationsMissing,
+    /// [`DemoSummary::cancellations_duplicated`].
+    CancellationsDuplicated,
+    /// [`DemoSummary::cancellations_unknown`].
+    CancellationsUnknown,
     /// [`DemoSummary::duplicate_profiles`].
     DuplicateProfiles,
     /// [`DemoSummary::merged_profiles`].
@@ -247,7 +261,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 17] = [
         Check::Finished,
         Check::PurchasesMissing,
         Check::PurchasesDuplicated,
@@ -258,6 +272,9 @@ impl Check {
         Check::RefundsDuplicated,
         Check::RefundsWrongAmount,
         Check::RefundsUnknown,
+        Check::CancellationsMissing,
+        Check::CancellationsDuplicated,
+        Check::CancellationsUnknown,
         Check::DuplicateProfiles,
         Check::MergedProfiles,
         Check::PersonsWithoutProfile,
@@ -276,7 +293,10 @@ impl Check {
             | Check::RefundsMissing
             | Check::RefundsDuplicated
             | Check::RefundsWrongAmount
-            | Check::RefundsUnknown => Family::Purchases,
+            | Check::RefundsUnknown
+            | Check::CancellationsMissing
+            | Check::CancellationsDuplicated
+            | Check::CancellationsUnknown => Family::Purchases,
             Check::DuplicateProfiles | Check::MergedProfiles | Check::PersonsWithoutProfile => {
                 Family::People
             }
@@ -297,6 +317,9 @@ impl Check {
             Check::RefundsDuplicated => "refund events doubled",
             Check::RefundsWrongAmount => "refund events with a wrong amount or currency",
             Check::RefundsUnknown => "refund events for no refund of a paid order",
+            Check::CancellationsMissing => "paid orders cancelled without a cancellation event",
+            Check::CancellationsDuplicated => "cancellation events doubled",
+            Check::CancellationsUnknown => "cancellation events for orders not paid and cancelled",
             Check::DuplicateProfiles => "extra profiles of split persons",
             Check::MergedProfiles => "profiles holding several persons",
             Check::PersonsWithoutProfile => "persons without a profile",
@@ -338,6 +361,9 @@ impl DemoSummary {
             Check::RefundsDuplicated => self.refunds_duplicated,
             Check::RefundsWrongAmount => self.refunds_wrong_amount,
             Check::RefundsUnknown => self.refunds_unknown,
+            Check::CancellationsMissing => self.cancellations_missing,
+            Check::CancellationsDuplicated => self.cancellations_duplicated,
+            Check::CancellationsUnknown => self.cancellations_unknown,
             Check::DuplicateProfiles => self.duplicate_profiles,
             Check::MergedProfiles => self.merged_profiles,
             Check::PersonsWithoutProfile => self.persons_without_profile,
@@ -691,6 +717,7 @@ pub fn evaluate_in(
         }
     }
     evaluate_refunds(store, bloomreach, &paid, &mut summary);
+    evaluate_cancellations(bloomreach, &paid, &mut summary);
     summary.persons_in_truth = store.persons.len();
     summary.profiles_in_bloomreach = bloomreach.profiles.len();
 
@@ -798,6 +825,43 @@ fn evaluate_refunds(
     summary.refunds_unknown = held.keys().filter(|id| !expected.contains_key(id)).count();
 }
 
+/// Cancellations: each paid (and identifiable) order that was then cancelled or declined (status
+/// 5 or 6) is exactly one `purchase` event with `purchase_status` `cancelled`; no cancellation
+/// event for anything else.
+fn evaluate_cancellations(
+    bloomreach: &BloomreachTruth,
+    paid: &[&bigreach_twins::bigcommerce::OrderTruth],
+    summary: &mut DemoSummary,
+) {
+    let expected: BTreeSet<u64> = paid
+        .iter()
+        .filter(|o| matches!(o.status_id, 5 | 6))
+        .map(|o| o.order_id)
+        .collect();
+    let mut held: BTreeMap<u64, usize> = BTreeMap::new();
+    for event in bloomreach.profiles.iter().flat_map(|p| &p.events) {
+        let cancelled = event
+            .properties
+            .get("purchase_status")
+            .and_then(|v| v.as_str())
+            == Some("cancelled");
+        if event.event_type != "purchase" || !cancelled {
+            continue;
+        }
+        if let Some(id) = event.properties.get("purchase_id").and_then(|v| v.as_u64()) {
+            *held.entry(id).or_default() += 1;
+        }
+    }
+    summary.cancellations_in_bigcommerce = expected.len();
+    for id in &expected {
+        match held.get(id) {
+            None => summary.cancellations_missing += 1,
+            Some(n) => summary.cancellations_duplicated += n - 1,
+        }
+    }
+    summary.cancellations_unknown = held.keys().filter(|id| !expected.contains(id)).count();
+}
+
 fn percentile(sorted: &[u64], p: usize) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -849,6 +913,9 @@ mod tests {
                 Check::RefundsDuplicated => summary.refunds_duplicated = 2,
                 Check::RefundsWrongAmount => summary.refunds_wrong_amount = 2,
                 Check::RefundsUnknown => summary.refunds_unknown = 2,
+                Check::CancellationsMissing => summary.cancellations_missing = 2,
+                Check::CancellationsDuplicated => summary.cancellations_duplicated = 2,
+                Check::CancellationsUnknown => summary.cancellations_unknown = 2,
                 Check::DuplicateProfiles => summary.duplicate_profiles = 2,
                 Check::MergedProfiles => summary.merged_profiles = 2,
                 Check::PersonsWithoutProfile => summary.persons_without_profile = 2,
@@ -979,6 +1046,56 @@ mod tests {
         assert_eq!(summary.refunds_duplicated, 1, "11");
         assert_eq!(summary.refunds_wrong_amount, 1, "12 is a cent off");
         assert_eq!(summary.refunds_unknown, 1, "14");
+        assert!(!summary.family_is_clean(Family::Purchases));
+    }
+
+    #[test]
+    fn cancellations_are_judged_missing_doubled_or_unknown() {
+        let with_status = |id: u64, paid: bool, status_id: u32| {
+            let mut o = order(id, 1, "USD", "10.00", "1");
+            o.paid = paid;
+            o.status_id = status_id;
+            o
+        };
+        // 1 paid then cancelled (one event, right), 2 paid then declined (missing), 3 paid then
+        // cancelled (doubled), 4 declined before payment and 5 shipped: no event is due.
+        let orders = [
+            with_status(1, true, 5),
+            with_status(2, true, 6),
+            with_status(3, true, 5),
+            with_status(4, false, 6),
+            with_status(5, true, 2),
+        ];
+        let cancellation = |order_id: u64| bigreach_twins::bloomreach::EventTruth {
+            event_type: "purchase".into(),
+            timestamp: 1.0,
+            properties:
+                serde_json::json!({"purchase_id": order_id, "purchase_status": "cancelled"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            received_at: chrono::Utc::now(),
+        };
+        let bloomreach = BloomreachTruth {
+            profiles: vec![bigreach_twins::bloomreach::ProfileTruth {
+                internal_id: 1,
+                ids: Default::default(),
+                properties: Default::default(),
+                events: [1, 3, 3, 4].into_iter().map(cancellation).collect(),
+                merged_from: Vec::new(),
+                anonymized: false,
+            }],
+            catalogs: Vec::new(),
+            imports: Vec::new(),
+            stats: Default::default(),
+        };
+        let paid: Vec<_> = orders.iter().filter(|o| o.paid).collect();
+        let mut summary = clean();
+        evaluate_cancellations(&bloomreach, &paid, &mut summary);
+        assert_eq!(summary.cancellations_in_bigcommerce, 3);
+        assert_eq!(summary.cancellations_missing, 1, "2");
+        assert_eq!(summary.cancellations_duplicated, 1, "3");
+        assert_eq!(summary.cancellations_unknown, 1, "4");
         assert!(!summary.family_is_clean(Family::Purchases));
     }
 

@@ -17,8 +17,9 @@ use crate::model::{Lane, NewCommand};
 /// statuses) sends nothing. They are: what the order counts as (paid, held, cancelled,
 /// refunded; not the status id), the transactional currency and the order amounts (totals
 /// with and without tax, tax, shipping, discounts), every line (product, variant, SKU,
-/// quantity, unit and line prices), and the buyer (customer id, billing email, phone, names,
-/// country, city, email opt-in, locale).
+/// quantity, unit and line prices), the buyer (customer id, billing email, phone, names,
+/// country, city, email opt-in, locale), and its refunds (each refund id with its amount: a
+/// second partial refund leaves the status and the totals as they were, yet it is news).
 pub fn marketing_fields(order: &Order, ctx: &MappingContext) -> Value {
     let b = &order.billing_address;
     let lines: Vec<Value> = order
@@ -46,6 +47,11 @@ pub fn marketing_fields(order: &Order, ctx: &MappingContext) -> Value {
         "lines": lines,
         "buyer": [order.customer_id, b.email, b.phone, b.first_name, b.last_name,
                   b.country_iso2, b.city, order.is_email_opt_in, order.customer_locale],
+        "refunds": order
+            .refunds
+            .iter()
+            .map(|r| json!([r.id, r.total_amount.normalize().to_string()]))
+            .collect::<Vec<_>>(),
     })
 }
 
