@@ -99,6 +99,10 @@ pub struct MappingSettings {
     /// refunded) and the `purchase_status` names; defaults in `data/mapping.toml` `[orders]`.
     #[serde(default)]
     pub orders: crate::map::payment::OrderMappingSettings,
+    /// Which variant options and product custom fields become catalog fields; defaults in
+    /// `data/catalog.toml` (data/contract/catalog.md).
+    #[serde(default)]
+    pub catalog: crate::map::CatalogMappingSettings,
 }
 
 /// Alert thresholds.
@@ -524,6 +528,13 @@ impl Config {
             crate::map::payment::OrderMapping::with_overrides(&self.mapping.orders)
         {
             for (field, problem) in order_problems {
+                check(false, &field, &problem);
+            }
+        }
+        if let Err(catalog_problems) =
+            crate::map::CatalogMapping::with_overrides(&self.mapping.catalog)
+        {
+            for (field, problem) in catalog_problems {
                 check(false, &field, &problem);
             }
         }

@@ -13,6 +13,7 @@ use crate::identity::rules::{self, Resolution};
 use crate::identity::{normalize_email, normalize_phone, PersonKey, ResolvedIds};
 use crate::map::{self, MappingContext};
 use crate::model::{FetchTarget, Lane, ResourceKind, Snapshot};
+use crate::outbox::CommandStatus;
 use crate::store::{Store, StoreError, StoreTxn, WithheldRecord};
 
 /// A resource fetched from BigCommerce.
@@ -91,6 +92,8 @@ pub struct IngestSettings {
     pub phone_region: Option<String>,
     /// How customer IDs are chosen.
     pub policy: crate::config::IdentityPolicy,
+    /// Which option and custom fields become catalog fields.
+    pub catalog: map::CatalogMapping,
 }
 
 fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
@@ -177,12 +180,65 @@ fn apply(
         Resource::Customer(customer) => {
             customer_commands(tx, settings, customer, item.initial_sync)?
         }
-        Resource::Product(product) => map::catalog_commands(product),
+        Resource::Product(product) => {
+            return catalog_deltas(tx, settings, product, now_ms, report);
+        }
         Resource::Cart(cart) => cart_commands(tx, settings, cart, now_ms, report)?,
     };
     for command in &commands {
         if tx.enqueue(command, now_ms)?.is_some() {
             report.enqueued += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot key of a catalog item's last enqueued full state.
+fn catalog_state_key(item_id: &str) -> String {
+    format!("catalog_item:{item_id}")
+}
+
+/// Enqueues one command per variant whose state changed, carrying only what changed since the
+/// last state enqueued for it (all of it the first time), plus the fields of a last command
+/// that never reached Bloomreach: enqueuing supersedes that one, so nothing it carried is lost.
+fn catalog_deltas(
+    tx: &mut StoreTxn<'_>,
+    settings: &IngestSettings,
+    product: &Product,
+    now_ms: i64,
+    report: &mut IngestReport,
+) -> Result<(), StoreError> {
+    type Properties = serde_json::Map<String, serde_json::Value>;
+    for item in map::catalog_items(product, &settings.catalog) {
+        let key = catalog_state_key(&item.item_id);
+        let previous = tx
+            .snapshot(&key)?
+            .and_then(|s| serde_json::from_slice::<Properties>(&s.json).ok());
+        let unsent = tx
+            .fact_record(&item.fact())?
+            .filter(|r| {
+                !matches!(
+                    r.status,
+                    CommandStatus::Delivered | CommandStatus::Superseded
+                )
+            })
+            .and_then(|r| serde_json::from_slice::<Properties>(&r.payload).ok());
+        let delta = map::catalog_delta(&item.properties, previous.as_ref(), unsent.as_ref());
+        if tx.enqueue(&item.command(&delta), now_ms)?.is_some() {
+            report.enqueued += 1;
+            let json = serde_json::to_vec(&item.properties).map_err(|e| StoreError::Codec {
+                what: "catalog item state",
+                operation: "encoded",
+                message: e.to_string(),
+            })?;
+            tx.put_snapshot(
+                &key,
+                &Snapshot {
+                    fingerprint: item.content_hash(),
+                    observed_at_ms: now_ms,
+                    json,
+                },
+            )?;
         }
     }
     Ok(())
@@ -459,6 +515,7 @@ mod tests {
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,
+            catalog: Default::default(),
         }
     }
 

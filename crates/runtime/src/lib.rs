@@ -32,7 +32,7 @@ use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
 use bigreach_core::ingest::IngestSettings;
-use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
+use bigreach_core::map::{MappingContext, ProfileMapping};
 use bigreach_core::secret::{SecretError, SecretResolver};
 use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
@@ -414,6 +414,10 @@ impl Appliance {
         tasks.push(tokio::spawn(bloomreach_stages(
             BloomreachStages {
                 catalog_name: config.bloomreach.catalog_name.clone(),
+                catalog_fields: catalog_fields(
+                    &bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+                        .unwrap_or_default(),
+                ),
                 parts: DelivererParts {
                     store,
                     bloomreach,
@@ -695,6 +699,9 @@ async fn bigcommerce_preflight(
         },
         phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
         policy: config.bloomreach.identity,
+        // Config validation already rejected every bad `[mapping.catalog]` entry.
+        catalog: bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+            .unwrap_or_default(),
     };
     let hook_check = if config.webhooks.manage_hooks {
         let destination = config.webhooks.public_url.clone();
@@ -764,6 +771,8 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
 /// What delivery needs to start; `parts.catalog_id` is filled in once the catalog is set up.
 struct BloomreachStages {
     catalog_name: String,
+    /// The catalog contract's fields (data/contract/catalog.md), declared before any write.
+    catalog_fields: Vec<CatalogField>,
     parts: DelivererParts,
     retry: Arc<StartupRetry>,
 }
@@ -773,6 +782,7 @@ struct BloomreachStages {
 async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiver<bool>) {
     let BloomreachStages {
         catalog_name,
+        catalog_fields,
         mut parts,
         retry,
     } = stages;
@@ -784,7 +794,7 @@ async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiv
             retry_policy::bloomreach_request,
             || async {
                 bloomreach.system_time().await?;
-                ensure_catalog(&bloomreach, &catalog_name).await
+                ensure_catalog(&bloomreach, &catalog_name, &catalog_fields).await
             },
             &mut shutdown,
         )
@@ -805,15 +815,28 @@ async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiv
     Arc::new(Deliverer::new(parts)).run(shutdown).await;
 }
 
-async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String, BloomreachError> {
-    let fields: Vec<CatalogField> = CATALOG_FIELDS
+/// The Bloomreach field declarations of the catalog contract: the built-in fields, then the
+/// option and custom fields of the catalog mapping.
+fn catalog_fields(mapping: &bigreach_core::map::CatalogMapping) -> Vec<CatalogField> {
+    mapping
+        .fields()
         .iter()
-        .map(|(name, field_type, searchable)| CatalogField {
-            name: (*name).to_owned(),
-            field_type: (*field_type).to_owned(),
-            searchable: *searchable,
+        .map(|f| CatalogField {
+            name: f.name.clone(),
+            field_type: f.field_type.clone(),
+            searchable: f.searchable,
         })
-        .collect();
+        .collect()
+}
+
+/// Finds or creates the catalog and declares every field of the contract (Bloomreach refuses
+/// undeclared properties, reference bloomreach.md §4.2); an existing catalog's fields are
+/// replaced by the contract's through `PUT catalogs/{id}`, so a grown mapping extends it.
+async fn ensure_catalog(
+    client: &BloomreachClient,
+    name: &str,
+    fields: &[CatalogField],
+) -> Result<String, BloomreachError> {
     if let Some(existing) = client
         .list_catalogs()
         .await?
@@ -821,10 +844,10 @@ async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String,
         .find(|c| c.name == name)
     {
         // Declare our fields (the catalog rejects undeclared properties).
-        client.update_catalog(&existing.id, name, &fields).await?;
+        client.update_catalog(&existing.id, name, fields).await?;
         return Ok(existing.id);
     }
-    client.create_catalog(name, &fields, true).await
+    client.create_catalog(name, fields, true).await
 }
 
 /// The retry jitter's seed: fixed per install (so a run can be replayed from its data
