@@ -668,4 +668,188 @@ mod tests {
             "{trace:?}"
         );
     }
+
+    fn product(price: f64, sale_price: Option<f64>, stock_m: i64, modified: &str) -> Product {
+        serde_json::from_value(json!({
+            "id": 311, "name": "Organic Tee", "price": price, "sale_price": 0,
+            "inventory_tracking": "variant", "is_visible": true, "availability": "available",
+            "date_modified": modified,
+            "variants": [
+                {"id": 1207, "product_id": 311, "sku": "TEE-M", "price": null,
+                 "sale_price": sale_price, "inventory_level": stock_m},
+                {"id": 1208, "product_id": 311, "sku": "TEE-L", "price": 27.0,
+                 "inventory_level": 5}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn ingest_product(store: &Store, product: Product, now_ms: i64) -> IngestReport {
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        ingest(store, &settings(), &batch, now_ms).unwrap()
+    }
+
+    fn payload(record: &crate::model::OutboxRecord) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_slice(&record.payload).unwrap()
+    }
+
+    fn latest(store: &Store, item: &str) -> crate::model::OutboxRecord {
+        store
+            .fact_command(&format!("item:{item}"))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn answer(store: &Store, id: u64, outcome: crate::outbox::AttemptOutcome) {
+        store.record_attempts(&[(id, outcome)], 0, 5).unwrap();
+    }
+
+    fn delivered() -> crate::outbox::AttemptOutcome {
+        crate::outbox::AttemptOutcome::Delivered { request_id: None }
+    }
+
+    /// What Bloomreach holds after applying `payloads` in order as partial updates.
+    fn applied<'a>(
+        payloads: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut item = serde_json::Map::new();
+        for p in payloads {
+            for (k, v) in p {
+                item.insert(k.clone(), v.clone());
+            }
+        }
+        item
+    }
+
+    fn full_state(product: &Product, item: usize) -> serde_json::Map<String, serde_json::Value> {
+        map::catalog_items(product, &settings().catalog)[item]
+            .properties
+            .clone()
+    }
+
+    #[test]
+    fn a_first_catalog_write_is_full_and_a_change_sends_only_the_changed_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let v1 = product(25.0, None, 31, "2025-03-03T14:25:41+00:00");
+        assert_eq!(ingest_product(&store, v1.clone(), 1).enqueued, 2);
+        let first = latest(&store, "1207");
+        assert_eq!(
+            payload(&first),
+            full_state(&v1, 0),
+            "first write: the full state"
+        );
+        answer(&store, first.id, delivered());
+        answer(&store, latest(&store, "1208").id, delivered());
+
+        let v2 = product(25.0, None, 30, "2025-03-03T15:00:00+00:00");
+        let report = ingest_product(&store, v2.clone(), 2);
+        assert_eq!(
+            report.enqueued, 1,
+            "variant 1208 did not change: nothing for it"
+        );
+        let second = latest(&store, "1207");
+        assert_eq!(
+            serde_json::Value::Object(payload(&second)),
+            json!({"stock_level": 30}),
+            "only the changed field"
+        );
+        answer(&store, second.id, delivered());
+        assert_eq!(
+            applied([&payload(&first), &payload(&second)]),
+            full_state(&v2, 0),
+            "Bloomreach holds the newest state"
+        );
+
+        // The same state seen again (the product was touched, nothing we map changed): the
+        // hash is of the full state, so nothing is enqueued, not even an empty delta.
+        let touched = product(25.0, None, 30, "2025-03-03T16:00:00+00:00");
+        assert_eq!(ingest_product(&store, touched, 3).enqueued, 0);
+        assert_eq!(latest(&store, "1207").id, second.id);
+    }
+
+    #[test]
+    fn a_superseded_catalog_delta_is_carried_by_the_newer_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let v1 = product(25.0, None, 31, "2025-03-03T14:25:41+00:00");
+        ingest_product(&store, v1, 1);
+        let first = latest(&store, "1207");
+        answer(&store, first.id, delivered());
+
+        // A price drop; Bloomreach answers 429, so it stays pending (backing off).
+        let v2 = product(25.0, Some(22.0), 31, "2025-03-03T15:00:00+00:00");
+        ingest_product(&store, v2, 2);
+        let drop = latest(&store, "1207");
+        let drop_fields: Vec<String> = payload(&drop).keys().cloned().collect();
+        assert_eq!(
+            drop_fields,
+            ["discount_percentage", "on_sale", "price"],
+            "the price drop alone"
+        );
+        answer(
+            &store,
+            drop.id,
+            crate::outbox::AttemptOutcome::Retry {
+                error: "429".into(),
+                next_attempt_ms: 10_000,
+                counts: false,
+            },
+        );
+
+        // Then a stock change: it supersedes the pending price drop and must carry it.
+        let v3 = product(25.0, Some(22.0), 30, "2025-03-03T15:01:00+00:00");
+        ingest_product(&store, v3.clone(), 3);
+        let newest = latest(&store, "1207");
+        assert_eq!(
+            store.command(drop.id).unwrap().unwrap().status,
+            CommandStatus::Superseded
+        );
+        let newest_fields: Vec<String> = payload(&newest).keys().cloned().collect();
+        assert_eq!(
+            newest_fields,
+            ["discount_percentage", "on_sale", "price", "stock_level"],
+            "the union of both deltas"
+        );
+        answer(&store, newest.id, delivered());
+        assert_eq!(
+            applied([&payload(&first), &payload(&newest)]),
+            full_state(&v3, 0),
+            "nothing the superseded delta carried is lost"
+        );
+    }
+
+    #[test]
+    fn a_dead_catalog_delta_is_carried_by_the_newer_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        ingest_product(
+            &store,
+            product(25.0, None, 31, "2025-03-03T14:25:41+00:00"),
+            1,
+        );
+        // The first write dies (say, a rejected field); the next state must be full again.
+        let first = latest(&store, "1207");
+        answer(
+            &store,
+            first.id,
+            crate::outbox::AttemptOutcome::Dead {
+                reason: "rejected".into(),
+            },
+        );
+        let v2 = product(25.0, None, 29, "2025-03-03T15:00:00+00:00");
+        ingest_product(&store, v2.clone(), 2);
+        let newest = latest(&store, "1207");
+        assert_eq!(
+            store.command(first.id).unwrap().unwrap().status,
+            CommandStatus::Superseded
+        );
+        assert_eq!(payload(&newest), full_state(&v2, 0));
+    }
 }
