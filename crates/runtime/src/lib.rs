@@ -890,3 +890,103 @@ fn api_token(data_dir: &Path) -> std::io::Result<String> {
     private::write_new_file(&path, token.as_bytes())?;
     Ok(token)
 }
+
+#[cfg(test)]
+mod catalog_setup_tests {
+    use super::*;
+    use bigreach_bloomreach::{CatalogItemUpdate, ClientConfig};
+    use bigreach_clock::ManualClock;
+    use bigreach_core::map::{CatalogMapping, CatalogMappingSettings};
+    use bigreach_twins::bloomreach::{BloomreachTwin, BloomreachTwinConfig};
+    use chrono::{TimeZone, Utc};
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    fn mapping(extra_custom_field: bool) -> CatalogMapping {
+        let mut settings = CatalogMappingSettings::default();
+        if extra_custom_field {
+            settings.custom_fields.insert(
+                "season".into(),
+                bigreach_core::map::catalog::CustomFieldSettings {
+                    field: "season".into(),
+                    field_type: "string".into(),
+                    searchable: true,
+                },
+            );
+        }
+        CatalogMapping::with_overrides(&settings).expect("mapping validates")
+    }
+
+    /// The contract's fields are declared before a write, and a grown mapping extends the
+    /// existing catalog so that items carrying the new field are accepted.
+    #[tokio::test]
+    async fn the_catalog_declares_the_contract_and_grows_with_the_mapping() {
+        let clock = ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+                .single()
+                .expect("valid time"),
+        );
+        let config = BloomreachTwinConfig::default();
+        let twin = BloomreachTwin::start(config.clone(), clock.clone())
+            .await
+            .expect("twin starts");
+        let client = BloomreachClient::new(
+            ClientConfig::new(
+                twin.base_url(),
+                &config.project_token,
+                config.key_id.clone(),
+                SecretString::from(config.secret.clone()),
+            ),
+            clock.clone(),
+        )
+        .expect("client config is valid");
+
+        let first = catalog_fields(&mapping(false));
+        let id = ensure_catalog(&client, "variants", &first)
+            .await
+            .expect("catalog created");
+        let declared = |twin: &BloomreachTwin| -> Vec<(String, String)> {
+            twin.truth()
+                .catalogs
+                .into_iter()
+                .find(|c| c.name == "variants")
+                .map(|c| c.fields)
+                .unwrap_or_default()
+        };
+        let expected: Vec<(String, String)> = first
+            .iter()
+            .map(|f| (f.name.clone(), f.field_type.clone()))
+            .collect();
+        assert_eq!(declared(&twin), expected);
+        assert!(expected.contains(&("list_price".into(), "number".into())));
+        assert!(expected.contains(&("option_color".into(), "string".into())));
+        assert!(first.iter().filter(|f| f.searchable).count() <= 20);
+
+        let season = || CatalogItemUpdate {
+            item_id: "1207".into(),
+            properties: json!({"season": "summer"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            upsert: true,
+        };
+        let refused = client
+            .catalog_bulk_partial_update(&id, &[season()])
+            .await
+            .expect("answered");
+        assert!(!refused[0].success, "an undeclared field is refused");
+
+        let grown = catalog_fields(&mapping(true));
+        let again = ensure_catalog(&client, "variants", &grown)
+            .await
+            .expect("catalog extended");
+        assert_eq!(again, id, "the same catalog");
+        assert!(declared(&twin).contains(&("season".into(), "string".into())));
+        let accepted = client
+            .catalog_bulk_partial_update(&id, &[season()])
+            .await
+            .expect("answered");
+        assert!(accepted[0].success, "{accepted:?}");
+        twin.shutdown().await;
+    }
+}
