@@ -224,8 +224,12 @@ fn catalog_deltas(
             })
             .and_then(|r| serde_json::from_slice::<Properties>(&r.payload).ok());
         let delta = map::catalog_delta(&item.properties, previous.as_ref(), unsent.as_ref());
-        if tx.enqueue(&item.command(&delta), now_ms)?.is_some() {
+        // Nothing to send (only fields the mapping no longer has went away): record the state.
+        let sent = !delta.is_empty() && tx.enqueue(&item.command(&delta), now_ms)?.is_some();
+        if sent {
             report.enqueued += 1;
+        }
+        if sent || (delta.is_empty() && previous.as_ref() != Some(&item.properties)) {
             let json = serde_json::to_vec(&item.properties).map_err(|e| StoreError::Codec {
                 what: "catalog item state",
                 operation: "encoded",
@@ -851,5 +855,49 @@ mod tests {
             CommandStatus::Superseded
         );
         assert_eq!(payload(&newest), full_state(&v2, 0));
+    }
+
+    #[test]
+    fn a_field_the_mapping_dropped_sends_nothing_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        ingest_product(
+            &store,
+            product(25.0, None, 31, "2025-03-03T14:25:41+00:00"),
+            1,
+        );
+        let first = latest(&store, "1207");
+        answer(&store, first.id, delivered());
+        answer(&store, latest(&store, "1208").id, delivered());
+        let mut shrunk = settings();
+        let mut overrides = map::CatalogMappingSettings::default();
+        overrides.custom_fields.insert(
+            "material".into(),
+            map::catalog::CustomFieldSettings::default(),
+        );
+        shrunk.catalog = map::CatalogMapping::with_overrides(&overrides).unwrap();
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product(25.0, None, 31, "2025-03-03T15:00:00+00:00")),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        let report = ingest(&store, &shrunk, &batch, 2).unwrap();
+        assert_eq!(report.enqueued, 0, "no empty update is sent");
+        assert_eq!(latest(&store, "1207").id, first.id);
+        // The next real change is a delta against the shrunk state.
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product(25.0, None, 30, "2025-03-03T15:01:00+00:00")),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        assert_eq!(ingest(&store, &shrunk, &batch, 3).unwrap().enqueued, 1);
+        assert_eq!(
+            serde_json::Value::Object(payload(&latest(&store, "1207"))),
+            json!({"stock_level": 30})
+        );
     }
 }
