@@ -99,6 +99,10 @@ pub struct MappingSettings {
     /// refunded) and the `purchase_status` names; defaults in `data/mapping.toml` `[orders]`.
     #[serde(default)]
     pub orders: crate::map::payment::OrderMappingSettings,
+    /// Which variant options and product custom fields become catalog fields; defaults in
+    /// `data/catalog.toml` (data/contract/catalog.md).
+    #[serde(default)]
+    pub catalog: crate::map::CatalogMappingSettings,
 }
 
 /// Alert thresholds.
@@ -538,6 +542,13 @@ impl Config {
                 check(false, &field, &problem);
             }
         }
+        if let Err(catalog_problems) =
+            crate::map::CatalogMapping::with_overrides(&self.mapping.catalog)
+        {
+            for (field, problem) in catalog_problems {
+                check(false, &field, &problem);
+            }
+        }
         check(
             self.monitoring.alert_latency_secs >= 10,
             "monitoring.alert_latency_secs",
@@ -688,6 +699,14 @@ repair = false
 # What orders count as (paid, held, cancelled, refunded) defaults to data/mapping.toml [orders]:
 # [mapping.orders.payment_status]
 # authorized = "paid"
+# Which variant options and product custom fields become catalog fields defaults to
+# data/catalog.toml (data/contract/catalog.md):
+# [mapping.catalog.options]
+# Material = "option_material"
+# [mapping.catalog.custom_fields.season]
+# field = "season"
+# type = "string"
+# searchable = true
 "#;
 
 #[cfg(test)]
@@ -745,6 +764,47 @@ mod tests {
         assert_eq!(problems[0].field, "bloomreach.reference_currency");
         let default = Config::from_toml(Config::default_toml(), Path::new("t")).unwrap();
         assert_eq!(default.bloomreach.reference_currency, None);
+    }
+
+    #[test]
+    fn catalog_mapping_problems_are_listed_with_the_others() {
+        let text = format!(
+            "{}\n{}",
+            Config::default_toml().replace("requests_per_second = 90", "requests_per_second = 0"),
+            r#"
+[mapping.catalog.options]
+Fit = "Fit Type"
+[mapping.catalog.custom_fields.note]
+field = "price"
+[mapping.catalog.custom_fields.chart]
+field = "size_chart"
+type = "table"
+"#
+        );
+        let err = Config::from_toml(&text, Path::new("t")).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "bloomreach.requests_per_second",
+                "mapping.catalog.options.Fit",
+                "mapping.catalog.custom_fields.chart.type",
+                "mapping.catalog.custom_fields.note.field",
+            ]
+        );
+        let ok = format!(
+            "{}\n[mapping.catalog.custom_fields.season]\nfield = \"season\"\nsearchable = true\n",
+            Config::default_toml()
+        );
+        let config = Config::from_toml(&ok, Path::new("t")).unwrap();
+        let mapping = crate::map::CatalogMapping::with_overrides(&config.mapping.catalog).unwrap();
+        assert!(mapping
+            .fields()
+            .iter()
+            .any(|f| f.name == "season" && f.searchable));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::identity::rules::{self, Resolution};
 use crate::identity::{normalize_email, normalize_phone, PersonKey, ResolvedIds};
 use crate::map::{self, MappingContext};
 use crate::model::{FetchTarget, Lane, ResourceKind, Snapshot};
+use crate::outbox::CommandStatus;
 use crate::store::{Store, StoreError, StoreTxn, WithheldRecord};
 
 /// A resource fetched from BigCommerce.
@@ -91,6 +92,8 @@ pub struct IngestSettings {
     pub phone_region: Option<String>,
     /// How customer IDs are chosen.
     pub policy: crate::config::IdentityPolicy,
+    /// Which option and custom fields become catalog fields.
+    pub catalog: map::CatalogMapping,
 }
 
 fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
@@ -202,7 +205,9 @@ fn apply(
         Resource::Customer(customer) => {
             customer_commands(tx, settings, customer, item.initial_sync)?
         }
-        Resource::Product(product) => map::catalog_commands(product),
+        Resource::Product(product) => {
+            return catalog_deltas(tx, settings, product, now_ms, report);
+        }
         Resource::Cart(cart) => cart_commands(tx, settings, cart, now_ms, report)?,
     };
     for command in &commands {
@@ -223,6 +228,61 @@ fn previous_order(resource: &Resource, previous: Option<&Snapshot>) -> Option<Bo
         Resource::Order(order) => Some(order),
         _ => None,
     }
+}
+
+/// The snapshot key of a catalog item's last enqueued full state.
+fn catalog_state_key(item_id: &str) -> String {
+    format!("catalog_item:{item_id}")
+}
+
+/// Enqueues one command per variant whose state changed, carrying only what changed since the
+/// last state enqueued for it (all of it the first time), plus the fields of a last command
+/// that never reached Bloomreach: enqueuing supersedes that one, so nothing it carried is lost.
+fn catalog_deltas(
+    tx: &mut StoreTxn<'_>,
+    settings: &IngestSettings,
+    product: &Product,
+    now_ms: i64,
+    report: &mut IngestReport,
+) -> Result<(), StoreError> {
+    type Properties = serde_json::Map<String, serde_json::Value>;
+    for item in map::catalog_items(product, &settings.catalog) {
+        let key = catalog_state_key(&item.item_id);
+        let previous = tx
+            .snapshot(&key)?
+            .and_then(|s| serde_json::from_slice::<Properties>(&s.json).ok());
+        let unsent = tx
+            .fact_record(&item.fact())?
+            .filter(|r| {
+                !matches!(
+                    r.status,
+                    CommandStatus::Delivered | CommandStatus::Superseded
+                )
+            })
+            .and_then(|r| serde_json::from_slice::<Properties>(&r.payload).ok());
+        let delta = map::catalog_delta(&item.properties, previous.as_ref(), unsent.as_ref());
+        // Nothing to send (only fields the mapping no longer has went away): record the state.
+        let sent = !delta.is_empty() && tx.enqueue(&item.command(&delta), now_ms)?.is_some();
+        if sent {
+            report.enqueued += 1;
+        }
+        if sent || (delta.is_empty() && previous.as_ref() != Some(&item.properties)) {
+            let json = serde_json::to_vec(&item.properties).map_err(|e| StoreError::Codec {
+                what: "catalog item state",
+                operation: "encoded",
+                message: e.to_string(),
+            })?;
+            tx.put_snapshot(
+                &key,
+                &Snapshot {
+                    fingerprint: item.content_hash(),
+                    observed_at_ms: now_ms,
+                    json,
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A cart identifies its shopper: a registered customer by id, a guest by the email typed at
@@ -518,6 +578,7 @@ mod tests {
             },
             phone_region: Some("US".into()),
             policy: crate::config::IdentityPolicy::Bigreach,
+            catalog: Default::default(),
         }
     }
 
@@ -774,5 +835,233 @@ mod tests {
         // Once the rate is known (the order carries it), the purchase goes.
         o.store_default_to_transactional_exchange_rate = "0.92".parse().unwrap();
         assert_eq!(ingest_at(&store, &o, 2).enqueued, 3);
+    }
+
+    fn product(price: f64, sale_price: Option<f64>, stock_m: i64, modified: &str) -> Product {
+        serde_json::from_value(json!({
+            "id": 311, "name": "Organic Tee", "price": price, "sale_price": 0,
+            "inventory_tracking": "variant", "is_visible": true, "availability": "available",
+            "date_modified": modified,
+            "variants": [
+                {"id": 1207, "product_id": 311, "sku": "TEE-M", "price": null,
+                 "sale_price": sale_price, "inventory_level": stock_m},
+                {"id": 1208, "product_id": 311, "sku": "TEE-L", "price": 27.0,
+                 "inventory_level": 5}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn ingest_product(store: &Store, product: Product, now_ms: i64) -> IngestReport {
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        ingest(store, &settings(), &batch, now_ms).unwrap()
+    }
+
+    fn payload(record: &crate::model::OutboxRecord) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_slice(&record.payload).unwrap()
+    }
+
+    fn latest(store: &Store, item: &str) -> crate::model::OutboxRecord {
+        store
+            .fact_command(&format!("item:{item}"))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn answer(store: &Store, id: u64, outcome: crate::outbox::AttemptOutcome) {
+        store.record_attempts(&[(id, outcome)], 0, 5).unwrap();
+    }
+
+    fn delivered() -> crate::outbox::AttemptOutcome {
+        crate::outbox::AttemptOutcome::Delivered { request_id: None }
+    }
+
+    /// What Bloomreach holds after applying `payloads` in order as partial updates.
+    fn applied<'a>(
+        payloads: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut item = serde_json::Map::new();
+        for p in payloads {
+            for (k, v) in p {
+                item.insert(k.clone(), v.clone());
+            }
+        }
+        item
+    }
+
+    fn full_state(product: &Product, item: usize) -> serde_json::Map<String, serde_json::Value> {
+        map::catalog_items(product, &settings().catalog)[item]
+            .properties
+            .clone()
+    }
+
+    #[test]
+    fn a_first_catalog_write_is_full_and_a_change_sends_only_the_changed_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let v1 = product(25.0, None, 31, "2025-03-03T14:25:41+00:00");
+        assert_eq!(ingest_product(&store, v1.clone(), 1).enqueued, 2);
+        let first = latest(&store, "1207");
+        assert_eq!(
+            payload(&first),
+            full_state(&v1, 0),
+            "first write: the full state"
+        );
+        answer(&store, first.id, delivered());
+        answer(&store, latest(&store, "1208").id, delivered());
+
+        let v2 = product(25.0, None, 30, "2025-03-03T15:00:00+00:00");
+        let report = ingest_product(&store, v2.clone(), 2);
+        assert_eq!(
+            report.enqueued, 1,
+            "variant 1208 did not change: nothing for it"
+        );
+        let second = latest(&store, "1207");
+        assert_eq!(
+            serde_json::Value::Object(payload(&second)),
+            json!({"stock_level": 30}),
+            "only the changed field"
+        );
+        answer(&store, second.id, delivered());
+        assert_eq!(
+            applied([&payload(&first), &payload(&second)]),
+            full_state(&v2, 0),
+            "Bloomreach holds the newest state"
+        );
+
+        // The same state seen again (the product was touched, nothing we map changed): the
+        // hash is of the full state, so nothing is enqueued, not even an empty delta.
+        let touched = product(25.0, None, 30, "2025-03-03T16:00:00+00:00");
+        assert_eq!(ingest_product(&store, touched, 3).enqueued, 0);
+        assert_eq!(latest(&store, "1207").id, second.id);
+    }
+
+    #[test]
+    fn a_superseded_catalog_delta_is_carried_by_the_newer_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let v1 = product(25.0, None, 31, "2025-03-03T14:25:41+00:00");
+        ingest_product(&store, v1, 1);
+        let first = latest(&store, "1207");
+        answer(&store, first.id, delivered());
+
+        // A price drop; Bloomreach answers 429, so it stays pending (backing off).
+        let v2 = product(25.0, Some(22.0), 31, "2025-03-03T15:00:00+00:00");
+        ingest_product(&store, v2, 2);
+        let drop = latest(&store, "1207");
+        let drop_fields: Vec<String> = payload(&drop).keys().cloned().collect();
+        assert_eq!(
+            drop_fields,
+            ["discount_percentage", "on_sale", "price"],
+            "the price drop alone"
+        );
+        answer(
+            &store,
+            drop.id,
+            crate::outbox::AttemptOutcome::Retry {
+                error: "429".into(),
+                next_attempt_ms: 10_000,
+                counts: false,
+            },
+        );
+
+        // Then a stock change: it supersedes the pending price drop and must carry it.
+        let v3 = product(25.0, Some(22.0), 30, "2025-03-03T15:01:00+00:00");
+        ingest_product(&store, v3.clone(), 3);
+        let newest = latest(&store, "1207");
+        assert_eq!(
+            store.command(drop.id).unwrap().unwrap().status,
+            CommandStatus::Superseded
+        );
+        let newest_fields: Vec<String> = payload(&newest).keys().cloned().collect();
+        assert_eq!(
+            newest_fields,
+            ["discount_percentage", "on_sale", "price", "stock_level"],
+            "the union of both deltas"
+        );
+        answer(&store, newest.id, delivered());
+        assert_eq!(
+            applied([&payload(&first), &payload(&newest)]),
+            full_state(&v3, 0),
+            "nothing the superseded delta carried is lost"
+        );
+    }
+
+    #[test]
+    fn a_dead_catalog_delta_is_carried_by_the_newer_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        ingest_product(
+            &store,
+            product(25.0, None, 31, "2025-03-03T14:25:41+00:00"),
+            1,
+        );
+        // The first write dies (say, a rejected field); the next state must be full again.
+        let first = latest(&store, "1207");
+        answer(
+            &store,
+            first.id,
+            crate::outbox::AttemptOutcome::Dead {
+                reason: "rejected".into(),
+            },
+        );
+        let v2 = product(25.0, None, 29, "2025-03-03T15:00:00+00:00");
+        ingest_product(&store, v2.clone(), 2);
+        let newest = latest(&store, "1207");
+        assert_eq!(
+            store.command(first.id).unwrap().unwrap().status,
+            CommandStatus::Superseded
+        );
+        assert_eq!(payload(&newest), full_state(&v2, 0));
+    }
+
+    #[test]
+    fn a_field_the_mapping_dropped_sends_nothing_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        ingest_product(
+            &store,
+            product(25.0, None, 31, "2025-03-03T14:25:41+00:00"),
+            1,
+        );
+        let first = latest(&store, "1207");
+        answer(&store, first.id, delivered());
+        answer(&store, latest(&store, "1208").id, delivered());
+        let mut shrunk = settings();
+        let mut overrides = map::CatalogMappingSettings::default();
+        overrides.custom_fields.insert(
+            "material".into(),
+            map::catalog::CustomFieldSettings::default(),
+        );
+        shrunk.catalog = map::CatalogMapping::with_overrides(&overrides).unwrap();
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product(25.0, None, 31, "2025-03-03T15:00:00+00:00")),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        let report = ingest(&store, &shrunk, &batch, 2).unwrap();
+        assert_eq!(report.enqueued, 0, "no empty update is sent");
+        assert_eq!(latest(&store, "1207").id, first.id);
+        // The next real change is a delta against the shrunk state.
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product(25.0, None, 30, "2025-03-03T15:01:00+00:00")),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        assert_eq!(ingest(&store, &shrunk, &batch, 3).unwrap().enqueued, 1);
+        assert_eq!(
+            serde_json::Value::Object(payload(&latest(&store, "1207"))),
+            json!({"stock_level": 30})
+        );
     }
 }

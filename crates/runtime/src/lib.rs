@@ -32,7 +32,7 @@ use bigreach_bloomreach::{BloomreachClient, BloomreachError, CatalogField};
 use bigreach_clock::SharedClock;
 use bigreach_core::config::Config;
 use bigreach_core::ingest::IngestSettings;
-use bigreach_core::map::{MappingContext, ProfileMapping, CATALOG_FIELDS};
+use bigreach_core::map::{MappingContext, ProfileMapping};
 use bigreach_core::secret::{SecretError, SecretResolver};
 use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
@@ -414,6 +414,10 @@ impl Appliance {
         tasks.push(tokio::spawn(bloomreach_stages(
             BloomreachStages {
                 catalog_name: config.bloomreach.catalog_name.clone(),
+                catalog_fields: catalog_fields(
+                    &bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+                        .unwrap_or_default(),
+                ),
                 parts: DelivererParts {
                     store,
                     bloomreach,
@@ -706,6 +710,9 @@ async fn bigcommerce_preflight(
         },
         phone_region: information.country_code.clone().filter(|c| !c.is_empty()),
         policy: config.bloomreach.identity,
+        // Config validation already rejected every bad `[mapping.catalog]` entry.
+        catalog: bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+            .unwrap_or_default(),
     };
     let hook_check = if config.webhooks.manage_hooks {
         let destination = config.webhooks.public_url.clone();
@@ -775,6 +782,8 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
 /// What delivery needs to start; `parts.catalog_id` is filled in once the catalog is set up.
 struct BloomreachStages {
     catalog_name: String,
+    /// The catalog contract's fields (data/contract/catalog.md), declared before any write.
+    catalog_fields: Vec<CatalogField>,
     parts: DelivererParts,
     retry: Arc<StartupRetry>,
 }
@@ -784,6 +793,7 @@ struct BloomreachStages {
 async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiver<bool>) {
     let BloomreachStages {
         catalog_name,
+        catalog_fields,
         mut parts,
         retry,
     } = stages;
@@ -795,7 +805,7 @@ async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiv
             retry_policy::bloomreach_request,
             || async {
                 bloomreach.system_time().await?;
-                ensure_catalog(&bloomreach, &catalog_name).await
+                ensure_catalog(&bloomreach, &catalog_name, &catalog_fields).await
             },
             &mut shutdown,
         )
@@ -816,15 +826,28 @@ async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiv
     Arc::new(Deliverer::new(parts)).run(shutdown).await;
 }
 
-async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String, BloomreachError> {
-    let fields: Vec<CatalogField> = CATALOG_FIELDS
+/// The Bloomreach field declarations of the catalog contract: the built-in fields, then the
+/// option and custom fields of the catalog mapping.
+fn catalog_fields(mapping: &bigreach_core::map::CatalogMapping) -> Vec<CatalogField> {
+    mapping
+        .fields()
         .iter()
-        .map(|(name, field_type, searchable)| CatalogField {
-            name: (*name).to_owned(),
-            field_type: (*field_type).to_owned(),
-            searchable: *searchable,
+        .map(|f| CatalogField {
+            name: f.name.clone(),
+            field_type: f.field_type.clone(),
+            searchable: f.searchable,
         })
-        .collect();
+        .collect()
+}
+
+/// Finds or creates the catalog and declares every field of the contract (Bloomreach refuses
+/// undeclared properties, reference bloomreach.md §4.2); an existing catalog's fields are
+/// replaced by the contract's through `PUT catalogs/{id}`, so a grown mapping extends it.
+async fn ensure_catalog(
+    client: &BloomreachClient,
+    name: &str,
+    fields: &[CatalogField],
+) -> Result<String, BloomreachError> {
     if let Some(existing) = client
         .list_catalogs()
         .await?
@@ -832,10 +855,10 @@ async fn ensure_catalog(client: &BloomreachClient, name: &str) -> Result<String,
         .find(|c| c.name == name)
     {
         // Declare our fields (the catalog rejects undeclared properties).
-        client.update_catalog(&existing.id, name, &fields).await?;
+        client.update_catalog(&existing.id, name, fields).await?;
         return Ok(existing.id);
     }
-    client.create_catalog(name, &fields, true).await
+    client.create_catalog(name, fields, true).await
 }
 
 /// The retry jitter's seed: fixed per install (so a run can be replayed from its data
@@ -877,4 +900,104 @@ fn api_token(data_dir: &Path) -> std::io::Result<String> {
     }
     private::write_new_file(&path, token.as_bytes())?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod catalog_setup_tests {
+    use super::*;
+    use bigreach_bloomreach::{CatalogItemUpdate, ClientConfig};
+    use bigreach_clock::ManualClock;
+    use bigreach_core::map::{CatalogMapping, CatalogMappingSettings};
+    use bigreach_twins::bloomreach::{BloomreachTwin, BloomreachTwinConfig};
+    use chrono::{TimeZone, Utc};
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    fn mapping(extra_custom_field: bool) -> CatalogMapping {
+        let mut settings = CatalogMappingSettings::default();
+        if extra_custom_field {
+            settings.custom_fields.insert(
+                "season".into(),
+                bigreach_core::map::catalog::CustomFieldSettings {
+                    field: "season".into(),
+                    field_type: "string".into(),
+                    searchable: true,
+                },
+            );
+        }
+        CatalogMapping::with_overrides(&settings).expect("mapping validates")
+    }
+
+    /// The contract's fields are declared before a write, and a grown mapping extends the
+    /// existing catalog so that items carrying the new field are accepted.
+    #[tokio::test]
+    async fn the_catalog_declares_the_contract_and_grows_with_the_mapping() {
+        let clock = ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+                .single()
+                .expect("valid time"),
+        );
+        let config = BloomreachTwinConfig::default();
+        let twin = BloomreachTwin::start(config.clone(), clock.clone())
+            .await
+            .expect("twin starts");
+        let client = BloomreachClient::new(
+            ClientConfig::new(
+                twin.base_url(),
+                &config.project_token,
+                config.key_id.clone(),
+                SecretString::from(config.secret.clone()),
+            ),
+            clock.clone(),
+        )
+        .expect("client config is valid");
+
+        let first = catalog_fields(&mapping(false));
+        let id = ensure_catalog(&client, "variants", &first)
+            .await
+            .expect("catalog created");
+        let declared = |twin: &BloomreachTwin| -> Vec<(String, String)> {
+            twin.truth()
+                .catalogs
+                .into_iter()
+                .find(|c| c.name == "variants")
+                .map(|c| c.fields)
+                .unwrap_or_default()
+        };
+        let expected: Vec<(String, String)> = first
+            .iter()
+            .map(|f| (f.name.clone(), f.field_type.clone()))
+            .collect();
+        assert_eq!(declared(&twin), expected);
+        assert!(expected.contains(&("list_price".into(), "number".into())));
+        assert!(expected.contains(&("option_color".into(), "string".into())));
+        assert!(first.iter().filter(|f| f.searchable).count() <= 20);
+
+        let season = || CatalogItemUpdate {
+            item_id: "1207".into(),
+            properties: json!({"season": "summer"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            upsert: true,
+        };
+        let refused = client
+            .catalog_bulk_partial_update(&id, &[season()])
+            .await
+            .expect("answered");
+        assert!(!refused[0].success, "an undeclared field is refused");
+
+        let grown = catalog_fields(&mapping(true));
+        let again = ensure_catalog(&client, "variants", &grown)
+            .await
+            .expect("catalog extended");
+        assert_eq!(again, id, "the same catalog");
+        assert!(declared(&twin).contains(&("season".into(), "string".into())));
+        let accepted = client
+            .catalog_bulk_partial_update(&id, &[season()])
+            .await
+            .expect("answered");
+        assert!(accepted[0].success, "{accepted:?}");
+        twin.shutdown().await;
+    }
 }

@@ -10,7 +10,7 @@
 //! rounded to 4 decimal places first (BigCommerce's own precision), so no amount is ever changed
 //! by float conversion in the range a shop can produce.
 
-use bigreach_bigcommerce::{Cart, Customer, Order, OrderProduct, Product, Variant};
+use bigreach_bigcommerce::{Cart, Customer, Order, OrderProduct};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
@@ -19,10 +19,16 @@ use sha2::{Digest, Sha256};
 use crate::identity::ResolvedIds;
 use crate::model::{Destination, Lane, NewCommand};
 
+pub mod catalog;
 pub mod changes;
 pub mod currency;
 pub mod payment;
 pub mod refund;
+
+pub use catalog::{
+    catalog_commands, catalog_delta, catalog_item_properties, catalog_items, CatalogMapping,
+    CatalogMappingSettings, CATALOG_FIELDS,
+};
 
 pub use refund::refund_commands;
 
@@ -627,120 +633,6 @@ pub fn cart_guest_profile_command(
         Lane::Carts,
         &ctx.profile,
     )
-}
-
-/// The fields of the product catalog BigReach keeps (name, Bloomreach type, searchable).
-pub const CATALOG_FIELDS: &[(&str, &str, bool)] = &[
-    ("product_id", "string", true),
-    ("title", "string", true),
-    ("sku", "string", false),
-    ("price", "number", true),
-    ("original_price", "number", false),
-    ("on_sale", "boolean", true),
-    ("stock_level", "number", false),
-    ("active", "boolean", true),
-    ("url", "string", false),
-    ("image", "string", false),
-    ("variant_options", "string", false),
-    ("category_ids", "list", true),
-    ("brand_id", "string", true),
-];
-
-/// A product → one catalog item per variant (`item_id` = variant id, `product_id` = parent).
-pub fn catalog_commands(product: &Product) -> Vec<NewCommand> {
-    product
-        .variants
-        .iter()
-        .map(|variant| {
-            let properties = catalog_item_properties(product, variant);
-            let value = Value::Object(properties);
-            NewCommand {
-                lane: Lane::Catalog,
-                destination: Destination::CatalogItem {
-                    item_id: variant.id.to_string(),
-                },
-                fact: format!("item:{}", variant.id),
-                content_hash: content_hash(&value),
-                customer_key: None,
-                payload: value.to_string().into_bytes(),
-                event_time_ms: product.date_modified.timestamp_millis(),
-            }
-        })
-        .collect()
-}
-
-/// The catalog properties of one variant. Variant prices of `None` inherit the product's.
-pub fn catalog_item_properties(product: &Product, variant: &Variant) -> Map<String, Value> {
-    let list_price = variant.price.unwrap_or(product.price);
-    let sale_price = variant.sale_price.unwrap_or(product.sale_price);
-    let on_sale = sale_price > Decimal::ZERO && sale_price < list_price;
-    let price = if variant.calculated_price > Decimal::ZERO {
-        variant.calculated_price
-    } else if on_sale {
-        sale_price
-    } else {
-        list_price
-    };
-    let stock = if product.inventory_tracking == "product" {
-        product.inventory_level
-    } else {
-        variant.inventory_level
-    };
-    let image = if !variant.image_url.is_empty() {
-        variant.image_url.clone()
-    } else {
-        product
-            .images
-            .iter()
-            .find(|i| i.is_thumbnail)
-            .or_else(|| product.images.first())
-            .map(|i| i.url_standard.clone())
-            .unwrap_or_default()
-    };
-    let mut p = Map::new();
-    p.insert("product_id".into(), json!(product.id.to_string()));
-    p.insert("title".into(), json!(product.name));
-    p.insert("sku".into(), json!(variant.sku));
-    p.insert("price".into(), money(price));
-    p.insert("original_price".into(), money(list_price));
-    p.insert("on_sale".into(), json!(on_sale));
-    p.insert("stock_level".into(), json!(stock));
-    p.insert(
-        "active".into(),
-        json!(
-            product.is_visible
-                && product.availability != "disabled"
-                && !variant.purchasing_disabled
-        ),
-    );
-    p.insert(
-        "url".into(),
-        json!(product
-            .custom_url
-            .as_ref()
-            .map(|u| u.url.clone())
-            .unwrap_or_default()),
-    );
-    p.insert("image".into(), json!(image));
-    p.insert(
-        "variant_options".into(),
-        json!(options_text(
-            variant
-                .option_values
-                .iter()
-                .map(|o| (o.option_display_name.clone(), o.label.clone()))
-        )),
-    );
-    p.insert(
-        "category_ids".into(),
-        json!(product
-            .categories
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()),
-    );
-    p.insert("brand_id".into(), json!(product.brand_id.to_string()));
-    p
 }
 
 #[cfg(test)]

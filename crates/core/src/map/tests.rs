@@ -150,48 +150,6 @@ fn money_is_exact_for_shop_amounts() {
 }
 
 #[test]
-fn variants_become_catalog_items_keyed_by_variant_with_inherited_prices() {
-    let product: Product = serde_json::from_value(json!({
-        "id": 311, "name": "Organic Tee", "type": "physical", "sku": "TEE-ORG",
-        "price": 25.0, "sale_price": 0, "retail_price": 29.0, "calculated_price": 25.0,
-        "categories": [23, 41], "brand_id": 7, "inventory_level": 57, "inventory_tracking": "variant",
-        "is_visible": true, "availability": "available", "custom_url": {"url": "/organic-tee/"},
-        "date_modified": "2025-03-03T14:25:41+00:00", "base_variant_id": null,
-        "variants": [
-            {"id": 1207, "product_id": 311, "sku": "TEE-ORG-BLU-M", "price": null, "sale_price": 22.0,
-             "calculated_price": 22.0, "inventory_level": 31, "purchasing_disabled": false,
-             "option_values": [{"id": 140, "label": "Blue", "option_id": 12, "option_display_name": "Color"}]},
-            {"id": 1208, "product_id": 311, "sku": "TEE-ORG-BLU-L", "price": 27.0, "sale_price": null,
-             "calculated_price": 27.0, "inventory_level": 26, "purchasing_disabled": true}
-        ]
-    }))
-    .expect("product fixture parses");
-    let items = catalog_commands(&product);
-    assert_eq!(items.len(), 2);
-    assert_eq!(
-        items[0].destination,
-        Destination::CatalogItem {
-            item_id: "1207".into()
-        }
-    );
-    let first = data(&items[0]);
-    assert_eq!(first["product_id"], "311");
-    assert_eq!(first["price"], json!(22.0));
-    assert_eq!(
-        first["original_price"],
-        json!(25.0),
-        "null price inherits the product's"
-    );
-    assert_eq!(first["on_sale"], true);
-    assert_eq!(first["stock_level"], 31);
-    assert_eq!(first["variant_options"], "Color: Blue");
-    let second = data(&items[1]);
-    assert_eq!(second["active"], false, "purchasing disabled");
-    assert_eq!(second["on_sale"], false);
-    assert_ne!(items[0].content_hash, items[1].content_hash);
-}
-
-#[test]
 fn customers_get_flattened_form_fields_and_one_segment_property() {
     let customer: Customer = serde_json::from_value(json!({
         "id": 42, "email": "Jane@Example.com", "first_name": "Jane", "last_name": "Doe",

@@ -277,6 +277,26 @@ impl Store {
 }
 
 impl StoreTxn<'_> {
+    /// The latest command enqueued for a fact, read inside this transaction (the catalog delta
+    /// needs the payload and status of an item's last command).
+    pub fn fact_record(&self, fact: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        let row = {
+            let facts = self.txn.open_table(OUTBOX_FACTS)?;
+            let value = facts.get(fact)?;
+            value
+                .map(|row| decode::<FactRow>("fact row", row.value()))
+                .transpose()?
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let outbox = self.txn.open_table(OUTBOX)?;
+        let value = outbox.get(row.id)?;
+        value
+            .map(|v| decode("outbox record", v.value()))
+            .transpose()
+    }
+
     /// Enqueues a command unless the same fact with the same content was enqueued before.
     /// Returns the new outbox id, or `None` when it was a repeat.
     pub fn enqueue(

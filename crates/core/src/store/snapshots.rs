@@ -1,5 +1,6 @@
 //! Snapshots: the last seen state of each resource (`snapshots`: `kind:id` → [`Snapshot`]),
-//! which ingest diffs against.
+//! which ingest diffs against, and the last enqueued full state of each catalog item
+//! (`catalog_item:<variant id>`, its properties as JSON), which catalog deltas diff against.
 
 use redb::{ReadableDatabase, ReadableTable};
 

@@ -1,5 +1,6 @@
 //! The catalog sink: catalog items through one bulk partial update (upsert) of the configured
-//! catalog, each item's properties being the frozen payload. Failures back off like the
+//! catalog, each item's properties being the frozen payload: a field-level delta, the full
+//! state on an item's first write (`core::map::catalog`, data/contract/catalog.md). Failures back off like the
 //! tracking sink's: on each item's own attempts (a transient item rejection) or on the streak
 //! of failed requests (a whole request), and a success ends the streak.
 

@@ -48,6 +48,7 @@ fn settings() -> IngestSettings {
         },
         phone_region: Some("US".into()),
         policy: crate::config::IdentityPolicy::Bigreach,
+        catalog: Default::default(),
     }
 }
 
