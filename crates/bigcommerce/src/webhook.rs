@@ -143,6 +143,94 @@ impl WebhookEnvelope {
     }
 }
 
+/// Why a webhook body is not an envelope the receiver accepts ([`WebhookEnvelope::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON of the envelope's shape. Only the position is kept: serde_json's message can
+    /// quote the content, which may hold anything.
+    #[error("malformed webhook JSON at line {line}, column {column}")]
+    Malformed { line: usize, column: usize },
+    /// The envelope's `scope` is absent or blank.
+    #[error("the webhook envelope has no scope")]
+    NoScope,
+}
+
+/// Why an envelope names another store ([`WebhookEnvelope::check_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherStore {
+    /// `producer` is not `stores/{our hash}`.
+    Producer,
+    /// `store_id` is not our numeric store id.
+    StoreId,
+}
+
+impl WebhookEnvelope {
+    /// Parses and validates a delivery's body: JSON of the envelope's shape with a non-blank
+    /// `scope`. What the receiver runs on every body (and `crates/fuzz` on arbitrary bytes).
+    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let envelope: WebhookEnvelope =
+            serde_json::from_slice(body).map_err(|error| EnvelopeError::Malformed {
+                line: error.line(),
+                column: error.column(),
+            })?;
+        if envelope.scope.trim().is_empty() {
+            return Err(EnvelopeError::NoScope);
+        }
+        Ok(envelope)
+    }
+
+    /// Whether this envelope is for the store with `hash` and, once known, the numeric
+    /// `store_id`.
+    ///
+    /// A present `producer` must be exactly `stores/{hash}`, and a present `store_id` must be
+    /// ours when we know it. An absent `producer` is not taken as another store: every envelope
+    /// BigCommerce documents carries it, the shared secret already authenticates the sender, and
+    /// refusing would lose real deliveries if some event ever came without it; such an envelope
+    /// is judged by `store_id` alone.
+    pub fn check_store(&self, hash: &str, store_id: Option<&str>) -> Result<(), OtherStore> {
+        let producer = self.producer.trim();
+        if !producer.is_empty() && producer.strip_prefix("stores/") != Some(hash) {
+            return Err(OtherStore::Producer);
+        }
+        let theirs = self.store_id.trim();
+        if let Some(ours) = store_id {
+            if !theirs.is_empty() && theirs != ours {
+                return Err(OtherStore::StoreId);
+            }
+        }
+        Ok(())
+    }
+
+    /// The resource BigReach re-fetches for this delivery, if it follows the scope: always of
+    /// kind [`ResourceKind::Order`], [`ResourceKind::Customer`], [`ResourceKind::Product`] or
+    /// [`ResourceKind::Cart`], with the id as sent (the caller checks it for its kind).
+    ///
+    /// `None` for deletions, archived and converted carts (deletions are handled by catalog
+    /// drift and GDPR work, and a converted cart is gone: its order arrives on its own), for
+    /// scopes BigReach does not follow, and for variant events without a positive product id; a
+    /// variant event re-fetches its product.
+    pub fn followed_resource(&self) -> Option<ResourceRef> {
+        if self.scope.ends_with("/deleted")
+            || self.scope.ends_with("/archived")
+            || self.scope.ends_with("/converted")
+        {
+            return None;
+        }
+        let resource = self.resource()?;
+        match resource.kind {
+            ResourceKind::Order
+            | ResourceKind::Customer
+            | ResourceKind::Product
+            | ResourceKind::Cart => Some(resource),
+            ResourceKind::Sku => resource
+                .product_id
+                .filter(|id| *id > 0)
+                .map(|id| reference(ResourceKind::Product, id.to_string(), None)),
+            ResourceKind::Other => None,
+        }
+    }
+}
+
 fn reference(kind: ResourceKind, id: String, product_id: Option<u64>) -> ResourceRef {
     ResourceRef {
         kind,
