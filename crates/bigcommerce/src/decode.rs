@@ -226,7 +226,10 @@ mod tests {
     #[test]
     fn v3_pages_fill_in_absent_pagination_and_empty_bodies() {
         let page: Page<Hook> = v3_page(204, b"", 3, "hooks").unwrap();
-        assert_eq!((page.items.len(), page.current_page, page.total_pages), (0, 3, 3));
+        assert_eq!(
+            (page.items.len(), page.current_page, page.total_pages),
+            (0, 3, 3)
+        );
         let page: Page<Hook> = v3_page(200, br#"{"data": null}"#, 2, "hooks").unwrap();
         assert_eq!((page.current_page, page.total_pages), (2, 2));
         let page: Page<Hook> = v3_page(

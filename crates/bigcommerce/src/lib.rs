@@ -26,11 +26,9 @@ pub mod wire_format;
 pub use cart::{Cart, CartCurrency, CartLine, CartLines};
 pub use catalog::{CustomField, CustomUrl, OptionValue, Product, ProductImage, Variant};
 #[cfg(feature = "client")]
-pub use client::{
-    BigCommerceClient, ClientConfig, IDS_PER_REQUEST, MAX_CART_ID_LEN, PAGE_LIMIT,
-};
-pub use decode::{DecodedOrder, Page};
+pub use client::{BigCommerceClient, ClientConfig, IDS_PER_REQUEST, MAX_CART_ID_LEN, PAGE_LIMIT};
 pub use customer::{Customer, CustomerAttribute, CustomerAttributeDefinition, CustomerGroup};
+pub use decode::{DecodedOrder, Page};
 pub use error::{BigCommerceError, RetryHint};
 pub use order::{BillingAddress, FormField, Order, OrderProduct, ProductOption};
 #[cfg(feature = "client")]

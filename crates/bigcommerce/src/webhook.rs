@@ -301,3 +301,87 @@ pub struct HookUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_refuses_malformed_json_by_position_and_a_blank_scope() {
+        assert_eq!(
+            WebhookEnvelope::parse(b"{\n \"scope\": "),
+            Err(EnvelopeError::Malformed {
+                line: 2,
+                column: 10
+            })
+        );
+        assert_eq!(
+            WebhookEnvelope::parse(br#"{"scope": "  ", "data": {"id": 1}}"#),
+            Err(EnvelopeError::NoScope)
+        );
+        let envelope =
+            WebhookEnvelope::parse(br#"{"scope": "store/order/created", "store_id": 1001}"#)
+                .unwrap();
+        assert_eq!(envelope.store_id, "1001");
+    }
+
+    #[test]
+    fn the_store_check_takes_producer_then_a_known_store_id() {
+        let envelope = |producer: &str, store_id: &str| WebhookEnvelope {
+            scope: "store/order/created".into(),
+            store_id: store_id.into(),
+            data: Value::Null,
+            hash: String::new(),
+            created_at: 0,
+            producer: producer.into(),
+        };
+        assert_eq!(envelope("stores/abc", "").check_store("abc", None), Ok(()));
+        assert_eq!(envelope("", "7").check_store("abc", Some("7")), Ok(()));
+        assert_eq!(
+            envelope("stores/abcd", "").check_store("abc", None),
+            Err(OtherStore::Producer)
+        );
+        assert_eq!(
+            envelope("stores/abc", "8").check_store("abc", Some("7")),
+            Err(OtherStore::StoreId)
+        );
+        assert_eq!(envelope("stores/abc", "8").check_store("abc", None), Ok(()));
+    }
+
+    #[test]
+    fn followed_resources_skip_deletions_and_turn_variants_into_their_product() {
+        let followed = |scope: &str, data: Value| {
+            WebhookEnvelope {
+                scope: scope.into(),
+                store_id: String::new(),
+                data,
+                hash: String::new(),
+                created_at: 0,
+                producer: String::new(),
+            }
+            .followed_resource()
+        };
+        let order = followed("store/order/updated", serde_json::json!({"id": 5})).unwrap();
+        assert_eq!((order.kind, order.id.as_str()), (ResourceKind::Order, "5"));
+        assert_eq!(
+            followed("store/order/archived", serde_json::json!({"id": 5})),
+            None
+        );
+        assert_eq!(
+            followed("store/cart/converted", serde_json::json!({"id": "c"})),
+            None
+        );
+        let sku = serde_json::json!({"sku": {"variant_id": 9, "product_id": 3}});
+        let product = followed("store/sku/updated", sku).unwrap();
+        assert_eq!(
+            (product.kind, product.id.as_str()),
+            (ResourceKind::Product, "3")
+        );
+        let orphan = serde_json::json!({"sku": {"variant_id": 9, "product_id": 0}});
+        assert_eq!(followed("store/sku/updated", orphan), None);
+        assert_eq!(
+            followed("store/app/uninstalled", serde_json::json!({"id": 1})),
+            None
+        );
+    }
+}

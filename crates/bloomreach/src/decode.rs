@@ -169,7 +169,12 @@ pub fn error_response(
     request_id: Option<String>,
     retry_after: Option<Duration>,
 ) -> BloomreachError {
-    error_for_status(status, &String::from_utf8_lossy(body), request_id, retry_after)
+    error_for_status(
+        status,
+        &String::from_utf8_lossy(body),
+        request_id,
+        retry_after,
+    )
 }
 
 fn error_for_status(
@@ -246,8 +251,8 @@ mod tests {
             crate::CommandOutcome::Rejected { .. }
         ));
         assert_eq!(response.results[1].outcome, crate::CommandOutcome::Accepted);
-        let refused = batch_response(&commands, br#"{"success": false, "error": "nope"}"#, None)
-            .unwrap_err();
+        let refused =
+            batch_response(&commands, br#"{"success": false, "error": "nope"}"#, None).unwrap_err();
         assert_eq!(refused.class(), ErrorClass::Permanent);
         assert!(batch_response(&commands, b"not json", None).is_err());
     }
@@ -269,7 +274,10 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].id, "5");
         assert_eq!(catalog_list(br#"[{"id": "c1"}]"#).unwrap()[0].id, "c1");
-        assert_eq!(created_catalog_id(br#"{"data": {"id": "n"}}"#).unwrap(), "n");
+        assert_eq!(
+            created_catalog_id(br#"{"data": {"id": "n"}}"#).unwrap(),
+            "n"
+        );
         assert!(created_catalog_id(br#"{}"#).is_err());
         let items = catalog_items(br#"{"data": [{"item_id": 7, "properties": {"a": 1}}]}"#);
         assert_eq!(items.unwrap()[0].0, "7");

@@ -639,7 +639,10 @@ mod tests {
         };
         for empty in ["", "  \n\t\n", "# only a comment\n"] {
             let shown = message(empty);
-            assert!(shown.contains("empty") && shown.contains("bigreach init"), "{shown}");
+            assert!(
+                shown.contains("empty") && shown.contains("bigreach init"),
+                "{shown}"
+            );
         }
         // toml's message for a broken table header spans two lines.
         for garbled in [

@@ -29,7 +29,10 @@ fuzz_target!(|input: &[u8]| {
                 .and_then(|rest| rest.split(':').next())
                 .and_then(|n| n.parse::<usize>().ok())
             {
-                assert!(line >= 1 && line <= text.lines().count().max(1), "{message}");
+                assert!(
+                    line >= 1 && line <= text.lines().count().max(1),
+                    "{message}"
+                );
             }
         }
         Err(ConfigError::Invalid(problems)) => {

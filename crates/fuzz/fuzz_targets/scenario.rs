@@ -16,7 +16,10 @@ fn schedulable(minutes: f64, what: &str) {
         .ok()
         .and_then(|after| chrono::Duration::from_std(after).ok())
         .and_then(|after| start.checked_add_signed(after));
-    assert!(at.is_some(), "{what} = {minutes} accepted but cannot be scheduled");
+    assert!(
+        at.is_some(),
+        "{what} = {minutes} accepted but cannot be scheduled"
+    );
 }
 
 fuzz_target!(|input: &[u8]| {

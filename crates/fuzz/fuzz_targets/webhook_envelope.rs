@@ -37,7 +37,10 @@ fuzz_target!(|body: &[u8]| {
     let Ok(envelope) = WebhookEnvelope::parse(body) else {
         return;
     };
-    assert!(!envelope.scope.trim().is_empty(), "accepted without a scope");
+    assert!(
+        !envelope.scope.trim().is_empty(),
+        "accepted without a scope"
+    );
     for text in [&envelope.scope, &envelope.producer, &envelope.store_id] {
         assert_log_safe(text);
     }
@@ -82,7 +85,13 @@ fuzz_target!(|body: &[u8]| {
     let bytes = serde_json::to_vec(&envelope).expect("an envelope serializes");
     let again = WebhookEnvelope::parse(&bytes).expect("a serialized envelope parses");
     assert_eq!(
-        (&again.scope, &again.store_id, &again.hash, again.created_at, &again.producer),
+        (
+            &again.scope,
+            &again.store_id,
+            &again.hash,
+            again.created_at,
+            &again.producer
+        ),
         (
             &envelope.scope,
             &envelope.store_id,

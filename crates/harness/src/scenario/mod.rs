@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "run")]
 use crate::demo::DemoError;
+use crate::plan::StorePlan;
 #[cfg(feature = "run")]
 use crate::plan::{BigCommercePlan, BloomreachPlan, DemoPlan, TradingPlan};
-use crate::plan::StorePlan;
 use crate::verdict::DemoSummary;
 
 #[cfg(feature = "run")]
@@ -353,10 +353,23 @@ impl Scenario {
         const MAX_MINUTES: f64 = 525_600.0;
         let times = (self.shoppers.iter().flat_map(|s| &s.actions))
             .map(|a| ("actions.at_min", a.at_min))
-            .chain((self.crowds.iter()).flat_map(|c| [("crowds.at_min", c.at_min), ("crowds.over_mins", c.over_mins)]))
-            .chain((self.faults.iter()).flat_map(|f| [("faults.at_min", f.at_min), ("faults.for_mins", f.for_mins)]));
-        if let Some((field, minutes)) = times.into_iter().find(|(_, m)| !(0.0..=MAX_MINUTES).contains(m)) {
-            return Err(format!("{field} = {minutes} must be between 0 and {MAX_MINUTES} virtual minutes (a year)"));
+            .chain((self.crowds.iter()).flat_map(|c| {
+                [
+                    ("crowds.at_min", c.at_min),
+                    ("crowds.over_mins", c.over_mins),
+                ]
+            }))
+            .chain(
+                (self.faults.iter())
+                    .flat_map(|f| [("faults.at_min", f.at_min), ("faults.for_mins", f.for_mins)]),
+            );
+        if let Some((field, minutes)) = times
+            .into_iter()
+            .find(|(_, m)| !(0.0..=MAX_MINUTES).contains(m))
+        {
+            return Err(format!(
+                "{field} = {minutes} must be between 0 and {MAX_MINUTES} virtual minutes (a year)"
+            ));
         }
         for shopper in &self.shoppers {
             if shopper.email.is_none() && shopper.phone.is_none() {
