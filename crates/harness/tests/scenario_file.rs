@@ -62,3 +62,22 @@ fn an_empty_or_garbage_file_says_what_is_wrong() {
     let error = Scenario::parse("\u{0}\u{1b}[31m").map(|_| ()).unwrap_err();
     assert!(!error.trim().is_empty());
 }
+
+#[test]
+fn every_shipped_scenario_still_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/scenarios");
+    let mut dirs = vec![root];
+    let mut loaded = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "toml") {
+                Scenario::load(&path).unwrap_or_else(|error| panic!("{error}"));
+                loaded += 1;
+            }
+        }
+    }
+    assert!(loaded >= 12, "only {loaded} scenario files found");
+}
