@@ -29,3 +29,14 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+
+# cargo-fuzz for `scripts/fuzz.sh` (not needed to build or test): the pinned version, installed
+# only when missing or different (about a minute). It runs on the pinned stable toolchain with
+# RUSTC_BOOTSTRAP=1 for libFuzzer's instrumentation flags (fuzz.sh sets it).
+CARGO_FUZZ_VERSION=0.13.2
+ensure_cargo_fuzz() {
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    echo "setup: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" --quiet
+  fi
+}

@@ -9,13 +9,13 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use url::Url;
 
 use crate::catalog::Product;
 use crate::customer::Customer;
-use crate::error::{excerpt, BigCommerceError};
-use crate::order::{line_items_from_consignments, Order, OrderProduct};
+use crate::decode::{self, DecodedOrder, Page};
+use crate::error::BigCommerceError;
+use crate::order::{Order, OrderProduct};
 use crate::pacing::{QuotaSnapshot, QuotaTracker, RateHeaders, RetryPolicy};
 use crate::refund::{decode_refunds, Refund};
 use crate::store::{Currency, StoreInformation};
@@ -29,7 +29,6 @@ pub const IDS_PER_REQUEST: usize = 50;
 pub const MAX_CART_ID_LEN: usize = 64;
 /// Response bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-const BODY_EXCERPT_CHARS: usize = 300;
 
 /// Settings for [`BigCommerceClient`].
 #[derive(Debug, Clone)]
@@ -123,42 +122,6 @@ impl ClientConfig {
         root.set_fragment(None);
         Ok(root)
     }
-}
-
-/// One page of a v3 list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub current_page: u32,
-    pub total_pages: u32,
-}
-
-impl<T> Page<T> {
-    /// Whether a later page exists.
-    pub fn has_next(&self) -> bool {
-        self.current_page < self.total_pages
-    }
-}
-
-#[derive(Deserialize)]
-struct V3Envelope<T> {
-    data: T,
-    #[serde(default)]
-    meta: Option<V3Meta>,
-}
-
-#[derive(Deserialize, Default)]
-struct V3Meta {
-    #[serde(default)]
-    pagination: Option<V3Pagination>,
-}
-
-#[derive(Deserialize, Default)]
-struct V3Pagination {
-    #[serde(default)]
-    current_page: Option<u32>,
-    #[serde(default)]
-    total_pages: Option<u32>,
 }
 
 /// A BigCommerce REST client. Cheap to clone; safe to use from concurrent tasks.
@@ -294,13 +257,13 @@ impl BigCommerceClient {
     /// `GET /v2/store`.
     pub async fn store_information(&self) -> Result<StoreInformation, BigCommerceError> {
         let reply = self.get("v2/store", &[]).await?;
-        decode(&reply.body, "store information (v2/store)")
+        decode::store_information(&reply.body)
     }
 
     /// `GET /v2/currencies` (204 → empty).
     pub async fn currencies(&self) -> Result<Vec<Currency>, BigCommerceError> {
         let reply = self.get("v2/currencies", &[]).await?;
-        decode_list(&reply, "currencies (v2/currencies)")
+        decode::currencies(reply.status, &reply.body)
     }
 
     /// Customer groups (`GET /v2/customer_groups`, every page). Stores whose plan has no groups
@@ -319,8 +282,7 @@ impl BigCommerceClient {
                 }
                 Err(error) => return Err(error),
             };
-            let groups: Vec<crate::CustomerGroup> =
-                decode_list(&reply, "customer groups (v2/customer_groups)")?;
+            let groups = decode::customer_groups(reply.status, &reply.body)?;
             let full = groups.len() >= PAGE_LIMIT as usize;
             all.extend(groups);
             if !full {
@@ -433,11 +395,10 @@ impl BigCommerceClient {
             Err(BigCommerceError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if reply.body.is_empty() {
+        let Some(decoded) = decode::order(&reply.body)? else {
             return Ok(None);
-        }
-        let raw: serde_json::Value = decode(&reply.body, "order (v2/orders/{id})")?;
-        self.complete_order(raw).await.map(Some)
+        };
+        self.complete_order(decoded).await.map(Some)
     }
 
     async fn order_page(
@@ -453,30 +414,24 @@ impl BigCommerceClient {
             ("consignment_structure", "object".to_string()),
         ]);
         let reply = self.get("v2/orders", &query).await?;
-        let raws: Vec<serde_json::Value> = decode_list(&reply, "orders (v2/orders)")?;
-        let mut orders = Vec::with_capacity(raws.len());
-        for raw in raws {
-            orders.push(self.complete_order(raw).await?);
+        let decoded = decode::order_page(reply.status, &reply.body)?;
+        let mut orders = Vec::with_capacity(decoded.len());
+        for one in decoded {
+            orders.push(self.complete_order(one).await?);
         }
         Ok(orders)
     }
 
-    /// Decodes one raw v2 order and fills `line_items`: from the consignments when they are
-    /// complete, else from `GET /v2/orders/{id}/products`.
-    async fn complete_order(&self, mut raw: serde_json::Value) -> Result<Order, BigCommerceError> {
-        let consignments = raw
-            .as_object_mut()
-            .and_then(|object| object.remove("consignments"));
-        let mut order: Order =
-            serde_json::from_value(raw).map_err(|source| BigCommerceError::Decode {
-                what: "order (v2)".to_string(),
-                source,
-            })?;
-        order.line_items =
-            match line_items_from_consignments(consignments.as_ref(), order.items_total) {
-                Some(items) => items,
-                None => self.order_products(order.id).await?,
-            };
+    /// Completes a decoded order's `line_items`: those from its consignments when they are
+    /// complete, else `GET /v2/orders/{id}/products`.
+    async fn complete_order(&self, decoded: DecodedOrder) -> Result<Order, BigCommerceError> {
+        let DecodedOrder {
+            mut order,
+            line_items_complete,
+        } = decoded;
+        if !line_items_complete {
+            order.line_items = self.order_products(order.id).await?;
+        }
         Ok(order)
     }
 
@@ -497,8 +452,7 @@ impl BigCommerceClient {
                 Err(BigCommerceError::NotFound { .. }) => break,
                 Err(error) => return Err(error),
             };
-            let items: Vec<OrderProduct> =
-                decode_list(&reply, "order products (v2/orders/{id}/products)")?;
+            let items = decode::order_products(reply.status, &reply.body)?;
             let full_page = items.len() >= PAGE_LIMIT as usize;
             all.extend(items);
             if !full_page {
@@ -663,12 +617,7 @@ impl BigCommerceClient {
             Err(BigCommerceError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            data: crate::Cart,
-        }
-        let envelope: Envelope = decode(&reply.body, "cart (v3/carts/{id})")?;
-        Ok(Some(envelope.data))
+        decode::cart(&reply.body).map(Some)
     }
 
     /// All hooks of this API account (`GET /v3/hooks`, every page).
@@ -701,8 +650,7 @@ impl BigCommerceClient {
             source,
         })?;
         let reply = self.send(Method::POST, "v3/hooks", &[], Some(body)).await?;
-        let envelope: V3Envelope<Hook> = decode(&reply.body, "created hook (v3/hooks)")?;
-        Ok(envelope.data)
+        decode::v3_object(&reply.body, "created hook (v3/hooks)")
     }
 
     /// `PUT /v3/hooks/{id}` (partial update, e.g. `is_active: Some(true)` to re-activate).
@@ -717,8 +665,7 @@ impl BigCommerceClient {
         })?;
         let path = format!("v3/hooks/{id}");
         let reply = self.send(Method::PUT, &path, &[], Some(body)).await?;
-        let envelope: V3Envelope<Hook> = decode(&reply.body, "updated hook (v3/hooks/{id})")?;
-        Ok(envelope.data)
+        decode::v3_object(&reply.body, "updated hook (v3/hooks/{id})")
     }
 
     async fn v3_page<T: DeserializeOwned>(
@@ -729,24 +676,7 @@ impl BigCommerceClient {
         what: &str,
     ) -> Result<Page<T>, BigCommerceError> {
         let reply = self.get(path, query).await?;
-        if reply.body.is_empty() || reply.status == 204 {
-            return Ok(Page {
-                items: Vec::new(),
-                current_page: requested_page.max(1),
-                total_pages: requested_page.max(1),
-            });
-        }
-        let envelope: V3Envelope<Option<Vec<T>>> = decode(&reply.body, what)?;
-        let pagination = envelope
-            .meta
-            .and_then(|meta| meta.pagination)
-            .unwrap_or_default();
-        let current_page = pagination.current_page.unwrap_or(requested_page.max(1));
-        Ok(Page {
-            items: envelope.data.unwrap_or_default(),
-            current_page,
-            total_pages: pagination.total_pages.unwrap_or(current_page),
-        })
+        decode::v3_page(reply.status, &reply.body, requested_page, what)
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, BigCommerceError> {
@@ -845,7 +775,7 @@ impl BigCommerceClient {
             } else {
                 tracing::warn!(method = %method, path, status, attempt, elapsed_ms, "bigcommerce request");
             }
-            let body_excerpt = || excerpt(&String::from_utf8_lossy(&body), BODY_EXCERPT_CHARS);
+            let body_excerpt = || decode::error_excerpt(&body);
             let exhausted = attempt >= inner.max_attempts;
             match verdict {
                 Disposition::Success => return Ok(Reply { status, body }),
@@ -952,21 +882,6 @@ async fn read_body(mut response: reqwest::Response) -> Result<BodyRead, reqwest:
 
 fn join_ids(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-}
-
-fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, BigCommerceError> {
-    serde_json::from_slice(body).map_err(|source| BigCommerceError::Decode {
-        what: what.to_string(),
-        source,
-    })
-}
-
-/// v2 lists: a bare array; 204 (empty body) means no rows.
-fn decode_list<T: DeserializeOwned>(reply: &Reply, what: &str) -> Result<Vec<T>, BigCommerceError> {
-    if reply.status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    decode(&reply.body, what)
 }
 
 #[cfg(test)]

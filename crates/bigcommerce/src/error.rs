@@ -97,7 +97,9 @@ impl BigCommerceError {
     /// The retry policy for this kind, in one exhaustive match.
     pub fn retry_hint(&self) -> RetryHint {
         match self {
-            Self::Transport { .. } | Self::RateLimitExhausted { .. } => RetryHint::Later,
+            #[cfg(feature = "client")]
+            Self::Transport { .. } => RetryHint::Later,
+            Self::RateLimitExhausted { .. } => RetryHint::Later,
             // 5xx, and 408 (the server or a gateway timed out waiting): nothing wrong with the
             // request itself.
             Self::Http { status, .. } if *status >= 500 || *status == 408 => RetryHint::Later,
@@ -116,6 +118,7 @@ impl BigCommerceError {
         match self {
             Self::InvalidConfig { .. } => "bigcommerce.invalid_config",
             Self::InvalidId { .. } => "bigcommerce.invalid_id",
+            #[cfg(feature = "client")]
             Self::Transport { .. } => "bigcommerce.transport",
             Self::Unauthorized { .. } => "bigcommerce.unauthorized",
             Self::Forbidden { .. } => "bigcommerce.forbidden",

@@ -143,6 +143,94 @@ impl WebhookEnvelope {
     }
 }
 
+/// Why a webhook body is not an envelope the receiver accepts ([`WebhookEnvelope::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON of the envelope's shape. Only the position is kept: serde_json's message can
+    /// quote the content, which may hold anything.
+    #[error("malformed webhook JSON at line {line}, column {column}")]
+    Malformed { line: usize, column: usize },
+    /// The envelope's `scope` is absent or blank.
+    #[error("the webhook envelope has no scope")]
+    NoScope,
+}
+
+/// Why an envelope names another store ([`WebhookEnvelope::check_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherStore {
+    /// `producer` is not `stores/{our hash}`.
+    Producer,
+    /// `store_id` is not our numeric store id.
+    StoreId,
+}
+
+impl WebhookEnvelope {
+    /// Parses and validates a delivery's body: JSON of the envelope's shape with a non-blank
+    /// `scope`. What the receiver runs on every body (and `crates/fuzz` on arbitrary bytes).
+    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let envelope: WebhookEnvelope =
+            serde_json::from_slice(body).map_err(|error| EnvelopeError::Malformed {
+                line: error.line(),
+                column: error.column(),
+            })?;
+        if envelope.scope.trim().is_empty() {
+            return Err(EnvelopeError::NoScope);
+        }
+        Ok(envelope)
+    }
+
+    /// Whether this envelope is for the store with `hash` and, once known, the numeric
+    /// `store_id`.
+    ///
+    /// A present `producer` must be exactly `stores/{hash}`, and a present `store_id` must be
+    /// ours when we know it. An absent `producer` is not taken as another store: every envelope
+    /// BigCommerce documents carries it, the shared secret already authenticates the sender, and
+    /// refusing would lose real deliveries if some event ever came without it; such an envelope
+    /// is judged by `store_id` alone.
+    pub fn check_store(&self, hash: &str, store_id: Option<&str>) -> Result<(), OtherStore> {
+        let producer = self.producer.trim();
+        if !producer.is_empty() && producer.strip_prefix("stores/") != Some(hash) {
+            return Err(OtherStore::Producer);
+        }
+        let theirs = self.store_id.trim();
+        if let Some(ours) = store_id {
+            if !theirs.is_empty() && theirs != ours {
+                return Err(OtherStore::StoreId);
+            }
+        }
+        Ok(())
+    }
+
+    /// The resource BigReach re-fetches for this delivery, if it follows the scope: always of
+    /// kind [`ResourceKind::Order`], [`ResourceKind::Customer`], [`ResourceKind::Product`] or
+    /// [`ResourceKind::Cart`], with the id as sent (the caller checks it for its kind).
+    ///
+    /// `None` for deletions, archived and converted carts (deletions are handled by catalog
+    /// drift and GDPR work, and a converted cart is gone: its order arrives on its own), for
+    /// scopes BigReach does not follow, and for variant events without a positive product id; a
+    /// variant event re-fetches its product.
+    pub fn followed_resource(&self) -> Option<ResourceRef> {
+        if self.scope.ends_with("/deleted")
+            || self.scope.ends_with("/archived")
+            || self.scope.ends_with("/converted")
+        {
+            return None;
+        }
+        let resource = self.resource()?;
+        match resource.kind {
+            ResourceKind::Order
+            | ResourceKind::Customer
+            | ResourceKind::Product
+            | ResourceKind::Cart => Some(resource),
+            ResourceKind::Sku => resource
+                .product_id
+                .filter(|id| *id > 0)
+                .map(|id| reference(ResourceKind::Product, id.to_string(), None)),
+            ResourceKind::Other => None,
+        }
+    }
+}
+
 fn reference(kind: ResourceKind, id: String, product_id: Option<u64>) -> ResourceRef {
     ResourceRef {
         kind,
@@ -212,4 +300,88 @@ pub struct HookUpdate {
     pub destination: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_refuses_malformed_json_by_position_and_a_blank_scope() {
+        assert_eq!(
+            WebhookEnvelope::parse(b"{\n \"scope\": "),
+            Err(EnvelopeError::Malformed {
+                line: 2,
+                column: 10
+            })
+        );
+        assert_eq!(
+            WebhookEnvelope::parse(br#"{"scope": "  ", "data": {"id": 1}}"#),
+            Err(EnvelopeError::NoScope)
+        );
+        let envelope =
+            WebhookEnvelope::parse(br#"{"scope": "store/order/created", "store_id": 1001}"#)
+                .unwrap();
+        assert_eq!(envelope.store_id, "1001");
+    }
+
+    #[test]
+    fn the_store_check_takes_producer_then_a_known_store_id() {
+        let envelope = |producer: &str, store_id: &str| WebhookEnvelope {
+            scope: "store/order/created".into(),
+            store_id: store_id.into(),
+            data: Value::Null,
+            hash: String::new(),
+            created_at: 0,
+            producer: producer.into(),
+        };
+        assert_eq!(envelope("stores/abc", "").check_store("abc", None), Ok(()));
+        assert_eq!(envelope("", "7").check_store("abc", Some("7")), Ok(()));
+        assert_eq!(
+            envelope("stores/abcd", "").check_store("abc", None),
+            Err(OtherStore::Producer)
+        );
+        assert_eq!(
+            envelope("stores/abc", "8").check_store("abc", Some("7")),
+            Err(OtherStore::StoreId)
+        );
+        assert_eq!(envelope("stores/abc", "8").check_store("abc", None), Ok(()));
+    }
+
+    #[test]
+    fn followed_resources_skip_deletions_and_turn_variants_into_their_product() {
+        let followed = |scope: &str, data: Value| {
+            WebhookEnvelope {
+                scope: scope.into(),
+                store_id: String::new(),
+                data,
+                hash: String::new(),
+                created_at: 0,
+                producer: String::new(),
+            }
+            .followed_resource()
+        };
+        let order = followed("store/order/updated", serde_json::json!({"id": 5})).unwrap();
+        assert_eq!((order.kind, order.id.as_str()), (ResourceKind::Order, "5"));
+        assert_eq!(
+            followed("store/order/archived", serde_json::json!({"id": 5})),
+            None
+        );
+        assert_eq!(
+            followed("store/cart/converted", serde_json::json!({"id": "c"})),
+            None
+        );
+        let sku = serde_json::json!({"sku": {"variant_id": 9, "product_id": 3}});
+        let product = followed("store/sku/updated", sku).unwrap();
+        assert_eq!(
+            (product.kind, product.id.as_str()),
+            (ResourceKind::Product, "3")
+        );
+        let orphan = serde_json::json!({"sku": {"variant_id": 9, "product_id": 0}});
+        assert_eq!(followed("store/sku/updated", orphan), None);
+        assert_eq!(
+            followed("store/app/uninstalled", serde_json::json!({"id": 1})),
+            None
+        );
+    }
 }

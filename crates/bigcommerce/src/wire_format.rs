@@ -89,19 +89,36 @@ pub(crate) fn datetime_from_value(value: &Value) -> Result<Option<DateTime<Utc>>
     match value {
         Value::Null => Ok(None),
         Value::String(text) if text.trim().is_empty() => Ok(None),
-        Value::String(text) => parse_datetime_text(text.trim()).map(Some),
+        Value::String(text) => parse_datetime_text(text.trim())
+            .and_then(|at| in_range(at, text))
+            .map(Some),
         Value::Number(number) => {
             let seconds = number
                 .as_i64()
                 .ok_or_else(|| format!("timestamp {number} is not whole seconds"))?;
             Utc.timestamp_opt(seconds, 0)
                 .single()
-                .map(Some)
                 .ok_or_else(|| format!("timestamp {seconds} is out of range"))
+                .and_then(|at| in_range(at, &seconds.to_string()))
+                .map(Some)
         }
         other => Err(format!(
             "expected a date string or Unix seconds, got {other}"
         )),
+    }
+}
+
+/// A date in UTC years 0 to 9999: what RFC 3339 (four-digit years) can write, so that a decoded
+/// resource serializes to JSON that decodes again. No real BigCommerce date is outside it.
+fn in_range(at: DateTime<Utc>, text: &str) -> Result<DateTime<Utc>, String> {
+    use chrono::Datelike as _;
+    if (0..=9999).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(format!(
+            "date {:?} is out of range (UTC years 0 to 9999)",
+            crate::error::excerpt(text, 40)
+        ))
     }
 }
 
@@ -335,6 +352,30 @@ mod tests {
         );
         assert_eq!(datetime_from_value(&json!("")).unwrap(), None);
         assert!(datetime_from_value(&json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn dates_outside_years_0_to_9999_are_refused_so_that_what_decodes_encodes_again() {
+        // These decoded, but their RFC 3339 form (`+10000-…`, `-0001-…`) does not, so an order
+        // the poller stored (as JSON) could not be read back, which breaks the round trip the
+        // `bigcommerce_responses` fuzz target asserts; chrono's far ends also overflow the
+        // poller's `watermark - overlap`.
+        for date in [
+            json!(253_402_300_800_i64),
+            json!("9999-12-31T23:59:59-01:00"),
+            json!("0000-01-01T00:00:00+01:00"),
+            json!("Fri, 31 Dec 9999 23:59:59 -0100"),
+            json!("253402300800"),
+            json!(-8_210_266_876_800_i64),
+        ] {
+            let error = datetime_from_value(&date).unwrap_err();
+            assert!(error.contains("out of range"), "{date}: {error}");
+        }
+        for date in [json!("9999-12-31T23:59:59Z"), json!("0000-01-01T00:00:00Z")] {
+            let parsed = datetime_from_value(&date).unwrap().unwrap();
+            let again = datetime_from_value(&json!(parsed.to_rfc3339())).unwrap();
+            assert_eq!(again, Some(parsed), "{date}");
+        }
     }
 
     #[test]

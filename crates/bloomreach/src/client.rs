@@ -12,19 +12,18 @@ use bigreach_clock::SharedClock;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::catalog::{CatalogField, CatalogItemResult, CatalogItemUpdate, CatalogSummary};
-use crate::commands::{match_results, BatchCommand, BatchResponse};
-use crate::error::{classify, excerpt, BloomreachError, ErrorClass};
+use crate::commands::{BatchCommand, BatchResponse};
+use crate::decode;
+use crate::error::{BloomreachError, ErrorClass};
 use crate::pacing::Pacer;
 
 /// Most commands Bloomreach accepts in one batch request.
 pub const MAX_BATCH_COMMANDS: usize = 50;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-const BODY_EXCERPT_CHARS: usize = 300;
 
 /// Settings for [`BloomreachClient`].
 #[derive(Debug, Clone)]
@@ -209,12 +208,7 @@ impl BloomreachClient {
                 "system time",
             )
             .await?;
-        #[derive(Deserialize)]
-        struct Time {
-            time: f64,
-        }
-        let time: Time = decode(&reply.body, "system time")?;
-        Ok(time.time)
+        decode::system_time(&reply.body)
     }
 
     /// `POST track/v2/projects/{token}/batch` with at most 50 frozen commands, sent verbatim.
@@ -248,23 +242,7 @@ impl BloomreachClient {
                 "batch",
             )
             .await?;
-        let parsed: Value = decode(&reply.body, "batch response")?;
-        // A 200 whose top level says success=false rejected the whole batch.
-        if parsed.get("success").and_then(Value::as_bool) == Some(false)
-            && parsed.get("results").is_none()
-        {
-            let message = top_level_message(&parsed);
-            return Err(error_for_status(200, &message, reply.request_id, None));
-        }
-        let results = parsed
-            .get("results")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        Ok(BatchResponse {
-            results: match_results(commands, results),
-            request_id: reply.request_id,
-        })
+        decode::batch_response(commands, &reply.body, reply.request_id)
     }
 
     /// `GET data/v2/projects/{token}/catalogs`.
@@ -277,31 +255,7 @@ impl BloomreachClient {
                 "list catalogs",
             )
             .await?;
-        let parsed: Value = decode(&reply.body, "catalog list")?;
-        let list = parsed
-            .get("data")
-            .or(Some(&parsed))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        Ok(list
-            .iter()
-            .filter_map(|entry| {
-                let id = match entry.get("id")? {
-                    Value::String(text) => text.clone(),
-                    Value::Number(number) => number.to_string(),
-                    _ => return None,
-                };
-                let name = entry
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                Some(CatalogSummary {
-                    id,
-                    name: name.to_string(),
-                })
-            })
-            .collect())
+        decode::catalog_list(&reply.body)
     }
 
     /// `POST data/v2/projects/{token}/catalogs`; returns the new catalog's id.
@@ -321,18 +275,7 @@ impl BloomreachClient {
                 "create catalog",
             )
             .await?;
-        let parsed: Value = decode(&reply.body, "created catalog")?;
-        match parsed.get("id").or_else(|| parsed.pointer("/data/id")) {
-            Some(Value::String(id)) => Ok(id.clone()),
-            Some(Value::Number(id)) => Ok(id.to_string()),
-            _ => Err(BloomreachError::Decode {
-                what: "created catalog id".to_string(),
-                source: serde::de::Error::custom(format!(
-                    "no `id` in {}",
-                    excerpt(&parsed.to_string(), BODY_EXCERPT_CHARS)
-                )),
-            }),
-        }
+        decode::created_catalog_id(&reply.body)
     }
 
     /// `PUT data/v2/projects/{token}/catalogs/{id}` with the name and the full field list.
@@ -389,26 +332,7 @@ impl BloomreachClient {
                 "catalog bulk partial update",
             )
             .await?;
-        let parsed: Value = decode(&reply.body, "catalog bulk update response")?;
-        let results = parsed
-            .as_array()
-            .or_else(|| parsed.get("results").and_then(Value::as_array))
-            .or_else(|| parsed.get("data").and_then(Value::as_array))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        Ok(items
-            .iter()
-            .enumerate()
-            .map(|(position, item)| match results.get(position) {
-                Some(result) => CatalogItemResult::from_value(&item.item_id, result),
-                None => CatalogItemResult {
-                    item_id: item.item_id.clone(),
-                    success: false,
-                    queued: false,
-                    errors: vec!["Bloomreach returned no result for this item".to_string()],
-                },
-            })
-            .collect())
+        decode::catalog_bulk_results(items, &reply.body)
     }
 
     /// `GET data/v2/projects/{token}/catalogs/{id}/items?skip=&count=`: `(item_id, properties)`.
@@ -429,28 +353,7 @@ impl BloomreachClient {
                 "catalog items",
             )
             .await?;
-        let parsed: Value = decode(&reply.body, "catalog items")?;
-        let data = parsed
-            .get("data")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        Ok(data
-            .iter()
-            .filter_map(|item| {
-                let id = match item.get("item_id")? {
-                    Value::String(text) => text.clone(),
-                    Value::Number(number) => number.to_string(),
-                    _ => return None,
-                };
-                let properties = item
-                    .get("properties")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                Some((id, properties))
-            })
-            .collect())
+        decode::catalog_items(&reply.body)
     }
 
     async fn send(
@@ -529,8 +432,7 @@ impl BloomreachClient {
             return Ok(Reply { body, request_id });
         }
         tracing::warn!(operation, method = %method, status, elapsed_ms, request_id = request_id.as_deref().unwrap_or(""), "bloomreach request");
-        let text = String::from_utf8_lossy(&body);
-        let error = error_for_status(status, &text, request_id, retry_after);
+        let error = decode::error_response(status, &body, request_id, retry_after);
         match error.class() {
             ErrorClass::RateLimited => {
                 inner.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -546,52 +448,6 @@ impl BloomreachClient {
 
 /// Placeholder segment replaced by the project token.
 const TOKEN: &str = "\u{0}project-token";
-
-fn error_for_status(
-    status: u16,
-    body: &str,
-    request_id: Option<String>,
-    retry_after: Option<Duration>,
-) -> BloomreachError {
-    let message = || {
-        serde_json::from_str::<Value>(body)
-            .ok()
-            .map(|parsed| top_level_message(&parsed))
-            .filter(|text| !text.is_empty())
-            .unwrap_or_else(|| excerpt(body, BODY_EXCERPT_CHARS))
-    };
-    match classify(status, body) {
-        ErrorClass::RateLimited => BloomreachError::RateLimited {
-            retry_after,
-            request_id,
-        },
-        ErrorClass::Retryable => BloomreachError::Server {
-            status,
-            request_id,
-            body_excerpt: excerpt(body, BODY_EXCERPT_CHARS),
-        },
-        ErrorClass::Auth => BloomreachError::Auth {
-            status,
-            message: message(),
-            request_id,
-        },
-        ErrorClass::Permanent => BloomreachError::Rejected {
-            status,
-            message: message(),
-            request_id,
-        },
-    }
-}
-
-/// `error`, `message` or `errors` of an error body, flattened.
-fn top_level_message(parsed: &Value) -> String {
-    ["error", "message", "errors"]
-        .iter()
-        .filter_map(|key| parsed.get(*key))
-        .flat_map(crate::commands::error_strings)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -616,11 +472,4 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, BloomreachError> {
-    serde_json::from_slice(body).map_err(|source| BloomreachError::Decode {
-        what: what.to_string(),
-        source,
-    })
 }

@@ -152,7 +152,9 @@ impl BloomreachError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::RateLimited { .. } => ErrorClass::RateLimited,
-            Self::Server { .. } | Self::Transport { .. } => ErrorClass::Retryable,
+            Self::Server { .. } => ErrorClass::Retryable,
+            #[cfg(feature = "client")]
+            Self::Transport { .. } => ErrorClass::Retryable,
             // A 2xx we could not read: the outcome is unknown. Resending the same frozen
             // payload is safe (Bloomreach deduplicates identical events; catalog upserts and
             // customer updates are idempotent).
@@ -172,8 +174,9 @@ impl BloomreachError {
             | Self::Server { request_id, .. }
             | Self::Auth { request_id, .. }
             | Self::Rejected { request_id, .. } => request_id.as_deref(),
-            Self::Transport { .. }
-            | Self::Decode { .. }
+            #[cfg(feature = "client")]
+            Self::Transport { .. } => None,
+            Self::Decode { .. }
             | Self::TooManyCommands { .. }
             | Self::InvalidItemId { .. }
             | Self::InvalidConfig { .. } => None,
@@ -187,6 +190,7 @@ impl BloomreachError {
             Self::Server { .. } => "bloomreach.server",
             Self::Auth { .. } => "bloomreach.auth",
             Self::Rejected { .. } => "bloomreach.rejected",
+            #[cfg(feature = "client")]
             Self::Transport { .. } => "bloomreach.transport",
             Self::Decode { .. } => "bloomreach.decode",
             Self::TooManyCommands { .. } => "bloomreach.too_many_commands",

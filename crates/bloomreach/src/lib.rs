@@ -4,11 +4,14 @@
 //!   mapper), sent verbatim by [`BloomreachClient::batch`] (one attempt: the outbox retries).
 //! - [`classify`] and [`BloomreachError::class`] map every failure to an [`ErrorClass`].
 //! - Requests are paced by a token bucket on the injected clock.
+//! - [`decode`] parses response bodies, as pure functions of the bytes (what the client calls
+//!   and `crates/fuzz` fuzzes; built without the `client` feature too).
 
 mod catalog;
 #[cfg(feature = "client")]
 mod client;
 mod commands;
+pub mod decode;
 mod error;
 #[cfg(feature = "client")]
 mod pacing;

@@ -333,17 +333,34 @@ pub enum ConfigError {
 impl Config {
     /// Parses TOML text and validates it.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        if toml::from_str::<toml::Table>(text).is_ok_and(|table| table.is_empty()) {
+            return Err(ConfigError::Parse {
+                path: origin.to_owned(),
+                message: "the file is empty (no settings); run `bigreach init` to write a \
+                          default one"
+                    .to_owned(),
+            });
+        }
         // The parser's own Display quotes the offending source line, which may hold a pasted
-        // secret: report its message and the line number only.
+        // secret: report its message (on one line) and the line number only.
         let config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            // One line, and a key it names back (`unknown field`) cannot drive a terminal.
+            let one_line = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            let message: String = one_line
+                .chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect();
             ConfigError::Parse {
                 path: origin.to_owned(),
                 message: match line {
-                    Some(line) => format!("line {line}: {}", e.message()),
-                    None => e.message().to_owned(),
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
                 },
             }
         })?;
@@ -712,6 +729,34 @@ repair = false
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_or_garbled_file_gets_a_one_line_message_that_says_what_to_do() {
+        let message = |text: &str| match Config::from_toml(text, Path::new("b.toml")) {
+            Err(ConfigError::Parse { message, .. }) => message,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        for empty in ["", "  \n\t\n", "# only a comment\n"] {
+            let shown = message(empty);
+            assert!(
+                shown.contains("empty") && shown.contains("bigreach init"),
+                "{shown}"
+            );
+        }
+        // toml's message for a broken table header spans two lines.
+        for garbled in [
+            "[bigcommerce",
+            "\u{0}",
+            "a = [1,",
+            "version = 1\n\n[api]\nlisten = 5",
+            // A quoted key with a terminal escape, named back in `unknown field`.
+            "\"x\\u001b[2J\" = 1",
+        ] {
+            let shown = message(garbled);
+            assert!(shown.starts_with("line "), "{shown}");
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        }
+    }
 
     #[test]
     fn default_template_parses_and_validates() {

@@ -10,10 +10,17 @@
 //! - [`demo`]: the demo run (twins, appliance, trading, verdict).
 //! - [`scenario`]: scenario files and their runner.
 //! - [`bench`](mod@bench): the benchmarks (`ingest`, `drain`, `flash-sale`).
+//!
+//! `demo`, `twins`, `bench` and the scenario runner need the default `run` feature (the
+//! runtime); without it the crate is the plan and scenario file formats and the verdict, which
+//! is what `crates/fuzz` builds.
 
+#[cfg(feature = "run")]
 pub mod bench;
+#[cfg(feature = "run")]
 pub mod demo;
 pub mod plan;
 pub mod scenario;
+#[cfg(feature = "run")]
 pub mod twins;
 pub mod verdict;

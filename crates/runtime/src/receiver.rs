@@ -12,7 +12,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use bigreach_bigcommerce::{ResourceKind as WebhookKind, WebhookEnvelope};
+pub use bigreach_bigcommerce::OtherStore;
+use bigreach_bigcommerce::{EnvelopeError, ResourceKind as WebhookKind, WebhookEnvelope};
 use bigreach_clock::SharedClock;
 use bigreach_core::model::{
     FetchTarget, InboxBody, InboxEntry, InboxSource, InvalidId, ResourceKind,
@@ -96,35 +97,11 @@ impl NumericStoreId {
     }
 }
 
-/// Why an envelope names another store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtherStore {
-    /// `producer` is not `stores/{our hash}`.
-    Producer,
-    /// `store_id` is not our numeric store id.
-    StoreId,
-}
-
 impl StoreIdentity {
-    /// Whether `envelope` is for this store.
-    ///
-    /// A present `producer` must be exactly `stores/{hash}`, and a present `store_id` must be
-    /// ours when we know it. An absent `producer` is not taken as another store: every envelope
-    /// BigCommerce documents carries it, the shared secret already authenticates the sender, and
-    /// refusing would lose real deliveries if some event ever came without it; such an envelope
-    /// is judged by `store_id` alone.
+    /// Whether `envelope` is for this store (see [`WebhookEnvelope::check_store`]: a present
+    /// `producer` must be `stores/{hash}`, a present `store_id` ours once we know it).
     pub fn check(&self, envelope: &WebhookEnvelope) -> Result<(), OtherStore> {
-        let producer = envelope.producer.trim();
-        if !producer.is_empty() && producer.strip_prefix("stores/") != Some(self.hash.as_str()) {
-            return Err(OtherStore::Producer);
-        }
-        let store_id = envelope.store_id.trim();
-        if let Some(ours) = self.store_id.get() {
-            if !store_id.is_empty() && store_id != ours {
-                return Err(OtherStore::StoreId);
-            }
-        }
-        Ok(())
+        envelope.check_store(&self.hash, self.store_id.get())
     }
 }
 
@@ -281,25 +258,25 @@ async fn handle<I: Inbox>(
             return reply(StatusCode::BAD_REQUEST, "");
         }
     };
-    let envelope: WebhookEnvelope = match serde_json::from_slice(&body) {
+    let envelope = match WebhookEnvelope::parse(&body) {
         Ok(envelope) => envelope,
-        Err(error) => {
+        Err(EnvelopeError::Malformed { line, column }) => {
             Metrics::add(&state.metrics.webhooks_malformed, 1);
-            // serde_json's message names line and column, never the content.
+            // Only the position: serde_json's message could quote the content.
             tracing::warn!(
-                line = error.line(),
-                column = error.column(),
+                line,
+                column,
                 bytes = body.len(),
                 "webhook refused: malformed JSON"
             );
             return reply(StatusCode::BAD_REQUEST, "");
         }
+        Err(EnvelopeError::NoScope) => {
+            Metrics::add(&state.metrics.webhooks_malformed, 1);
+            tracing::warn!("webhook refused: no scope");
+            return reply(StatusCode::BAD_REQUEST, "");
+        }
     };
-    if envelope.scope.trim().is_empty() {
-        Metrics::add(&state.metrics.webhooks_malformed, 1);
-        tracing::warn!("webhook refused: no scope");
-        return reply(StatusCode::BAD_REQUEST, "");
-    }
     if let Err(reason) = state.settings.store.check(&envelope) {
         Metrics::add(&state.metrics.webhooks_other_store, 1);
         tracing::warn!(
@@ -393,29 +370,16 @@ fn hex_digest(bytes: &[u8]) -> String {
 /// What to fetch for a webhook, if BigReach follows its scope; an error when the id it names is
 /// not valid for its kind (it is then recorded once and set aside, never fetched).
 pub fn fetch_target(envelope: &WebhookEnvelope) -> Result<Option<FetchTarget>, InvalidId> {
-    if envelope.scope.ends_with("/deleted")
-        || envelope.scope.ends_with("/archived")
-        || envelope.scope.ends_with("/converted")
-    {
-        // Deletions are handled by later issues (catalog drift, GDPR), and a converted cart is
-        // gone (its order arrives on its own); recorded, not fetched.
-        return Ok(None);
-    }
-    let Some(resource) = envelope.resource() else {
+    let Some(resource) = envelope.followed_resource() else {
         return Ok(None);
     };
     let kind = match resource.kind {
         WebhookKind::Order => ResourceKind::Order,
         WebhookKind::Customer => ResourceKind::Customer,
         WebhookKind::Product => ResourceKind::Product,
-        WebhookKind::Sku => {
-            return Ok(resource
-                .product_id
-                .filter(|id| *id > 0)
-                .map(FetchTarget::Product));
-        }
         WebhookKind::Cart => ResourceKind::Cart,
-        WebhookKind::Other => return Ok(None),
+        // `followed_resource` names only the four kinds above.
+        WebhookKind::Sku | WebhookKind::Other => return Ok(None),
     };
     FetchTarget::parse(kind, &resource.id).map(Some)
 }

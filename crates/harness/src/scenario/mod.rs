@@ -10,6 +10,7 @@
 //! limits, the poll interval, a small store, both twins' settings) are constants here, compiled
 //! in like everything else; scenario files themselves load from their paths.
 
+#[cfg(feature = "run")]
 mod runner;
 
 use std::path::{Path, PathBuf};
@@ -17,10 +18,14 @@ use std::path::{Path, PathBuf};
 use bigreach_twins::control::{BIGCOMMERCE_FAULTS, BLOOMREACH_FAULTS};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "run")]
 use crate::demo::DemoError;
-use crate::plan::{BigCommercePlan, BloomreachPlan, DemoPlan, StorePlan, TradingPlan};
+use crate::plan::StorePlan;
+#[cfg(feature = "run")]
+use crate::plan::{BigCommercePlan, BloomreachPlan, DemoPlan, TradingPlan};
 use crate::verdict::DemoSummary;
 
+#[cfg(feature = "run")]
 pub use runner::{run, run_with_bloomreach_proxy, RunOptions};
 
 /// A scenario file.
@@ -444,9 +449,11 @@ pub enum ScenarioError {
         message: String,
     },
     /// The run failed.
+    #[cfg(feature = "run")]
     #[error("{0}")]
     Demo(#[from] DemoError),
     /// The appliance failed to start.
+    #[cfg(feature = "run")]
     #[error("starting the appliance failed: {0}")]
     Start(#[from] bigreach_runtime::StartError),
     /// The store failed.
@@ -483,9 +490,13 @@ impl Scenario {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let scenario: Scenario =
-            toml::from_str(&text).map_err(|e| error(e.message().to_owned()))?;
-        scenario.check().map_err(error)?;
+        Self::parse(&text).map_err(error)
+    }
+
+    /// Parses and checks a scenario file's text (what [`Scenario::load`] does after reading).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        scenario.check()?;
         Ok(scenario)
     }
 
@@ -512,6 +523,28 @@ impl Scenario {
         const PAYMENTS: [&str; 4] = ["card", "authorize_only", "cash_on_delivery", "offline"];
         if !(1.0..=100_000.0).contains(&self.speed) {
             return Err(format!("speed {} must be between 1 and 100000", self.speed));
+        }
+        // Every time must be one the runner can schedule (no inf, nan, negative or huge minutes).
+        const MAX_MINUTES: f64 = 525_600.0;
+        let times = (self.shoppers.iter().flat_map(|s| &s.actions))
+            .map(|a| ("actions.at_min", a.at_min))
+            .chain((self.crowds.iter()).flat_map(|c| {
+                [
+                    ("crowds.at_min", c.at_min),
+                    ("crowds.over_mins", c.over_mins),
+                ]
+            }))
+            .chain(
+                (self.faults.iter())
+                    .flat_map(|f| [("faults.at_min", f.at_min), ("faults.for_mins", f.for_mins)]),
+            );
+        if let Some((field, minutes)) = times
+            .into_iter()
+            .find(|(_, m)| !(0.0..=MAX_MINUTES).contains(m))
+        {
+            return Err(format!(
+                "{field} = {minutes} must be between 0 and {MAX_MINUTES} virtual minutes (a year)"
+            ));
         }
         for shopper in &self.shoppers {
             if shopper.email.is_none() && shopper.phone.is_none() {
@@ -582,6 +615,7 @@ impl Scenario {
     }
 
     /// The twins' plan: the scenario's store (or a small default one), no trading burst.
+    #[cfg(feature = "run")]
     fn plan(&self) -> DemoPlan {
         let store = self.store.clone().unwrap_or(StorePlan {
             customers: 0,
