@@ -130,9 +130,12 @@ pub fn catalog_bulk_results(
         .collect())
 }
 
+/// One catalog item as read back: its `item_id` and properties.
+pub type CatalogItem = (String, Map<String, Value>);
+
 /// `GET /data/v2/projects/{token}/catalogs/{id}/items`: `(item_id, properties)` per item; items
 /// without an id are left out.
-pub fn catalog_items(body: &[u8]) -> Result<Vec<(String, Map<String, Value>)>, BloomreachError> {
+pub fn catalog_items(body: &[u8]) -> Result<Vec<CatalogItem>, BloomreachError> {
     let parsed: Value = json(body, "catalog items")?;
     let data = parsed
         .get("data")
