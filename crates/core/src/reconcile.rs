@@ -492,7 +492,7 @@ pub fn compare(
         }
     }
     // Sales Bloomreach holds that BigCommerce does not count as paid in the range.
-    for (order_id, acks) in sales {
+    for acks in sales.into_values() {
         let Some(first) = acks.first() else { continue };
         let day = day_of(first.at);
         if !range.contains(day) {
@@ -502,18 +502,7 @@ pub fn compare(
         r.bloomreach_orders += 1;
         r.bloomreach_gross += first.amount;
         r.extra += 1;
-        findings.push(Finding {
-            subject: Subject::Sale,
-            class: Class::Extra,
-            order_id,
-            refund_id: None,
-            day,
-            currency: first.currency.clone(),
-            bigcommerce_amount: None,
-            bloomreach_amount: Some(first.amount),
-            acknowledged: acks.len() as u32,
-            note: String::new(),
-        });
+        findings.push(extra(Subject::Sale, first, None, day, acks.len()));
     }
 
     // Refunds, on the day they were processed.
@@ -567,18 +556,13 @@ pub fn compare(
         let r = row(&mut rows, day, &first.currency);
         r.bloomreach_refunds += first.amount;
         r.extra += 1;
-        findings.push(Finding {
-            subject: Subject::Refund,
-            class: Class::Extra,
-            order_id: first.order_id,
-            refund_id: Some(refund_id),
+        findings.push(extra(
+            Subject::Refund,
+            first,
+            Some(refund_id),
             day,
-            currency: first.currency.clone(),
-            bigcommerce_amount: None,
-            bloomreach_amount: Some(first.amount),
-            acknowledged: acks.len() as u32,
-            note: String::new(),
-        });
+            acks.len(),
+        ));
     }
 
     let mut rows: Vec<DayRow> = rows.into_values().collect();
@@ -620,6 +604,28 @@ pub fn compare(
         findings,
         balanced,
         repair: None,
+    }
+}
+
+/// A sale or refund only Bloomreach holds, on the day of its (first) event.
+fn extra(
+    subject: Subject,
+    first: &DeliveredPurchase,
+    refund_id: Option<u64>,
+    day: NaiveDate,
+    acknowledged: usize,
+) -> Finding {
+    Finding {
+        subject,
+        class: Class::Extra,
+        order_id: first.order_id,
+        refund_id,
+        day,
+        currency: first.currency.clone(),
+        bigcommerce_amount: None,
+        bloomreach_amount: Some(first.amount),
+        acknowledged: acknowledged as u32,
+        note: String::new(),
     }
 }
 

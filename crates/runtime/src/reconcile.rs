@@ -52,26 +52,22 @@ impl BigCommerceOrders {
         end: DateTime<Utc>,
     ) -> Result<BigCommerceSide, BigCommerceError> {
         let mut orders: BTreeMap<u64, Order> = BTreeMap::new();
-        let mut page = 1;
-        loop {
-            let batch = self
-                .bigcommerce
-                .orders_created_between(start, end, page)
-                .await?;
-            let full = batch.len() >= PAGE_LIMIT as usize;
-            orders.extend(batch.into_iter().map(|o| (o.id, o)));
-            if !full || page >= MAX_PAGES {
-                break;
-            }
-            page += 1;
-        }
-        for status in LATE_STATUSES {
+        // One listing per filter: created in the range, then each late status since it began.
+        for status in std::iter::once(None).chain(LATE_STATUSES.map(Some)) {
             let mut page = 1;
             loop {
-                let batch = self
-                    .bigcommerce
-                    .orders_in_status_modified_since(status, start, page)
-                    .await?;
+                let batch = match status {
+                    None => {
+                        self.bigcommerce
+                            .orders_created_between(start, end, page)
+                            .await?
+                    }
+                    Some(status) => {
+                        self.bigcommerce
+                            .orders_in_status_modified_since(status, start, page)
+                            .await?
+                    }
+                };
                 let full = batch.len() >= PAGE_LIMIT as usize;
                 orders.extend(batch.into_iter().map(|o| (o.id, o)));
                 if !full || page >= MAX_PAGES {
