@@ -230,18 +230,29 @@ impl OrderFilter {
         })
     }
 
+    /// The ids the filter allows, as a range of keys (`None` when no id can match).
+    pub(super) fn id_bounds(&self) -> Option<std::ops::RangeInclusive<u64>> {
+        let (min, max) = (self.min_id.unwrap_or(0), self.max_id.unwrap_or(u64::MAX));
+        (min <= max).then_some(min..=max)
+    }
+
     /// Every filter except the status (the listing hides Incomplete unless asked for it; the
     /// count shows every status).
     pub(super) fn matches(&self, o: &Order) -> bool {
-        let total = o.totals().total_inc;
+        // Totals cost a pass over the lines: only when a total filter asks for them.
+        let total_ok = || {
+            if self.min_total.is_none() && self.max_total.is_none() {
+                return true;
+            }
+            let total = o.totals().total_inc;
+            self.min_total.is_none_or(|d| total >= d) && self.max_total.is_none_or(|d| total <= d)
+        };
         self.min_dm.is_none_or(|d| o.date_modified >= d)
             && self.max_dm.is_none_or(|d| o.date_modified <= d)
             && self.min_dc.is_none_or(|d| o.date_created >= d)
             && self.max_dc.is_none_or(|d| o.date_created <= d)
             && self.min_id.is_none_or(|d| o.id >= d)
             && self.max_id.is_none_or(|d| o.id <= d)
-            && self.min_total.is_none_or(|d| total >= d)
-            && self.max_total.is_none_or(|d| total <= d)
             && self.customer_id.is_none_or(|c| o.customer_id == c)
             && self.channel_id.is_none_or(|c| c == 1)
             && self
@@ -253,6 +264,7 @@ impl OrderFilter {
                 .payment_method
                 .as_ref()
                 .is_none_or(|m| o.payment_method.eq_ignore_ascii_case(m))
+            && total_ok()
     }
 }
 

@@ -748,9 +748,12 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
         Err(r) => return r,
     };
     let store = inner.store.lock();
-    let mut rows: Vec<&Order> = store
-        .orders
-        .values()
+    let mut rows: Vec<&Order> = filter
+        .id_bounds()
+        .map(|ids| store.orders.range(ids))
+        .into_iter()
+        .flatten()
+        .map(|(_, o)| o)
         .filter(|o| match filter.status_id {
             Some(s) => o.status_id == s,
             // Incomplete orders only show up when asked for explicitly.
