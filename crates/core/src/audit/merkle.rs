@@ -189,8 +189,8 @@ mod tests {
             .collect()
     }
 
-    /// The tree of RFC 6962 test data: the roots of the first 1..=8 leaves of the
-    /// certificate-transparency reference implementation's test inputs.
+    /// The RFC 6962 reference vectors (the certificate-transparency implementations' test
+    /// inputs): the roots of the first 1..=8 leaves, and two consistency proofs.
     #[test]
     fn roots_match_the_reference_vectors() {
         let inputs: [&[u8]; 8] = [
@@ -220,6 +220,25 @@ mod tests {
         for (n, want) in expected.iter().enumerate() {
             assert_eq!(hex::encode(root(&hashes[..=n])), *want, "size {}", n + 1);
         }
+        // The reference consistency proofs over the same leaves.
+        let hexes = |proof: &[Hash]| proof.iter().map(hex::encode).collect::<Vec<_>>();
+        assert_eq!(
+            hexes(&consistency_proof(1, &hashes)),
+            [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ]
+        );
+        assert_eq!(
+            hexes(&consistency_proof(6, &hashes)),
+            [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ]
+        );
+        assert!(consistency_proof(8, &hashes).is_empty());
         assert_eq!(
             hex::encode(root(&[])),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
