@@ -463,16 +463,18 @@ fn the_export_refuses_an_existing_file_a_known_secret_and_a_secret_like_field() 
     add_entries(&store, 2, T0);
     let out = dir.path().join("x.zip");
     std::fs::write(&out, b"keep me").unwrap();
-    let request = |out: &Path, secrets: Vec<String>| ExportRequest {
-        data_dir: dir.path(),
-        out,
-        period: Period::default(),
-        secrets,
-        now_ms: T0 + DAY_MS,
-        actor: "operator (test)",
-    };
+    fn request<'a>(dir: &'a Path, out: &'a Path, secrets: Vec<String>) -> ExportRequest<'a> {
+        ExportRequest {
+            data_dir: dir,
+            out,
+            period: Period::default(),
+            secrets,
+            now_ms: T0 + DAY_MS,
+            actor: "operator (test)",
+        }
+    }
     assert!(matches!(
-        audit::export(&store, &request(&out, vec![])),
+        audit::export(&store, &request(dir.path(), &out, vec![])),
         Err(audit::AuditError::OutExists { .. })
     ));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
@@ -481,7 +483,7 @@ fn the_export_refuses_an_existing_file_a_known_secret_and_a_secret_like_field() 
     assert!(matches!(
         audit::export(
             &store,
-            &request(&leaked, vec!["operator (local API)".into()])
+            &request(dir.path(), &leaked, vec!["operator (local API)".into()])
         ),
         Err(audit::AuditError::SecretInBundle { .. })
     ));
@@ -495,7 +497,7 @@ fn the_export_refuses_an_existing_file_a_known_secret_and_a_secret_like_field() 
         )
         .unwrap();
     assert!(matches!(
-        audit::export(&store, &request(&leaked, vec![])),
+        audit::export(&store, &request(dir.path(), &leaked, vec![])),
         Err(audit::AuditError::SecretLikeField { field, .. }) if field == "webhook_secret"
     ));
 }
