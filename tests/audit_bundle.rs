@@ -387,6 +387,11 @@ fn a_later_export_extends_the_earlier_one_and_a_forged_previous_fails() {
         audit::verify_bundle(&second_zip, Some(&forged)),
         Err(VerifyError::PreviousNotPrefix { .. })
     ));
+    // The two the wrong way round are named as such.
+    assert!(matches!(
+        audit::verify_bundle(&first_zip, Some(&second_zip)),
+        Err(VerifyError::PreviousIsLater { .. })
+    ));
     // A tampered previous is named as the previous bundle's failure.
     let mut broken = first_zip.clone();
     let middle = broken.len() / 2;
@@ -578,6 +583,7 @@ fn the_cli_exports_offline_refuses_a_store_in_use_and_verify_exits_9_on_a_change
         .output()
         .unwrap();
     assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("there is no store at"));
     assert!(!empty.path().join("bigreach.redb").exists());
 }
 

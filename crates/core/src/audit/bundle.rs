@@ -130,7 +130,7 @@ pub struct Exported {
 pub fn open_store(data_dir: &Path) -> Result<Store, AuditError> {
     let path = data_dir.join("bigreach.redb");
     if !path.is_file() {
-        return Err(AuditError::NoDataDir {
+        return Err(AuditError::NoStore {
             path: path.display().to_string(),
         });
     }

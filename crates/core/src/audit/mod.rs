@@ -56,6 +56,12 @@ pub enum AuditError {
         /// The path given.
         path: String,
     },
+    /// The data directory has no store.
+    #[error("there is no store at {path}; pass the data directory of an appliance that has run (its `data_dir` in bigreach.toml) with --data-dir or --config")]
+    NoStore {
+        /// The store file looked for.
+        path: String,
+    },
     /// The install key could not be read or created.
     #[error("the audit key {path} could not be {operation}: {source}; check that the data directory belongs to the service user and is writable")]
     KeyFile {

@@ -161,6 +161,14 @@ pub enum VerifyError {
     /// The previous bundle does not verify by itself.
     #[error("the previous bundle does not verify: {0}")]
     PreviousInvalid(Box<VerifyError>),
+    /// The previous bundle is later than this one.
+    #[error("the --previous bundle ({previous} entries) is later than this one ({size} entries): pass the earlier bundle as --previous")]
+    PreviousIsLater {
+        /// Its size.
+        previous: u64,
+        /// This bundle's size.
+        size: u64,
+    },
     /// The previous bundle's checkpoint is not a prefix of this log.
     #[error("the previous bundle's checkpoint ({size} entries, root {root}) is not a prefix of this bundle's log: history was rewritten between the two exports, or the previous bundle is from another install")]
     PreviousNotPrefix {
@@ -196,7 +204,13 @@ pub fn verify_bundle(zip: &[u8], previous: Option<&[u8]>) -> Result<Verified, Ve
             let (old, _) =
                 verify_one(bytes).map_err(|e| VerifyError::PreviousInvalid(Box::new(e)))?;
             let prefix = usize::try_from(old.checkpoint.size).unwrap_or(usize::MAX);
-            if prefix > leaves.len() || merkle::root(&leaves[..prefix]) != old.checkpoint.root {
+            if prefix > leaves.len() {
+                return Err(VerifyError::PreviousIsLater {
+                    previous: old.checkpoint.size,
+                    size: verified.checkpoint.size,
+                });
+            }
+            if merkle::root(&leaves[..prefix]) != old.checkpoint.root {
                 return Err(VerifyError::PreviousNotPrefix {
                     size: old.checkpoint.size,
                     root: old.checkpoint.root_base64(),
