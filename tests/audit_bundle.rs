@@ -748,3 +748,62 @@ async fn a_demo_bundle_verifies_and_holds_none_of_the_configured_secrets() {
     copy[middle] ^= 0x01;
     assert!(audit::verify_bundle(&copy, None).is_err());
 }
+
+#[test]
+fn with_config_the_export_finds_the_data_directory_and_refuses_a_configured_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let config = dir.path().join("bigreach.toml");
+    let text = bigreach_core::config::Config::default_toml().replace(
+        "data_dir = \"./bigreach-data\"",
+        &format!("data_dir = {:?}", data.display().to_string()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let canary = "canary-webhook-secret-5f1c9e";
+    {
+        let store = open(&data);
+        add_entries(&store, 2, T0);
+    }
+    let export = |out: &str| {
+        bigreach()
+            .args(["audit", "export", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .env("BIGREACH_WEBHOOK_SECRET", canary)
+            .output()
+            .unwrap()
+    };
+    let run = export("clean.zip");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let zip = std::fs::read(dir.path().join("clean.zip")).unwrap();
+    assert!(!String::from_utf8_lossy(&zip).contains(canary));
+
+    // A (buggy) entry carrying the configured secret's value: the export refuses, and says so
+    // without printing it.
+    {
+        let store = open(&data);
+        store
+            .audit(
+                T0 + DAY_MS,
+                "system",
+                "oops",
+                &serde_json::json!({ "note": canary }),
+            )
+            .unwrap();
+    }
+    let run = export("leaky.zip");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("would contain a configured secret"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(canary));
+    assert!(!dir.path().join("leaky.zip").exists());
+}
