@@ -15,7 +15,19 @@ echo "== cargo test"
 mkdir -p target
 cargo test --quiet 2>&1 | tee target/test-output.txt
 echo "== demo"
-cargo run --quiet --bin bigreach -- demo --plan data/demo.toml
+demo_dir=$(mktemp -d)
+trap 'rm -rf "$demo_dir"' EXIT
+cargo run --quiet --bin bigreach -- demo --plan data/demo.toml --data-dir "$demo_dir/data"
+echo "== audit bundle of the demo"
+cargo run --quiet --bin bigreach -- audit export --data-dir "$demo_dir/data" --out "$demo_dir/b.zip"
+cargo run --quiet --bin bigreach -- verify "$demo_dir/b.zip"
+# One byte changed in a copy must make verify fail (exit status 9).
+cp "$demo_dir/b.zip" "$demo_dir/changed.zip"
+byte=$(od -An -tu1 -j 300 -N1 "$demo_dir/changed.zip" | tr -d ' ')
+printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of="$demo_dir/changed.zip" bs=1 seek=300 conv=notrunc status=none
+status=0
+cargo run --quiet --bin bigreach -- verify "$demo_dir/changed.zip" || status=$?
+if [ "$status" -ne 9 ]; then echo "verify of a changed bundle exited $status, not 9"; exit 1; fi
 echo "== scenarios"
 cargo run --quiet --bin bigreach -- scenario run data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml data/scenarios/catalog/*.toml
 echo "== fuzz"

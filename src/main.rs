@@ -18,6 +18,7 @@ use bigreach_core::secret::SecretResolver;
 use bigreach_runtime::Appliance;
 use clap::{Parser, Subcommand};
 
+mod audit_cli;
 mod operator;
 
 #[derive(Parser)]
@@ -124,6 +125,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit log: `audit export` writes an offline bundle an auditor can verify.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
+    },
+    /// Verify an audit bundle: manifest, hashes, hash chain, Merkle root, signature, key, and
+    /// with --previous that it extends that bundle; exit status 9 when it does not verify.
+    Verify(audit_cli::VerifyArgs),
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -283,6 +292,8 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Audit { command } => audit_cli::audit(command),
+        Command::Verify(args) => audit_cli::verify(args),
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }

@@ -4,6 +4,7 @@
 //! shell are thin layers over it.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod identity;
 pub mod ingest;

@@ -317,6 +317,20 @@ impl Appliance {
         .map_err(io_error("binding the webhook receiver"))?;
 
         let hook_report = Arc::new(Mutex::new(None));
+        // The install's audit key (created on the first start, its fingerprint recorded in the
+        // log) and the configuration by hash (a change is marked); neither stops the start.
+        if let Err(error) = bigreach_core::audit::InstallKey::load_or_create(
+            &config.data_dir,
+            &store,
+            clock.now_ms(),
+        ) {
+            tracing::warn!(%error, "the audit key could not be set up; audit exports will retry");
+        }
+        if let Err(error) =
+            bigreach_core::audit::coverage::record_config(&store, config, clock.now_ms())
+        {
+            tracing::warn!(%error, "the configuration could not be recorded in the audit log");
+        }
         store.audit(
             clock.now_ms(),
             "system",
@@ -385,6 +399,7 @@ impl Appliance {
         if config.reconcile.daily {
             tasks.push(tokio::spawn(reconcile::daily(
                 app,
+                store.clone(),
                 orders_source,
                 config.reconcile.clone(),
                 config.data_dir.join("reconciliation"),

@@ -90,6 +90,7 @@ pub fn too_wide(data_dir: &Path) -> Vec<TooWide> {
         check(data_dir.to_owned(), DIR_MODE);
         check(data_dir.join("bigreach.redb"), FILE_MODE);
         check(data_dir.join("api-token"), FILE_MODE);
+        check(data_dir.join(bigreach_core::audit::KEY_FILE), FILE_MODE);
         let logs = data_dir.join("logs");
         check(logs.clone(), DIR_MODE);
         if let Ok(entries) = std::fs::read_dir(&logs) {

@@ -14,6 +14,7 @@ use bigreach_core::app::{AppApi, AppError, Code, OrderSource, ReconcileRequest};
 use bigreach_core::config::ReconcileSettings;
 use bigreach_core::ingest::IngestSettings;
 use bigreach_core::reconcile::{self, BigCommerceSide, Reconciliation, SourceRefund};
+use bigreach_core::store::Store;
 use chrono::{DateTime, NaiveDate, Utc};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -211,9 +212,11 @@ pub fn write_csv(dir: &Path, out: &Reconciliation) -> std::io::Result<PathBuf> {
 
 /// Runs the daily reconciliation until shutdown: at `settings.at` each day (store time zone),
 /// the last `settings.days` complete days, with a CSV in `dir` and a log line; a run that fails
-/// (BigCommerce down) is logged and tried again the next day.
+/// (BigCommerce down) is logged and tried again the next day. Each run also appends the
+/// day's `delivery.daily_summary` to the audit log.
 pub async fn daily(
     app: AppApi,
+    store: Store,
     source: Arc<BigCommerceOrders>,
     settings: ReconcileSettings,
     dir: PathBuf,
@@ -279,6 +282,14 @@ pub async fn daily(
             Err(error) => {
                 tracing::error!(%error, "daily reconciliation task failed");
             }
+        }
+        // The day's delivery summary goes into the audit log, whatever the reconciliation did.
+        if let Err(error) = bigreach_core::audit::coverage::record_delivery_summary(
+            &store,
+            clock.now_ms(),
+            "system (daily)",
+        ) {
+            tracing::warn!(%error, "the daily delivery summary could not be recorded in the audit log");
         }
     }
 }

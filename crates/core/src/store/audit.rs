@@ -1,10 +1,11 @@
 //! The audit log: a hash chain of operator and system records (`audit`: seq → [`AuditRecord`],
-//! its head hash in `meta`).
+//! its head hash in `meta`), and the checkpoint text of the last export (`meta`
+//! `audit_last_export`, written by `audit::bundle`).
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use sha2::{Digest, Sha256};
 
-use super::schema::{AUDIT, KEY_AUDIT_HEAD, META};
+use super::schema::{AUDIT, KEY_AUDIT_HEAD, KEY_AUDIT_LAST_EXPORT, META};
 use super::{decode, encode, Store, StoreError, StoreTxn};
 use crate::model::AuditRecord;
 
@@ -19,6 +20,15 @@ impl Store {
             out.push(decode("audit record", v.value())?);
         }
         Ok(out)
+    }
+
+    /// The checkpoint text of the last audit export, if there was one.
+    pub fn audit_last_export(&self) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta
+            .get(KEY_AUDIT_LAST_EXPORT)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
     /// Appends one audit record in its own transaction.
@@ -65,6 +75,17 @@ impl StoreTxn<'_> {
             .open_table(META)?
             .insert(KEY_AUDIT_HEAD, record.hash.as_bytes())?;
         Ok(record)
+    }
+}
+
+impl StoreTxn<'_> {
+    /// Records the checkpoint text of an audit export (the next export proves consistency
+    /// with it).
+    pub fn set_audit_last_export(&mut self, checkpoint: &str) -> Result<(), StoreError> {
+        self.txn
+            .open_table(META)?
+            .insert(KEY_AUDIT_LAST_EXPORT, checkpoint.as_bytes())?;
+        Ok(())
     }
 }
 

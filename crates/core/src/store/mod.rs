@@ -108,6 +108,13 @@ pub enum StoreError {
         /// Version this build writes.
         supported: u64,
     },
+    /// Another process holds the store open: a running appliance (`bigreach serve`, the desktop
+    /// app or a demo).
+    #[error("the store at {path} is open in another process (a running `bigreach serve`, the desktop app or a demo); stop it and run this again, or run it on a copy of the data directory taken while BigReach was stopped")]
+    InUse {
+        /// The file.
+        path: String,
+    },
     /// A record could not be encoded or decoded.
     #[error("store record {what} could not be {operation}: {message}; the store file may be damaged: stop BigReach and restore the data directory (its `bigreach.redb`) from a backup")]
     Codec {
@@ -210,7 +217,12 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the store at `path`, checking its schema version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => other.into(),
+        })?;
         let store = Store {
             db: Arc::new(db),
             path: path.display().to_string(),

@@ -40,6 +40,8 @@ pub(super) const KEY_NEXT_INBOX: &str = "next_inbox_seq";
 pub(super) const KEY_NEXT_OUTBOX: &str = "next_outbox_id";
 pub(super) const KEY_INBOX_CURSOR: &str = "inbox_cursor";
 pub(super) const KEY_AUDIT_HEAD: &str = "audit_head";
+/// The checkpoint text of the last audit export (`audit::bundle`).
+pub(super) const KEY_AUDIT_LAST_EXPORT: &str = "audit_last_export";
 
 impl Store {
     /// Creates missing tables and checks (or migrates) the schema version, in one transaction.
