@@ -33,13 +33,16 @@ pub enum RehearseCommand {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
-    /// Run a benchmark (ingest, drain, flash-sale or hostile); prints a table and writes JSON.
+    /// Run a benchmark (ingest, drain, flash-sale, hostile or catalog); prints a table and writes JSON.
     Bench {
         /// ingest | drain | flash-sale
         name: String,
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
+        /// `catalog`: how many SKUs (default 100,000).
+        #[arg(long)]
+        skus: Option<u64>,
     },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
@@ -115,8 +118,8 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
                     compare,
                 },
         } => run_scenarios(&files, json, &identity, compare).await,
-        RehearseCommand::Bench { name, json } => {
-            let met = bench::run(&name, json).await?;
+        RehearseCommand::Bench { name, json, skus } => {
+            let met = bench::run_with(&name, json, &bench::BenchOptions { skus }).await?;
             if !met {
                 std::process::exit(1);
             }
