@@ -331,6 +331,10 @@ fn print_scenario(r: &ScenarioReport) {
         s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
     );
     println!(
+        "  catalog requests {}; catalog item writes accepted {}",
+        r.catalog_requests, r.catalog_item_writes
+    );
+    println!(
         "  refunds {} of {} (missing {}, doubled {}, wrong amount {}, unknown {})",
         s.refunds_in_bloomreach,
         s.refunds_in_bigcommerce,
