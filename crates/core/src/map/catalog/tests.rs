@@ -360,3 +360,35 @@ fn the_content_hash_is_of_the_full_state() {
     assert_ne!(full.payload, delta.payload);
     assert_ne!(items[0].content_hash(), items[1].content_hash());
 }
+
+#[test]
+fn debouncing_defaults_to_thirty_seconds_triggers_are_off_and_both_are_validated() {
+    let default = CatalogMapping::default();
+    assert_eq!(default.debounce().window_ms, 30_000);
+    assert!(!default.triggers());
+    assert_eq!(default.trigger_profile(), DEFAULT_TRIGGER_PROFILE);
+    let on = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        debounce_secs: Some(0),
+        triggers: Some(true),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap();
+    assert_eq!(on.debounce().window_ms, 0);
+    assert!(on.triggers());
+    let problems = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        debounce_secs: Some(61),
+        trigger_profile: Some(" ".into()),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap_err();
+    let paths: Vec<_> = problems.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "mapping.catalog.debounce_secs",
+            "mapping.catalog.trigger_profile"
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("within a minute"), "{problems:?}");
+}
