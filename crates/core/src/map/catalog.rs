@@ -107,7 +107,16 @@ pub struct CatalogMappingSettings {
     /// trigger events are tracked on (default [`DEFAULT_TRIGGER_PROFILE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_profile: Option<String>,
+    /// Every this many seconds the poller lists every product with its variants (variant edits
+    /// do not move a product's `date_modified`, so a missed `sku` webhook is found only this
+    /// way); 0 = only after restoring a webhook. 300 to 86,400; default
+    /// [`DEFAULT_SWEEP_SECS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_secs: Option<u64>,
 }
+
+/// The variant sweep period when none is configured.
+pub const DEFAULT_SWEEP_SECS: u64 = 3_600;
 
 /// The debounce window when none is configured.
 pub const DEFAULT_DEBOUNCE_SECS: u64 = 30;
@@ -136,6 +145,8 @@ pub struct CatalogMapping {
     triggers: bool,
     /// The customer id value of the trigger profile.
     trigger_profile: String,
+    /// The scheduled variant sweep's period (s); 0 = none.
+    sweep_secs: u64,
 }
 
 fn defaults() -> CatalogMappingSettings {
@@ -159,6 +170,7 @@ impl Default for CatalogMapping {
             debounce_ms: DEFAULT_DEBOUNCE_SECS as i64 * 1000,
             triggers: false,
             trigger_profile: DEFAULT_TRIGGER_PROFILE.to_owned(),
+            sweep_secs: DEFAULT_SWEEP_SECS,
         })
     }
 }
@@ -198,7 +210,19 @@ impl CatalogMapping {
             .clone()
             .or(settings.trigger_profile.clone())
             .unwrap_or_else(|| DEFAULT_TRIGGER_PROFILE.to_owned());
+        let sweep_secs = overrides
+            .sweep_secs
+            .or(settings.sweep_secs)
+            .unwrap_or(DEFAULT_SWEEP_SECS);
         let mut problems = Vec::new();
+        if sweep_secs != 0 && !(300..=86_400).contains(&sweep_secs) {
+            problems.push((
+                "mapping.catalog.sweep_secs".to_owned(),
+                format!(
+                    "{sweep_secs} s: use 300 to 86400 (each sweep lists every product, one request per 250), or 0 to sweep only after restoring a webhook"
+                ),
+            ));
+        }
         if debounce_secs > MAX_DEBOUNCE_SECS {
             problems.push((
                 "mapping.catalog.debounce_secs".to_owned(),
@@ -316,6 +340,7 @@ impl CatalogMapping {
                 debounce_ms: debounce_secs as i64 * 1000,
                 triggers,
                 trigger_profile,
+                sweep_secs,
             })
         } else {
             Err(problems)
@@ -349,6 +374,11 @@ impl CatalogMapping {
     pub fn with_debounce_ms(mut self, window_ms: i64) -> Self {
         self.debounce_ms = window_ms.max(0);
         self
+    }
+
+    /// The scheduled variant sweep's period, if there is one.
+    pub fn sweep_interval(&self) -> Option<std::time::Duration> {
+        (self.sweep_secs > 0).then(|| std::time::Duration::from_secs(self.sweep_secs))
     }
 
     /// The customer id value of the profile trigger events are tracked on.

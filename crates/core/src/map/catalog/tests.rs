@@ -375,9 +375,20 @@ fn debouncing_defaults_to_thirty_seconds_triggers_are_off_and_both_are_validated
     .unwrap();
     assert_eq!(on.debounce().window_ms, 0);
     assert!(on.triggers());
+    assert_eq!(
+        default.sweep_interval(),
+        Some(std::time::Duration::from_secs(DEFAULT_SWEEP_SECS))
+    );
+    let no_sweep = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        sweep_secs: Some(0),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap();
+    assert_eq!(no_sweep.sweep_interval(), None);
     let problems = CatalogMapping::with_overrides(&CatalogMappingSettings {
         debounce_secs: Some(61),
         trigger_profile: Some(" ".into()),
+        sweep_secs: Some(60),
         ..CatalogMappingSettings::default()
     })
     .unwrap_err();
@@ -385,10 +396,11 @@ fn debouncing_defaults_to_thirty_seconds_triggers_are_off_and_both_are_validated
     assert_eq!(
         paths,
         [
+            "mapping.catalog.sweep_secs",
             "mapping.catalog.debounce_secs",
             "mapping.catalog.trigger_profile"
         ],
         "{problems:?}"
     );
-    assert!(problems[0].1.contains("within a minute"), "{problems:?}");
+    assert!(problems[1].1.contains("within a minute"), "{problems:?}");
 }
