@@ -33,13 +33,16 @@ pub enum RehearseCommand {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
-    /// Run a benchmark (ingest, drain, flash-sale or hostile); prints a table and writes JSON.
+    /// Run a benchmark (ingest, drain, flash-sale, hostile or catalog); prints a table and writes JSON.
     Bench {
         /// ingest | drain | flash-sale
         name: String,
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
+        /// `catalog`: how many SKUs (default 100,000).
+        #[arg(long)]
+        skus: Option<u64>,
     },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
@@ -115,8 +118,8 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
                     compare,
                 },
         } => run_scenarios(&files, json, &identity, compare).await,
-        RehearseCommand::Bench { name, json } => {
-            let met = bench::run(&name, json).await?;
+        RehearseCommand::Bench { name, json, skus } => {
+            let met = bench::run_with(&name, json, &bench::BenchOptions { skus }).await?;
             if !met {
                 std::process::exit(1);
             }
@@ -326,6 +329,10 @@ fn print_scenario(r: &ScenarioReport) {
         "  catalog {} of {} variants (missing {}, stale {}); 429s {}; duplicates dropped {}; hooks restored {}; latency p50 {} ms p99 {} ms (virtual); dead letters {}",
         s.catalog_items_in_bloomreach, s.variants_in_bigcommerce, s.catalog_items_missing, r.catalog_items_stale,
         s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
+    );
+    println!(
+        "  catalog requests {}; catalog item writes accepted {}",
+        r.catalog_requests, r.catalog_item_writes
     );
     println!(
         "  refunds {} of {} (missing {}, doubled {}, wrong amount {}, unknown {})",

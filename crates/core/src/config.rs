@@ -718,6 +718,10 @@ repair = false
 # authorized = "paid"
 # Which variant options and product custom fields become catalog fields defaults to
 # data/catalog.toml (data/contract/catalog.md):
+# [mapping.catalog]
+# debounce_secs = 30        # a burst of stock and price changes of a variant within it is one write
+# triggers = false          # back_in_stock and price_drop events (the triggers lane)
+# sweep_secs = 3600         # list every product's variants this often (0: only after a hook gap)
 # [mapping.catalog.options]
 # Material = "option_material"
 # [mapping.catalog.custom_fields.season]

@@ -235,9 +235,17 @@ fn catalog_state_key(item_id: &str) -> String {
     format!("catalog_item:{item_id}")
 }
 
+/// The snapshot key of a catalog item's open burst (`map::catalog::debounce::Burst`).
+fn catalog_burst_key(item_id: &str) -> String {
+    format!("catalog_burst:{item_id}")
+}
+
 /// Enqueues one command per variant whose state changed, carrying only what changed since the
 /// last state enqueued for it (all of it the first time), plus the fields of a last command
 /// that never reached Bloomreach: enqueuing supersedes that one, so nothing it carried is lost.
+/// The write is debounced per variant (`map::catalog::debounce`): due a window after the
+/// burst's first change, which every later change in the window joins. With trigger events on,
+/// the burst's `back_in_stock` and `price_drop` are enqueued (or withdrawn) with it.
 fn catalog_deltas(
     tx: &mut StoreTxn<'_>,
     settings: &IngestSettings,
@@ -245,44 +253,123 @@ fn catalog_deltas(
     now_ms: i64,
     report: &mut IngestReport,
 ) -> Result<(), StoreError> {
+    use map::catalog::debounce::{self, Burst, Unsent};
     type Properties = serde_json::Map<String, serde_json::Value>;
     for item in map::catalog_items(product, &settings.catalog) {
         let key = catalog_state_key(&item.item_id);
         let previous = tx
             .snapshot(&key)?
             .and_then(|s| serde_json::from_slice::<Properties>(&s.json).ok());
-        let unsent = tx
-            .fact_record(&item.fact())?
-            .filter(|r| {
-                !matches!(
-                    r.status,
-                    CommandStatus::Delivered | CommandStatus::Superseded
-                )
-            })
+        let last = tx.fact_record(&item.fact())?.filter(|r| {
+            !matches!(
+                r.status,
+                CommandStatus::Delivered | CommandStatus::Superseded
+            )
+        });
+        let unsent = last
+            .as_ref()
             .and_then(|r| serde_json::from_slice::<Properties>(&r.payload).ok());
         let delta = map::catalog_delta(&item.properties, previous.as_ref(), unsent.as_ref());
-        // Nothing to send (only fields the mapping no longer has went away): record the state.
-        let sent = !delta.is_empty() && tx.enqueue(&item.command(&delta), now_ms)?.is_some();
-        if sent {
-            report.enqueued += 1;
+        if delta.is_empty() {
+            // Nothing to send (only fields the mapping no longer has went away): record the
+            // state.
+            if previous.as_ref() != Some(&item.properties) {
+                put_catalog_state(tx, &key, &item, now_ms)?;
+            }
+            continue;
         }
-        if sent || (delta.is_empty() && previous.as_ref() != Some(&item.properties)) {
-            let json = serde_json::to_vec(&item.properties).map_err(|e| StoreError::Codec {
-                what: "catalog item state",
+        let burst_key = catalog_burst_key(&item.item_id);
+        let open = tx
+            .snapshot(&burst_key)?
+            .and_then(|s| serde_json::from_slice::<Burst>(&s.json).ok());
+        let pending = last
+            .as_ref()
+            .filter(|r| r.status == CommandStatus::Pending)
+            .map(|r| Unsent {
+                due_ms: r.next_attempt_ms,
+                attempted: r.attempts > 0 || r.last_error.is_some(),
+            });
+        let plan =
+            settings
+                .catalog
+                .debounce()
+                .plan(now_ms, previous.as_ref(), pending, open.as_ref());
+        if tx
+            .enqueue_due(&item.command(&delta), now_ms, plan.due_ms)?
+            .is_none()
+        {
+            continue;
+        }
+        report.enqueued += 1;
+        put_catalog_state(tx, &key, &item, now_ms)?;
+        let Some(burst) = plan.burst else {
+            continue;
+        };
+        if plan.new_burst {
+            let json = serde_json::to_vec(&burst).map_err(|e| StoreError::Codec {
+                what: "catalog burst",
                 operation: "encoded",
                 message: e.to_string(),
             })?;
             tx.put_snapshot(
-                &key,
+                &burst_key,
                 &Snapshot {
-                    fingerprint: item.content_hash(),
+                    fingerprint: String::new(),
                     observed_at_ms: now_ms,
                     json,
                 },
             )?;
         }
+        if !settings.catalog.triggers() {
+            continue;
+        }
+        let triggers = debounce::triggers(&burst.base, &item.properties);
+        let commands = map::catalog::triggers::trigger_commands(
+            &item,
+            &burst,
+            &triggers,
+            &map::catalog::triggers::TriggerProfile {
+                customer_id_name: &settings.ids.customer_id,
+                profile: settings.catalog.trigger_profile(),
+            },
+            now_ms,
+        );
+        for command in &commands.enqueue {
+            // An event of this burst that went out already is not sent again.
+            let spent = tx
+                .fact_record(&command.fact)?
+                .is_some_and(|r| r.status == CommandStatus::Delivered);
+            if !spent && tx.enqueue_due(command, now_ms, plan.due_ms)?.is_some() {
+                report.enqueued += 1;
+            }
+        }
+        for fact in &commands.withdraw {
+            tx.withdraw_trigger(fact, "the change was undone within its debounce window")?;
+        }
     }
     Ok(())
+}
+
+/// Keeps `item`'s full state as the last one enqueued for it.
+fn put_catalog_state(
+    tx: &mut StoreTxn<'_>,
+    key: &str,
+    item: &map::catalog::CatalogItemState,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(&item.properties).map_err(|e| StoreError::Codec {
+        what: "catalog item state",
+        operation: "encoded",
+        message: e.to_string(),
+    })?;
+    tx.put_snapshot(
+        key,
+        &Snapshot {
+            fingerprint: item.content_hash(),
+            observed_at_ms: now_ms,
+            json,
+        },
+    )
 }
 
 /// A cart identifies its shopper: a registered customer by id, a guest by the email typed at
@@ -940,6 +1027,215 @@ mod tests {
         let touched = product(25.0, None, 30, "2025-03-03T16:00:00+00:00");
         assert_eq!(ingest_product(&store, touched, 3).enqueued, 0);
         assert_eq!(latest(&store, "1207").id, second.id);
+    }
+
+    fn ingest_product_with(
+        store: &Store,
+        settings: &IngestSettings,
+        product: Product,
+        now_ms: i64,
+    ) -> IngestReport {
+        let batch = IngestBatch {
+            observed: vec![Observed {
+                resource: Resource::Product(product),
+                initial_sync: false,
+            }],
+            ..IngestBatch::default()
+        };
+        ingest(store, settings, &batch, now_ms).unwrap()
+    }
+
+    #[test]
+    fn a_burst_of_stock_changes_is_one_write_due_a_window_later_with_one_back_in_stock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut with_triggers = settings();
+        with_triggers.catalog = map::CatalogMapping::default().with_triggers(true);
+        let window = i64::from(30) * 1000;
+        // Out of stock, written at once (a first write waits for nothing).
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, None, 0, "2025-03-03T14:00:00+00:00"),
+            0,
+        );
+        let first = latest(&store, "1207");
+        assert_eq!(first.next_attempt_ms, 0);
+        for record in store
+            .claim_batch(
+                0,
+                50,
+                crate::outbox::Channel::Catalog,
+                crate::outbox::LaneSet::ALL,
+                &Default::default(),
+            )
+            .unwrap()
+        {
+            answer(&store, record.id, delivered());
+        }
+        // A flap: in, out, in, in… within the window.
+        for (i, stock) in [3, 0, 2, 7].into_iter().enumerate() {
+            let at = 1_000 + i as i64 * 250;
+            ingest_product_with(
+                &store,
+                &with_triggers,
+                product(25.0, None, stock, "2025-03-03T14:00:00+00:00"),
+                at,
+            );
+        }
+        let write = latest(&store, "1207");
+        assert_eq!(
+            write.next_attempt_ms,
+            1_000 + window,
+            "due a window after the first change"
+        );
+        assert_eq!(write.status, CommandStatus::Pending);
+        assert_eq!(
+            store
+                .claim_batch(
+                    1_000 + window - 1,
+                    50,
+                    crate::outbox::Channel::Catalog,
+                    crate::outbox::LaneSet::ALL,
+                    &Default::default()
+                )
+                .unwrap()
+                .len(),
+            0,
+            "nothing goes before the window ends"
+        );
+        let due = store
+            .claim_batch(
+                1_000 + window,
+                50,
+                crate::outbox::Channel::Catalog,
+                crate::outbox::LaneSet::ALL,
+                &Default::default(),
+            )
+            .unwrap();
+        assert_eq!(due.len(), 1, "one write for the burst");
+        assert_eq!(payload(&due[0])["stock_level"], json!(7));
+        assert_eq!(payload(&due[0])["in_stock"], json!(true));
+        let events: Vec<_> = store
+            .claim_batch(
+                1_000 + window,
+                50,
+                crate::outbox::Channel::Tracking,
+                crate::outbox::LaneSet::ALL,
+                &Default::default(),
+            )
+            .unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].lane, Lane::Triggers);
+        let event: serde_json::Value = serde_json::from_slice(&events[0].payload).unwrap();
+        assert_eq!(event["event_type"], json!("back_in_stock"));
+        assert_eq!(event["properties"]["item_id"], json!("1207"));
+        assert_eq!(event["properties"]["stock_level"], json!(7));
+
+        // A flap that ends where it began withdraws the event.
+        answer(&store, due[0].id, delivered());
+        answer(&store, events[0].id, delivered());
+        let later = 100_000;
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, None, 0, "2025-03-03T14:00:00+00:00"),
+            later,
+        );
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, None, 4, "2025-03-03T14:00:00+00:00"),
+            later + 100,
+        );
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, None, 0, "2025-03-03T14:00:00+00:00"),
+            later + 200,
+        );
+        assert!(
+            store
+                .claim_batch(
+                    later + window,
+                    50,
+                    crate::outbox::Channel::Tracking,
+                    crate::outbox::LaneSet::ALL,
+                    &Default::default()
+                )
+                .unwrap()
+                .is_empty(),
+            "a flap back to out of stock fires nothing"
+        );
+    }
+
+    #[test]
+    fn a_price_drop_event_carries_old_and_new_price_and_the_discount_from_the_regular_price() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut with_triggers = settings();
+        with_triggers.catalog = map::CatalogMapping::default().with_triggers(true);
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, None, 3, "2025-03-03T14:00:00+00:00"),
+            0,
+        );
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, Some(22.0), 3, "2025-03-03T14:00:00+00:00"),
+            1_000,
+        );
+        ingest_product_with(
+            &store,
+            &with_triggers,
+            product(25.0, Some(20.0), 3, "2025-03-03T14:00:00+00:00"),
+            2_000,
+        );
+        let events = store
+            .claim_batch(
+                40_000,
+                50,
+                crate::outbox::Channel::Tracking,
+                crate::outbox::LaneSet::ALL,
+                &Default::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            events.len(),
+            1,
+            "the refined drop replaces the first: {events:?}"
+        );
+        let event: serde_json::Value = serde_json::from_slice(&events[0].payload).unwrap();
+        assert_eq!(event["event_type"], json!("price_drop"));
+        assert_eq!(event["properties"]["old_price"], json!(25.0));
+        assert_eq!(event["properties"]["new_price"], json!(20.0));
+        assert_eq!(event["properties"]["list_price"], json!(25.0));
+        assert_eq!(event["properties"]["discount_percentage"], json!(20.0));
+        // Off by default: the same changes enqueue no event.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        ingest_product(
+            &store,
+            product(25.0, None, 3, "2025-03-03T14:00:00+00:00"),
+            0,
+        );
+        ingest_product(
+            &store,
+            product(25.0, Some(20.0), 3, "2025-03-03T14:00:00+00:00"),
+            1_000,
+        );
+        assert!(store
+            .claim_batch(
+                40_000,
+                50,
+                crate::outbox::Channel::Tracking,
+                crate::outbox::LaneSet::ALL,
+                &Default::default()
+            )
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

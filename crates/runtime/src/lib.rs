@@ -784,6 +784,11 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
         settings: PollSettings {
             interval: Duration::from_secs(parts.config.bigcommerce.poll_interval_secs),
             overlap: Duration::from_secs(parts.config.bigcommerce.poll_overlap_secs),
+            catalog_sweep: bigreach_core::map::CatalogMapping::with_overrides(
+                &parts.config.mapping.catalog,
+            )
+            .ok()
+            .and_then(|mapping| mapping.sweep_interval()),
         },
         metrics: parts.metrics,
         clock: parts.clock,

@@ -27,7 +27,13 @@ pub struct PollSettings {
     pub interval: Duration,
     /// How far before the watermark each pass starts.
     pub overlap: Duration,
+    /// The scheduled variant sweep: a pass lists every product once this long has gone by
+    /// since the last sweep (`[mapping.catalog] sweep_secs`; `None`: only after a hook gap).
+    pub catalog_sweep: Option<Duration>,
 }
+
+/// When the last catalog sweep (or the first full sync) listed every product (store meta, ms).
+const CATALOG_SWEEP_KEY: &str = "catalog_sweep_at";
 
 /// What the poller needs to keep the webhooks registered and active.
 pub struct HookCheck {
@@ -150,6 +156,23 @@ impl Poller {
             }
             *check.report.lock() = Some(report);
         }
+        let now_ms = self.clock.now_ms();
+        let store = self.store.clone();
+        let last_sweep = tokio::task::spawn_blocking(move || store.meta_i64(CATALOG_SWEEP_KEY))
+            .await
+            .map_err(|e| PollError::Task(e.to_string()))??;
+        let scheduled = match (self.settings.catalog_sweep, last_sweep) {
+            (Some(period), Some(at)) => {
+                now_ms.saturating_sub(at) >= i64::try_from(period.as_millis()).unwrap_or(i64::MAX)
+            }
+            // The first pass (the initial sync, or the first since sweeps were scheduled)
+            // starts the period.
+            _ => false,
+        };
+        if scheduled {
+            tracing::info!("scheduled catalog sweep: listing every product with its variants");
+        }
+        let sweep_catalog = sweep_catalog || scheduled;
         for kind in [
             ResourceKind::Product,
             ResourceKind::Customer,
@@ -157,6 +180,14 @@ impl Poller {
         ] {
             self.poll_kind(kind, sweep_catalog && kind == ResourceKind::Product)
                 .await?;
+            if kind == ResourceKind::Product && (sweep_catalog || last_sweep.is_none()) {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.write(|tx| tx.set_meta_i64(CATALOG_SWEEP_KEY, now_ms))
+                })
+                .await
+                .map_err(|e| PollError::Task(e.to_string()))??;
+            }
         }
         Ok(())
     }

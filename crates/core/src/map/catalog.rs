@@ -94,7 +94,38 @@ pub struct CatalogMappingSettings {
     /// BigCommerce custom field name → catalog field.
     #[serde(default)]
     pub custom_fields: BTreeMap<String, CustomFieldSettings>,
+    /// The debounce window per variant, in seconds: a burst of changes within it is one write,
+    /// due this long after its first change (0 to [`MAX_DEBOUNCE_SECS`]; default
+    /// [`DEFAULT_DEBOUNCE_SECS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce_secs: Option<u64>,
+    /// Send the `back_in_stock` and `price_drop` trigger events (default off; they go to the
+    /// triggers lane, which the production-triggers cutover stage will open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<bool>,
+    /// The value of the customer id (`bloomreach.ids.customer_id`) of the one profile the
+    /// trigger events are tracked on (default [`DEFAULT_TRIGGER_PROFILE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_profile: Option<String>,
+    /// Every this many seconds the poller lists every product with its variants (variant edits
+    /// do not move a product's `date_modified`, so a missed `sku` webhook is found only this
+    /// way); 0 = only after restoring a webhook. 300 to 86,400; default
+    /// [`DEFAULT_SWEEP_SECS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_secs: Option<u64>,
 }
+
+/// The variant sweep period when none is configured.
+pub const DEFAULT_SWEEP_SECS: u64 = 3_600;
+
+/// The debounce window when none is configured.
+pub const DEFAULT_DEBOUNCE_SECS: u64 = 30;
+
+/// The longest debounce window: "Back in Stock" must go out within a minute.
+pub const MAX_DEBOUNCE_SECS: u64 = 60;
+
+/// The profile trigger events are tracked on when none is configured.
+pub const DEFAULT_TRIGGER_PROFILE: &str = "bigreach-catalog-triggers";
 
 /// A problem with one `[mapping.catalog]` entry: (field path, what is wrong).
 pub type Problem = (String, String);
@@ -108,6 +139,14 @@ pub struct CatalogMapping {
     custom: BTreeMap<String, (String, String)>,
     /// Every declared field, built-in first.
     fields: Vec<CatalogFieldSpec>,
+    /// The debounce window (ms).
+    debounce_ms: i64,
+    /// Whether trigger events are sent.
+    triggers: bool,
+    /// The customer id value of the trigger profile.
+    trigger_profile: String,
+    /// The scheduled variant sweep's period (s); 0 = none.
+    sweep_secs: u64,
 }
 
 fn defaults() -> CatalogMappingSettings {
@@ -128,6 +167,10 @@ impl Default for CatalogMapping {
             options: BTreeMap::new(),
             custom: BTreeMap::new(),
             fields: builtin_fields(),
+            debounce_ms: DEFAULT_DEBOUNCE_SECS as i64 * 1000,
+            triggers: false,
+            trigger_profile: DEFAULT_TRIGGER_PROFILE.to_owned(),
+            sweep_secs: DEFAULT_SWEEP_SECS,
         })
     }
 }
@@ -157,7 +200,43 @@ impl CatalogMapping {
         for (name, custom) in &overrides.custom_fields {
             settings.custom_fields.insert(name.clone(), custom.clone());
         }
+        let debounce_secs = overrides
+            .debounce_secs
+            .or(settings.debounce_secs)
+            .unwrap_or(DEFAULT_DEBOUNCE_SECS);
+        let triggers = overrides.triggers.or(settings.triggers).unwrap_or(false);
+        let trigger_profile = overrides
+            .trigger_profile
+            .clone()
+            .or(settings.trigger_profile.clone())
+            .unwrap_or_else(|| DEFAULT_TRIGGER_PROFILE.to_owned());
+        let sweep_secs = overrides
+            .sweep_secs
+            .or(settings.sweep_secs)
+            .unwrap_or(DEFAULT_SWEEP_SECS);
         let mut problems = Vec::new();
+        if sweep_secs != 0 && !(300..=86_400).contains(&sweep_secs) {
+            problems.push((
+                "mapping.catalog.sweep_secs".to_owned(),
+                format!(
+                    "{sweep_secs} s: use 300 to 86400 (each sweep lists every product, one request per 250), or 0 to sweep only after restoring a webhook"
+                ),
+            ));
+        }
+        if debounce_secs > MAX_DEBOUNCE_SECS {
+            problems.push((
+                "mapping.catalog.debounce_secs".to_owned(),
+                format!(
+                    "{debounce_secs} s is longer than {MAX_DEBOUNCE_SECS} s: stock and price changes (and Back in Stock) must reach Bloomreach within a minute; use 0 to {MAX_DEBOUNCE_SECS}"
+                ),
+            ));
+        }
+        if trigger_profile.trim().is_empty() || trigger_profile.len() > 100 {
+            problems.push((
+                "mapping.catalog.trigger_profile".to_owned(),
+                "must be a non-empty customer id of at most 100 characters".to_owned(),
+            ));
+        }
         let mut fields = builtin_fields();
         let mut options = BTreeMap::new();
         let declare = |fields: &mut Vec<CatalogFieldSpec>,
@@ -258,6 +337,10 @@ impl CatalogMapping {
                 options,
                 custom,
                 fields,
+                debounce_ms: debounce_secs as i64 * 1000,
+                triggers,
+                trigger_profile,
+                sweep_secs,
             })
         } else {
             Err(problems)
@@ -267,6 +350,40 @@ impl CatalogMapping {
     /// Every field the catalog declares: the built-in ones, then option and custom fields.
     pub fn fields(&self) -> &[CatalogFieldSpec] {
         &self.fields
+    }
+
+    /// The per-variant debouncer.
+    pub fn debounce(&self) -> debounce::Debounce {
+        debounce::Debounce {
+            window_ms: self.debounce_ms,
+        }
+    }
+
+    /// Whether the `back_in_stock` and `price_drop` events are sent.
+    pub fn triggers(&self) -> bool {
+        self.triggers
+    }
+
+    /// The same mapping with the trigger events switched on or off (tests, benches).
+    pub fn with_triggers(mut self, on: bool) -> Self {
+        self.triggers = on;
+        self
+    }
+
+    /// The same mapping with another debounce window (tests, benches).
+    pub fn with_debounce_ms(mut self, window_ms: i64) -> Self {
+        self.debounce_ms = window_ms.max(0);
+        self
+    }
+
+    /// The scheduled variant sweep's period, if there is one.
+    pub fn sweep_interval(&self) -> Option<std::time::Duration> {
+        (self.sweep_secs > 0).then(|| std::time::Duration::from_secs(self.sweep_secs))
+    }
+
+    /// The customer id value of the profile trigger events are tracked on.
+    pub fn trigger_profile(&self) -> &str {
+        &self.trigger_profile
     }
 }
 
@@ -496,6 +613,9 @@ fn custom_value(text: &str, field_type: &str) -> Value {
         _ => Value::String(text.to_owned()),
     }
 }
+
+pub mod debounce;
+pub mod triggers;
 
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,7 @@ pub struct LaneSet(u8);
 
 impl LaneSet {
     /// Every lane.
-    pub const ALL: LaneSet = LaneSet(0b1_1111);
+    pub const ALL: LaneSet = LaneSet(0b11_1111);
     /// No lane.
     pub const NONE: LaneSet = LaneSet(0);
 
@@ -67,16 +67,22 @@ pub enum Lane {
     Catalog = 3,
     /// History loaded by the first sync.
     Backfill = 4,
+    /// Marketing trigger events BigReach derives itself (`back_in_stock`, `price_drop`): they
+    /// start Bloomreach scenarios that email shoppers, so the cutover stage "production
+    /// triggers" is the one to open this lane. Sent only when `[mapping.catalog] triggers` is
+    /// on. Last in priority (each lower lane with due work still keeps its share of a batch).
+    Triggers = 5,
 }
 
 impl Lane {
     /// All lanes, highest priority first.
-    pub const ALL: [Lane; 5] = [
+    pub const ALL: [Lane; 6] = [
         Lane::Transactions,
         Lane::Customers,
         Lane::Carts,
         Lane::Catalog,
         Lane::Backfill,
+        Lane::Triggers,
     ];
 
     /// The lane's on-disk number.
@@ -93,9 +99,11 @@ impl Lane {
     pub fn channel(self) -> Channel {
         match self {
             Lane::Catalog => Channel::Catalog,
-            Lane::Transactions | Lane::Customers | Lane::Carts | Lane::Backfill => {
-                Channel::Tracking
-            }
+            Lane::Transactions
+            | Lane::Customers
+            | Lane::Carts
+            | Lane::Backfill
+            | Lane::Triggers => Channel::Tracking,
         }
     }
 
@@ -107,6 +115,7 @@ impl Lane {
             Lane::Carts => "carts",
             Lane::Catalog => "catalog",
             Lane::Backfill => "backfill",
+            Lane::Triggers => "triggers",
         }
     }
 }
@@ -143,7 +152,8 @@ pub enum CommandStatus {
     /// A dead letter an operator gave up on.
     Discarded,
     /// A catalog item state replaced by a newer state of the same item before it was delivered
-    /// (the newest state wins; an older one is never sent after it). Since schema version 4.
+    /// (the newest state wins; an older one is never sent after it), or a trigger event
+    /// replaced or withdrawn within its debounce window. Since schema version 4.
     Superseded,
 }
 

@@ -304,6 +304,18 @@ impl StoreTxn<'_> {
         command: &NewCommand,
         now_ms: i64,
     ) -> Result<Option<u64>, StoreError> {
+        self.enqueue_due(command, now_ms, now_ms)
+    }
+
+    /// [`StoreTxn::enqueue`], first due at `due_ms` (a debounced catalog write or trigger).
+    /// A newer command for the fact of a catalog item, or of a trigger event (the triggers
+    /// lane), supersedes the older one when that is still pending or dead.
+    pub fn enqueue_due(
+        &mut self,
+        command: &NewCommand,
+        now_ms: i64,
+        due_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
         let previous = {
             let facts = self.txn.open_table(OUTBOX_FACTS)?;
             let existing = facts
@@ -319,8 +331,9 @@ impl StoreTxn<'_> {
             existing.map(|row| row.id)
         };
         let id = self.next_counter(KEY_NEXT_OUTBOX)?;
-        if let (Some(previous), Destination::CatalogItem { .. }) = (previous, &command.destination)
-        {
+        let newest_wins = matches!(command.destination, Destination::CatalogItem { .. })
+            || command.lane == Lane::Triggers;
+        if let (Some(previous), true) = (previous, newest_wins) {
             self.supersede(previous, id, &command.destination)?;
         }
         let record = OutboxRecord {
@@ -333,7 +346,7 @@ impl StoreTxn<'_> {
             event_time_ms: command.event_time_ms,
             enqueued_at_ms: now_ms,
             attempts: 0,
-            next_attempt_ms: now_ms,
+            next_attempt_ms: due_ms,
             status: CommandStatus::Pending,
             last_error: None,
         };
@@ -474,6 +487,36 @@ impl StoreTxn<'_> {
             .open_table(OUTBOX)?
             .insert(old_id, bytes.as_slice())?;
         Ok(())
+    }
+
+    /// Withdraws the latest command of a trigger event's fact (triggers lane) when it is still
+    /// pending or dead: the change that called for it was undone within its debounce window.
+    /// It is marked superseded with `reason` and the fact is forgotten, so the same event can be
+    /// enqueued again. Returns whether a command was withdrawn.
+    pub fn withdraw_trigger(&mut self, fact: &str, reason: &str) -> Result<bool, StoreError> {
+        let Some(mut record) = self.fact_record(fact)? else {
+            return Ok(false);
+        };
+        if record.lane != Lane::Triggers {
+            return Ok(false);
+        }
+        match record.status {
+            CommandStatus::Pending => self.unindex_pending(&record)?,
+            CommandStatus::Dead => {
+                self.txn.open_table(DEAD_LETTERS)?.remove(record.id)?;
+            }
+            CommandStatus::Delivered | CommandStatus::Discarded | CommandStatus::Superseded => {
+                return Ok(false)
+            }
+        }
+        record.status = CommandStatus::Superseded;
+        record.last_error = Some(format!("withdrawn: {reason}"));
+        let bytes = encode("outbox record", &record)?;
+        self.txn
+            .open_table(OUTBOX)?
+            .insert(record.id, bytes.as_slice())?;
+        self.txn.open_table(OUTBOX_FACTS)?.remove(fact)?;
+        Ok(true)
     }
 
     /// Adds a pending command to the indexes.

@@ -199,8 +199,10 @@ fn apply(store: &Store, model: &mut Model, op: &Op) -> Result<(), TestCaseError>
                 if let Some((previous, _)) = model.facts.get(&fact) {
                     let previous = *previous;
                     let old = model.commands.get_mut(&previous).expect("a fact's command");
-                    if *kind == Kind::Catalog
-                        && old.kind == Kind::Catalog
+                    // So does a newer trigger event (the triggers lane) of the same fact.
+                    let newest_wins = (*kind == Kind::Catalog && old.kind == Kind::Catalog)
+                        || (*lane == Lane::Triggers && old.kind == *kind && *kind != Kind::Catalog);
+                    if newest_wins
                         && matches!(old.status, CommandStatus::Pending | CommandStatus::Dead)
                     {
                         old.status = CommandStatus::Superseded;

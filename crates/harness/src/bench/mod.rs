@@ -12,6 +12,11 @@
 //!   (200,000 open/close cycles, then 2,000 idle and 300 slow-header connections, also at a file
 //!   limit of 1,024) while legitimate webhooks keep coming: RSS growth, ack latency, refusals.
 //!
+//! - `catalog`: the catalog path at 100,000 SKUs (`--skus`): initial load, an inventory storm on
+//!   hot SKUs (debouncing: writes per SKU per window, staleness, back-in-stock per real crossing)
+//!   and 1 % daily churn against full refreshes; it drives `core::ingest` and the store with a
+//!   simulated deliverer, not the twins.
+//!
 //! Everything runs on loopback (in-process, except `hostile`'s child); load generators share
 //! the machine's cores with what they measure, and the reports say so.
 //!
@@ -20,6 +25,7 @@
 //! and writes the reports, and `figures.rs` holds the arithmetic they share.
 
 mod backlog;
+mod catalog;
 mod drain;
 mod figures;
 mod flash_sale;
@@ -42,7 +48,7 @@ const BLOOMREACH_CEILING_PER_MINUTE: u32 = 6_000;
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// No benchmark of that name.
-    #[error("unknown benchmark {0:?}; use ingest, drain, flash-sale or hostile")]
+    #[error("unknown benchmark {0:?}; use ingest, drain, flash-sale, hostile or catalog")]
     Unknown(String),
     /// A file, socket or temporary directory failed.
     #[error("{what}: {source}")]
@@ -81,6 +87,18 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> BenchError {
 
 /// Runs one benchmark; returns whether it met its targets.
 pub async fn run(name: &str, json: bool) -> Result<bool, BenchError> {
+    run_with(name, json, &BenchOptions::default()).await
+}
+
+/// Options some benchmarks take.
+#[derive(Debug, Clone, Default)]
+pub struct BenchOptions {
+    /// `catalog`: how many SKUs (default 100,000).
+    pub skus: Option<u64>,
+}
+
+/// [`run`] with options.
+pub async fn run_with(name: &str, json: bool, options: &BenchOptions) -> Result<bool, BenchError> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let started = Instant::now();
     let load_before = report::load_average();
@@ -89,6 +107,7 @@ pub async fn run(name: &str, json: bool) -> Result<bool, BenchError> {
         "drain" => drain::run().await?,
         "flash-sale" => flash_sale::run().await?,
         "hostile" => hostile::run().await?,
+        "catalog" => catalog::run(options.skus.unwrap_or(catalog::DEFAULT_SKUS)).await?,
         other => return Err(BenchError::Unknown(other.to_owned())),
     };
     report::publish(

@@ -66,9 +66,118 @@ pub struct Scenario {
     /// Faults, each on for a while.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Scripted merchant edits of the catalog (sales, stock, variant-only edits).
+    #[serde(default)]
+    pub catalog: Vec<CatalogEdit>,
+    /// The appliance sends the `back_in_stock` and `price_drop` trigger events
+    /// (`[mapping.catalog] triggers`).
+    #[serde(default)]
+    pub catalog_triggers: bool,
+    /// The appliance's `[mapping.catalog] debounce_secs` (default: its default).
+    #[serde(default)]
+    pub debounce_secs: Option<u64>,
     /// What this scenario expects beyond the universal checks.
     #[serde(default)]
     pub expect: Expectations,
+}
+
+/// One scripted catalog edit, made the way a merchant makes it (variant edits do not bump the
+/// product's `date_modified`; BigCommerce sends `store/sku/updated`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEdit {
+    /// Virtual minutes after the start of trading.
+    pub at_min: f64,
+    /// `price_drop` (put the variant on sale at `price`; its regular price stays), `end_sale`,
+    /// `variant_edit` (a new regular `price`, clearing any sale), `stock` (set it to `stock`),
+    /// `stock_flap` (set it to each of `levels` in turn, `every_secs` virtual seconds apart).
+    #[serde(rename = "do")]
+    pub action: String,
+    /// 1-based position among the store's variants (sorted by id).
+    pub variant: usize,
+    /// `price_drop`/`variant_edit`: the price, a decimal string.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// `stock`: the level.
+    #[serde(default)]
+    pub stock: Option<i64>,
+    /// `stock_flap`: the levels, in order.
+    #[serde(default)]
+    pub levels: Vec<i64>,
+    /// `stock_flap`: virtual seconds between two levels (default 2).
+    #[serde(default)]
+    pub every_secs: Option<f64>,
+}
+
+impl CatalogEdit {
+    /// The price, when the edit has one.
+    pub fn price(&self) -> Result<Option<rust_decimal::Decimal>, String> {
+        self.price
+            .as_deref()
+            .map(|text| {
+                text.trim()
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|p| *p > rust_decimal::Decimal::ZERO)
+                    .ok_or_else(|| format!("catalog price {text:?} is not a positive decimal"))
+            })
+            .transpose()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let at = format!("catalog edit at {} min", self.at_min);
+        if self.variant == 0 {
+            return Err(format!("{at}: variant positions start at 1"));
+        }
+        let price = self.price().map_err(|e| format!("{at}: {e}"))?;
+        let ok = match self.action.as_str() {
+            "price_drop" | "variant_edit" => price.is_some() && self.stock.is_none() && self.levels.is_empty(),
+            "end_sale" => price.is_none() && self.stock.is_none() && self.levels.is_empty(),
+            "stock" => price.is_none() && self.stock.is_some_and(|s| s >= 0) && self.levels.is_empty(),
+            "stock_flap" => price.is_none() && self.stock.is_none() && !self.levels.is_empty() && self.levels.iter().all(|l| *l >= 0),
+            other => return Err(format!("{at}: unknown catalog edit {other:?}; use price_drop, end_sale, variant_edit, stock or stock_flap")),
+        };
+        if !ok {
+            return Err(format!(
+                "{at}: {} takes {}",
+                self.action,
+                match self.action.as_str() {
+                    "price_drop" | "variant_edit" => "price = \"…\" only",
+                    "end_sale" => "nothing else",
+                    "stock" => "stock = N (≥ 0) only",
+                    _ => "levels = [N, …] (each ≥ 0) and every_secs",
+                }
+            ));
+        }
+        if self
+            .every_secs
+            .is_some_and(|s| !(0.0..=3600.0).contains(&s))
+        {
+            return Err(format!("{at}: every_secs must be between 0 and 3600"));
+        }
+        Ok(())
+    }
+}
+
+/// A catalog item Bloomreach must hold at the end, keyed by a variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedCatalogItem {
+    /// 1-based position among the store's variants (sorted by id); the item's `item_id` must
+    /// be that variant's id, with its product's id, a URL and an image, and its price and stock.
+    pub variant: usize,
+    /// `price`, a decimal string.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// `list_price`, a decimal string.
+    #[serde(default)]
+    pub list_price: Option<String>,
+    /// `discount_percentage`, a decimal string.
+    #[serde(default)]
+    pub discount_percentage: Option<String>,
+    /// `in_stock`.
+    #[serde(default)]
+    pub in_stock: Option<bool>,
 }
 
 fn default_seed() -> u64 {
@@ -411,6 +520,16 @@ pub struct Expectations {
     /// Per person: the refunds on the profile of an email.
     #[serde(default)]
     pub refunded: Vec<ExpectedRefunds>,
+    /// Catalog items Bloomreach must hold, keyed by variant.
+    #[serde(default)]
+    pub catalog_items: Vec<ExpectedCatalogItem>,
+    /// Exactly this many trigger events of each type (`back_in_stock`, `price_drop`) on the
+    /// trigger profile.
+    #[serde(default)]
+    pub trigger_events: std::collections::BTreeMap<String, usize>,
+    /// At most this many catalog item writes Bloomreach accepted during the run.
+    #[serde(default)]
+    pub max_catalog_item_writes: Option<u64>,
 }
 
 /// The refunds that must be on the profile keyed by an email.
@@ -470,6 +589,10 @@ pub struct ScenarioReport {
     pub summary: DemoSummary,
     /// Catalog items whose price or stock differs from the store's variant.
     pub catalog_items_stale: usize,
+    /// Catalog item writes Bloomreach accepted during the run (debouncing is measured by it).
+    pub catalog_item_writes: u64,
+    /// Catalog requests the appliance sent (bulk updates, field declarations).
+    pub catalog_requests: u64,
     /// Hooks the appliance restored.
     pub hooks_restored: u64,
     /// Shopper actions the twin refused (a scenario bug).
@@ -597,6 +720,28 @@ impl Scenario {
                 text.trim()
                     .parse::<rust_decimal::Decimal>()
                     .map_err(|_| format!("expect.{field} {text:?} is not a decimal"))?;
+            }
+        }
+        for edit in &self.catalog {
+            edit.check()?;
+            if !(0.0..=MAX_MINUTES).contains(&edit.at_min) {
+                return Err(format!(
+                    "catalog.at_min = {} must be between 0 and {MAX_MINUTES} virtual minutes (a year)",
+                    edit.at_min
+                ));
+            }
+        }
+        for item in &self.expect.catalog_items {
+            if item.variant == 0 {
+                return Err("expect.catalog_items: variant positions start at 1".to_owned());
+            }
+            for text in [&item.price, &item.list_price, &item.discount_percentage]
+                .into_iter()
+                .flatten()
+            {
+                text.trim()
+                    .parse::<rust_decimal::Decimal>()
+                    .map_err(|_| format!("expect.catalog_items {text:?} is not a decimal"))?;
             }
         }
         for fault in &self.faults {

@@ -18,7 +18,9 @@ use parking_lot::Mutex;
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 
-use super::{Action, Fault, RefundSpec, Scenario, ScenarioError, ScenarioReport};
+use super::{
+    Action, CatalogEdit, Expectations, Fault, RefundSpec, Scenario, ScenarioError, ScenarioReport,
+};
 use crate::twins::{credentials, Twins};
 use crate::verdict::evaluate_in;
 
@@ -97,6 +99,12 @@ async fn run_with(
     }
     config.bloomreach.identity = options.identity;
     config.bloomreach.reference_currency = scenario.bloomreach.reference_currency.clone();
+    if scenario.catalog_triggers {
+        config.mapping.catalog.triggers = Some(true);
+    }
+    if scenario.debounce_secs.is_some() {
+        config.mapping.catalog.debounce_secs = scenario.debounce_secs;
+    }
     let persons: Vec<u64> = scenario
         .shoppers
         .iter()
@@ -146,6 +154,21 @@ async fn run_with(
                 over: minutes(crowd.over_mins),
             })
             .await;
+        }));
+    }
+    let variants = twins.bigcommerce.variant_ids();
+    for edit in scenario.catalog.clone() {
+        let (bc, clock, errors) = (twins.bigcommerce.clone(), clock.clone(), errors.clone());
+        let variant = variants.get(edit.variant - 1).copied();
+        tasks.push(tokio::spawn(async move {
+            let at = t0 + chrono::Duration::from_std(minutes(edit.at_min)).unwrap_or_default();
+            sleep_until(&clock, at).await;
+            if let Err(e) = perform_catalog_edit(&bc, &clock, variant, &edit).await {
+                errors.lock().push(format!(
+                    "catalog edit at {} min: {} of variant {} failed: {e}",
+                    edit.at_min, edit.action, edit.variant
+                ));
+            }
         }));
     }
     for fault in scenario.faults.clone() {
@@ -226,8 +249,18 @@ async fn run_with(
         })
         .count();
     let hooks_restored = status.metrics.hooks_restored;
+    let catalog_item_writes = bloomreach_truth.stats.catalog_items_accepted;
+    let catalog_requests = status.metrics.catalog_requests;
     let e = &scenario.expect;
-    let mut unmet = Vec::new();
+    let mut unmet = catalog_expectations(
+        e,
+        &store_truth,
+        &bloomreach_truth,
+        catalog,
+        &variants,
+        &config,
+        catalog_item_writes,
+    );
     if summary.bloomreach_429s < e.min_bloomreach_429s {
         unmet.push(format!(
             "expected at least {} Bloomreach 429s, saw {}",
@@ -339,12 +372,162 @@ async fn run_with(
         scenario: scenario.name.clone(),
         summary,
         catalog_items_stale,
+        catalog_item_writes,
+        catalog_requests,
         hooks_restored,
         action_errors,
         unmet_expectations: unmet,
         speed: scenario.speed,
         passed,
     })
+}
+
+/// Makes one scripted catalog edit on the BigCommerce twin.
+async fn perform_catalog_edit(
+    bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
+    clock: &SharedClock,
+    variant: Option<u64>,
+    edit: &CatalogEdit,
+) -> Result<(), String> {
+    let variant = variant.ok_or_else(|| format!("the store has no variant {}", edit.variant))?;
+    let price = edit.price()?;
+    let twin = |r: Result<(), bigreach_twins::bigcommerce::TwinError>| r.map_err(|e| e.to_string());
+    match edit.action.as_str() {
+        "price_drop" => twin(bc.set_sale_price(variant, price)),
+        "end_sale" => twin(bc.set_sale_price(variant, None)),
+        "variant_edit" => twin(bc.edit_variant(variant, price, None)),
+        "stock" => twin(bc.edit_variant(variant, None, edit.stock)),
+        "stock_flap" => {
+            let every = Duration::from_secs_f64(edit.every_secs.unwrap_or(2.0));
+            for (i, level) in edit.levels.iter().enumerate() {
+                if i > 0 {
+                    clock.sleep(every).await;
+                }
+                twin(bc.edit_variant(variant, None, Some(*level)))?;
+            }
+            Ok(())
+        }
+        other => Err(format!("unknown catalog edit {other:?}")),
+    }
+}
+
+/// The `[expect]` lines about the catalog: items keyed by a variant with its URL, image, price
+/// and stock; trigger events on the trigger profile; at most so many item writes.
+fn catalog_expectations(
+    e: &Expectations,
+    store_truth: &bigreach_twins::bigcommerce::BigCommerceTruth,
+    bloomreach_truth: &bigreach_twins::bloomreach::BloomreachTruth,
+    catalog: Option<&bigreach_twins::bloomreach::CatalogTruth>,
+    variants: &[u64],
+    config: &Config,
+    catalog_item_writes: u64,
+) -> Vec<String> {
+    let mut unmet = Vec::new();
+    let decimal = |v: Option<&serde_json::Value>| {
+        v.and_then(|p| p.as_f64())
+            .and_then(Decimal::from_f64)
+            .map(|p| p.round_dp(2))
+    };
+    for expected in &e.catalog_items {
+        let Some(variant_id) = variants.get(expected.variant - 1) else {
+            unmet.push(format!("the store has no variant {}", expected.variant));
+            continue;
+        };
+        let Some(item) = catalog.and_then(|c| c.items.get(&variant_id.to_string())) else {
+            unmet.push(format!("no catalog item keyed by variant {variant_id}"));
+            continue;
+        };
+        let Some(truth) = store_truth
+            .variants
+            .iter()
+            .find(|v| v.variant_id == *variant_id)
+        else {
+            unmet.push(format!("variant {variant_id} is not in the store's truth"));
+            continue;
+        };
+        let text = |field: &str| item.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+        if text("product_id") != truth.product_id.to_string() {
+            unmet.push(format!(
+                "item {variant_id}: product_id {:?}, expected {}",
+                text("product_id"),
+                truth.product_id
+            ));
+        }
+        for field in ["url", "image"] {
+            if text(field).is_empty() {
+                unmet.push(format!("item {variant_id}: no {field}"));
+            }
+        }
+        if text("sku") != truth.sku {
+            unmet.push(format!(
+                "item {variant_id}: sku {:?}, expected {:?}",
+                text("sku"),
+                truth.sku
+            ));
+        }
+        if decimal(item.get("price")) != Some(truth.price.round_dp(2))
+            || item.get("stock_level").and_then(|s| s.as_i64()) != Some(truth.inventory_level)
+        {
+            unmet.push(format!(
+                "item {variant_id}: price {:?} and stock {:?}, the store has {} and {}",
+                item.get("price"),
+                item.get("stock_level"),
+                truth.price,
+                truth.inventory_level
+            ));
+        }
+        for (field, want) in [
+            ("price", &expected.price),
+            ("list_price", &expected.list_price),
+            ("discount_percentage", &expected.discount_percentage),
+        ] {
+            let Some(want) = want else { continue };
+            let want: Option<Decimal> = want.trim().parse().ok();
+            if decimal(item.get(field)) != want.map(|w| w.round_dp(2)) {
+                unmet.push(format!(
+                    "item {variant_id}: {field} {:?}, expected {want:?}",
+                    item.get(field)
+                ));
+            }
+        }
+        if let Some(want) = expected.in_stock {
+            if item.get("in_stock").and_then(|v| v.as_bool()) != Some(want) {
+                unmet.push(format!(
+                    "item {variant_id}: in_stock {:?}, expected {want}",
+                    item.get("in_stock")
+                ));
+            }
+        }
+    }
+    if !e.trigger_events.is_empty() {
+        let mapping = bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+            .unwrap_or_default();
+        let profile = bloomreach_truth.profile_by_id(
+            &config.bloomreach.ids.customer_id,
+            mapping.trigger_profile(),
+        );
+        for (event_type, want) in &e.trigger_events {
+            let seen = profile.map_or(0, |p| {
+                p.events
+                    .iter()
+                    .filter(|ev| &ev.event_type == event_type)
+                    .count()
+            });
+            if seen != *want {
+                unmet.push(format!(
+                    "expected exactly {want} {event_type} events on the trigger profile, saw {seen}"
+                ));
+            }
+        }
+    }
+    if let Some(max) = e.max_catalog_item_writes {
+        if catalog_item_writes > max {
+            unmet.push(format!(
+                "expected at most {max} catalog item writes, Bloomreach accepted {catalog_item_writes}"
+            ));
+        }
+    }
+    unmet
 }
 
 /// The `[expect]` lines about refunds: counts and totals of the refund events Bloomreach holds

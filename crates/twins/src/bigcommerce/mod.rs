@@ -372,6 +372,16 @@ impl BigCommerceTwin {
         shopper::edit_variant(&self.inner, variant_id, price, inventory_level)
     }
 
+    /// Puts a variant on sale at `sale_price`, or ends its sale with `None`
+    /// (`store/sku/updated`); its regular price stays.
+    pub fn set_sale_price(
+        &self,
+        variant_id: u64,
+        sale_price: Option<Decimal>,
+    ) -> Result<(), TwinError> {
+        shopper::set_sale_price(&self.inner, variant_id, sale_price)
+    }
+
     /// Every variant id, ascending.
     pub fn variant_ids(&self) -> Vec<u64> {
         self.inner.store.lock().variants.keys().copied().collect()

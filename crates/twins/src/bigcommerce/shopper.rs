@@ -1374,6 +1374,33 @@ pub(crate) fn edit_variant(
     })
 }
 
+/// Puts a variant on sale at `sale_price` (below its regular price), or ends its sale with
+/// `None` (`store/sku/updated`). The regular price stays; the product's `date_modified` is not
+/// bumped.
+pub(crate) fn set_sale_price(
+    inner: &Inner,
+    variant_id: u64,
+    sale_price: Option<Decimal>,
+) -> Result<(), TwinError> {
+    locked(inner, |store, _rng| {
+        let Some(v) = store.variants.get_mut(&variant_id) else {
+            return Err(TwinError::UnknownVariant(variant_id));
+        };
+        if sale_price.is_some_and(|p| p <= Decimal::ZERO) {
+            return Err(rejected("a sale price must be positive"));
+        }
+        v.sale_price = sale_price;
+        let (product_id, sku_id) = (v.product_id, v.sku_id.unwrap_or(variant_id));
+        emit(
+            inner,
+            store,
+            "store/sku/updated",
+            json!({ "type": "sku", "id": sku_id, "sku": { "product_id": product_id, "variant_id": variant_id } }),
+        );
+        Ok(())
+    })
+}
+
 /// An order created over `POST v2/orders` (the twin's own reading of the request).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RestOrder {

@@ -360,3 +360,47 @@ fn the_content_hash_is_of_the_full_state() {
     assert_ne!(full.payload, delta.payload);
     assert_ne!(items[0].content_hash(), items[1].content_hash());
 }
+
+#[test]
+fn debouncing_defaults_to_thirty_seconds_triggers_are_off_and_both_are_validated() {
+    let default = CatalogMapping::default();
+    assert_eq!(default.debounce().window_ms, 30_000);
+    assert!(!default.triggers());
+    assert_eq!(default.trigger_profile(), DEFAULT_TRIGGER_PROFILE);
+    let on = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        debounce_secs: Some(0),
+        triggers: Some(true),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap();
+    assert_eq!(on.debounce().window_ms, 0);
+    assert!(on.triggers());
+    assert_eq!(
+        default.sweep_interval(),
+        Some(std::time::Duration::from_secs(DEFAULT_SWEEP_SECS))
+    );
+    let no_sweep = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        sweep_secs: Some(0),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap();
+    assert_eq!(no_sweep.sweep_interval(), None);
+    let problems = CatalogMapping::with_overrides(&CatalogMappingSettings {
+        debounce_secs: Some(61),
+        trigger_profile: Some(" ".into()),
+        sweep_secs: Some(60),
+        ..CatalogMappingSettings::default()
+    })
+    .unwrap_err();
+    let paths: Vec<_> = problems.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "mapping.catalog.sweep_secs",
+            "mapping.catalog.debounce_secs",
+            "mapping.catalog.trigger_profile"
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[1].1.contains("within a minute"), "{problems:?}");
+}
