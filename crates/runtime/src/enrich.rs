@@ -29,6 +29,8 @@ use bigreach_core::app::status::Component;
 
 /// Inbox entries handled per transaction.
 const BATCH: usize = 500;
+/// At most this many inbox transactions per round before its fetches.
+const DRAIN_BATCHES: usize = 10;
 /// Wait this long after a wake-up so that a burst of notifications is fetched together.
 const COALESCE: Duration = Duration::from_millis(250);
 /// How far before the oldest notification a coalesced order listing starts. The notification
@@ -162,7 +164,17 @@ impl Enricher {
     /// notifications are queued for a coalesced re-fetch), then fetches whatever is due.
     /// Returns how much it did (0 when idle).
     pub async fn round(&self) -> Result<usize, EnrichError> {
-        let consumed = self.drain_inbox().await?;
+        // Notifications only queue fetches (one per resource, however many name it), so the
+        // inbox is drained up to `DRAIN_BATCHES` transactions before each fetch: one round's
+        // listings then cover a whole burst instead of 500 webhooks of it.
+        let mut consumed = 0;
+        for _ in 0..DRAIN_BATCHES {
+            let moved = self.drain_inbox().await?;
+            consumed += moved;
+            if moved < BATCH {
+                break;
+            }
+        }
         let fetched = self.fetch_due().await?;
         Ok(consumed + fetched)
     }

@@ -30,7 +30,9 @@ const SALE_VARIANT_EDITS: usize = 600;
 const SALE_NEW_CUSTOMERS: usize = 240;
 const SALE_HISTORY_ORDERS: usize = 5_000;
 const SALE_SYNTHETIC_BACKFILL: usize = 150_000;
-const SALE_LIMIT: Duration = Duration::from_secs(105);
+/// The sale, then the catalog's debounce window (`[mapping.catalog] debounce_secs`, 30 s) and
+/// product fetch wait for the last variant edits, with room to go idle.
+const SALE_LIMIT: Duration = Duration::from_secs(140);
 const SALE_P99_TARGET_MS: u64 = 1_000;
 /// The safety-net poll interval (the shipped default). Each pass lists the orders changed since
 /// the watermark minus a 600 s overlap, which is the whole sale: a shorter interval makes the

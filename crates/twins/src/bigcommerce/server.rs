@@ -777,10 +777,17 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
         };
         ord.then(by_id)
     });
-    let out: Vec<Value> = rows
+    // The page's orders are rendered after the lock is released: rendering 250 orders with
+    // their consignments takes long enough to stall the shoppers writing new ones.
+    let page_orders: Vec<Order> = rows
         .into_iter()
         .skip((page - 1) * limit)
         .take(limit)
+        .cloned()
+        .collect();
+    drop(store);
+    let out: Vec<Value> = page_orders
+        .iter()
         .map(|o| wire::order_json(o, inner.api_root.as_str(), inc))
         .collect();
     if out.is_empty() {
