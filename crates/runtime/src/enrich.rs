@@ -508,33 +508,29 @@ impl Enricher {
         // What is left: each range of ids close together through one listing by id range
         // (complete in at most `ID_RANGE_PAGES` + 1 requests), a lone id by id.
         let mut not_listed = 0;
+        let mut by_id = BTreeSet::new();
         for range in id_ranges(&missing) {
-            let in_range: Vec<u64> = missing
+            let mut left: BTreeSet<u64> = missing
                 .range(range.min_id..=range.max_id)
                 .copied()
                 .collect();
-            if in_range.len() >= 2 {
-                let listing = Listing::IdRange(range);
-                let mut left: BTreeSet<u64> = in_range.iter().copied().collect();
-                if self
-                    .list_orders(listing, ID_RANGE_PAGES + 1, &mut left, &mut out)
+            if left.len() >= 2
+                && self
+                    .list_orders(
+                        Listing::IdRange(range),
+                        ID_RANGE_PAGES + 1,
+                        &mut left,
+                        &mut out,
+                    )
                     .await?
-                {
-                    not_listed += left.len();
-                    for id in in_range {
-                        missing.remove(&id);
-                    }
-                    continue;
-                }
-                for id in in_range {
-                    if !left.contains(&id) {
-                        missing.remove(&id);
-                    }
-                }
+            {
+                not_listed += left.len();
+                continue;
             }
+            by_id.extend(left);
         }
         log_not_listed(not_listed);
-        for id in missing {
+        for id in by_id {
             if let Some(order) = self.bigcommerce.order(id).await? {
                 out.push(order);
             }
