@@ -1103,13 +1103,7 @@ pub(crate) fn apply_refund(
         .lines
         .iter()
         .all(|l| l.quantity_refunded == l.quantity);
-    if all {
-        order.status_id = 4;
-        order.payment_status = "refunded";
-    } else {
-        order.status_id = 14;
-        order.payment_status = "partially refunded";
-    }
+    mark_refunded(order, all);
     store.refunds.insert(
         refund_id,
         Refund {
@@ -1174,13 +1168,8 @@ pub(crate) fn apply_amount_refund(
     };
     order.refunded_total += amount;
     let previous = order.status_id;
-    if order.refunded_total >= order.totals().total_inc {
-        order.status_id = 4;
-        order.payment_status = "refunded";
-    } else {
-        order.status_id = 14;
-        order.payment_status = "partially refunded";
-    }
+    let whole = order.refunded_total >= order.totals().total_inc;
+    mark_refunded(order, whole);
     store.refunds.insert(
         refund_id,
         Refund {
@@ -1867,6 +1856,17 @@ pub(crate) fn deactivate_hooks(inner: &Inner) {
     inner.dispatcher.state.lock().pending.clear();
     drop(store);
     inner.dispatcher.wake.notify_one();
+}
+
+/// The status a refund leaves: Refunded (4) when `whole`, else Partially Refunded (14).
+fn mark_refunded(order: &mut super::model::Order, whole: bool) {
+    if whole {
+        order.status_id = 4;
+        order.payment_status = "refunded";
+    } else {
+        order.status_id = 14;
+        order.payment_status = "partially refunded";
+    }
 }
 
 #[cfg(test)]
