@@ -19,6 +19,7 @@ use bigreach_runtime::Appliance;
 use clap::{Parser, Subcommand};
 
 mod audit_cli;
+mod catalog_cli;
 mod operator;
 
 #[derive(Parser)]
@@ -124,6 +125,12 @@ enum Command {
         /// Print the typed answer as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The catalog: `catalog drift` compares BigCommerce's variants with the Bloomreach catalog
+    /// (through the running appliance); exit status 10 when it drifted and was not repaired.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog_cli::CatalogCommand,
     },
     /// The audit log: `audit export` writes an offline bundle an auditor can verify.
     Audit {
@@ -289,6 +296,12 @@ async fn run(command: Command) -> Result<()> {
             let request = bigreach_core::app::ReconcileRequest { from, to, repair };
             if !operator::reconcile(&config, request, csv.as_deref(), json).await? {
                 std::process::exit(i32::from(operator::NOT_BALANCED));
+            }
+            Ok(())
+        }
+        Command::Catalog { command } => {
+            if !catalog_cli::catalog(command).await? {
+                std::process::exit(i32::from(catalog_cli::DRIFT_NOT_REPAIRED));
             }
             Ok(())
         }

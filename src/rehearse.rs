@@ -331,8 +331,8 @@ fn print_scenario(r: &ScenarioReport) {
         s.bloomreach_429s, s.bloomreach_duplicates_dropped, r.hooks_restored, s.latency_ms.p50, s.latency_ms.p99, s.dead_letters
     );
     println!(
-        "  catalog requests {}; catalog item writes accepted {}",
-        r.catalog_requests, r.catalog_item_writes
+        "  catalog requests {}; catalog item writes accepted {}; drift repair writes {}; items of deleted variants left {}",
+        r.catalog_requests, r.catalog_item_writes, r.drift_repairs, r.catalog_items_extra
     );
     println!(
         "  refunds {} of {} (missing {}, doubled {}, wrong amount {}, unknown {})",

@@ -264,15 +264,13 @@ fn merchant_refunds(bigcommerce: &BigCommerceTwin, rng: &mut Rng) -> Option<u64>
     Some(order)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_during_live_trading_loses_and_doubles_nothing() {
-    let kills = env_u64("BIGREACH_CRASH_KILLS").map_or(DEFAULT_KILLS, |n| n as usize);
-    let seed = env_u64("BIGREACH_CRASH_SEED").unwrap_or(DEFAULT_SEED);
-    let mut rng = Rng(seed);
-    let clock = SystemClock::shared();
-    let began = Instant::now();
-
-    // ----- Twins -----
+/// Both twins on `clock`, the store seeded with `store_seed`: BigCommerce retries webhooks on a
+/// compressed schedule and delivers some twice.
+async fn start_twins(
+    seed: u64,
+    clock: &SharedClock,
+    store_seed: &StoreSeed,
+) -> (BloomreachTwin, BigCommerceTwin) {
     let bloomreach = BloomreachTwin::start(
         BloomreachTwinConfig {
             project_token: credentials::PROJECT_TOKEN.into(),
@@ -306,24 +304,33 @@ async fn sigkill_during_live_trading_loses_and_doubles_nothing() {
     )
     .await
     .unwrap();
-    bigcommerce.seed_store(&StoreSeed {
-        customers: 30,
-        products: 10,
-        max_variants_per_product: 3,
-        historical_orders: 80,
-        history_days: 60,
-        guest_share_per_mille: 400,
-        phone_only_guest_per_mille: 100,
-        currencies: vec!["USD".into(), "EUR".into()],
-    });
+    bigcommerce.seed_store(store_seed);
     // Some deliveries arrive twice (same hash), as BigCommerce's at-least-once delivery allows.
     bigcommerce.set_webhook_faults(WebhookFaults {
         duplicate_per_mille: 50,
         ..WebhookFaults::default()
     });
+    (bloomreach, bigcommerce)
+}
 
-    // ----- Config -----
-    let temp = tempfile::tempdir().unwrap();
+/// What one crash run works with: the appliance's data directory, API address and config, the
+/// child process, and an HTTP client for its status.
+struct Rig {
+    data_dir: PathBuf,
+    api: SocketAddr,
+    config: Config,
+    appliance: Appliance,
+    http: reqwest::Client,
+}
+
+/// Writes the appliance's config into `temp` (fixed ports, so hooks and the API stay put across
+/// restarts), with `extra` TOML appended, and prepares the child process (not started).
+fn rig(
+    temp: &tempfile::TempDir,
+    bigcommerce: &BigCommerceTwin,
+    bloomreach: &BloomreachTwin,
+    extra: &str,
+) -> Rig {
     let data_dir = temp.path().join("data");
     let webhook_port = free_port();
     let api_port = free_port();
@@ -353,7 +360,7 @@ secret = "env:{ENV_WEBHOOK_SECRET}"
 
 [api]
 listen = "{api}"
-"#,
+{extra}"#,
         data_dir = toml_str(&data_dir.display().to_string()),
         store_hash = toml_str(credentials::STORE_HASH),
         api_root = toml_str(bigcommerce.api_root().as_str()),
@@ -364,18 +371,113 @@ listen = "{api}"
     std::fs::write(&config_path, &config_text).unwrap();
     let config = Config::load(&config_path).expect("the harness config is valid");
     assert_eq!(config.bloomreach.ids, IdNames::default());
+    Rig {
+        data_dir,
+        api,
+        config,
+        appliance: Appliance {
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_bigreach")),
+            config: config_path,
+            log: temp.path().join("appliance.log"),
+            child: None,
+            starts: 0,
+        },
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    }
+}
 
-    let mut appliance = Appliance {
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_bigreach")),
-        config: config_path.clone(),
-        log: temp.path().join("appliance.log"),
-        child: None,
-        starts: 0,
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+/// Waits (until `deadline`) for the last run to go idle with no webhook backlog and two more
+/// poll passes; returns its status. Nothing changes in the store from here on.
+async fn settle(
+    clock: &SharedClock,
+    http: &reqwest::Client,
+    api: SocketAddr,
+    data_dir: &Path,
+    bigcommerce: &BigCommerceTwin,
+    appliance: &mut Appliance,
+    deadline: Instant,
+) -> serde_json::Value {
+    // The baseline is the last run's poll passes now.
+    let mut baseline: Option<u64> = None;
+    let mut idle_in_a_row = 0;
+    while Instant::now() < deadline {
+        clock.sleep(Duration::from_millis(200)).await;
+        appliance.assert_alive();
+        let Some(s) = status(http, api, data_dir).await else {
+            idle_in_a_row = 0;
+            continue;
+        };
+        let passes = s["poll_passes"].as_u64().unwrap_or(0);
+        let base = *baseline.get_or_insert(passes);
+        let idle = s["idle"].as_bool() == Some(true) && bigcommerce.webhook_backlog() == 0;
+        idle_in_a_row = if idle { idle_in_a_row + 1 } else { 0 };
+        if idle_in_a_row >= 3 && passes >= base + 2 {
+            return s;
+        }
+    }
+    panic!(
+        "the appliance did not go idle within the limit (backlog {}); log tail:\n{}",
+        bigcommerce.webhook_backlog(),
+        log_tail(&appliance.log)
+    );
+}
+
+/// The acknowledged webhooks (by hash) that are not in the appliance's inbox, and how many
+/// were acknowledged.
+fn lost_webhooks(
+    truth: &bigreach_twins::bigcommerce::BigCommerceTruth,
+    store: &Store,
+) -> (Vec<String>, usize) {
+    let acknowledged: BTreeSet<&str> = truth
+        .acknowledged_webhook_hashes
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let lost = acknowledged
+        .iter()
+        .filter(|hash| !store.has_webhook_hash(hash).unwrap())
+        .map(|hash| (*hash).to_owned())
+        .collect();
+    (lost, acknowledged.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_live_trading_loses_and_doubles_nothing() {
+    let kills = env_u64("BIGREACH_CRASH_KILLS").map_or(DEFAULT_KILLS, |n| n as usize);
+    let seed = env_u64("BIGREACH_CRASH_SEED").unwrap_or(DEFAULT_SEED);
+    let mut rng = Rng(seed);
+    let clock = SystemClock::shared();
+    let began = Instant::now();
+
+    // ----- Twins -----
+    let (bloomreach, bigcommerce) = start_twins(
+        seed,
+        &clock,
+        &StoreSeed {
+            customers: 30,
+            products: 10,
+            max_variants_per_product: 3,
+            historical_orders: 80,
+            history_days: 60,
+            guest_share_per_mille: 400,
+            phone_only_guest_per_mille: 100,
+            currencies: vec!["USD".into(), "EUR".into()],
+        },
+    )
+    .await;
+
+    // ----- Config -----
+    let temp = tempfile::tempdir().unwrap();
+    let Rig {
+        data_dir,
+        api,
+        config,
+        mut appliance,
+        http,
+    } = rig(&temp, &bigcommerce, &bloomreach, "");
 
     // ----- Chaos: live trading while the appliance is killed and restarted -----
     // Each cycle is up 0.2–3.5 s (or 0–250 ms for the first and one in four), then down
@@ -443,33 +545,16 @@ listen = "{api}"
         .await
         .expect("the trading burst finished in time")
         .unwrap();
-    // Nothing changes in the store from here on; the baseline is the last run's poll passes now.
-    let mut baseline: Option<u64> = None;
-    let mut idle_in_a_row = 0;
-    let mut final_status = None;
-    while Instant::now() < deadline {
-        clock.sleep(Duration::from_millis(200)).await;
-        appliance.assert_alive();
-        let Some(s) = status(&http, api, &data_dir).await else {
-            idle_in_a_row = 0;
-            continue;
-        };
-        let passes = s["poll_passes"].as_u64().unwrap_or(0);
-        let base = *baseline.get_or_insert(passes);
-        let idle = s["idle"].as_bool() == Some(true) && bigcommerce.webhook_backlog() == 0;
-        idle_in_a_row = if idle { idle_in_a_row + 1 } else { 0 };
-        if idle_in_a_row >= 3 && passes >= base + 2 {
-            final_status = Some(s);
-            break;
-        }
-    }
-    let Some(final_status) = final_status else {
-        panic!(
-            "the appliance did not go idle within the limit (backlog {}); log tail:\n{}",
-            bigcommerce.webhook_backlog(),
-            log_tail(&appliance.log)
-        );
-    };
+    let final_status = settle(
+        &clock,
+        &http,
+        api,
+        &data_dir,
+        &bigcommerce,
+        &mut appliance,
+        deadline,
+    )
+    .await;
     // The store is durable, so a last SIGKILL is as good as a clean stop.
     appliance.kill();
 
@@ -477,17 +562,8 @@ listen = "{api}"
     let bc_truth = bigcommerce.truth();
     let br_truth = bloomreach.truth();
     let store = Store::open(&data_dir.join("bigreach.redb")).unwrap();
-    let acknowledged: BTreeSet<&str> = bc_truth
-        .acknowledged_webhook_hashes
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let lost: Vec<&str> = acknowledged
-        .iter()
-        .copied()
-        .filter(|hash| !store.has_webhook_hash(hash).unwrap())
-        .collect();
-    let found = acknowledged.len() - lost.len();
+    let (lost, acknowledged) = lost_webhooks(&bc_truth, &store);
+    let found = acknowledged - lost.len();
     let mut summary = evaluate(
         &bc_truth,
         &br_truth,
@@ -519,10 +595,10 @@ listen = "{api}"
         bc_truth.webhook_events,
         bc_truth.webhooks_sent,
         bc_truth.webhooks_delivered,
-        acknowledged.len(),
+        acknowledged,
         bc_truth.webhook_failures,
         bc_truth.hooks_deactivated,
-        acknowledged.len(),
+        acknowledged,
         lost.len()
     );
     eprintln!(
@@ -582,11 +658,141 @@ listen = "{api}"
             .join("; ")
     );
     assert!(
-        acknowledged.len() > kills,
-        "too few webhooks acknowledged to prove anything: {}",
-        acknowledged.len()
+        acknowledged > kills,
+        "too few webhooks acknowledged to prove anything: {acknowledged}"
     );
 
+    bigcommerce.shutdown().await;
+    bloomreach.shutdown().await;
+}
+
+/// Variant prices and stock churn (with webhooks) while the appliance is SIGKILLed again and
+/// again; at the end no catalog item is stale (every item has its variant's price and stock,
+/// none is missing) and every acknowledged webhook is in the inbox. A short debounce window
+/// (2 s) keeps writes in flight at many of the kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_variant_churn() {
+    let kills = env_u64("BIGREACH_CRASH_KILLS").map_or(DEFAULT_KILLS, |n| n as usize);
+    let seed = env_u64("BIGREACH_CRASH_SEED").unwrap_or(DEFAULT_SEED) ^ 0x0C47_A106;
+    let mut rng = Rng(seed);
+    let clock = SystemClock::shared();
+    let began = Instant::now();
+    let (bloomreach, bigcommerce) = start_twins(
+        seed,
+        &clock,
+        &StoreSeed {
+            customers: 5,
+            products: 8,
+            max_variants_per_product: 3,
+            historical_orders: 5,
+            history_days: 10,
+            guest_share_per_mille: 500,
+            phone_only_guest_per_mille: 0,
+            currencies: vec!["USD".into()],
+        },
+    )
+    .await;
+    let temp = tempfile::tempdir().unwrap();
+    let Rig {
+        data_dir,
+        api,
+        mut appliance,
+        http,
+        ..
+    } = rig(
+        &temp,
+        &bigcommerce,
+        &bloomreach,
+        "\n[mapping.catalog]\ndebounce_secs = 2\n",
+    );
+    let churn = TradingBurst {
+        orders: kills,
+        new_customers: 0,
+        variant_edits: 25 * kills,
+        over: Duration::from_secs(2 * kills as u64),
+    };
+    let trading = {
+        let bigcommerce = bigcommerce.clone();
+        tokio::spawn(async move { bigcommerce.run_trading(&churn).await })
+    };
+    appliance.start();
+    for k in 0..kills {
+        let up = if k == 0 || rng.chance(250) {
+            rng.millis(0, 250)
+        } else {
+            rng.millis(300, 3000)
+        };
+        watch_for(&clock, &http, api, &data_dir, up).await;
+        appliance.assert_alive();
+        appliance.kill();
+        clock.sleep(rng.millis(0, 1000)).await;
+        appliance.start();
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    tokio::time::timeout_at(deadline.into(), trading)
+        .await
+        .expect("the churn finished in time")
+        .unwrap();
+    settle(
+        &clock,
+        &http,
+        api,
+        &data_dir,
+        &bigcommerce,
+        &mut appliance,
+        deadline,
+    )
+    .await;
+    appliance.kill();
+
+    let bc_truth = bigcommerce.truth();
+    let br_truth = bloomreach.truth();
+    let store = Store::open(&data_dir.join("bigreach.redb")).unwrap();
+    let (lost, acknowledged) = lost_webhooks(&bc_truth, &store);
+    let items = br_truth
+        .catalog_by_name(CATALOG)
+        .map(|c| c.items.clone())
+        .unwrap_or_default();
+    let stale: Vec<u64> = bc_truth
+        .variants
+        .iter()
+        .filter(|v| {
+            let Some(item) = items.get(&v.variant_id.to_string()) else {
+                return true;
+            };
+            let price = item["price"]
+                .as_f64()
+                .and_then(rust_decimal::Decimal::from_f64_retain)
+                .map(|p| p.round_dp(2));
+            price != Some(v.price.round_dp(2))
+                || item["stock_level"].as_i64() != Some(v.inventory_level)
+        })
+        .map(|v| v.variant_id)
+        .collect();
+    eprintln!(
+        "variant churn crash (seed {seed:#x}): {kills} SIGKILLs, {} variant edits, {:.1} s in all; {} acknowledged webhooks, {} lost; {} catalog items stale of {} variants",
+        25 * kills,
+        began.elapsed().as_secs_f64(),
+        acknowledged,
+        lost.len(),
+        stale.len(),
+        bc_truth.variants.len()
+    );
+    if !lost.is_empty() || !stale.is_empty() || std::env::var_os("BIGREACH_CRASH_KEEP").is_some() {
+        eprintln!("  kept for inspection: {}", temp.keep().display());
+    }
+    assert!(
+        lost.is_empty(),
+        "acknowledged webhooks not in the inbox: {lost:?}"
+    );
+    assert!(
+        acknowledged > kills,
+        "too few webhooks acknowledged to prove anything: {acknowledged}"
+    );
+    assert!(
+        stale.is_empty(),
+        "stale or missing catalog items: {stale:?}"
+    );
     bigcommerce.shutdown().await;
     bloomreach.shutdown().await;
 }

@@ -335,6 +335,45 @@ impl BloomreachClient {
         decode::catalog_bulk_results(items, &reply.body)
     }
 
+    /// `DELETE data/v2/projects/{token}/catalogs/{id}/items/bulk-delete` with the item ids.
+    /// Item ids with `/` are rejected before sending. Results are per item, in request order.
+    pub async fn catalog_bulk_delete(
+        &self,
+        catalog_id: &str,
+        item_ids: &[String],
+    ) -> Result<Vec<CatalogItemResult>, BloomreachError> {
+        if let Some(bad) = item_ids.iter().find(|id| id.contains('/')) {
+            return Err(BloomreachError::InvalidItemId {
+                item_id: bad.clone(),
+            });
+        }
+        if item_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = serde_json::to_vec(item_ids).map_err(|source| BloomreachError::Decode {
+            what: "catalog bulk delete body".to_string(),
+            source,
+        })?;
+        let reply = self
+            .send(
+                Method::DELETE,
+                &[
+                    "data",
+                    "v2",
+                    "projects",
+                    TOKEN,
+                    "catalogs",
+                    catalog_id,
+                    "items",
+                    "bulk-delete",
+                ],
+                Some(body),
+                "catalog bulk delete",
+            )
+            .await?;
+        decode::catalog_delete_results(item_ids, &reply.body)
+    }
+
     /// `GET data/v2/projects/{token}/catalogs/{id}/items?skip=&count=`: `(item_id, properties)`.
     pub async fn catalog_items(
         &self,

@@ -130,6 +130,34 @@ pub fn catalog_bulk_results(
         .collect())
 }
 
+/// `DELETE …/catalogs/{id}/items/bulk-delete`: one result per id of `item_ids`, in request
+/// order (the same per-item shape as a bulk update's; a missing result is a failure).
+pub fn catalog_delete_results(
+    item_ids: &[String],
+    body: &[u8],
+) -> Result<Vec<CatalogItemResult>, BloomreachError> {
+    let parsed: Value = json(body, "catalog bulk delete response")?;
+    let results = parsed
+        .as_array()
+        .or_else(|| parsed.get("results").and_then(Value::as_array))
+        .or_else(|| parsed.get("data").and_then(Value::as_array))
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    Ok(item_ids
+        .iter()
+        .enumerate()
+        .map(|(position, item_id)| match results.get(position) {
+            Some(result) => CatalogItemResult::from_value(item_id, result),
+            None => CatalogItemResult {
+                item_id: item_id.clone(),
+                success: false,
+                queued: false,
+                errors: vec!["Bloomreach returned no result for this item".to_string()],
+            },
+        })
+        .collect())
+}
+
 /// One catalog item as read back: its `item_id` and properties.
 pub type CatalogItem = (String, Map<String, Value>);
 

@@ -722,6 +722,7 @@ repair = false
 # debounce_secs = 30        # a burst of stock and price changes of a variant within it is one write
 # triggers = false          # back_in_stock and price_drop events (the triggers lane)
 # sweep_secs = 3600         # list every product's variants this often (0: only after a hook gap)
+# drift_compare_secs = 86400  # compare the whole catalog with Bloomreach's, repair drift (0: off)
 # [mapping.catalog.options]
 # Material = "option_material"
 # [mapping.catalog.custom_fields.season]
@@ -854,6 +855,46 @@ type = "table"
             .fields()
             .iter()
             .any(|f| f.name == "season" && f.searchable));
+    }
+
+    #[test]
+    fn the_catalog_comparison_period_is_a_day_by_default_and_out_of_range_values_are_refused() {
+        let with = |line: &str| format!("{}\n[mapping.catalog]\n{line}\n", Config::default_toml());
+        let default = Config::from_toml(Config::default_toml(), Path::new("t")).unwrap();
+        let mapping = crate::map::CatalogMapping::with_overrides(&default.mapping.catalog).unwrap();
+        assert_eq!(
+            mapping.drift_compare_interval(),
+            Some(std::time::Duration::from_secs(86_400))
+        );
+        for (secs, interval) in [(0, None), (3_600, Some(3_600)), (604_800, Some(604_800))] {
+            let config = Config::from_toml(
+                &with(&format!("drift_compare_secs = {secs}")),
+                Path::new("t"),
+            )
+            .unwrap();
+            let mapping =
+                crate::map::CatalogMapping::with_overrides(&config.mapping.catalog).unwrap();
+            assert_eq!(
+                mapping.drift_compare_interval(),
+                interval.map(std::time::Duration::from_secs)
+            );
+        }
+        for secs in [60, 3_599, 604_801] {
+            let err = Config::from_toml(
+                &with(&format!("drift_compare_secs = {secs}")),
+                Path::new("t"),
+            )
+            .unwrap_err();
+            let ConfigError::Invalid(problems) = err else {
+                panic!("expected Invalid, got {err}");
+            };
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].field, "mapping.catalog.drift_compare_secs");
+            assert!(
+                problems[0].problem.contains("3600 to 604800"),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

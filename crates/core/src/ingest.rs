@@ -231,7 +231,7 @@ fn previous_order(resource: &Resource, previous: Option<&Snapshot>) -> Option<Bo
 }
 
 /// The snapshot key of a catalog item's last enqueued full state.
-fn catalog_state_key(item_id: &str) -> String {
+pub(crate) fn catalog_state_key(item_id: &str) -> String {
     format!("catalog_item:{item_id}")
 }
 

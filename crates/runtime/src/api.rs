@@ -15,6 +15,8 @@
 //! | GET | `/api/set-aside` | every fetch set aside because it failed for good, with the reason |
 //! | POST | `/api/set-aside/{key}/replay` | back into the fetch queue (audited); `key` as listed, e.g. `product:77` (percent-encoded) |
 //! | POST | `/api/set-aside/{key}/discard` | given up for good (audited) |
+//! | GET | `/api/catalog/drift` | the last catalog comparison's report |
+//! | POST | `/api/catalog/drift[?repair=true]` | compare the catalogs now; with `repair`, enqueue the undoing writes (audited) |
 //! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
 //!
 //! Errors are `{code, message}`; the HTTP status comes from the code in one match
@@ -161,6 +163,16 @@ async fn discard_set_aside(State(backend): State<Backend>, Path(key): Path<Strin
     perform(backend, Operation::DiscardSetAsideFetch { key }).await
 }
 
+async fn last_catalog_drift(State(backend): State<Backend>) -> Response {
+    perform(backend, Operation::LastCatalogDrift).await
+}
+
+async fn catalog_drift(State(backend): State<Backend>, RawQuery(raw): RawQuery) -> Response {
+    let repair = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .any(|(key, value)| key == "repair" && value != "false" && value != "0");
+    perform(backend, Operation::CatalogDrift { repair }).await
+}
+
 /// Largest operation body accepted by `POST /api/call`.
 const MAX_CALL_BODY: usize = 1024 * 1024;
 
@@ -262,6 +274,10 @@ pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
         .route("/api/set-aside/{key}/replay", post(replay_set_aside))
         .route("/api/set-aside/{key}/discard", post(discard_set_aside))
         .route("/api/reconcile", post(reconcile))
+        .route(
+            "/api/catalog/drift",
+            get(last_catalog_drift).post(catalog_drift),
+        )
         .route("/api/call", post(call))
         .route("/metrics", get(metrics))
         .fallback(no_endpoint)

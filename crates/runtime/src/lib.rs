@@ -6,6 +6,7 @@
 //! produced, so a crash at any point resumes from the store.
 
 pub mod api;
+pub mod catalog_drift;
 pub mod deliver;
 pub mod enrich;
 pub mod hooks;
@@ -376,6 +377,15 @@ impl Appliance {
             Arc::new(move || wake.notify_one()),
         )
         .with_order_source(orders_source.clone());
+        // The catalog comparison needs the mapping (BigCommerce's preflight) and the catalog
+        // id (Bloomreach's); both are filled in as the services answer.
+        let catalog_slot = Arc::new(Mutex::new(None));
+        let app = app.with_catalog_source(Arc::new(catalog_drift::ApplianceCatalogs::new(
+            bigcommerce.clone(),
+            bloomreach.clone(),
+            mapping_slot.clone(),
+            catalog_slot.clone(),
+        )));
         let shared = Arc::new(Shared {
             app: app.clone(),
             live,
@@ -396,6 +406,19 @@ impl Appliance {
                 jitter_seed(&api_token) ^ 0x5354_4152_5455_5000,
             ),
         });
+        if let Some(period) =
+            bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
+                .ok()
+                .and_then(|mapping| mapping.drift_compare_interval())
+        {
+            tasks.push(tokio::spawn(catalog_drift::scheduled(
+                app.clone(),
+                store.clone(),
+                period,
+                clock.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         if config.reconcile.daily {
             tasks.push(tokio::spawn(reconcile::daily(
                 app,
@@ -428,6 +451,7 @@ impl Appliance {
         )));
         tasks.push(tokio::spawn(bloomreach_stages(
             BloomreachStages {
+                catalog_slot,
                 catalog_name: config.bloomreach.catalog_name.clone(),
                 catalog_fields: catalog_fields(
                     &bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
@@ -801,6 +825,8 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
 
 /// What delivery needs to start; `parts.catalog_id` is filled in once the catalog is set up.
 struct BloomreachStages {
+    /// Where the catalog id is published for the catalog comparison once it is set up.
+    catalog_slot: Arc<Mutex<Option<String>>>,
     catalog_name: String,
     /// The catalog contract's fields (data/contract/catalog.md), declared before any write.
     catalog_fields: Vec<CatalogField>,
@@ -812,6 +838,7 @@ struct BloomreachStages {
 /// shutdown.
 async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiver<bool>) {
     let BloomreachStages {
+        catalog_slot,
         catalog_name,
         catalog_fields,
         mut parts,
@@ -834,6 +861,7 @@ async fn bloomreach_stages(stages: BloomreachStages, mut shutdown: watch::Receiv
         return;
     };
     tracing::info!(%catalog_id, "catalog ready");
+    *catalog_slot.lock() = Some(catalog_id.clone());
     if let Err(error) = parts.store.audit(
         parts.clock.now_ms(),
         "system",

@@ -3,9 +3,11 @@
 //! desktop shell are adapters over [`AppApi::call`] (or the typed method behind each operation);
 //! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
 //!
-//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`]. Cutover,
+//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`],
+//! [`catalog_drift`]. Cutover,
 //! reconciliation and the audit export add theirs here as they land.
 
+pub mod catalog_drift;
 pub mod dead_letters;
 pub mod error;
 pub mod reconcile;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use bigreach_clock::SharedClock;
 use serde::{Deserialize, Serialize};
 
+pub use catalog_drift::CatalogSource;
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
 pub use reconcile::{OrderSource, ReconcileRequest};
@@ -70,6 +73,15 @@ pub enum Operation {
     /// Compares BigCommerce's paid orders with what Bloomreach acknowledged, per day and
     /// currency; with `repair`, sends what is missing (audited).
     Reconcile(ReconcileRequest),
+    /// Compares BigCommerce's variants with the Bloomreach catalog; with `repair`, enqueues the
+    /// writes that undo the drift (audited).
+    CatalogDrift {
+        /// Enqueue the repair.
+        #[serde(default)]
+        repair: bool,
+    },
+    /// The last catalog comparison's report.
+    LastCatalogDrift,
 }
 
 impl Operation {
@@ -80,8 +92,10 @@ impl Operation {
             | Operation::Trace { .. }
             | Operation::DeadLetters
             | Operation::DeadLetter { .. }
-            | Operation::SetAsideFetches => false,
+            | Operation::SetAsideFetches
+            | Operation::LastCatalogDrift => false,
             Operation::Reconcile(request) => request.repair,
+            Operation::CatalogDrift { repair } => *repair,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
@@ -108,6 +122,8 @@ pub enum Answer {
     SetAside(SetAside),
     /// To [`Operation::Reconcile`].
     Reconciliation(Box<crate::reconcile::Reconciliation>),
+    /// To [`Operation::CatalogDrift`] and [`Operation::LastCatalogDrift`].
+    CatalogDrift(Box<crate::map::catalog::drift::DriftReport>),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -126,6 +142,7 @@ pub struct AppApi {
     clock: SharedClock,
     running: Option<Running>,
     reconciling: Option<Arc<dyn OrderSource>>,
+    catalog: Option<Arc<dyn CatalogSource>>,
 }
 
 impl AppApi {
@@ -137,6 +154,7 @@ impl AppApi {
             clock,
             running: None,
             reconciling: None,
+            catalog: None,
         }
     }
 
@@ -158,12 +176,19 @@ impl AppApi {
                 outbox_changed,
             }),
             reconciling: None,
+            catalog: None,
         }
     }
 
     /// The same API, able to reconcile against BigCommerce through `source`.
     pub fn with_order_source(mut self, source: Arc<dyn OrderSource>) -> Self {
         self.reconciling = Some(source);
+        self
+    }
+
+    /// The same API, able to compare the catalogs through `source`.
+    pub fn with_catalog_source(mut self, source: Arc<dyn CatalogSource>) -> Self {
+        self.catalog = Some(source);
         self
     }
 
@@ -189,6 +214,12 @@ impl AppApi {
             }
             Operation::Reconcile(request) => {
                 Answer::Reconciliation(Box::new(self.reconcile(request, actor)?))
+            }
+            Operation::CatalogDrift { repair } => {
+                Answer::CatalogDrift(Box::new(self.catalog_drift(repair, actor)?))
+            }
+            Operation::LastCatalogDrift => {
+                Answer::CatalogDrift(Box::new(self.last_catalog_drift()?))
             }
         })
     }

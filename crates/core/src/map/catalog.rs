@@ -113,10 +113,22 @@ pub struct CatalogMappingSettings {
     /// [`DEFAULT_SWEEP_SECS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_secs: Option<u64>,
+    /// Every this many seconds the full catalog comparison reads every variant from BigCommerce
+    /// and every item from Bloomreach, and repairs what drifted
+    /// (`core::map::catalog::drift`); 0 = off. 3,600 to 604,800; default
+    /// [`DEFAULT_DRIFT_COMPARE_SECS`] (daily).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_compare_secs: Option<u64>,
 }
 
 /// The variant sweep period when none is configured.
 pub const DEFAULT_SWEEP_SECS: u64 = 3_600;
+
+/// The full catalog comparison's period when none is configured (daily).
+pub const DEFAULT_DRIFT_COMPARE_SECS: u64 = 86_400;
+
+/// The shortest and the longest period of the full catalog comparison (an hour, a week).
+pub const DRIFT_COMPARE_RANGE: std::ops::RangeInclusive<u64> = 3_600..=604_800;
 
 /// The debounce window when none is configured.
 pub const DEFAULT_DEBOUNCE_SECS: u64 = 30;
@@ -147,6 +159,8 @@ pub struct CatalogMapping {
     trigger_profile: String,
     /// The scheduled variant sweep's period (s); 0 = none.
     sweep_secs: u64,
+    /// The full catalog comparison's period (s); 0 = off.
+    drift_compare_secs: u64,
 }
 
 fn defaults() -> CatalogMappingSettings {
@@ -171,6 +185,7 @@ impl Default for CatalogMapping {
             triggers: false,
             trigger_profile: DEFAULT_TRIGGER_PROFILE.to_owned(),
             sweep_secs: DEFAULT_SWEEP_SECS,
+            drift_compare_secs: DEFAULT_DRIFT_COMPARE_SECS,
         })
     }
 }
@@ -214,6 +229,10 @@ impl CatalogMapping {
             .sweep_secs
             .or(settings.sweep_secs)
             .unwrap_or(DEFAULT_SWEEP_SECS);
+        let drift_compare_secs = overrides
+            .drift_compare_secs
+            .or(settings.drift_compare_secs)
+            .unwrap_or(DEFAULT_DRIFT_COMPARE_SECS);
         let mut problems = Vec::new();
         if sweep_secs != 0 && !(300..=86_400).contains(&sweep_secs) {
             problems.push((
@@ -235,6 +254,16 @@ impl CatalogMapping {
             problems.push((
                 "mapping.catalog.trigger_profile".to_owned(),
                 "must be a non-empty customer id of at most 100 characters".to_owned(),
+            ));
+        }
+        if drift_compare_secs != 0 && !DRIFT_COMPARE_RANGE.contains(&drift_compare_secs) {
+            problems.push((
+                "mapping.catalog.drift_compare_secs".to_owned(),
+                format!(
+                    "{drift_compare_secs} s: use {} to {} (an hour to a week; each comparison reads every variant from BigCommerce and every item from Bloomreach), or 0 to turn the scheduled comparison off",
+                    DRIFT_COMPARE_RANGE.start(),
+                    DRIFT_COMPARE_RANGE.end()
+                ),
             ));
         }
         let mut fields = builtin_fields();
@@ -341,6 +370,7 @@ impl CatalogMapping {
                 triggers,
                 trigger_profile,
                 sweep_secs,
+                drift_compare_secs,
             })
         } else {
             Err(problems)
@@ -379,6 +409,12 @@ impl CatalogMapping {
     /// The scheduled variant sweep's period, if there is one.
     pub fn sweep_interval(&self) -> Option<std::time::Duration> {
         (self.sweep_secs > 0).then(|| std::time::Duration::from_secs(self.sweep_secs))
+    }
+
+    /// The full catalog comparison's period, if it is scheduled.
+    pub fn drift_compare_interval(&self) -> Option<std::time::Duration> {
+        (self.drift_compare_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.drift_compare_secs))
     }
 
     /// The customer id value of the profile trigger events are tracked on.
@@ -615,6 +651,7 @@ fn custom_value(text: &str, field_type: &str) -> Value {
 }
 
 pub mod debounce;
+pub mod drift;
 pub mod triggers;
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Lane, OutboxRecord};
 
 mod audit;
+mod catalog_drift;
 mod fetch_queue;
 mod identity;
 mod inbox;
@@ -67,6 +68,7 @@ mod withheld;
 
 pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
+pub use catalog_drift::KEY_DRIFT_AT;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;
 pub use set_aside::SetAsideFetch;

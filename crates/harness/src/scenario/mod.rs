@@ -76,6 +76,10 @@ pub struct Scenario {
     /// The appliance's `[mapping.catalog] debounce_secs` (default: its default).
     #[serde(default)]
     pub debounce_secs: Option<u64>,
+    /// The appliance's `[mapping.catalog] drift_compare_secs`, the full catalog comparison's
+    /// period (default: its default, a day).
+    #[serde(default)]
+    pub drift_compare_secs: Option<u64>,
     /// What this scenario expects beyond the universal checks.
     #[serde(default)]
     pub expect: Expectations,
@@ -90,7 +94,11 @@ pub struct CatalogEdit {
     pub at_min: f64,
     /// `price_drop` (put the variant on sale at `price`; its regular price stays), `end_sale`,
     /// `variant_edit` (a new regular `price`, clearing any sale), `stock` (set it to `stock`),
-    /// `stock_flap` (set it to each of `levels` in turn, `every_secs` virtual seconds apart).
+    /// `stock_flap` (set it to each of `levels` in turn, `every_secs` virtual seconds apart);
+    /// behind the connector's back: `bloomreach_edit` (someone sets the variant's catalog item's
+    /// `price` and/or `stock_level` in Bloomreach to `price`/`stock`), `bloomreach_delete`
+    /// (someone deletes the item in Bloomreach); `variant_delete` (the merchant deletes the
+    /// variant in BigCommerce, `store/sku/deleted`, which BigReach does not follow).
     #[serde(rename = "do")]
     pub action: String,
     /// 1-based position among the store's variants (sorted by id).
@@ -132,10 +140,11 @@ impl CatalogEdit {
         let price = self.price().map_err(|e| format!("{at}: {e}"))?;
         let ok = match self.action.as_str() {
             "price_drop" | "variant_edit" => price.is_some() && self.stock.is_none() && self.levels.is_empty(),
-            "end_sale" => price.is_none() && self.stock.is_none() && self.levels.is_empty(),
+            "end_sale" | "bloomreach_delete" | "variant_delete" => price.is_none() && self.stock.is_none() && self.levels.is_empty(),
+            "bloomreach_edit" => (price.is_some() || self.stock.is_some()) && self.stock.is_none_or(|s| s >= 0) && self.levels.is_empty(),
             "stock" => price.is_none() && self.stock.is_some_and(|s| s >= 0) && self.levels.is_empty(),
             "stock_flap" => price.is_none() && self.stock.is_none() && !self.levels.is_empty() && self.levels.iter().all(|l| *l >= 0),
-            other => return Err(format!("{at}: unknown catalog edit {other:?}; use price_drop, end_sale, variant_edit, stock or stock_flap")),
+            other => return Err(format!("{at}: unknown catalog edit {other:?}; use price_drop, end_sale, variant_edit, stock, stock_flap, bloomreach_edit, bloomreach_delete or variant_delete")),
         };
         if !ok {
             return Err(format!(
@@ -143,7 +152,8 @@ impl CatalogEdit {
                 self.action,
                 match self.action.as_str() {
                     "price_drop" | "variant_edit" => "price = \"…\" only",
-                    "end_sale" => "nothing else",
+                    "end_sale" | "bloomreach_delete" | "variant_delete" => "nothing else",
+                    "bloomreach_edit" => "price = \"…\" and/or stock = N (≥ 0)",
                     "stock" => "stock = N (≥ 0) only",
                     _ => "levels = [N, …] (each ≥ 0) and every_secs",
                 }
@@ -530,6 +540,11 @@ pub struct Expectations {
     /// At most this many catalog item writes Bloomreach accepted during the run.
     #[serde(default)]
     pub max_catalog_item_writes: Option<u64>,
+    /// At least this many writes the catalog drift comparison's repairs enqueued (partial
+    /// updates, full writes, deletes; from the `catalog.drift_repaired` audit entries). The run
+    /// waits for them before it judges.
+    #[serde(default)]
+    pub min_drift_repairs: u64,
 }
 
 /// The refunds that must be on the profile keyed by an email.
@@ -595,6 +610,10 @@ pub struct ScenarioReport {
     pub catalog_requests: u64,
     /// Hooks the appliance restored.
     pub hooks_restored: u64,
+    /// Writes the catalog drift comparison's repairs enqueued.
+    pub drift_repairs: u64,
+    /// Catalog items of variants the store no longer has (a deleted variant's item left behind).
+    pub catalog_items_extra: usize,
     /// Shopper actions the twin refused (a scenario bug).
     pub action_errors: Vec<String>,
     /// Expectations not met.

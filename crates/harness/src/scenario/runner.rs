@@ -105,6 +105,9 @@ async fn run_with(
     if scenario.debounce_secs.is_some() {
         config.mapping.catalog.debounce_secs = scenario.debounce_secs;
     }
+    if scenario.drift_compare_secs.is_some() {
+        config.mapping.catalog.drift_compare_secs = scenario.drift_compare_secs;
+    }
     let persons: Vec<u64> = scenario
         .shoppers
         .iter()
@@ -159,11 +162,19 @@ async fn run_with(
     let variants = twins.bigcommerce.variant_ids();
     for edit in scenario.catalog.clone() {
         let (bc, clock, errors) = (twins.bigcommerce.clone(), clock.clone(), errors.clone());
+        let (br, catalog_name) = (
+            twins.bloomreach.clone(),
+            config.bloomreach.catalog_name.clone(),
+        );
         let variant = variants.get(edit.variant - 1).copied();
         tasks.push(tokio::spawn(async move {
             let at = t0 + chrono::Duration::from_std(minutes(edit.at_min)).unwrap_or_default();
             sleep_until(&clock, at).await;
-            if let Err(e) = perform_catalog_edit(&bc, &clock, variant, &edit).await {
+            let behind = BehindTheBack {
+                bloomreach: &br,
+                catalog: &catalog_name,
+            };
+            if let Err(e) = perform_catalog_edit(&bc, &behind, &clock, variant, &edit).await {
                 errors.lock().push(format!(
                     "catalog edit at {} min: {} of variant {} failed: {e}",
                     edit.at_min, edit.action, edit.variant
@@ -204,7 +215,10 @@ async fn run_with(
             clock
                 .sleep(Duration::from_secs_f64(0.1 * scenario.speed))
                 .await;
-            let idle = appliance.poll_passes() >= passes + 2 && appliance.status()?.idle;
+            let idle = appliance.poll_passes() >= passes + 2
+                && appliance.status()?.idle
+                && (scenario.expect.min_drift_repairs == 0
+                    || drift_repairs(appliance.store())? >= scenario.expect.min_drift_repairs);
             idle_checks = if idle { idle_checks + 1 } else { 0 };
             if idle_checks >= 3 {
                 finished = true;
@@ -213,6 +227,7 @@ async fn run_with(
         }
     }
     let status = appliance.status()?;
+    let drift_repairs = drift_repairs(appliance.store())?;
     appliance.shutdown().await;
     let store_truth = twins.bigcommerce.truth();
     let bloomreach_truth = twins.bloomreach.truth();
@@ -248,6 +263,17 @@ async fn run_with(
             price != Some(v.price.round_dp(2)) || stock != Some(v.inventory_level)
         })
         .count();
+    let deleted: Vec<String> = scenario
+        .catalog
+        .iter()
+        .filter(|edit| edit.action == "variant_delete")
+        .filter_map(|edit| variants.get(edit.variant - 1))
+        .map(u64::to_string)
+        .collect();
+    let catalog_items_extra = deleted
+        .iter()
+        .filter(|id| catalog.is_some_and(|c| c.items.contains_key(*id)))
+        .count();
     let hooks_restored = status.metrics.hooks_restored;
     let catalog_item_writes = bloomreach_truth.stats.catalog_items_accepted;
     let catalog_requests = status.metrics.catalog_requests;
@@ -271,6 +297,17 @@ async fn run_with(
         unmet.push(format!(
             "expected at least {} duplicates dropped, saw {}",
             e.min_duplicates_dropped, summary.bloomreach_duplicates_dropped
+        ));
+    }
+    if drift_repairs < e.min_drift_repairs {
+        unmet.push(format!(
+            "expected at least {} catalog drift repair writes, saw {drift_repairs}",
+            e.min_drift_repairs
+        ));
+    }
+    if catalog_items_extra > 0 {
+        unmet.push(format!(
+            "{catalog_items_extra} catalog item(s) of deleted variants are still in Bloomreach"
         ));
     }
     if hooks_restored < e.min_hooks_restored {
@@ -375,6 +412,8 @@ async fn run_with(
         catalog_item_writes,
         catalog_requests,
         hooks_restored,
+        drift_repairs,
+        catalog_items_extra,
         action_errors,
         unmet_expectations: unmet,
         speed: scenario.speed,
@@ -382,9 +421,35 @@ async fn run_with(
     })
 }
 
-/// Makes one scripted catalog edit on the BigCommerce twin.
+/// Writes the catalog drift repairs enqueued, from the `catalog.drift_repaired` audit entries.
+fn drift_repairs(store: &bigreach_core::store::Store) -> Result<u64, ScenarioError> {
+    use bigreach_core::app::catalog_drift::AUDIT_REPAIRED;
+    Ok(store
+        .audit_log()?
+        .iter()
+        .filter(|record| record.action == AUDIT_REPAIRED)
+        .map(|record| {
+            let detail: serde_json::Value =
+                serde_json::from_str(&record.detail).unwrap_or_default();
+            ["partial_updates", "full_upserts", "deletes"]
+                .iter()
+                .filter_map(|key| detail.get(*key).and_then(|v| v.as_u64()))
+                .sum::<u64>()
+        })
+        .sum())
+}
+
+/// The Bloomreach catalog someone edits behind the connector's back.
+struct BehindTheBack<'a> {
+    bloomreach: &'a bigreach_twins::bloomreach::BloomreachTwin,
+    catalog: &'a str,
+}
+
+/// Makes one scripted catalog edit on the BigCommerce twin (or, for `bloomreach_edit` and
+/// `bloomreach_delete`, on the Bloomreach catalog behind the connector's back).
 async fn perform_catalog_edit(
     bc: &bigreach_twins::bigcommerce::BigCommerceTwin,
+    behind: &BehindTheBack<'_>,
     clock: &SharedClock,
     variant: Option<u64>,
     edit: &CatalogEdit,
@@ -397,6 +462,24 @@ async fn perform_catalog_edit(
         "end_sale" => twin(bc.set_sale_price(variant, None)),
         "variant_edit" => twin(bc.edit_variant(variant, price, None)),
         "stock" => twin(bc.edit_variant(variant, None, edit.stock)),
+        "variant_delete" => twin(bc.delete_variant(variant)),
+        "bloomreach_edit" => {
+            let mut properties = serde_json::Map::new();
+            if let Some(price) = price {
+                properties.insert("price".into(), bigreach_core::map::money(price));
+            }
+            if let Some(stock) = edit.stock {
+                properties.insert("stock_level".into(), serde_json::json!(stock));
+            }
+            behind
+                .bloomreach
+                .edit_catalog_item(behind.catalog, &variant.to_string(), properties)
+                .map_err(|e| e.to_string())
+        }
+        "bloomreach_delete" => behind
+            .bloomreach
+            .delete_catalog_item(behind.catalog, &variant.to_string())
+            .map_err(|e| e.to_string()),
         "stock_flap" => {
             let every = Duration::from_secs_f64(edit.every_secs.unwrap_or(2.0));
             for (i, level) in edit.levels.iter().enumerate() {

@@ -382,6 +382,12 @@ impl BigCommerceTwin {
         shopper::set_sale_price(&self.inner, variant_id, sale_price)
     }
 
+    /// Deletes a variant as the merchant does (`store/sku/deleted`); a product's only or base
+    /// variant is refused.
+    pub fn delete_variant(&self, variant_id: u64) -> Result<(), TwinError> {
+        shopper::delete_variant(&self.inner, variant_id)
+    }
+
     /// Every variant id, ascending.
     pub fn variant_ids(&self) -> Vec<u64> {
         self.inner.store.lock().variants.keys().copied().collect()

@@ -1363,6 +1363,46 @@ pub(crate) fn edit_variant(
     })
 }
 
+/// The merchant deletes a variant (`store/sku/deleted`): it leaves the store and its product.
+/// A product keeps at least one variant, and its base variant is never deleted this way.
+pub(crate) fn delete_variant(inner: &Inner, variant_id: u64) -> Result<(), TwinError> {
+    locked(inner, |store, _rng| {
+        let Some(v) = store.variants.get(&variant_id) else {
+            return Err(TwinError::UnknownVariant(variant_id));
+        };
+        let (product_id, sku_id) = (v.product_id, v.sku_id.unwrap_or(variant_id));
+        let Some(p) = store.products.get(&product_id) else {
+            return Err(TwinError::UnknownVariant(variant_id));
+        };
+        if p.base_variant_id == Some(variant_id) || p.variant_ids.len() < 2 {
+            return Err(rejected(format!(
+                "variant {variant_id} is the only or the base variant of product {product_id}; delete the product instead"
+            )));
+        }
+        let tracking = p.tracking;
+        store.variants.remove(&variant_id);
+        let sum: i64 = store
+            .variants
+            .values()
+            .filter(|v| v.product_id == product_id)
+            .map(|v| v.inventory_level)
+            .sum();
+        if let Some(p) = store.products.get_mut(&product_id) {
+            p.variant_ids.retain(|id| *id != variant_id);
+            if tracking == Tracking::Variant {
+                p.inventory_level = sum;
+            }
+        }
+        emit(
+            inner,
+            store,
+            "store/sku/deleted",
+            json!({ "type": "sku", "id": sku_id, "sku": { "product_id": product_id, "variant_id": variant_id } }),
+        );
+        Ok(())
+    })
+}
+
 /// Puts a variant on sale at `sale_price` (below its regular price), or ends its sale with
 /// `None` (`store/sku/updated`). The regular price stays; the product's `date_modified` is not
 /// bumped.

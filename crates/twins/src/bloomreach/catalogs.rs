@@ -124,6 +124,48 @@ impl Catalogs {
     }
 }
 
+impl Catalogs {
+    /// Someone edits an item of catalog `name` behind the connector's back (in the Bloomreach
+    /// UI, another integration): `properties` are merged into it, or make it if it is missing.
+    /// Nothing is checked and nothing is counted as an API write. `Err` names what is missing.
+    pub(crate) fn edit_behind_the_back(
+        &mut self,
+        name: &str,
+        item_id: &str,
+        properties: Map<String, Value>,
+    ) -> Result<(), String> {
+        let catalog = self
+            .list
+            .iter_mut()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("no catalog named {name:?}"))?;
+        let item = catalog.items.entry(item_id.to_owned()).or_default();
+        for (key, value) in properties {
+            item.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// Someone deletes an item of catalog `name` behind the connector's back. `Err` names what
+    /// is missing.
+    pub(crate) fn delete_behind_the_back(
+        &mut self,
+        name: &str,
+        item_id: &str,
+    ) -> Result<(), String> {
+        let catalog = self
+            .list
+            .iter_mut()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("no catalog named {name:?}"))?;
+        catalog
+            .items
+            .remove(item_id)
+            .map(|_| ())
+            .ok_or_else(|| format!("catalog {name:?} has no item {item_id:?}"))
+    }
+}
+
 fn field_errors(field: &str, message: &str) -> Reply {
     Reply::json(
         StatusCode::BAD_REQUEST,

@@ -165,6 +165,24 @@ impl BloomreachTwin {
         let _ = runs.wait_for(|n| *n == 0).await;
     }
 
+    /// Edits an item of the catalog called `catalog` behind the connector's back (as someone in
+    /// the Bloomreach UI would): `properties` are merged into it (it is made if missing). Not
+    /// an API write: no stats, no checks. Also `POST /_twin/catalogs/{name}/items/{item_id}`.
+    pub fn edit_catalog_item(
+        &self,
+        catalog: &str,
+        item_id: &str,
+        properties: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), TwinError> {
+        edit_catalog_item(&self.core, catalog, item_id, properties)
+    }
+
+    /// Deletes an item of the catalog called `catalog` behind the connector's back. Also
+    /// `DELETE /_twin/catalogs/{name}/items/{item_id}`.
+    pub fn delete_catalog_item(&self, catalog: &str, item_id: &str) -> Result<(), TwinError> {
+        delete_catalog_item(&self.core, catalog, item_id)
+    }
+
     /// A snapshot of the ground truth.
     pub fn truth(&self) -> BloomreachTruth {
         self.core.state.lock().truth()
@@ -182,6 +200,31 @@ impl BloomreachTwin {
             }
         }
     }
+}
+
+pub(crate) fn edit_catalog_item(
+    core: &Core,
+    catalog: &str,
+    item_id: &str,
+    properties: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), TwinError> {
+    core.state
+        .lock()
+        .catalogs
+        .edit_behind_the_back(catalog, item_id, properties)
+        .map_err(TwinError::Control)
+}
+
+pub(crate) fn delete_catalog_item(
+    core: &Core,
+    catalog: &str,
+    item_id: &str,
+) -> Result<(), TwinError> {
+    core.state
+        .lock()
+        .catalogs
+        .delete_behind_the_back(catalog, item_id)
+        .map_err(TwinError::Control)
 }
 
 pub(crate) fn set_outage(core: &Core, until: Option<DateTime<Utc>>) {

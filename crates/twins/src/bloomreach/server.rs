@@ -357,7 +357,9 @@ async fn handle(
 }
 
 /// The twin's own endpoints (no auth, no ceiling): `GET /_twin/state` (the ground truth),
-/// `GET /_twin/faults`, and `PUT|POST /_twin/faults/{kind}` with a [`FaultSwitch`] body.
+/// `GET /_twin/faults`, `PUT|POST /_twin/faults/{kind}` with a [`FaultSwitch`] body, and the
+/// edits someone makes behind the connector's back: `PUT|POST
+/// /_twin/catalogs/{name}/items/{item_id}` with the properties to merge, `DELETE` of the same.
 /// Errors are `{"error": message}`.
 fn control(core: &Core, method: &Method, path: &str, body: &[u8]) -> Reply {
     let error =
@@ -393,6 +395,29 @@ fn control(core: &Core, method: &Method, path: &str, body: &[u8]) -> Reply {
                     StatusCode::OK,
                     json!({ "kind": fault.kind, "on": fault.on, "faults": super::faults_json(core) }),
                 ),
+                Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+            }
+        }
+        (["catalogs", name, "items", item_id], true) => {
+            let properties = match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(serde_json::Value::Object(properties)) => properties,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "the body must be a JSON object of the properties to set".to_owned(),
+                    )
+                }
+            };
+            let (name, item_id) = (percent_decode(name), percent_decode(item_id));
+            match super::edit_catalog_item(core, &name, &item_id, properties) {
+                Ok(()) => Reply::json(StatusCode::OK, json!({ "edited": item_id })),
+                Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+            }
+        }
+        (["catalogs", name, "items", item_id], false) if *method == Method::DELETE => {
+            let (name, item_id) = (percent_decode(name), percent_decode(item_id));
+            match super::delete_catalog_item(core, &name, &item_id) {
+                Ok(()) => Reply::json(StatusCode::OK, json!({ "deleted": item_id })),
                 Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
             }
         }
