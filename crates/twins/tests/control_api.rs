@@ -387,3 +387,121 @@ async fn bloomreach_faults_switch_over_http() {
     assert_eq!(s, 200);
     twin.shutdown().await;
 }
+
+/// Edits behind the connector's back: `PUT /_twin/catalogs/{name}/items/{id}` merges properties
+/// into an item (not counted as an API write), `DELETE` removes it, and what is not there is a
+/// 404 naming it. The BigCommerce twin deletes a variant, never a product's only one.
+#[tokio::test]
+async fn catalog_items_change_behind_the_connectors_back_and_variants_are_deleted() {
+    let clock = clock();
+    let config = BloomreachTwinConfig::default();
+    let twin = BloomreachTwin::start(config.clone(), clock.clone())
+        .await
+        .expect("start");
+    let base = twin.base_url();
+    let api = |path: &str| {
+        base.join(&format!("data/v2/projects/{}/{path}", config.project_token))
+            .expect("url")
+    };
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(api("catalogs"))
+        .basic_auth(&config.key_id, Some(&config.secret))
+        .json(&json!({"name": "products", "fields": [{"name": "price", "type": "number"}, {"name": "title"}]}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("catalog id").to_owned();
+    let written = http
+        .post(api(&format!("catalogs/{id}/items/partial-update")))
+        .basic_auth(&config.key_id, Some(&config.secret))
+        .json(
+            &json!([{"item_id": "7", "properties": {"price": 10, "title": "Tee"}, "upsert": true}]),
+        )
+        .send()
+        .await
+        .expect("write");
+    assert_eq!(written.status().as_u16(), 200);
+    let accepted = twin.truth().stats.catalog_items_accepted;
+
+    let (s, v) = control(
+        &base,
+        reqwest::Method::PUT,
+        "_twin/catalogs/products/items/7",
+        Some(json!({"price": 1.5})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let item = |twin: &BloomreachTwin| {
+        twin.truth()
+            .catalog_by_name("products")
+            .and_then(|c| c.items.get("7").cloned())
+    };
+    assert_eq!(
+        Value::Object(item(&twin).expect("item")),
+        json!({"price": 1.5, "title": "Tee"})
+    );
+    assert_eq!(twin.truth().stats.catalog_items_accepted, accepted);
+    let (s, v) = control(
+        &base,
+        reqwest::Method::DELETE,
+        "_twin/catalogs/products/items/7",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(item(&twin).is_none());
+    let (s, v) = control(
+        &base,
+        reqwest::Method::DELETE,
+        "_twin/catalogs/products/items/7",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("\"7\""),
+        "{v}"
+    );
+    let (s, v) = control(
+        &base,
+        reqwest::Method::PUT,
+        "_twin/catalogs/nope/items/7",
+        Some(json!({"price": 1})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("nope"),
+        "{v}"
+    );
+    twin.shutdown().await;
+
+    let bc = bigcommerce(clock).await;
+    let truth = bc.truth();
+    let mut per_product = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+    for v in &truth.variants {
+        per_product
+            .entry(v.product_id)
+            .or_default()
+            .push(v.variant_id);
+    }
+    let several = per_product
+        .values()
+        .find(|vs| vs.len() >= 2)
+        .expect("a product with variants");
+    for gone in &several[1..] {
+        bc.delete_variant(*gone).expect("deleted");
+        assert!(!bc.variant_ids().contains(gone));
+    }
+    assert!(bc.variant_ids().contains(&several[0]));
+    assert!(
+        bc.delete_variant(several[0]).is_err(),
+        "a product keeps its only variant"
+    );
+    assert!(bc.delete_variant(several[1]).is_err(), "gone already");
+    bc.shutdown().await;
+}
