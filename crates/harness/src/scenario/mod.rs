@@ -932,6 +932,54 @@ refunded = [{ email = "a@example.com", refunds = 2, total = "7.25" }]
     }
 
     #[test]
+    fn drift_steps_load_and_a_wrong_combination_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario::load(&write(
+            dir.path(),
+            r#"drift_compare_secs = 3600
+[[catalog]]
+at_min = 1
+do = "bloomreach_edit"
+variant = 1
+price = "0.50"
+[[catalog]]
+at_min = 2
+do = "bloomreach_edit"
+variant = 2
+stock = 9
+[[catalog]]
+at_min = 3
+do = "bloomreach_delete"
+variant = 3
+[[catalog]]
+at_min = 4
+do = "variant_delete"
+variant = 4
+[expect]
+min_drift_repairs = 4
+"#,
+        ))
+        .unwrap();
+        assert_eq!(scenario.drift_compare_secs, Some(3600));
+        assert_eq!(scenario.expect.min_drift_repairs, 4);
+        assert_eq!(scenario.catalog.len(), 4);
+        for (bad, says) in [
+            ("do = \"bloomreach_edit\"", "price = "),
+            ("do = \"bloomreach_edit\"\nstock = -1", "price = "),
+            ("do = \"bloomreach_delete\"\nprice = \"1\"", "nothing else"),
+            ("do = \"variant_delete\"\nstock = 1", "nothing else"),
+            ("do = \"bloomreach_move\"", "bloomreach_delete"),
+        ] {
+            let path = write(
+                dir.path(),
+                &format!("[[catalog]]\nat_min = 1\nvariant = 1\n{bad}\n"),
+            );
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn every_fault_kind_the_twins_switch_loads() {
         let dir = tempfile::tempdir().unwrap();
         let faults: String = BIGCOMMERCE_FAULTS
