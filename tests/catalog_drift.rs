@@ -158,6 +158,20 @@ async fn drift_behind_our_back_is_found_repaired_and_reported() {
     let stored = app.call(Operation::LastCatalogDrift, "test").unwrap();
     assert_eq!(stored, Answer::CatalogDrift(Box::new(last.clone())));
     assert_eq!(last.counts, found.counts);
+    let token = std::fs::read_to_string(data_dir.join("api-token")).unwrap();
+    let from_api: DriftReport = drive(
+        &clock,
+        reqwest::Client::new()
+            .get(format!("http://{api}/api/catalog/drift"))
+            .bearer_auth(token.trim())
+            .send(),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(from_api, last);
 
     // The repair, delivered: a second comparison finds nothing.
     let repaired = compare(&clock, &app, true).await;
