@@ -105,6 +105,17 @@ fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
     Ok((hex::encode(Sha256::digest(&json)), json))
 }
 
+/// Whether the store already holds exactly `resource` (its snapshot has the same
+/// fingerprint), so that ingesting it again would change nothing: the first thing [`ingest`]
+/// checks of each resource. The poller leaves such a resource out of the inbox, so that a
+/// safety-net pass over a busy day's orders does not queue them all again ahead of new webhooks.
+pub fn already_held(tx: &StoreTxn<'_>, resource: &Resource) -> Result<bool, StoreError> {
+    let (fingerprint, _) = fingerprint(resource)?;
+    Ok(tx
+        .snapshot(&resource.key())?
+        .is_some_and(|held| held.fingerprint == fingerprint))
+}
+
 /// One step of the pipeline, applied in one store transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestBatch {
