@@ -70,6 +70,8 @@ async fn rig() -> Rig {
         failure_streak: AtomicU32::new(0),
         parking: Arc::new(crate::parking::Parking::default()),
         probe_at_ms: std::sync::atomic::AtomicI64::new(0),
+        gate: Arc::new(super::LaneGate::open()),
+        applied_ceiling: AtomicU32::new(90),
     });
     Rig {
         tracking: Arc::new(TrackingSink {
