@@ -27,6 +27,10 @@ use common::manual_clock::{
 };
 
 const STEP: Duration = Duration::from_millis(100);
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 const ACTOR: &str = "test operator";
 
 struct Rig {
@@ -194,6 +198,35 @@ impl Rig {
             .filter(|r| r.action.starts_with("cutover."))
             .map(|r| (r.actor, r.action, serde_json::from_str(&r.detail).unwrap()))
             .collect()
+    }
+
+    /// A config file for the CLI: the `init` template, pointed at this data directory and API.
+    fn cli_config(&self) -> String {
+        let status = self.appliance.status().unwrap();
+        let text = Config::default_toml()
+            .replace(
+                "data_dir = \"./bigreach-data\"",
+                &format!("data_dir = {:?}", self._dir.path().display().to_string()),
+            )
+            .replace(
+                "listen = \"127.0.0.1:8788\"",
+                &format!("listen = \"{}\"", status.api_address),
+            );
+        let path = self._dir.path().join("cli.toml");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// Runs `bigreach ARGS --config CONFIG` while the clock moves.
+    async fn cli(&self, config: &str, args: &[&str]) -> std::process::Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bigreach"));
+        command.args(args).args(["--config", config]);
+        drive(
+            &self.clock,
+            tokio::task::spawn_blocking(move || command.output().unwrap()),
+        )
+        .await
+        .unwrap()
     }
 
     async fn shutdown(self) {
@@ -420,7 +453,33 @@ async fn a_stale_preflight_and_a_plan_the_store_moved_past_are_refused() {
     let body: serde_json::Value = drive(&rig.clock, answer.json()).await.unwrap();
     assert_eq!(body["code"], "plan_moved");
 
-    rig.advance();
+    // And through `bigreach stage`, as an operator types it.
+    let config = rig.cli_config();
+    let out = rig
+        .cli(&config, &["stage", "advance", "--plan-hash", &reviewed])
+        .await;
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    assert!(text(&out.stderr).contains("plan_moved"), "{out:?}");
+    let current = rig.plan().advance.plan_hash;
+    let out = rig.cli(&config, &["stage", "advance"]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!("--plan-hash {current}")) && shown.contains("OPENS"),
+        "{shown}"
+    );
+    assert_eq!(rig.stage(), Stage::ReadOnly, "a plan alone changes nothing");
+    let out = rig.cli(&config, &["stage", "status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["stage"], "read_only");
+    let out = rig
+        .cli(&config, &["stage", "advance", "--plan-hash", &current])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("advanced read_only → ingest"),
+        "{out:?}"
+    );
     rig.settle("the new order to be delivered").await;
     assert_eq!(rig.in_bloomreach(order).0, 1);
     rig.shutdown().await;
