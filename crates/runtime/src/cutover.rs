@@ -218,3 +218,184 @@ impl CheckLoop {
         Ok(Some(decision))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use bigreach_clock::{Clock, ManualClock};
+    use bigreach_core::cutover::{CheckId, CutoverSnapshot, PlanQuotas, Refusal};
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    const T0: i64 = 1_764_547_200_000;
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        store: Store,
+        clock: Arc<ManualClock>,
+        metrics: Arc<Metrics>,
+        gate: Arc<LaneGate>,
+        checks: CheckLoop,
+    }
+
+    fn rig() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let clock = ManualClock::new(Utc.timestamp_millis_opt(T0).unwrap());
+        let metrics = Arc::new(Metrics::default());
+        let gate = Arc::new(LaneGate::open());
+        let settings = CutoverSettings {
+            window_secs: 60,
+            check_every_secs: 10,
+            ..CutoverSettings::default()
+        };
+        let checks = CheckLoop::new(
+            store.clone(),
+            gate.clone(),
+            metrics.clone(),
+            clock.clone(),
+            settings,
+            Arc::new(Notify::new()),
+        );
+        Rig {
+            _dir: dir,
+            store,
+            clock,
+            metrics,
+            gate,
+            checks,
+        }
+    }
+
+    /// Walks the store to `stage` as an operator would (with a passing preflight).
+    fn walk_to(rig: &Rig, stage: Stage) {
+        let now = rig.clock.now_ms();
+        rig.store
+            .audit(
+                now,
+                "operator",
+                cutover::PREFLIGHT_AUDIT_ACTION,
+                &serde_json::json!({"passed": true, "digest": "d", "blocking": []}),
+            )
+            .unwrap();
+        while rig.store.cutover_state(Stage::Triggers).unwrap().stage != stage
+            || !rig.store.cutover_state(Stage::Triggers).unwrap().recorded
+        {
+            let step = |s: &CutoverSnapshot| {
+                if !s.state.recorded {
+                    // An unrecorded store is at the start stage (triggers): go back first.
+                    return cutover::rollback(&s.state).map(Some);
+                }
+                let hash = cutover::plan(s, PlanQuotas::default(), now).plan_hash;
+                match s.state.stage < stage {
+                    true => cutover::advance(s, &hash, PlanQuotas::default(), 900, now).map(Some),
+                    false => cutover::rollback(&s.state).map(Some),
+                }
+            };
+            rig.store
+                .cutover_change::<Refusal>(Stage::Triggers, now, "ops", step)
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    fn storm(rig: &Rig, requests: u64) {
+        Metrics::add(&rig.metrics.batches_sent, requests);
+        Metrics::add(&rig.metrics.bloomreach_429s, requests);
+    }
+
+    fn tick(rig: &Rig) -> Option<Decision> {
+        rig.clock.advance(Duration::from_secs(10));
+        rig.checks.round().unwrap()
+    }
+
+    fn actions(store: &Store) -> Vec<String> {
+        store
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .filter(|a| a == "cutover.fall_back" || a == "cutover.hold")
+            .collect()
+    }
+
+    #[test]
+    fn an_unrecorded_store_is_left_alone() {
+        let rig = rig();
+        storm(&rig, 100);
+        assert_eq!(tick(&rig), None);
+        storm(&rig, 100);
+        assert_eq!(tick(&rig), None);
+        assert!(actions(&rig.store).is_empty());
+        assert!(!rig.store.cutover_state(Stage::Triggers).unwrap().recorded);
+    }
+
+    #[test]
+    fn a_storm_falls_back_once_and_its_figures_do_not_follow_to_the_earlier_stage() {
+        let rig = rig();
+        walk_to(&rig, Stage::Ingest);
+        assert_eq!(tick(&rig), None, "the first round is the window's baseline");
+        assert_eq!(rig.gate.stage(), Stage::Ingest, "the round syncs the gate");
+        assert_eq!(tick(&rig), Some(Decision::Continue));
+        storm(&rig, 40);
+        let Some(Decision::FallBack {
+            check,
+            value,
+            threshold,
+            window_secs,
+        }) = tick(&rig)
+        else {
+            panic!("a fall back");
+        };
+        // The window covers the stage's samples so far (two rounds), not more.
+        assert_eq!(
+            (check, value, threshold, window_secs),
+            (CheckId::RateLimited, 1.0, 0.05, 20)
+        );
+        assert_eq!(rig.gate.stage(), Stage::ReadOnly);
+        let state = rig.store.cutover_state(Stage::Triggers).unwrap();
+        assert_eq!(state.stage, Stage::ReadOnly);
+        let last = rig.store.audit_log().unwrap().pop().unwrap();
+        assert_eq!(
+            (last.actor.as_str(), last.action.as_str()),
+            (ACTOR, "cutover.fall_back")
+        );
+        let detail: serde_json::Value = serde_json::from_str(&last.detail).unwrap();
+        assert_eq!(detail["check"], "rate_limited");
+        assert_eq!(detail["window_secs"], 20);
+        // Read-only starts a window of its own: the storm at ingest does not count here.
+        assert_eq!(tick(&rig), None);
+        assert_eq!(tick(&rig), Some(Decision::Continue));
+        assert_eq!(actions(&rig.store), ["cutover.fall_back"]);
+    }
+
+    #[test]
+    fn an_observed_identity_conflict_holds_once_until_acknowledged() {
+        let rig = rig();
+        walk_to(&rig, Stage::ReadOnly);
+        assert_eq!(tick(&rig), None);
+        rig.store.write(|tx| tx.count_identity_conflict()).unwrap();
+        let Some(Decision::Hold { check, .. }) = tick(&rig) else {
+            panic!("a hold");
+        };
+        assert_eq!(check, CheckId::IdentityConflicts);
+        let state = rig.store.cutover_state(Stage::Triggers).unwrap();
+        assert_eq!(state.hold.unwrap().check, CheckId::IdentityConflicts);
+        assert_eq!(state.stage, Stage::ReadOnly, "a hold keeps the stage");
+        // Still in the window: it asks again, but the stage is held once.
+        assert!(matches!(tick(&rig), Some(Decision::Hold { .. })));
+        assert_eq!(actions(&rig.store), ["cutover.hold"]);
+        // A hold does not stop the evidence: an enforced failure still falls back.
+        storm(&rig, 40);
+        assert!(matches!(tick(&rig), Some(Decision::FallBack { .. })));
+        let state = rig.store.cutover_state(Stage::Triggers).unwrap();
+        assert_eq!((state.stage, state.hold), (Stage::Preflight, None));
+        assert_eq!(
+            rig.metrics.bloomreach_429s.load(Ordering::Relaxed),
+            40,
+            "the loop only reads the counters"
+        );
+    }
+}
