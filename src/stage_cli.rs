@@ -324,10 +324,10 @@ pub fn plan_report(p: &StagePlanAnswer) -> String {
             .collect();
         let _ = writeln!(out, "  then watched by: {}", watched.join(", "));
     }
+    let _ = writeln!(out, "  plan hash: {}", a.plan_hash);
     if let Some(rollback) = &p.rollback {
         out.push_str(&rollback_report(rollback));
     }
-    let _ = writeln!(out, "  plan hash: {}", a.plan_hash);
     out
 }
 
@@ -346,4 +346,81 @@ fn rollback_report(r: &RollbackPreview) -> String {
     }
     let _ = writeln!(out, "  {}", r.cannot_undo);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use bigreach_core::app::cutover::{ClosingLane, CANNOT_UNDO};
+    use bigreach_core::cutover::{
+        plan, CutoverSnapshot, CutoverState, LaneQueue, PlanQuotas, PreflightSummary, Stage,
+    };
+    use bigreach_core::outbox::Lane;
+
+    use super::*;
+
+    const NOW: i64 = 1_764_547_200_000;
+
+    #[test]
+    fn the_plan_reads_as_a_table_with_its_hash_and_the_way_back() {
+        let snapshot = CutoverSnapshot {
+            state: CutoverState {
+                entered_at_ms: Some(NOW - 60_000),
+                recorded: true,
+                ..CutoverState::unrecorded(Stage::ReadOnly)
+            },
+            lanes: Lane::ALL
+                .into_iter()
+                .map(|lane| LaneQueue {
+                    lane,
+                    queued: if lane == Lane::Transactions { 120 } else { 0 },
+                    oldest_enqueued_at_ms: (lane == Lane::Transactions).then_some(NOW - 90_000),
+                })
+                .collect(),
+            preflight: Some(PreflightSummary {
+                passed: true,
+                digest: "ab".repeat(32),
+                blocking: Vec::new(),
+                ran_at_ms: NOW - 1_000,
+            }),
+        };
+        let advance = plan(&snapshot, PlanQuotas::default(), NOW);
+        let answer = StagePlanAnswer {
+            checks_after: Vec::new(),
+            rollback: Some(RollbackPreview {
+                from: Stage::ReadOnly,
+                to: Stage::Preflight,
+                lanes_closing: vec![ClosingLane {
+                    lane: "customers".into(),
+                    queued_kept: 3,
+                    already_sent: 41,
+                }],
+                cannot_undo: CANNOT_UNDO.into(),
+            }),
+            advance,
+        };
+        let report = plan_report(&answer);
+        assert!(
+            report.starts_with(
+                "Plan: read_only → ingest (Bloomreach ceiling 50% → 80%, 72 requests/s)"
+            ),
+            "{report}"
+        );
+        let row = report
+            .lines()
+            .find(|l| l.trim_start().starts_with("transactions"))
+            .unwrap();
+        assert!(
+            row.contains("OPENS") && row.contains("120") && row.contains("90 s"),
+            "{row}"
+        );
+        assert!(
+            report.contains("starts flowing: 120 command(s), 3 Bloomreach request(s)"),
+            "{report}"
+        );
+        assert!(
+            report.contains("customers     keeps 3 queued; already sent since the stage began: 41"),
+            "{report}"
+        );
+        assert!(report.contains(&format!("plan hash: {}", answer.advance.plan_hash)));
+    }
 }
