@@ -214,6 +214,27 @@ pub fn status_report(s: &StageStatus) -> String {
             check.window_secs
         );
     }
+    if let Some(round) = &s.last_evaluation {
+        let _ = writeln!(
+            out,
+            "  last round     {} over {} s: {}",
+            when(&round.at),
+            round.figures.window_secs,
+            serde_json::to_value(&round.decision)
+                .ok()
+                .and_then(|d| d["decision"].as_str().map(str::to_owned))
+                .unwrap_or_default()
+        );
+        for result in &round.results {
+            let _ = writeln!(
+                out,
+                "    {:<20} {:<12} {}",
+                result.check.name(),
+                format!("{:?}", result.outcome).to_lowercase(),
+                result.reason
+            );
+        }
+    }
     if !s.last_transitions.is_empty() {
         let _ = writeln!(out, "  last transitions");
     }

@@ -538,6 +538,25 @@ async fn a_429_storm_at_ingest_trips_the_enforced_check_and_falls_back_to_read_o
     rig.settle("the read-only lanes to drain").await;
     assert_eq!(rig.advance().to, Stage::Ingest);
     rig.settle("ingest to settle").await;
+    // The stage shows the checks' last round: every check of ingest, with its value.
+    advance_until(&rig.clock, STEP, "a round of the checks at ingest", || {
+        rig.appliance
+            .app()
+            .stage()
+            .unwrap()
+            .last_evaluation
+            .is_some()
+    })
+    .await;
+    let round = rig
+        .appliance
+        .app()
+        .stage()
+        .unwrap()
+        .last_evaluation
+        .unwrap();
+    assert_eq!(round.results.len(), 4);
+    assert_eq!(round.decision, bigreach_core::cutover::Decision::Continue);
 
     storm.store(true, Ordering::SeqCst);
     let mut orders = Vec::new();

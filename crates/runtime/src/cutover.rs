@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bigreach_clock::SharedClock;
 use bigreach_core::config::CutoverSettings;
-use bigreach_core::cutover::{self, Decision, LatencySample, Stage, WindowFigures};
+use bigreach_core::cutover::{self, Decision, Evaluation, LatencySample, Stage, WindowFigures};
 use bigreach_core::outbox::Lane;
 use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
@@ -57,6 +57,7 @@ pub struct CheckLoop {
     settings: CutoverSettings,
     wake: Arc<Notify>,
     samples: Mutex<Samples>,
+    last: Mutex<Option<Evaluation>>,
 }
 
 impl CheckLoop {
@@ -77,7 +78,13 @@ impl CheckLoop {
             settings,
             wake,
             samples: Mutex::default(),
+            last: Mutex::default(),
         }
+    }
+
+    /// The last round that judged a window (for the `stage` operation).
+    pub fn last_evaluation(&self) -> Option<Evaluation> {
+        self.last.lock().clone()
     }
 
     /// Runs a round every `check_every_secs` until shutdown.
@@ -172,7 +179,9 @@ impl CheckLoop {
                 .identity_conflicts
                 .saturating_sub(base.identity_conflicts),
         };
-        let decision = cutover::decide(state.stage, &figures, &self.settings.checks);
+        let evaluation = Evaluation::of(state.stage, figures, &self.settings.checks, now);
+        let decision = evaluation.decision.clone();
+        *self.last.lock() = Some(evaluation);
         let seen = state.transitions;
         let change = match &decision {
             Decision::Continue => None,

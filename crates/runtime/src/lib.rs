@@ -376,6 +376,14 @@ impl Appliance {
             bigcommerce.clone(),
             mapping_slot.clone(),
         ));
+        let checks = Arc::new(cutover::CheckLoop::new(
+            store.clone(),
+            gate.clone(),
+            metrics.clone(),
+            clock.clone(),
+            config.cutover.clone(),
+            deliver_wake.clone(),
+        ));
         let app = AppApi::running(
             store.clone(),
             clock.clone(),
@@ -392,6 +400,10 @@ impl Appliance {
                 catalog_batch: DeliverySettings::default().catalog_batch as u64,
             },
         )
+        .with_check_source({
+            let checks = checks.clone();
+            Arc::new(move || checks.last_evaluation())
+        })
         .with_stage_listener({
             let (gate, wake) = (gate.clone(), deliver_wake.clone());
             Arc::new(move |stage, entered_at_ms| {
@@ -430,17 +442,7 @@ impl Appliance {
                 shutdown_rx.clone(),
             )));
         }
-        tasks.push(tokio::spawn(
-            Arc::new(cutover::CheckLoop::new(
-                store.clone(),
-                gate.clone(),
-                metrics.clone(),
-                clock.clone(),
-                config.cutover.clone(),
-                deliver_wake.clone(),
-            ))
-            .run(shutdown_rx.clone()),
-        ));
+        tasks.push(tokio::spawn(checks.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(bigcommerce_stages(
             BigCommerceStages {
                 mapping_slot,

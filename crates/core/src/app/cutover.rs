@@ -14,7 +14,8 @@ use super::dead_letters::utc;
 use super::{AppApi, AppError, Code};
 use crate::config::CutoverSettings;
 use crate::cutover::{
-    self, CheckId, CheckMode, PlanQuotas, Refusal, Stage, StagePlan, Transition, TransitionKind,
+    self, CheckId, CheckMode, CheckResult, Decision, Evaluation, PlanQuotas, Refusal, Stage,
+    StagePlan, Transition, TransitionKind, WindowFigures,
 };
 use crate::store::AppliedChange;
 
@@ -26,6 +27,7 @@ pub(super) struct CutoverContext {
     pub(super) settings: CutoverSettings,
     pub(super) quotas: PlanQuotas,
     pub(super) on_change: Option<Arc<dyn Fn(Stage, i64) + Send + Sync>>,
+    pub(super) evaluations: Option<Arc<dyn Fn() -> Option<Evaluation> + Send + Sync>>,
 }
 
 /// How many transitions the stage answer lists.
@@ -105,6 +107,19 @@ impl TransitionView {
     }
 }
 
+/// The checks' last round on the current stage (the running appliance's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastEvaluation {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What was measured.
+    pub figures: WindowFigures,
+    /// Every check: outcome, value, threshold, window, mode.
+    pub results: Vec<CheckResult>,
+    /// What it decided.
+    pub decision: Decision,
+}
+
 /// The answer to `stage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageStatus {
@@ -125,6 +140,8 @@ pub struct StageStatus {
     pub stages: Vec<StageInfo>,
     /// The checks watching the current stage.
     pub checks: Vec<WatchedCheck>,
+    /// Their last round on this stage, when the appliance is running and has judged one.
+    pub last_evaluation: Option<LastEvaluation>,
     /// The last transitions, oldest first.
     pub last_transitions: Vec<TransitionView>,
 }
@@ -285,6 +302,15 @@ impl AppApi {
         self
     }
 
+    /// Where the checks' last round comes from: the running appliance's check loop.
+    pub fn with_check_source(
+        mut self,
+        source: Arc<dyn Fn() -> Option<Evaluation> + Send + Sync>,
+    ) -> Self {
+        self.cutover.evaluations = Some(source);
+        self
+    }
+
     fn start_stage(&self) -> Stage {
         self.cutover.settings.start_stage
     }
@@ -324,6 +350,21 @@ impl AppApi {
                 })
                 .collect(),
             checks: watched(state.stage, &self.cutover.settings),
+            last_evaluation: self
+                .cutover
+                .evaluations
+                .as_ref()
+                .and_then(|source| source())
+                .filter(|evaluation| {
+                    evaluation.stage == state.stage
+                        && state.entered_at_ms.is_none_or(|at| evaluation.at_ms >= at)
+                })
+                .map(|evaluation| LastEvaluation {
+                    at: utc(evaluation.at_ms),
+                    figures: evaluation.figures,
+                    results: evaluation.results,
+                    decision: evaluation.decision,
+                }),
             last_transitions: transitions
                 .iter()
                 .map(TransitionView::from_record)
@@ -614,6 +655,39 @@ mod tests {
             api.advance(&hash(&api), "ops").unwrap_err().code,
             Code::AtLastStage
         );
+    }
+
+    #[test]
+    fn the_stage_shows_the_checks_last_round_on_this_stage_only() {
+        let (_dir, store, clock, api) = api(connect_start());
+        let figures = WindowFigures {
+            window_secs: 60,
+            requests: 40,
+            rate_limited: 1,
+            delivered: 400,
+            dead_lettered: 0,
+            purchase_latency: cutover::LatencySample::default(),
+            oldest_queued_purchase_ms: None,
+            identity_conflicts: 0,
+        };
+        let thresholds = cutover::CheckThresholds::default();
+        let at = clock.now_ms();
+        let last = Evaluation::of(Stage::ReadOnly, figures, &thresholds, at);
+        let source = last.clone();
+        let api = api.with_check_source(Arc::new(move || Some(source.clone())));
+        api.advance(&hash(&api), "ops").unwrap();
+        assert_eq!(
+            api.stage().unwrap().last_evaluation,
+            None,
+            "a round about another stage is not shown"
+        );
+        preflight(&store, at, true);
+        api.advance(&hash(&api), "ops").unwrap();
+        let shown = api.stage().unwrap().last_evaluation.unwrap();
+        assert_eq!(shown.results, last.results);
+        assert_eq!(shown.results.len(), 3);
+        assert_eq!(shown.decision, Decision::Continue);
+        assert_eq!(shown.figures.requests, 40);
     }
 
     #[test]

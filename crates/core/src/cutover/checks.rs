@@ -435,3 +435,36 @@ pub fn decide(stage: Stage, figures: &WindowFigures, thresholds: &CheckThreshold
         None => Decision::Continue,
     }
 }
+
+/// One round of the checks on a running stage, as the running appliance last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// When (ms since epoch).
+    pub at_ms: i64,
+    /// The stage it judged.
+    pub stage: Stage,
+    /// What was measured.
+    pub figures: WindowFigures,
+    /// Every check's result.
+    pub results: Vec<CheckResult>,
+    /// What it decided.
+    pub decision: Decision,
+}
+
+impl Evaluation {
+    /// The checks of `stage` on one window at `at_ms`, and the decision.
+    pub fn of(
+        stage: Stage,
+        figures: WindowFigures,
+        thresholds: &CheckThresholds,
+        at_ms: i64,
+    ) -> Self {
+        Evaluation {
+            at_ms,
+            stage,
+            results: evaluate(stage, &figures, thresholds),
+            decision: decide(stage, &figures, thresholds),
+            figures,
+        }
+    }
+}

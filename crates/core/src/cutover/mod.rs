@@ -28,9 +28,9 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use checks::LatencySample;
 pub use checks::{decide, evaluate, WindowFigures};
 pub use checks::{CheckId, CheckMode, CheckOutcome, CheckResult, CheckThresholds, Decision};
+pub use checks::{Evaluation, LatencySample};
 
 use crate::model::AuditRecord;
 use crate::outbox::{Channel, Lane, LaneSet};
