@@ -613,3 +613,54 @@ async fn a_429_storm_at_ingest_trips_the_enforced_check_and_falls_back_to_read_o
     }
     rig.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_survives_a_restart_and_its_closed_lanes_stay_closed() {
+    let rig = rig(|config| config.cutover.preflight_max_age_secs = 3600).await;
+    rig.advance();
+    rig.preflight_passed();
+    rig.advance();
+    rig.settle("the read-only lanes to drain").await;
+    let order = rig.live_order("restart.shopper@example.com").await;
+    let Rig {
+        _dir: dir,
+        clock,
+        twins,
+        appliance,
+        ..
+    } = rig;
+    drive(&clock, appliance.shutdown()).await;
+
+    // The same data directory, new listeners.
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.webhooks.manage_hooks = false;
+    config.bigcommerce.poll_interval_secs = 24 * 3600;
+    config.cutover.start_stage = Stage::Connect;
+    config.cutover.preflight_max_age_secs = 3600;
+    let appliance = start_appliance(&clock, &config, &Twins::secrets(), listeners).await;
+    let webhooks = format!(
+        "http://{}/webhooks",
+        appliance.status().unwrap().webhook_address
+    );
+    let rig = Rig {
+        _dir: dir,
+        clock,
+        twins,
+        appliance,
+        webhooks,
+    };
+    let stage = rig.appliance.app().stage().unwrap();
+    assert_eq!((stage.stage, stage.recorded), (Stage::ReadOnly, true));
+    assert_eq!(stage.last_transitions.len(), 2);
+    advance_by(&rig.clock, Duration::from_secs(60), STEP).await;
+    assert_eq!(
+        rig.in_bloomreach(order),
+        (0, 0),
+        "still closed after the restart"
+    );
+    assert!(rig.pending("transactions") >= 1, "and still queued");
+    assert_eq!(rig.advance().to, Stage::Ingest);
+    rig.settle("the kept purchase to be delivered").await;
+    assert_eq!(rig.in_bloomreach(order).0, 1);
+    rig.shutdown().await;
+}
