@@ -3,8 +3,8 @@
 //! desktop shell are adapters over [`AppApi::call`] (or the typed method behind each operation);
 //! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
 //!
-//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`]. `cutover` (the staged
-//! cutover), `reconcile`; the audit export lives in `crate::audit`.
+//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`],
+//! [`cutover`] (the staged cutover), [`reconcile`]; the audit export lives in `crate::audit`.
 
 pub mod cutover;
 pub mod dead_letters;
