@@ -3,9 +3,10 @@
 //! desktop shell are adapters over [`AppApi::call`] (or the typed method behind each operation);
 //! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
 //!
-//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`]. Cutover,
-//! reconciliation and the audit export add theirs here as they land.
+//! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`],
+//! [`cutover`] (the staged cutover), [`reconcile`]; the audit export lives in `crate::audit`.
 
+pub mod cutover;
 pub mod dead_letters;
 pub mod error;
 pub mod reconcile;
@@ -70,6 +71,20 @@ pub enum Operation {
     /// Compares BigCommerce's paid orders with what Bloomreach acknowledged, per day and
     /// currency; with `repair`, sends what is missing (audited).
     Reconcile(ReconcileRequest),
+    /// The cutover stage: where it is, what flows, the hold, the last transitions.
+    Stage,
+    /// What advancing to the next stage would do, with the plan hash `advance` takes, and what
+    /// a rollback would do.
+    StagePlan,
+    /// Advances to the next stage, applying exactly the reviewed plan (audited).
+    Advance {
+        /// The hash of the reviewed plan (`stage_plan`).
+        plan_hash: String,
+    },
+    /// Goes back to the previous stage; queued data stays (audited).
+    Rollback,
+    /// Clears a hold a check set, so the stage may advance again (audited).
+    Acknowledge,
 }
 
 impl Operation {
@@ -80,12 +95,17 @@ impl Operation {
             | Operation::Trace { .. }
             | Operation::DeadLetters
             | Operation::DeadLetter { .. }
-            | Operation::SetAsideFetches => false,
+            | Operation::SetAsideFetches
+            | Operation::Stage
+            | Operation::StagePlan => false,
             Operation::Reconcile(request) => request.repair,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
-            | Operation::DiscardSetAsideFetch { .. } => true,
+            | Operation::DiscardSetAsideFetch { .. }
+            | Operation::Advance { .. }
+            | Operation::Rollback
+            | Operation::Acknowledge => true,
         }
     }
 }
@@ -108,6 +128,16 @@ pub enum Answer {
     SetAside(SetAside),
     /// To [`Operation::Reconcile`].
     Reconciliation(Box<crate::reconcile::Reconciliation>),
+    /// To [`Operation::Stage`].
+    Stage(Box<cutover::StageStatus>),
+    /// To [`Operation::StagePlan`].
+    StagePlan(Box<cutover::StagePlanAnswer>),
+    /// To [`Operation::Advance`].
+    Advanced(cutover::Advanced),
+    /// To [`Operation::Rollback`].
+    RolledBack(cutover::RolledBack),
+    /// To [`Operation::Acknowledge`].
+    Acknowledged(cutover::Acknowledged),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -126,6 +156,7 @@ pub struct AppApi {
     clock: SharedClock,
     running: Option<Running>,
     reconciling: Option<Arc<dyn OrderSource>>,
+    cutover: cutover::CutoverContext,
 }
 
 impl AppApi {
@@ -137,6 +168,7 @@ impl AppApi {
             clock,
             running: None,
             reconciling: None,
+            cutover: cutover::CutoverContext::default(),
         }
     }
 
@@ -158,6 +190,7 @@ impl AppApi {
                 outbox_changed,
             }),
             reconciling: None,
+            cutover: cutover::CutoverContext::default(),
         }
     }
 
@@ -190,6 +223,11 @@ impl AppApi {
             Operation::Reconcile(request) => {
                 Answer::Reconciliation(Box::new(self.reconcile(request, actor)?))
             }
+            Operation::Stage => Answer::Stage(Box::new(self.stage()?)),
+            Operation::StagePlan => Answer::StagePlan(Box::new(self.stage_plan()?)),
+            Operation::Advance { plan_hash } => Answer::Advanced(self.advance(&plan_hash, actor)?),
+            Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
+            Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
         })
     }
 
