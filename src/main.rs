@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 mod audit_cli;
 mod catalog_cli;
 mod operator;
+mod stage_cli;
 
 #[derive(Parser)]
 #[command(
@@ -140,6 +141,24 @@ enum Command {
     /// Verify an audit bundle: manifest, hashes, hash chain, Merkle root, signature, key, and
     /// with --previous that it extends that bundle; exit status 9 when it does not verify.
     Verify(audit_cli::VerifyArgs),
+    /// The staged cutover (through the running appliance): status, plan, advance (bound to a
+    /// reviewed plan's hash), rollback, acknowledge; exit status 12 when a step is refused.
+    Stage {
+        #[command(subcommand)]
+        command: Option<stage_cli::StageCommand>,
+        /// The hash of the reviewed plan (`bigreach stage plan`); advance applies exactly it.
+        #[arg(long, global = true)]
+        plan_hash: Option<String>,
+        /// Show what advance or rollback would do, and change nothing.
+        #[arg(long, global = true)]
+        dry_run: bool,
+        /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml", global = true)]
+        config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -307,6 +326,22 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Audit { command } => audit_cli::audit(command),
         Command::Verify(args) => audit_cli::verify(args),
+        Command::Stage {
+            command,
+            plan_hash,
+            dry_run,
+            config,
+            json,
+        } => {
+            stage_cli::stage(
+                &config,
+                command.unwrap_or(stage_cli::StageCommand::Status),
+                plan_hash.as_deref(),
+                dry_run,
+                json,
+            )
+            .await
+        }
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }

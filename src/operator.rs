@@ -26,8 +26,20 @@ pub fn exit_code(code: Code) -> u8 {
         Code::NotRunning => 5,
         Code::StoreUnavailable => 6,
         Code::Upstream => 7,
+        Code::AtLastStage
+        | Code::AtFirstStage
+        | Code::PreflightMissing
+        | Code::PreflightStale
+        | Code::PreflightFailed
+        | Code::PlanMoved
+        | Code::StageHeld
+        | Code::NotHeld => CUTOVER_REFUSED,
     }
 }
+
+/// The exit status of `bigreach stage advance | rollback | acknowledge` when the appliance
+/// refuses the step (the cutover codes: stale preflight, moved plan, held stage, …).
+pub const CUTOVER_REFUSED: u8 = 12;
 
 /// The exit status of `bigreach reconcile` when BigCommerce and Bloomreach differ (distinct
 /// from every error code's).

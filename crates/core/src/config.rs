@@ -42,6 +42,60 @@ pub struct Config {
     /// The daily reconciliation against BigCommerce.
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    /// The staged cutover: the stage an unrecorded store is at, the preflight's freshness and
+    /// the checks that watch a running stage.
+    #[serde(default)]
+    pub cutover: CutoverSettings,
+}
+
+/// `[cutover]`: the staged cutover (`crate::cutover`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutoverSettings {
+    /// The stage of a store with no recorded stage: `triggers` (everything flows, as before
+    /// the cutover existed) unless a new install starts earlier, e.g. at `connect`.
+    #[serde(default = "default_start_stage")]
+    pub start_stage: crate::cutover::Stage,
+    /// How old the newest passing preflight may be for an advance.
+    #[serde(default = "default_preflight_max_age")]
+    pub preflight_max_age_secs: u64,
+    /// The window the checks judge.
+    #[serde(default = "default_cutover_window")]
+    pub window_secs: u64,
+    /// How often the checks run.
+    #[serde(default = "default_cutover_check_every")]
+    pub check_every_secs: u64,
+    /// The checks' thresholds and modes.
+    #[serde(default)]
+    pub checks: crate::cutover::CheckThresholds,
+}
+
+impl Default for CutoverSettings {
+    fn default() -> Self {
+        Self {
+            start_stage: default_start_stage(),
+            preflight_max_age_secs: default_preflight_max_age(),
+            window_secs: default_cutover_window(),
+            check_every_secs: default_cutover_check_every(),
+            checks: crate::cutover::CheckThresholds::default(),
+        }
+    }
+}
+
+fn default_start_stage() -> crate::cutover::Stage {
+    crate::cutover::Stage::Triggers
+}
+
+fn default_preflight_max_age() -> u64 {
+    900
+}
+
+fn default_cutover_window() -> u64 {
+    300
+}
+
+fn default_cutover_check_every() -> u64 {
+    30
 }
 
 /// The daily reconciliation: when it runs, which days, and whether it repairs.
@@ -566,6 +620,48 @@ impl Config {
                 check(false, &field, &problem);
             }
         }
+        let cutover = &self.cutover;
+        check(
+            (60..=86_400).contains(&cutover.preflight_max_age_secs),
+            "cutover.preflight_max_age_secs",
+            "must be from 60 to 86400 seconds (how old a passing preflight may be for an advance)",
+        );
+        check(
+            (10..=3_600).contains(&cutover.window_secs),
+            "cutover.window_secs",
+            "must be from 10 to 3600 seconds",
+        );
+        check(
+            cutover.check_every_secs >= 1 && cutover.check_every_secs <= cutover.window_secs,
+            "cutover.check_every_secs",
+            "must be at least 1 second and at most cutover.window_secs",
+        );
+        for (field, share) in [
+            (
+                "rate_limited_max_share",
+                cutover.checks.rate_limited_max_share,
+            ),
+            (
+                "dead_letter_max_share",
+                cutover.checks.dead_letter_max_share,
+            ),
+        ] {
+            check(
+                (0.0..=1.0).contains(&share),
+                &format!("cutover.checks.{field}"),
+                "must be a share from 0.0 to 1.0",
+            );
+        }
+        check(
+            cutover.checks.purchase_latency_p99_max_secs >= 1,
+            "cutover.checks.purchase_latency_p99_max_secs",
+            "must be at least 1 second",
+        );
+        check(
+            cutover.checks.min_sample >= 1,
+            "cutover.checks.min_sample",
+            "must be at least 1",
+        );
         check(
             self.monitoring.alert_latency_secs >= 10,
             "monitoring.alert_latency_secs",
@@ -707,6 +803,29 @@ daily = true
 at = "04:00"
 days = 3
 repair = false
+
+[cutover]
+# The stage a store with no recorded stage is at: `triggers` sends everything (as before the
+# staged cutover); a new install can start at "connect" and advance with `bigreach stage`.
+start_stage = "triggers"
+# An advance needs a passing preflight at most this old.
+preflight_max_age_secs = 900
+# The checks that watch a running stage judge this window, this often.
+window_secs = 300
+check_every_secs = 30
+
+[cutover.checks]
+# "enforce": a failure falls back to the previous stage; "observe": it holds for a person.
+rate_limited_max_share = 0.05
+rate_limited = "enforce"
+dead_letter_max_share = 0.01
+dead_letters = "enforce"
+purchase_latency_p99_max_secs = 300
+purchase_latency = "enforce"
+identity_conflicts_max = 0
+identity_conflicts = "observe"
+# Fewest requests, outcomes or purchases a share or a p99 is judged on.
+min_sample = 10
 
 # Profile property names default to data/mapping.toml (compiled in). Override any of them here;
 # an empty name leaves the property out.
@@ -1013,5 +1132,52 @@ type = "table"
         let err = Config::from_toml(&text, Path::new("t")).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
         assert!(!err.to_string().contains("my-plain-secret"), "{err}");
+    }
+
+    #[test]
+    fn cutover_defaults_keep_everything_flowing_and_problems_name_their_fields() {
+        let config = Config::from_toml(Config::default_toml(), Path::new("t")).unwrap();
+        assert_eq!(config.cutover, CutoverSettings::default());
+        assert_eq!(config.cutover.start_stage, crate::cutover::Stage::Triggers);
+        assert_eq!(config.cutover.preflight_max_age_secs, 900);
+        // A file without the section gets the same defaults.
+        let toml = Config::default_toml();
+        let (start, end) = (
+            toml.find("[cutover]").unwrap(),
+            toml.find("# Profile property names").unwrap(),
+        );
+        let without = format!("{}{}", &toml[..start], &toml[end..]);
+        let config = Config::from_toml(&without, Path::new("t")).unwrap();
+        assert_eq!(config.cutover, CutoverSettings::default());
+        let text = Config::default_toml()
+            .replace("start_stage = \"triggers\"", "start_stage = \"connect\"")
+            .replace("preflight_max_age_secs = 900", "preflight_max_age_secs = 5")
+            .replace(
+                "rate_limited_max_share = 0.05",
+                "rate_limited_max_share = 5.0",
+            )
+            .replace("min_sample = 10", "min_sample = 0");
+        let ConfigError::Invalid(problems) = Config::from_toml(&text, Path::new("t")).unwrap_err()
+        else {
+            panic!("expected Invalid");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "cutover.preflight_max_age_secs",
+                "cutover.checks.rate_limited_max_share",
+                "cutover.checks.min_sample"
+            ]
+        );
+        let text = Config::default_toml()
+            .replace("start_stage = \"triggers\"", "start_stage = \"connect\"");
+        let config = Config::from_toml(&text, Path::new("t")).unwrap();
+        assert_eq!(config.cutover.start_stage, crate::cutover::Stage::Connect);
+        assert!(Config::from_toml(
+            &Config::default_toml().replace("start_stage = \"triggers\"", "start_stage = \"live\""),
+            Path::new("t")
+        )
+        .is_err());
     }
 }

@@ -105,6 +105,17 @@ fn fingerprint(resource: &Resource) -> Result<(String, Vec<u8>), StoreError> {
     Ok((hex::encode(Sha256::digest(&json)), json))
 }
 
+/// Whether the store already holds exactly `resource` (its snapshot has the same
+/// fingerprint), so that ingesting it again would change nothing: the first thing [`ingest`]
+/// checks of each resource. The poller leaves such a resource out of the inbox, so that a
+/// safety-net pass over a busy day's orders does not queue them all again ahead of new webhooks.
+pub fn already_held(tx: &StoreTxn<'_>, resource: &Resource) -> Result<bool, StoreError> {
+    let (fingerprint, _) = fingerprint(resource)?;
+    Ok(tx
+        .snapshot(&resource.key())?
+        .is_some_and(|held| held.fingerprint == fingerprint))
+}
+
 /// One step of the pipeline, applied in one store transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestBatch {
@@ -168,6 +179,13 @@ fn apply(
     }
     let previous_order = previous_order(&item.resource, previous.as_ref());
     if let (Resource::Order(order), Some(before)) = (&item.resource, &previous_order) {
+        // An older state read before the one the store holds (a poll page or a listing that
+        // was in flight while a newer read was applied) is not news: BigCommerce moves
+        // `date_modified` forward with every change, so applying it would undo the newer one.
+        if order.date_modified < before.date_modified {
+            report.unchanged += 1;
+            return Ok(());
+        }
         // Only the marketing-relevant fields count (`map::changes::marketing_fields`).
         if map::changes::marketing_fingerprint(before, &settings.mapping)
             == map::changes::marketing_fingerprint(order, &settings.mapping)
@@ -832,6 +850,37 @@ mod tests {
             .filter(|c| c.fact.starts_with("purchase"))
             .map(|c| c.fact.clone())
             .collect()
+    }
+
+    #[test]
+    fn an_older_state_read_after_a_newer_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let first = order(9, 11, "di@shop.com");
+        ingest_at(&store, &first, 1);
+        // The merchant edits the amounts: 10.00 -> 12.50, one adjustment of +2.50.
+        let mut edited = first.clone();
+        edited.total_inc_tax = "12.5".parse().unwrap();
+        edited.total_ex_tax = "12.5".parse().unwrap();
+        edited.date_modified += chrono::Duration::minutes(10);
+        assert_eq!(ingest_at(&store, &edited, 2).enqueued, 1);
+        // The first state arrives once more, last (a poll page listed before the edit): it
+        // must not send an adjustment of -2.50, and the edited state stays the one held.
+        let report = ingest_at(&store, &first, 3);
+        assert_eq!((report.enqueued, report.unchanged), (0, 1));
+        assert_eq!(
+            ingest_at(&store, &edited, 4).enqueued,
+            0,
+            "the edit is held"
+        );
+        let adjusted = format!(
+            "purchase_adjusted:9:{}",
+            edited.date_modified.timestamp_millis()
+        );
+        assert_eq!(
+            purchase_facts(&store, "di@shop.com"),
+            ["purchase:9", "purchase_item:9:1", adjusted.as_str()]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod cutover;
 pub mod identity;
 pub mod ingest;
 pub mod map;

@@ -158,6 +158,7 @@ impl Twins {
                 daily: false,
                 ..Default::default()
             },
+            cutover: Default::default(),
         };
         Ok((config, Listeners { webhooks, api }))
     }

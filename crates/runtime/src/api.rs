@@ -63,6 +63,15 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::NotRunning | Code::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Code::Upstream => StatusCode::BAD_GATEWAY,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // A cutover operation refused in the stage's current state; nothing changed.
+        Code::AtLastStage
+        | Code::AtFirstStage
+        | Code::PreflightMissing
+        | Code::PreflightStale
+        | Code::PreflightFailed
+        | Code::PlanMoved
+        | Code::StageHeld
+        | Code::NotHeld => StatusCode::CONFLICT,
     }
 }
 

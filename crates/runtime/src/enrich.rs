@@ -167,6 +167,7 @@ impl Enricher {
         // Notifications only queue fetches (one per resource, however many name it), so the
         // inbox is drained up to `DRAIN_BATCHES` transactions before each fetch: one round's
         // listings then cover a whole burst instead of 500 webhooks of it.
+        let started = std::time::Instant::now();
         let mut consumed = 0;
         for _ in 0..DRAIN_BATCHES {
             let moved = self.drain_inbox().await?;
@@ -175,7 +176,17 @@ impl Enricher {
                 break;
             }
         }
+        let drained_ms = started.elapsed().as_millis() as u64;
         let fetched = self.fetch_due().await?;
+        if consumed + fetched > 0 {
+            tracing::debug!(
+                drained = consumed,
+                drain_ms = drained_ms,
+                fetched,
+                round_ms = started.elapsed().as_millis() as u64,
+                "enrich round"
+            );
+        }
         Ok(consumed + fetched)
     }
 
@@ -188,6 +199,26 @@ impl Enricher {
             return Ok(0);
         };
         let now_ms = self.clock.now_ms();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let mut transit: Vec<i64> = pending
+                .iter()
+                .map(|(_, e)| e.received_at_ms - e.event_time_ms)
+                .collect();
+            let mut waited: Vec<i64> = pending
+                .iter()
+                .map(|(_, e)| now_ms - e.received_at_ms)
+                .collect();
+            transit.sort_unstable();
+            waited.sort_unstable();
+            tracing::debug!(
+                entries = pending.len(),
+                transit_p50_ms = transit[transit.len() / 2],
+                transit_max_ms = transit[transit.len() - 1],
+                waited_p50_ms = waited[waited.len() / 2],
+                waited_max_ms = waited[waited.len() - 1],
+                "inbox drained"
+            );
+        }
         let mut batch = IngestBatch {
             inbox_up_to: Some(last_seq),
             ..IngestBatch::default()
@@ -309,19 +340,36 @@ impl Enricher {
                 FetchTarget::Product(_) => 0,
                 FetchTarget::Customer(_) => 1,
                 FetchTarget::Cart(_) => 2,
-                FetchTarget::Order(_) => 3,
+                FetchTarget::Order(_) => ORDERS_GROUP,
             };
             groups[group].push((target.clone(), *oldest));
         }
         let mut observed = Vec::new();
         let mut set_aside = Vec::new();
-        for group in &groups {
+        for (index, group) in groups.iter().enumerate() {
             if group.is_empty() {
                 continue;
             }
-            match self.fetch_group(group).await {
+            if index == ORDERS_GROUP && !observed.is_empty() {
+                // Orders are applied as their pages arrive: what this round fetched of the
+                // catalog and customers goes in first, so identity links exist when they map.
+                let resources: Vec<Observed> = std::mem::take(&mut observed)
+                    .into_iter()
+                    .map(fetched)
+                    .collect();
+                Metrics::add(&self.metrics.resources_fetched, resources.len() as u64);
+                self.apply(IngestBatch {
+                    observed: resources,
+                    ..IngestBatch::default()
+                })
+                .await?;
+            }
+            // Orders listed page by page are applied as each page arrives (a sale's first
+            // orders do not wait for the round's last page); the queue entries go with the
+            // round's batch below.
+            match self.fetch_group(group, Streaming::Apply).await {
                 Ok(resources) => observed.extend(resources),
-                Err(error)
+                Err(EnrichError::Fetch(error))
                     if retry_policy::bigcommerce(&error).directive == Directive::DeadLetter =>
                 {
                     // One of them cannot be fetched, ever: find which, one by one, and set it
@@ -331,20 +379,23 @@ impl Enricher {
                         "a fetch failed for good; fetching these one by one to find the culprit"
                     );
                     for single in group {
-                        match self.fetch_group(std::slice::from_ref(single)).await {
+                        match self
+                            .fetch_group(std::slice::from_ref(single), Streaming::Collect)
+                            .await
+                        {
                             Ok(resources) => observed.extend(resources),
-                            Err(error)
+                            Err(EnrichError::Fetch(error))
                                 if retry_policy::bigcommerce(&error).directive
                                     == Directive::DeadLetter =>
                             {
                                 let (target, oldest) = single.clone();
                                 set_aside.push((target, oldest, capped(&error.to_string())));
                             }
-                            Err(error) => return Err(error.into()),
+                            Err(error) => return Err(error),
                         }
                     }
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
         if !set_aside.is_empty() {
@@ -369,7 +420,8 @@ impl Enricher {
     async fn fetch_group(
         &self,
         group: &[(FetchTarget, i64)],
-    ) -> Result<Vec<Resource>, BigCommerceError> {
+        streaming: Streaming,
+    ) -> Result<Vec<Resource>, EnrichError> {
         let mut orders = BTreeSet::new();
         let mut customers = Vec::new();
         let mut products = Vec::new();
@@ -404,7 +456,9 @@ impl Enricher {
             }
         }
         if !orders.is_empty() {
-            let mut fetched = self.fetch_orders(&orders, oldest_order_event_ms).await?;
+            let mut fetched = self
+                .fetch_orders(&orders, oldest_order_event_ms, streaming)
+                .await?;
             // A refund webhook names the order; its refunds are read with it.
             self.attach_refunds(fetched.iter_mut()).await?;
             for order in fetched {
@@ -443,6 +497,21 @@ impl Enricher {
         .await
         .map_err(|e| EnrichError::Task(e.to_string()))??;
         Ok(())
+    }
+
+    /// Ingests one listing page's orders, with their refunds, in one transaction.
+    async fn apply_orders(&self, mut orders: Vec<Order>) -> Result<(), EnrichError> {
+        self.attach_refunds(orders.iter_mut()).await?;
+        let observed: Vec<Observed> = orders
+            .into_iter()
+            .map(|order| fetched(Resource::Order(Box::new(order))))
+            .collect();
+        Metrics::add(&self.metrics.resources_fetched, observed.len() as u64);
+        self.apply(IngestBatch {
+            observed,
+            ..IngestBatch::default()
+        })
+        .await
     }
 
     async fn apply(&self, batch: IngestBatch) -> Result<(), EnrichError> {
@@ -488,7 +557,8 @@ impl Enricher {
         &self,
         ids: &BTreeSet<u64>,
         oldest_event_ms: i64,
-    ) -> Result<Vec<Order>, BigCommerceError> {
+        streaming: Streaming,
+    ) -> Result<Vec<Order>, EnrichError> {
         let mut out = Vec::new();
         let mut missing: BTreeSet<u64> = ids.clone();
         if by_time_first(ids) {
@@ -497,7 +567,13 @@ impl Enricher {
             {
                 let listing = Listing::ModifiedSince(since);
                 if self
-                    .list_orders(listing, MODIFIED_SINCE_MAX_PAGES, &mut missing, &mut out)
+                    .list_orders(
+                        listing,
+                        MODIFIED_SINCE_MAX_PAGES,
+                        streaming,
+                        &mut missing,
+                        &mut out,
+                    )
                     .await?
                 {
                     log_not_listed(missing.len());
@@ -519,6 +595,7 @@ impl Enricher {
                     .list_orders(
                         Listing::IdRange(range),
                         ID_RANGE_PAGES + 1,
+                        streaming,
                         &mut left,
                         &mut out,
                     )
@@ -538,19 +615,36 @@ impl Enricher {
         Ok(out)
     }
 
-    /// Pages through `listing` (at most `max_pages` requests), moving the orders named in
-    /// `missing` to `out`. Returns whether the listing ended (a page that was not full) within
-    /// the bound; it stops early once nothing is missing.
+    /// Pages through `listing` (at most `max_pages` requests), taking the orders named in
+    /// `missing`: applied page by page with [`Streaming::Apply`], moved to `out` otherwise.
+    /// Returns whether the listing ended (a page that was not full) within the bound; it stops
+    /// early once nothing is missing.
     async fn list_orders(
         &self,
         listing: Listing,
         max_pages: u32,
+        streaming: Streaming,
         missing: &mut BTreeSet<u64>,
         out: &mut Vec<Order>,
-    ) -> Result<bool, BigCommerceError> {
+    ) -> Result<bool, EnrichError> {
         let page_limit = bigreach_bigcommerce::PAGE_LIMIT as usize;
+        let wanted = missing.len();
+        let mut listed = 0;
+        let started = std::time::Instant::now();
+        let report = |pages: u32, listed: usize, left: usize| {
+            tracing::debug!(
+                listing = listing.kind(),
+                pages,
+                listed,
+                wanted,
+                matched = wanted - left,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "orders listed"
+            );
+        };
         for page in 1..=max_pages {
             if missing.is_empty() {
+                report(page - 1, listed, 0);
                 return Ok(true);
             }
             let batch = match listing {
@@ -564,17 +658,37 @@ impl Enricher {
                 }
             };
             let full = batch.len() >= page_limit;
-            for order in batch {
-                if missing.remove(&order.id) {
-                    out.push(order);
-                }
+            listed += batch.len();
+            let mut taken: Vec<Order> = batch
+                .into_iter()
+                .filter(|order| missing.remove(&order.id))
+                .collect();
+            match streaming {
+                Streaming::Apply if !taken.is_empty() => self.apply_orders(taken).await?,
+                _ => out.append(&mut taken),
             }
             if !full {
+                report(page, listed, missing.len());
                 return Ok(true);
             }
         }
+        report(max_pages, listed, missing.len());
         Ok(missing.is_empty())
     }
+}
+
+/// The index of the orders among a round's fetch groups (the last).
+const ORDERS_GROUP: usize = 3;
+
+/// Whether listed orders are applied page by page or collected for the round's batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streaming {
+    /// Each listing page's orders are ingested at once (with their refunds), in their own
+    /// transaction; their fetch-queue entries are removed with the round's batch, so a crash in
+    /// between re-fetches them (ingest is idempotent: an unchanged order emits nothing).
+    Apply,
+    /// Collected and returned (the one-by-one search for a fetch that fails for good).
+    Collect,
 }
 
 fn log_not_listed(orders: usize) {
@@ -620,6 +734,15 @@ const MODIFIED_SINCE_MAX_PAGES: u32 = 16;
 enum Listing {
     IdRange(IdRange),
     ModifiedSince(chrono::DateTime<chrono::Utc>),
+}
+
+impl Listing {
+    fn kind(&self) -> &'static str {
+        match self {
+            Listing::IdRange(_) => "id_range",
+            Listing::ModifiedSince(_) => "modified_since",
+        }
+    }
 }
 
 /// Ids close together: `min_id ≤ id ≤ max_id`, spanning fewer than [`ID_RANGE_PAGES`] pages.

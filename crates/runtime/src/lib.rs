@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod catalog_drift;
+pub mod cutover;
 pub mod deliver;
 pub mod enrich;
 pub mod hooks;
@@ -42,7 +43,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::ApiBackend;
-use crate::deliver::{Deliverer, DelivererParts, DeliverySettings};
+use crate::deliver::{Deliverer, DelivererParts, DeliverySettings, LaneGate};
 use crate::enrich::Enricher;
 use crate::hooks::HookReport;
 use crate::inbox_writer::InboxWriter;
@@ -360,6 +361,13 @@ impl Appliance {
             webhook_address,
             api_address: Mutex::new(None),
         });
+        // The cutover stage gates delivery from the first claim (an unrecorded store is at
+        // `[cutover] start_stage`, default `triggers`: everything flows).
+        let cutover_state = store.cutover_state(config.cutover.start_stage)?;
+        let gate = Arc::new(LaneGate::new(
+            cutover_state.stage,
+            cutover_state.entered_at_ms,
+        ));
         let wake = deliver_wake.clone();
         let alert_latency_ms = (config.monitoring.alert_latency_secs as i64).saturating_mul(1000);
         // The mapping is known once BigCommerce has answered its preflight; reconciliation
@@ -369,6 +377,14 @@ impl Appliance {
             bigcommerce.clone(),
             mapping_slot.clone(),
         ));
+        let checks = Arc::new(cutover::CheckLoop::new(
+            store.clone(),
+            gate.clone(),
+            metrics.clone(),
+            clock.clone(),
+            config.cutover.clone(),
+            deliver_wake.clone(),
+        ));
         let app = AppApi::running(
             store.clone(),
             clock.clone(),
@@ -376,7 +392,26 @@ impl Appliance {
             alert_latency_ms,
             Arc::new(move || wake.notify_one()),
         )
-        .with_order_source(orders_source.clone());
+        .with_order_source(orders_source.clone())
+        .with_cutover(
+            config.cutover.clone(),
+            bigreach_core::cutover::PlanQuotas {
+                bloomreach_requests_per_second: config.bloomreach.requests_per_second,
+                tracking_batch: bigreach_bloomreach::MAX_BATCH_COMMANDS as u64,
+                catalog_batch: DeliverySettings::default().catalog_batch as u64,
+            },
+        )
+        .with_check_source({
+            let checks = checks.clone();
+            Arc::new(move || checks.last_evaluation())
+        })
+        .with_stage_listener({
+            let (gate, wake) = (gate.clone(), deliver_wake.clone());
+            Arc::new(move |stage, entered_at_ms| {
+                gate.set(stage, Some(entered_at_ms));
+                wake.notify_one();
+            })
+        });
         // The catalog comparison needs the mapping (BigCommerce's preflight) and the catalog
         // id (Bloomreach's); both are filled in as the services answer.
         let catalog_slot = Arc::new(Mutex::new(None));
@@ -430,6 +465,7 @@ impl Appliance {
                 shutdown_rx.clone(),
             )));
         }
+        tasks.push(tokio::spawn(checks.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(bigcommerce_stages(
             BigCommerceStages {
                 mapping_slot,
@@ -471,6 +507,7 @@ impl Appliance {
                     wake: deliver_wake,
                     in_flight,
                     parking,
+                    gate,
                 },
                 retry,
             },

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError, PAGE_LIMIT};
 use bigreach_clock::SharedClock;
+use bigreach_core::ingest::{self, Resource};
 use bigreach_core::model::{InboxBody, InboxEntry, InboxSource, ResourceKind};
 use bigreach_core::store::{Store, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
@@ -212,22 +213,27 @@ impl Poller {
             let store = self.store.clone();
             let key = watermark_key(kind);
             let previous = watermark.unwrap_or(i64::MIN);
-            tokio::task::spawn_blocking(move || {
+            let queued = tokio::task::spawn_blocking(move || {
                 store.write(|tx| {
-                    for entry in &entries {
-                        tx.append_inbox(entry)?;
+                    let mut queued = 0;
+                    for (entry, resource) in &entries {
+                        // What the store already holds exactly would be ingested as unchanged.
+                        if !ingest::already_held(tx, resource)? {
+                            tx.append_inbox(entry)?;
+                            queued += 1;
+                        }
                     }
                     let mark = newest.max(previous);
                     if mark > i64::MIN {
                         tx.set_meta_i64(&key, mark)?;
                     }
-                    Ok(())
+                    Ok(queued)
                 })
             })
             .await
             .map_err(|e| PollError::Task(e.to_string()))??;
             Metrics::add(&self.metrics.resources_polled, count as u64);
-            if count > 0 {
+            if queued > 0 {
                 self.enrich_wake.notify_one();
             }
             if !full {
@@ -244,21 +250,25 @@ impl Poller {
         since: Option<DateTime<Utc>>,
         page: u32,
         initial_sync: bool,
-    ) -> Result<(Vec<InboxEntry>, i64, bool), PollError> {
+    ) -> Result<(Vec<(InboxEntry, Resource)>, i64, bool), PollError> {
         let now_ms = self.clock.now_ms();
         let mut newest = i64::MIN;
         let mut entries = Vec::new();
-        let mut push = |modified: DateTime<Utc>, json: Vec<u8>, entries: &mut Vec<InboxEntry>| {
+        let mut push = |modified: DateTime<Utc>,
+                        json: Vec<u8>,
+                        resource: Resource,
+                        entries: &mut Vec<(InboxEntry, Resource)>| {
             let ms = modified.timestamp_millis();
             newest = newest.max(ms);
-            entries.push(InboxEntry {
+            let entry = InboxEntry {
                 received_at_ms: now_ms,
                 event_time_ms: ms,
                 source: InboxSource::Poll,
                 hash: None,
                 initial_sync,
                 body: InboxBody::Resource { kind, json },
-            });
+            };
+            entries.push((entry, resource));
         };
         let full = match kind {
             ResourceKind::Order => {
@@ -266,8 +276,14 @@ impl Poller {
                     since.unwrap_or_else(|| Utc.timestamp_opt(0, 0).single().unwrap_or_default());
                 let orders = self.bigcommerce.orders_modified_since(since, page).await?;
                 let full = orders.len() >= PAGE_LIMIT as usize;
-                for order in &orders {
-                    push(order.date_modified, to_json(order)?, &mut entries);
+                for order in orders {
+                    let json = to_json(&order)?;
+                    push(
+                        order.date_modified,
+                        json,
+                        Resource::Order(Box::new(order)),
+                        &mut entries,
+                    );
                 }
                 full
             }
@@ -276,20 +292,34 @@ impl Poller {
                     .bigcommerce
                     .customers_modified_since(since, page)
                     .await?;
-                for customer in &result.items {
-                    push(customer.date_modified, to_json(customer)?, &mut entries);
+                let more = result.current_page < result.total_pages;
+                for customer in result.items {
+                    let json = to_json(&customer)?;
+                    push(
+                        customer.date_modified,
+                        json,
+                        Resource::Customer(customer),
+                        &mut entries,
+                    );
                 }
-                result.current_page < result.total_pages
+                more
             }
             ResourceKind::Product => {
                 let result = self
                     .bigcommerce
                     .products_modified_since(since, page)
                     .await?;
-                for product in &result.items {
-                    push(product.date_modified, to_json(product)?, &mut entries);
+                let more = result.current_page < result.total_pages;
+                for product in result.items {
+                    let json = to_json(&product)?;
+                    push(
+                        product.date_modified,
+                        json,
+                        Resource::Product(product),
+                        &mut entries,
+                    );
                 }
-                result.current_page < result.total_pages
+                more
             }
             ResourceKind::Cart => false,
         };

@@ -26,6 +26,22 @@ pub enum Code {
     Upstream,
     /// A bug or an unexpected internal state; the message says what.
     Internal,
+    /// Cutover: advance at the last stage.
+    AtLastStage,
+    /// Cutover: rollback at the first stage.
+    AtFirstStage,
+    /// Cutover: the advance needs a passing preflight and none has run.
+    PreflightMissing,
+    /// Cutover: the newest preflight is older than `[cutover] preflight_max_age_secs`.
+    PreflightStale,
+    /// Cutover: the newest preflight has blocking failures.
+    PreflightFailed,
+    /// Cutover: the store moved on since the plan was shown (the hash no longer matches).
+    PlanMoved,
+    /// Cutover: a check holds the stage for a person (acknowledge first).
+    StageHeld,
+    /// Cutover: acknowledge without a hold.
+    NotHeld,
 }
 
 impl Code {
@@ -39,6 +55,14 @@ impl Code {
             Code::StoreUnavailable => "store_unavailable",
             Code::Upstream => "upstream",
             Code::Internal => "internal",
+            Code::AtLastStage => "at_last_stage",
+            Code::AtFirstStage => "at_first_stage",
+            Code::PreflightMissing => "preflight_missing",
+            Code::PreflightStale => "preflight_stale",
+            Code::PreflightFailed => "preflight_failed",
+            Code::PlanMoved => "plan_moved",
+            Code::StageHeld => "stage_held",
+            Code::NotHeld => "not_held",
         }
     }
 }
@@ -89,6 +113,14 @@ mod tests {
             Code::StoreUnavailable,
             Code::Upstream,
             Code::Internal,
+            Code::AtLastStage,
+            Code::AtFirstStage,
+            Code::PreflightMissing,
+            Code::PreflightStale,
+            Code::PreflightFailed,
+            Code::PlanMoved,
+            Code::StageHeld,
+            Code::NotHeld,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -4,10 +4,11 @@
 //! none of them holds domain logic. Errors are [`AppError`]: a stable [`Code`] plus a message.
 //!
 //! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`],
-//! [`catalog_drift`]. Cutover,
-//! reconciliation and the audit export add theirs here as they land.
+//! [`cutover`] (the staged cutover), [`reconcile`], [`catalog_drift`] (the full catalog
+//! comparison); the audit export lives in `crate::audit`.
 
 pub mod catalog_drift;
+pub mod cutover;
 pub mod dead_letters;
 pub mod error;
 pub mod reconcile;
@@ -82,6 +83,20 @@ pub enum Operation {
     },
     /// The last catalog comparison's report.
     LastCatalogDrift,
+    /// The cutover stage: where it is, what flows, the hold, the last transitions.
+    Stage,
+    /// What advancing to the next stage would do, with the plan hash `advance` takes, and what
+    /// a rollback would do.
+    StagePlan,
+    /// Advances to the next stage, applying exactly the reviewed plan (audited).
+    Advance {
+        /// The hash of the reviewed plan (`stage_plan`).
+        plan_hash: String,
+    },
+    /// Goes back to the previous stage; queued data stays (audited).
+    Rollback,
+    /// Clears a hold a check set, so the stage may advance again (audited).
+    Acknowledge,
 }
 
 impl Operation {
@@ -93,13 +108,18 @@ impl Operation {
             | Operation::DeadLetters
             | Operation::DeadLetter { .. }
             | Operation::SetAsideFetches
-            | Operation::LastCatalogDrift => false,
+            | Operation::LastCatalogDrift
+            | Operation::Stage
+            | Operation::StagePlan => false,
             Operation::Reconcile(request) => request.repair,
             Operation::CatalogDrift { repair } => *repair,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
-            | Operation::DiscardSetAsideFetch { .. } => true,
+            | Operation::DiscardSetAsideFetch { .. }
+            | Operation::Advance { .. }
+            | Operation::Rollback
+            | Operation::Acknowledge => true,
         }
     }
 }
@@ -124,6 +144,16 @@ pub enum Answer {
     Reconciliation(Box<crate::reconcile::Reconciliation>),
     /// To [`Operation::CatalogDrift`] and [`Operation::LastCatalogDrift`].
     CatalogDrift(Box<crate::map::catalog::drift::DriftReport>),
+    /// To [`Operation::Stage`].
+    Stage(Box<cutover::StageStatus>),
+    /// To [`Operation::StagePlan`].
+    StagePlan(Box<cutover::StagePlanAnswer>),
+    /// To [`Operation::Advance`].
+    Advanced(cutover::Advanced),
+    /// To [`Operation::Rollback`].
+    RolledBack(cutover::RolledBack),
+    /// To [`Operation::Acknowledge`].
+    Acknowledged(cutover::Acknowledged),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -143,6 +173,7 @@ pub struct AppApi {
     running: Option<Running>,
     reconciling: Option<Arc<dyn OrderSource>>,
     catalog: Option<Arc<dyn CatalogSource>>,
+    cutover: cutover::CutoverContext,
 }
 
 impl AppApi {
@@ -155,6 +186,7 @@ impl AppApi {
             running: None,
             reconciling: None,
             catalog: None,
+            cutover: cutover::CutoverContext::default(),
         }
     }
 
@@ -177,6 +209,7 @@ impl AppApi {
             }),
             reconciling: None,
             catalog: None,
+            cutover: cutover::CutoverContext::default(),
         }
     }
 
@@ -221,6 +254,11 @@ impl AppApi {
             Operation::LastCatalogDrift => {
                 Answer::CatalogDrift(Box::new(self.last_catalog_drift()?))
             }
+            Operation::Stage => Answer::Stage(Box::new(self.stage()?)),
+            Operation::StagePlan => Answer::StagePlan(Box::new(self.stage_plan()?)),
+            Operation::Advance { plan_hash } => Answer::Advanced(self.advance(&plan_hash, actor)?),
+            Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
+            Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
         })
     }
 

@@ -83,6 +83,9 @@ pub fn claim_phone(
     };
     if allowed {
         tx.set_identity(&owner_link, &claimant)?;
+    } else {
+        // Counted for the cutover's identity conflicts check.
+        tx.count_identity_conflict()?;
     }
     Ok(allowed)
 }

@@ -4,7 +4,7 @@
 //! own read transaction) and [`StoreTxn`] (writes inside [`Store::write`]):
 //! [`schema`] (table definitions, version checks, opening), [`migrations`], `inbox`,
 //! `fetch_queue`, `set_aside` (fetches that failed for good), `snapshots`, `identity` (links),
-//! `withheld`, `outbox` (outbox, its indexes, facts, ledger, dead letters) and `audit`. This file holds the handle, the transaction, the
+//! `withheld`, `outbox` (outbox, its indexes, facts, ledger, dead letters), `audit` and `cutover`. This file holds the handle, the transaction, the
 //! errors and the codec helpers.
 //!
 //! # On-disk layout (schema version 4)
@@ -29,6 +29,7 @@
 //! | `ledger` | `u64` id | `DeliveryRecord` | what Bloomreach acknowledged |
 //! | `dead_letters` | `u64` id | `()` | index of dead commands |
 //! | `audit` | `u64` seq | `AuditRecord` | hash-chained operator/system log |
+//! | `cutover` | `u64` (0: state, 1…: history) | `CutoverState` / `Transition` | the cutover stage, its hold and every transition (`cutover`) |
 //!
 //! Values are MessagePack (rmp-serde, named fields). `outbox`, its three indexes
 //! (`outbox_ready`, `outbox_queue`, `pending_profiles`), `person_commands`, `outbox_facts`,
@@ -56,6 +57,7 @@ use crate::model::{Lane, OutboxRecord};
 
 mod audit;
 mod catalog_drift;
+mod cutover;
 mod fetch_queue;
 mod identity;
 mod inbox;
@@ -69,6 +71,7 @@ mod withheld;
 pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
 pub use catalog_drift::KEY_DRIFT_AT;
+pub use cutover::AppliedChange;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;
 pub use set_aside::SetAsideFetch;

@@ -34,6 +34,9 @@ pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 /// Commands per person, in enqueue order (for traces and per-customer ordering).
 pub(super) const PERSON_COMMANDS: MultimapTableDefinition<&str, u64> =
     MultimapTableDefinition::new("person_commands");
+/// The cutover state (key 0) and its history of transitions (keys 1…); created on open, so a
+/// store from before it has no row and behaves as the configured start stage.
+pub(super) const CUTOVER: TableDefinition<u64, &[u8]> = TableDefinition::new("cutover");
 
 pub(super) const KEY_SCHEMA: &str = "schema_version";
 pub(super) const KEY_NEXT_INBOX: &str = "next_inbox_seq";
@@ -102,6 +105,7 @@ impl Store {
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(AUDIT)?;
             txn.open_multimap_table(PERSON_COMMANDS)?;
+            txn.open_table(CUTOVER)?;
         }
         txn.commit()?;
         Ok(())

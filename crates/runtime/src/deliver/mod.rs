@@ -7,6 +7,7 @@
 //! place, `outcome.rs`, for both sinks.
 
 mod catalog;
+mod gate;
 mod outcome;
 #[cfg(test)]
 mod tests;
@@ -21,10 +22,12 @@ use std::time::Duration;
 use bigreach_bloomreach::{BloomreachClient, MAX_BATCH_COMMANDS};
 use bigreach_clock::SharedClock;
 use bigreach_core::outbox::policy::channel_order;
-use bigreach_core::outbox::{AttemptOutcome, Channel, Lane, LaneSet, OutboxRecord};
+use bigreach_core::outbox::{AttemptOutcome, Channel, Lane, OutboxRecord};
 use bigreach_core::store::{Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::{watch, Notify, Semaphore};
+
+pub use self::gate::LaneGate;
 
 use self::catalog::CatalogSink;
 use self::outcome::Classifier;
@@ -66,8 +69,6 @@ pub struct DeliverySettings {
     pub backoff_cap: Duration,
     /// Catalog items per bulk request.
     pub catalog_batch: usize,
-    /// The lanes that may deliver (all of them until the cutover stages gate them).
-    pub allowed_lanes: LaneSet,
     /// Seed of the retry jitter (so a run can be replayed).
     pub jitter_seed: u64,
 }
@@ -81,7 +82,6 @@ impl Default for DeliverySettings {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(60),
             catalog_batch: 500,
-            allowed_lanes: LaneSet::ALL,
             jitter_seed: 0x5eed,
         }
     }
@@ -97,6 +97,10 @@ pub struct Deliverer {
     in_flight: Arc<Mutex<HashSet<u64>>>,
     claims: AtomicU64,
     classifier: Arc<Classifier>,
+    /// What the cutover stage lets through (lanes, ceiling).
+    gate: Arc<LaneGate>,
+    /// The gate generation whose ceiling the client runs at.
+    gate_applied: AtomicU64,
     tracking: TrackingSink,
     catalog: CatalogSink,
 }
@@ -121,6 +125,8 @@ pub struct DelivererParts {
     pub in_flight: Arc<Mutex<HashSet<u64>>>,
     /// Where delivery parks when Bloomreach refuses the credentials (shared with the status).
     pub parking: Arc<Parking>,
+    /// What the cutover stage lets through: only its lanes are claimed, at its rate ceiling.
+    pub gate: Arc<LaneGate>,
 }
 
 impl Deliverer {
@@ -139,6 +145,8 @@ impl Deliverer {
             failure_streak: AtomicU32::new(0),
             parking: parts.parking,
             probe_at_ms: AtomicI64::new(0),
+            gate: parts.gate.clone(),
+            applied_ceiling: AtomicU32::new(parts.settings.requests_per_second),
         });
         Deliverer {
             tracking: TrackingSink {
@@ -154,6 +162,8 @@ impl Deliverer {
                 classifier: classifier.clone(),
             },
             classifier,
+            gate: parts.gate,
+            gate_applied: AtomicU64::new(0),
             store: parts.store,
             settings: parts.settings,
             metrics: parts.metrics,
@@ -212,7 +222,7 @@ impl Deliverer {
         if let Some(probe_at) = self.classifier.probe_at() {
             return Duration::from_millis((probe_at - now).clamp(20, 1_000) as u64);
         }
-        match self.store.next_due_ms() {
+        match self.store.next_due_ms_in(self.gate.lanes()) {
             Ok(Some(due)) if due > now => {
                 Duration::from_millis((due - now) as u64).min(Duration::from_secs(1))
             }
@@ -222,9 +232,15 @@ impl Deliverer {
     }
 
     /// Claims the next batch through the lane policy: the channel [`channel_order`] offers
-    /// first (tracking, and the catalog on every fifth claim), else the other one.
+    /// first (tracking, and the catalog on every fifth claim), else the other one; only the
+    /// lanes the cutover stage opens, at its rate ceiling.
     fn take_work(&self) -> Result<(Channel, Vec<OutboxRecord>), StoreError> {
         let now = self.clock.now_ms();
+        let generation = self.gate.generation();
+        if self.gate_applied.swap(generation, Ordering::Relaxed) != generation {
+            self.classifier.apply_ceiling();
+        }
+        let allowed = self.gate.lanes();
         if !self.classifier.may_claim(now) {
             return Ok((Channel::Tracking, Vec::new()));
         }
@@ -235,13 +251,9 @@ impl Deliverer {
                 Channel::Tracking => MAX_BATCH_COMMANDS,
                 Channel::Catalog => self.settings.catalog_batch,
             };
-            let work = self.store.claim_batch(
-                now,
-                max,
-                channel,
-                self.settings.allowed_lanes,
-                &in_flight,
-            )?;
+            let work = self
+                .store
+                .claim_batch(now, max, channel, allowed, &in_flight)?;
             if !work.is_empty() {
                 in_flight.extend(work.iter().map(|c| c.id));
                 return Ok((channel, work));
@@ -262,6 +274,11 @@ impl Deliverer {
             .filter(|c| matches!(c.lane, Lane::Transactions | Lane::Customers | Lane::Carts))
             .map(|c| (c.id, c.event_time_ms))
             .collect();
+        let purchases: std::collections::HashMap<u64, i64> = work
+            .iter()
+            .filter(|c| c.lane == Lane::Transactions)
+            .map(|c| (c.id, c.event_time_ms))
+            .collect();
         for (id, outcome) in &outcomes {
             match outcome {
                 AttemptOutcome::Delivered { .. } => {
@@ -269,6 +286,9 @@ impl Deliverer {
                     if let Some(event_ms) = live.get(id) {
                         let seconds = (now - event_ms).max(0) as f64 / 1000.0;
                         self.metrics.delivery_latency.observe(seconds);
+                    }
+                    if let Some(event_ms) = purchases.get(id) {
+                        self.gate.observe_purchase(now, *event_ms);
                     }
                 }
                 AttemptOutcome::Retry { .. } => Metrics::add(&self.metrics.retries, 1),

@@ -42,6 +42,10 @@ pub(crate) struct Classifier {
     pub(crate) parking: Arc<Parking>,
     /// While parked: no claims before this time (ms); the next claim is the probe.
     pub(crate) probe_at_ms: AtomicI64,
+    /// The cutover stage: its ceiling scales `requests_per_second`.
+    pub(crate) gate: Arc<super::LaneGate>,
+    /// The ceiling last applied to the client.
+    pub(crate) applied_ceiling: AtomicU32,
 }
 
 impl Classifier {
@@ -153,13 +157,39 @@ impl Classifier {
     }
 
     /// A successful request: the failure streak ends, a parked delivery unparks, and the rate
-    /// climbs back by one.
+    /// climbs back by one, up to the stage's ceiling.
     pub(crate) fn recover_rate(&self) {
         self.failure_streak.store(0, Ordering::Relaxed);
         self.parking.unpark(Component::Delivery);
         let current = self.bloomreach.requests_per_second();
-        if current < self.requests_per_second {
+        if current < self.ceiling() {
             self.bloomreach.set_requests_per_second(current + 1);
+        }
+    }
+
+    /// The configured rate scaled by the cutover stage's ceiling.
+    pub(crate) fn ceiling(&self) -> u32 {
+        self.gate.ceiling(self.requests_per_second)
+    }
+
+    /// Moves the client to a new stage's ceiling: a rate lowered by pressure stays lowered
+    /// (capped by the new ceiling); one running at the old ceiling moves to the new one.
+    pub(crate) fn apply_ceiling(&self) {
+        let ceiling = self.ceiling();
+        let previous = self.applied_ceiling.swap(ceiling, Ordering::Relaxed);
+        let current = self.bloomreach.requests_per_second();
+        let rate = if current < previous {
+            current.min(ceiling)
+        } else {
+            ceiling
+        };
+        if rate != current {
+            tracing::info!(
+                from = current,
+                to = rate,
+                "Bloomreach request rate set to the stage's ceiling"
+            );
+            self.bloomreach.set_requests_per_second(rate);
         }
     }
 

@@ -70,6 +70,8 @@ async fn rig() -> Rig {
         failure_streak: AtomicU32::new(0),
         parking: Arc::new(crate::parking::Parking::default()),
         probe_at_ms: std::sync::atomic::AtomicI64::new(0),
+        gate: Arc::new(super::LaneGate::open()),
+        applied_ceiling: AtomicU32::new(90),
     });
     Rig {
         tracking: Arc::new(TrackingSink {
@@ -299,5 +301,46 @@ async fn catalog_retries_back_off_on_the_items_own_attempts() {
         next_attempt_ms - now > 1_000,
         "waited only {} ms",
         next_attempt_ms - now
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_follows_the_stage_ceiling_and_a_rate_lowered_by_pressure_stays_lowered() {
+    use bigreach_core::cutover::Stage;
+    let rig = rig().await;
+    let classifier = rig.tracking.classifier.clone();
+    let bloomreach = classifier.bloomreach.clone();
+    assert_eq!(bloomreach.requests_per_second(), 90);
+    classifier.gate.set(Stage::ReadOnly, Some(1));
+    classifier.apply_ceiling();
+    assert_eq!(bloomreach.requests_per_second(), 45, "half at read-only");
+    classifier.recover_rate();
+    assert_eq!(
+        bloomreach.requests_per_second(),
+        45,
+        "recovery stops at the ceiling"
+    );
+    // 429s halved it; the next stage's higher ceiling does not undo that.
+    bloomreach.set_requests_per_second(10);
+    classifier.gate.set(Stage::Ingest, Some(2));
+    classifier.apply_ceiling();
+    assert_eq!(bloomreach.requests_per_second(), 10);
+    for _ in 0..100 {
+        classifier.recover_rate();
+    }
+    assert_eq!(
+        bloomreach.requests_per_second(),
+        72,
+        "it climbs back to 80%"
+    );
+    classifier.gate.set(Stage::Triggers, Some(3));
+    classifier.apply_ceiling();
+    assert_eq!(bloomreach.requests_per_second(), 90);
+    classifier.gate.set(Stage::Preflight, Some(4));
+    classifier.apply_ceiling();
+    assert_eq!(
+        bloomreach.requests_per_second(),
+        1,
+        "nothing is sent; the pacer's floor"
     );
 }
