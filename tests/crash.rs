@@ -9,6 +9,9 @@
 //!    missing from the catalog. That is `bigreach_harness::verdict` (the demo's and the
 //!    scenarios' verdict, one copy) over both twins' truths.
 //!
+//! `sigkill_during_variant_churn` does the same while variant prices and stock churn (2 s
+//! debounce window), and checks that no catalog item ends stale or missing.
+//!
 //! `BIGREACH_CRASH_KILLS` sets the number of kills (default 8, for CI); `BIGREACH_CRASH_SEED`
 //! the seed of the kill moments (printed, so a failing run can be replayed with the same
 //! schedule; the appliance's own timing still varies). `BIGREACH_CRASH_KEEP=1` keeps the
