@@ -8,6 +8,7 @@
 
 pub mod dead_letters;
 pub mod error;
+pub mod preflight;
 pub mod reconcile;
 pub mod set_aside;
 pub mod status;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
+pub use preflight::{PreflightRequest, PreflightRunner};
 pub use reconcile::{OrderSource, ReconcileRequest};
 pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
@@ -70,6 +72,9 @@ pub enum Operation {
     /// Compares BigCommerce's paid orders with what Bloomreach acknowledged, per day and
     /// currency; with `repair`, sends what is missing (audited).
     Reconcile(ReconcileRequest),
+    /// Runs the go-live preflight: BigCommerce, Bloomreach and the storefront (audited as
+    /// `preflight.run`). `{"op": "preflight"}`, optionally with `storefront` and `sdk_url`.
+    Preflight(PreflightRequest),
 }
 
 impl Operation {
@@ -82,6 +87,8 @@ impl Operation {
             | Operation::DeadLetter { .. }
             | Operation::SetAsideFetches => false,
             Operation::Reconcile(request) => request.repair,
+            // It only reads (its audit entry records the run, as a reconciliation's does).
+            Operation::Preflight(_) => false,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
@@ -108,6 +115,8 @@ pub enum Answer {
     SetAside(SetAside),
     /// To [`Operation::Reconcile`].
     Reconciliation(Box<crate::reconcile::Reconciliation>),
+    /// To [`Operation::Preflight`].
+    Preflight(crate::preflight::PreflightReport),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -126,6 +135,7 @@ pub struct AppApi {
     clock: SharedClock,
     running: Option<Running>,
     reconciling: Option<Arc<dyn OrderSource>>,
+    preflight: Option<Arc<dyn PreflightRunner>>,
 }
 
 impl AppApi {
@@ -137,6 +147,7 @@ impl AppApi {
             clock,
             running: None,
             reconciling: None,
+            preflight: None,
         }
     }
 
@@ -158,6 +169,7 @@ impl AppApi {
                 outbox_changed,
             }),
             reconciling: None,
+            preflight: None,
         }
     }
 
@@ -190,6 +202,7 @@ impl AppApi {
             Operation::Reconcile(request) => {
                 Answer::Reconciliation(Box::new(self.reconcile(request, actor)?))
             }
+            Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
         })
     }
 
