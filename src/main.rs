@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cli;
 mod operator;
+mod preflight_cli;
 
 #[derive(Parser)]
 #[command(
@@ -133,6 +134,11 @@ enum Command {
     /// Verify an audit bundle: manifest, hashes, hash chain, Merkle root, signature, key, and
     /// with --previous that it extends that bundle; exit status 9 when it does not verify.
     Verify(audit_cli::VerifyArgs),
+    /// The go-live checks: BigCommerce credentials and scopes (reads a real order, customer and
+    /// product), webhooks, Bloomreach credentials, permissions, catalog fields and ID names, the
+    /// clock, and the storefront's CSP and SRI for the Bloomreach SDK; asks the running
+    /// appliance, else runs standalone (audited); exit status 11 when a blocking check failed.
+    Preflight(preflight_cli::PreflightArgs),
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -294,6 +300,12 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Audit { command } => audit_cli::audit(command),
         Command::Verify(args) => audit_cli::verify(args),
+        Command::Preflight(args) => {
+            if !preflight_cli::run(args).await? {
+                std::process::exit(i32::from(preflight_cli::BLOCKING_FAILURE));
+            }
+            Ok(())
+        }
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }
