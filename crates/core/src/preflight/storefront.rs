@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 use url::Url;
 
 use super::{
-    Check, Evidence, Outcome, STOREFRONT_CSP_CONNECT, STOREFRONT_CSP_SCRIPT, STOREFRONT_SNIPPET,
-    STOREFRONT_SRI,
+    Check, Definition, Evidence, Outcome, STOREFRONT_CSP_CONNECT, STOREFRONT_CSP_SCRIPT,
+    STOREFRONT_SNIPPET, STOREFRONT_SRI,
 };
 
 /// The file names the Bloomreach snippet loads (legacy SDK, Bloomreach Web SDK).
@@ -439,53 +439,31 @@ fn page_checks(page: &FetchedPage, target: &SdkTarget, sdk: &SdkFile) -> [Check;
     } else {
         target.tracking_url.clone()
     };
-    let host = |url: &Url| -> String {
-        match url.port() {
-            Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or("")),
-            None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
-        }
-    };
-
     let script = script_verdict(&csp, &page.url, &sdk_url, snippet);
-    let script_check = if script.allowed {
-        STOREFRONT_CSP_SCRIPT.pass(evidence(format!(
-            "{policy_text}; loading {sdk_url} is allowed"
-        )))
-    } else {
-        STOREFRONT_CSP_SCRIPT.fail(
-            evidence(format!(
-                "{policy_text}; loading {sdk_url} is blocked by {}",
-                script.blocked_by.join("; ")
-            )),
-            format!(
-                "Add {} to `script-src` in every Content-Security-Policy the storefront sends \
-                 (the response header and any <meta http-equiv> policy; a `default-src` without \
-                 `script-src` counts too). With a nonce-based policy, put the page's nonce on \
-                 the snippet's <script> and add 'strict-dynamic'",
-                host(&sdk_url)
-            ),
-        )
-    };
-
+    let script_check = csp_check(
+        STOREFRONT_CSP_SCRIPT,
+        &script,
+        evidence(format!("{policy_text}; loading {sdk_url} is")),
+        format!(
+            "Add {} to `script-src` in every Content-Security-Policy the storefront sends (the \
+             response header and any <meta http-equiv> policy; a `default-src` without \
+             `script-src` counts too). With a nonce-based policy, put the page's nonce on the \
+             snippet's <script> and add 'strict-dynamic'",
+            sdk_url.origin().ascii_serialization()
+        ),
+    );
     let connect = connect_verdict(&csp, &page.url, &tracking_url);
-    let connect_check = if connect.allowed {
-        STOREFRONT_CSP_CONNECT.pass(evidence(format!(
-            "{policy_text}; sending to {tracking_url} is allowed"
-        )))
-    } else {
-        STOREFRONT_CSP_CONNECT.fail(
-            evidence(format!(
-                "{policy_text}; sending to {tracking_url} is blocked by {}",
-                connect.blocked_by.join("; ")
-            )),
-            format!(
-                "Add {} to `connect-src` in every Content-Security-Policy the storefront sends \
-                 (header and meta; both apply, so the stricter one decides): the SDK posts its \
-                 tracking there",
-                host(&tracking_url)
-            ),
-        )
-    };
+    let connect_check = csp_check(
+        STOREFRONT_CSP_CONNECT,
+        &connect,
+        evidence(format!("{policy_text}; sending to {tracking_url} is")),
+        format!(
+            "Add {} to `connect-src` in every Content-Security-Policy the storefront sends \
+             (header and meta; both apply, so the stricter one decides): the SDK posts its \
+             tracking there",
+            tracking_url.origin().ascii_serialization()
+        ),
+    );
 
     let sri_check = match snippet.and_then(|s| s.integrity.as_deref().map(|i| (s, i))) {
         None => STOREFRONT_SRI.pass(evidence(
@@ -542,6 +520,27 @@ fn page_checks(page: &FetchedPage, target: &SdkTarget, sdk: &SdkFile) -> [Check;
         },
     };
     [snippet_check, script_check, connect_check, sri_check]
+}
+
+/// A CSP check from its verdict: `evidence` reads "… is" and gets "allowed" or "blocked by …".
+fn csp_check(
+    definition: Definition,
+    verdict: &CspVerdict,
+    evidence: Evidence,
+    fix: String,
+) -> Check {
+    if verdict.allowed {
+        return definition.pass(Evidence {
+            read: format!("{} allowed", evidence.read),
+            ..evidence
+        });
+    }
+    let read = format!(
+        "{} blocked by {}",
+        evidence.read,
+        verdict.blocked_by.join("; ")
+    );
+    definition.fail(Evidence { read, ..evidence }, fix)
 }
 
 /// The four checks for a page that could not be fetched: nothing can be judged.
