@@ -307,3 +307,65 @@ async fn standalone_the_cli_reports_delivery_inconclusive_and_exits_11_on_a_bloc
     assert!(!blocking.contains(&"bigcommerce-webhook-delivery"));
     twins.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_id_name_and_a_skewed_clock_fail_their_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin_clock = ManualClock::new(Utc::now());
+    let twins = Twins::start(&small_plan(), twin_clock.clone())
+        .await
+        .unwrap();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    drop(listeners);
+    // The project knows `email_id`, not `registered`.
+    config.bloomreach.ids.email = "registered".into();
+    // This machine's clock is two minutes behind Bloomreach's.
+    let clock = ManualClock::new(Utc::now() - chrono::Duration::minutes(2));
+    let runner = bigreach_runtime::preflight::Preflight::standalone(
+        config,
+        &Twins::secrets(),
+        clock.clone(),
+    )
+    .unwrap();
+    let checks = drive(
+        &clock,
+        runner.run_checks(&bigreach_core::app::PreflightRequest::default()),
+    )
+    .await;
+    let report = PreflightReport::new(checks, Utc::now());
+
+    let ids = check(&report, "bloomreach-hard-ids");
+    assert_eq!(ids.outcome, Outcome::Fail, "{ids:#?}");
+    assert_eq!(ids.evidence.status, Some(400));
+    assert!(ids.evidence.request_id.is_some(), "{ids:#?}");
+    assert!(ids
+        .evidence
+        .read
+        .contains("registered (email): 400 unknown ID name"));
+    assert!(ids
+        .evidence
+        .read
+        .contains("customer_id (customer_id): 404 known"));
+    assert!(
+        ids.fix.contains("bloomreach.ids.email = \"registered\""),
+        "{ids:#?}"
+    );
+
+    let skew = check(&report, "clock-skew");
+    assert_eq!(skew.outcome, Outcome::Fail, "{skew:#?}");
+    assert!(
+        skew.evidence.read.contains("behind Bloomreach"),
+        "{skew:#?}"
+    );
+    assert!(skew.fix.contains("NTP"));
+    assert_eq!(
+        check(&report, "bloomreach-permissions").outcome,
+        Outcome::Pass
+    );
+    // Standalone, the test delivery is never pretended.
+    assert_eq!(
+        check(&report, "bigcommerce-webhook-delivery").outcome,
+        Outcome::Inconclusive
+    );
+    twins.shutdown().await;
+}
