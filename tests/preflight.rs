@@ -4,7 +4,8 @@
 //! fails its own check with the evidence and the fix (a CSP header that blocks the SDK host, a
 //! meta CSP that blocks tracking, a wrong integrity, a missing scope), and every run writes the
 //! `preflight.run` audit entry of the shared contract. Standalone, `bigreach preflight` reports
-//! the test delivery as inconclusive and exits 11 on a blocking failure.
+//! the test delivery as inconclusive and exits 11 on a blocking failure; an ID name the project
+//! does not know and a clock two minutes behind Bloomreach's fail their checks.
 
 mod common;
 
