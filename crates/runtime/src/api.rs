@@ -16,6 +16,7 @@
 //! | POST | `/api/set-aside/{key}/replay` | back into the fetch queue (audited); `key` as listed, e.g. `product:77` (percent-encoded) |
 //! | POST | `/api/set-aside/{key}/discard` | given up for good (audited) |
 //! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
+//! | POST | `/api/call` `{"op": "preflight"}` | the go-live preflight (optionally `storefront` URLs and `sdk_url`), audited as `preflight.run` |
 //!
 //! Errors are `{code, message}`; the HTTP status comes from the code in one match
 //! ([`http_status`]).

@@ -16,6 +16,7 @@ pub mod log_safe;
 pub mod metrics;
 pub mod parking;
 pub mod poller;
+pub mod preflight;
 pub mod private;
 pub mod prometheus;
 pub mod receiver;
@@ -413,7 +414,21 @@ impl Appliance {
                 gate.set(stage, Some(entered_at_ms));
                 wake.notify_one();
             })
-        });
+        })
+        .with_preflight_runner(Arc::new(
+            preflight::Preflight::new(
+                config.clone(),
+                bigcommerce.clone(),
+                bloomreach.clone(),
+                secrets,
+                clock.clone(),
+                true,
+            )
+            .map_err(|e| StartError::Io {
+                what: "setting up the preflight".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        ));
         let shared = Arc::new(Shared {
             app: app.clone(),
             live,

@@ -9,6 +9,7 @@
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;
+pub mod preflight;
 pub mod reconcile;
 pub mod set_aside;
 pub mod status;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
+pub use preflight::{PreflightRequest, PreflightRunner};
 pub use reconcile::{OrderSource, ReconcileRequest};
 pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
@@ -85,6 +87,9 @@ pub enum Operation {
     Rollback,
     /// Clears a hold a check set, so the stage may advance again (audited).
     Acknowledge,
+    /// Runs the go-live preflight: BigCommerce, Bloomreach and the storefront (audited as
+    /// `preflight.run`). `{"op": "preflight"}`, optionally with `storefront` and `sdk_url`.
+    Preflight(PreflightRequest),
 }
 
 impl Operation {
@@ -99,6 +104,8 @@ impl Operation {
             | Operation::Stage
             | Operation::StagePlan => false,
             Operation::Reconcile(request) => request.repair,
+            // It only reads (its audit entry records the run, as a reconciliation's does).
+            Operation::Preflight(_) => false,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
@@ -138,6 +145,8 @@ pub enum Answer {
     RolledBack(cutover::RolledBack),
     /// To [`Operation::Acknowledge`].
     Acknowledged(cutover::Acknowledged),
+    /// To [`Operation::Preflight`].
+    Preflight(crate::preflight::PreflightReport),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -157,6 +166,7 @@ pub struct AppApi {
     running: Option<Running>,
     reconciling: Option<Arc<dyn OrderSource>>,
     cutover: cutover::CutoverContext,
+    preflight: Option<Arc<dyn PreflightRunner>>,
 }
 
 impl AppApi {
@@ -169,6 +179,7 @@ impl AppApi {
             running: None,
             reconciling: None,
             cutover: cutover::CutoverContext::default(),
+            preflight: None,
         }
     }
 
@@ -191,6 +202,7 @@ impl AppApi {
             }),
             reconciling: None,
             cutover: cutover::CutoverContext::default(),
+            preflight: None,
         }
     }
 
@@ -228,6 +240,7 @@ impl AppApi {
             Operation::Advance { plan_hash } => Answer::Advanced(self.advance(&plan_hash, actor)?),
             Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
+            Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
         })
     }
 
