@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 mod audit_cli;
 mod catalog_cli;
 mod operator;
+mod preflight_cli;
 mod stage_cli;
 
 #[derive(Parser)]
@@ -159,6 +160,11 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// The go-live checks: BigCommerce credentials and scopes (reads a real order, customer and
+    /// product), webhooks, Bloomreach credentials, permissions, catalog fields and ID names, the
+    /// clock, and the storefront's CSP and SRI for the Bloomreach SDK; asks the running
+    /// appliance, else runs standalone (audited); exit status 11 when a blocking check failed.
+    Preflight(preflight_cli::PreflightArgs),
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -341,6 +347,12 @@ async fn run(command: Command) -> Result<()> {
                 json,
             )
             .await
+        }
+        Command::Preflight(args) => {
+            if !preflight_cli::run(args).await? {
+                std::process::exit(i32::from(preflight_cli::BLOCKING_FAILURE));
+            }
+            Ok(())
         }
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod map;
 pub mod model;
 pub mod outbox;
+pub mod preflight;
 pub mod reconcile;
 pub mod secret;
 pub mod store;

@@ -18,6 +18,7 @@
 //! | GET | `/api/catalog/drift` | the last catalog comparison's report |
 //! | POST | `/api/catalog/drift[?repair=true]` | compare the catalogs now; with `repair`, enqueue the undoing writes (audited) |
 //! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
+//! | POST | `/api/call` `{"op": "preflight"}` | the go-live preflight (optionally `storefront` URLs and `sdk_url`), audited as `preflight.run` |
 //!
 //! Errors are `{code, message}`; the HTTP status comes from the code in one match
 //! ([`http_status`]).

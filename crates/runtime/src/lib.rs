@@ -17,6 +17,7 @@ pub mod log_safe;
 pub mod metrics;
 pub mod parking;
 pub mod poller;
+pub mod preflight;
 pub mod private;
 pub mod prometheus;
 pub mod receiver;
@@ -112,6 +113,7 @@ struct LiveSource {
     startup: Arc<StartupWaits>,
     webhook_address: SocketAddr,
     api_address: Mutex<Option<SocketAddr>>,
+    gate: Arc<LaneGate>,
 }
 
 impl LiveFigures for LiveSource {
@@ -136,6 +138,7 @@ impl LiveFigures for LiveSource {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             parked: self.parking.list(),
             starting: self.startup.list(),
+            stage: self.gate.stage(),
         }
     }
 }
@@ -349,6 +352,13 @@ impl Appliance {
         let startup = Arc::new(StartupWaits::default());
         startup.expect(BIGCOMMERCE, BIGCOMMERCE_STAGES, clock.now());
         startup.expect(BLOOMREACH, BLOOMREACH_STAGES, clock.now());
+        // The cutover stage gates delivery from the first claim (an unrecorded store is at
+        // `[cutover] start_stage`, default `triggers`: everything flows).
+        let cutover_state = store.cutover_state(config.cutover.start_stage)?;
+        let gate = Arc::new(LaneGate::new(
+            cutover_state.stage,
+            cutover_state.entered_at_ms,
+        ));
         let live = Arc::new(LiveSource {
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
@@ -360,14 +370,8 @@ impl Appliance {
             startup: startup.clone(),
             webhook_address,
             api_address: Mutex::new(None),
+            gate: gate.clone(),
         });
-        // The cutover stage gates delivery from the first claim (an unrecorded store is at
-        // `[cutover] start_stage`, default `triggers`: everything flows).
-        let cutover_state = store.cutover_state(config.cutover.start_stage)?;
-        let gate = Arc::new(LaneGate::new(
-            cutover_state.stage,
-            cutover_state.entered_at_ms,
-        ));
         let wake = deliver_wake.clone();
         let alert_latency_ms = (config.monitoring.alert_latency_secs as i64).saturating_mul(1000);
         // The mapping is known once BigCommerce has answered its preflight; reconciliation
@@ -411,7 +415,21 @@ impl Appliance {
                 gate.set(stage, Some(entered_at_ms));
                 wake.notify_one();
             })
-        });
+        })
+        .with_preflight_runner(Arc::new(
+            preflight::Preflight::new(
+                config.clone(),
+                bigcommerce.clone(),
+                bloomreach.clone(),
+                secrets,
+                clock.clone(),
+                true,
+            )
+            .map_err(|e| StartError::Io {
+                what: "setting up the preflight".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        ));
         // The catalog comparison needs the mapping (BigCommerce's preflight) and the catalog
         // id (Bloomreach's); both are filled in as the services answer.
         let catalog_slot = Arc::new(Mutex::new(None));

@@ -11,6 +11,7 @@ pub mod catalog_drift;
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;
+pub mod preflight;
 pub mod reconcile;
 pub mod set_aside;
 pub mod status;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use catalog_drift::CatalogSource;
 pub use dead_letters::{CommandState, DeadLetter};
 pub use error::{AppError, Code};
+pub use preflight::{PreflightRequest, PreflightRunner};
 pub use reconcile::{OrderSource, ReconcileRequest};
 pub use set_aside::{SetAside, SetAsideState};
 pub use status::{LiveFigures, Status};
@@ -97,6 +99,9 @@ pub enum Operation {
     Rollback,
     /// Clears a hold a check set, so the stage may advance again (audited).
     Acknowledge,
+    /// Runs the go-live preflight: BigCommerce, Bloomreach and the storefront (audited as
+    /// `preflight.run`). `{"op": "preflight"}`, optionally with `storefront` and `sdk_url`.
+    Preflight(PreflightRequest),
 }
 
 impl Operation {
@@ -113,6 +118,8 @@ impl Operation {
             | Operation::StagePlan => false,
             Operation::Reconcile(request) => request.repair,
             Operation::CatalogDrift { repair } => *repair,
+            // It only reads (its audit entry records the run, as a reconciliation's does).
+            Operation::Preflight(_) => false,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
             | Operation::ReplaySetAsideFetch { .. }
@@ -154,6 +161,8 @@ pub enum Answer {
     RolledBack(cutover::RolledBack),
     /// To [`Operation::Acknowledge`].
     Acknowledged(cutover::Acknowledged),
+    /// To [`Operation::Preflight`].
+    Preflight(crate::preflight::PreflightReport),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -174,6 +183,7 @@ pub struct AppApi {
     reconciling: Option<Arc<dyn OrderSource>>,
     catalog: Option<Arc<dyn CatalogSource>>,
     cutover: cutover::CutoverContext,
+    preflight: Option<Arc<dyn PreflightRunner>>,
 }
 
 impl AppApi {
@@ -187,6 +197,7 @@ impl AppApi {
             reconciling: None,
             catalog: None,
             cutover: cutover::CutoverContext::default(),
+            preflight: None,
         }
     }
 
@@ -210,6 +221,7 @@ impl AppApi {
             reconciling: None,
             catalog: None,
             cutover: cutover::CutoverContext::default(),
+            preflight: None,
         }
     }
 
@@ -259,6 +271,7 @@ impl AppApi {
             Operation::Advance { plan_hash } => Answer::Advanced(self.advance(&plan_hash, actor)?),
             Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
+            Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
         })
     }
 

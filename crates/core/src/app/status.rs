@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cutover::Stage;
 use crate::model::Lane;
 use crate::store::StoreCounts;
 
@@ -42,6 +43,8 @@ pub struct Live {
     /// What start-up still waits for (a service that failed its preflight; retried with
     /// backoff in the background while the receiver accepts webhooks).
     pub starting: Vec<Starting>,
+    /// The cutover stage delivery runs at (it decides which lanes deliver).
+    pub stage: Stage,
 }
 
 /// A service the appliance still waits for since it started: its preflight (and, for
@@ -235,6 +238,8 @@ pub struct Status {
     pub parked: Vec<Parked>,
     /// What start-up still waits for; empty once both services answered.
     pub starting: Vec<Starting>,
+    /// The cutover stage delivery runs at: a lane it keeps closed queues by design.
+    pub stage: Stage,
     /// Why an operator should look now; empty when all is well.
     pub alerts: Vec<Alert>,
 }
@@ -251,8 +256,11 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
         .iter()
         .map(|(lane, oldest)| (lane.clone(), (now_ms - oldest.enqueued_at_ms).max(0)))
         .collect();
+    // A lane the cutover stage keeps closed queues by design: what waits there is not late.
+    let open = live.stage.lanes();
     let waiting_ms = LIVE_LANES
         .iter()
+        .filter(|lane| open.contains(**lane))
         .filter_map(|lane| store.outbox_oldest.get(lane.name()))
         .map(|oldest| now_ms - oldest.event_time_ms)
         .max()
@@ -308,6 +316,7 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
         lane_age_ms,
         parked: live.parked,
         starting: live.starting,
+        stage: live.stage,
         alerts,
     }
 }

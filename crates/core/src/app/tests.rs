@@ -157,6 +157,7 @@ fn live(parked: Vec<Parked>) -> Live {
         api_address: SocketAddr::from(([127, 0, 0, 1], 8787)),
         parked,
         starting: vec![],
+        stage: crate::cutover::Stage::Triggers,
     }
 }
 
@@ -250,6 +251,39 @@ fn a_late_purchase_and_a_parked_component_raise_alerts() {
         .map(|a| a.kind)
         .collect();
     assert_eq!(kinds, [status::AlertKind::Late, status::AlertKind::Parked]);
+}
+
+#[test]
+fn a_purchase_waiting_in_a_lane_the_stage_keeps_closed_is_not_late() {
+    let (_dir, store, clock, ids) = fixture();
+    store
+        .write(|tx| {
+            tx.replay_dead_letter(ids[2], T0_MS)?;
+            Ok(())
+        })
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(5 * 60));
+    let at = |stage| {
+        let mut figures = live(vec![]);
+        figures.stage = stage;
+        AppApi::running(
+            store.clone(),
+            clock.clone(),
+            Arc::new(FixedLive(figures)),
+            300_000,
+            Arc::new(|| {}),
+        )
+        .status()
+        .unwrap()
+    };
+    // At read-only sync the transactions lane is closed: the purchase queues by design.
+    let status = at(crate::cutover::Stage::ReadOnly);
+    assert!(status.alerts.is_empty(), "{:?}", status.alerts);
+    assert_eq!(status.stage, crate::cutover::Stage::ReadOnly);
+    // Once ingest opens it, the same wait is late.
+    let status = at(crate::cutover::Stage::Ingest);
+    assert_eq!(status.alerts.len(), 1, "{:?}", status.alerts);
+    assert_eq!(status.alerts[0].kind, status::AlertKind::Late);
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod reads;
 mod seed;
 mod server;
 mod shopper;
+mod storefront;
 mod webhooks;
 mod wire;
 mod writes;
@@ -42,6 +43,7 @@ pub use config::{
 };
 pub use model::{BigCommerceTruth, CartTruth, OrderTruth, PersonTruth, RefundTruth, VariantTruth};
 pub use shopper::{CheckoutExtras, CheckoutSpec, OrderEdit, ShopperSpec, WebhookFaults};
+pub use storefront::{ScopeSettings, StorefrontSettings};
 
 use crate::control::{ControlError, CrowdRequest, FaultSwitch};
 
@@ -77,6 +79,10 @@ pub(crate) struct Inner {
     pub response_delay_nanos: AtomicU64,
     /// Crowds started at run time (`start_crowd`, `POST /_twin/crowd`); aborted on shutdown.
     pub crowds: Mutex<Vec<JoinHandle<()>>>,
+    /// What the storefront page carries (`PUT /_twin/storefront`).
+    pub storefront: Mutex<StorefrontSettings>,
+    /// The API account's scopes (`PUT /_twin/scopes`).
+    pub scopes: Mutex<ScopeSettings>,
 }
 
 /// A running BigCommerce twin. Cheap to clone.
@@ -159,6 +165,8 @@ impl BigCommerceTwin {
             platform_429_per_mille,
             response_delay_nanos: AtomicU64::new(0),
             crowds: Mutex::new(Vec::new()),
+            storefront: Mutex::new(StorefrontSettings::default()),
+            scopes: Mutex::new(ScopeSettings::default()),
         });
         let (shutdown, rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(inner.clone(), listener, rx.clone()));
@@ -183,6 +191,22 @@ impl BigCommerceTwin {
     /// `http://127.0.0.1:PORT/stores/{hash}/` (`v2/...` and `v3/...` below it).
     pub fn api_root(&self) -> Url {
         self.inner.api_root.clone()
+    }
+
+    /// The storefront page (`GET /v2/store`'s `secure_url`): `http://127.0.0.1:PORT/storefront/`.
+    pub fn storefront_url(&self) -> Url {
+        storefront_url(&self.inner)
+    }
+
+    /// Sets what the storefront page carries (also `PUT /_twin/storefront`).
+    pub fn set_storefront(&self, settings: StorefrontSettings) {
+        *self.inner.storefront.lock() = settings;
+    }
+
+    /// Sets the API account's scopes (also `PUT /_twin/scopes`); a request a missing scope
+    /// governs answers 403.
+    pub fn set_scopes(&self, scopes: ScopeSettings) {
+        *self.inner.scopes.lock() = scopes;
     }
 
     /// Creates the synthetic store history silently (no webhooks), deterministic from
@@ -561,4 +585,12 @@ pub(crate) fn truth_of(inner: &Inner) -> BigCommerceTruth {
     t.webhook_events = c.webhook_events.load(Ordering::Relaxed);
     t.acknowledged_webhook_hashes = inner.dispatcher.acknowledged();
     t
+}
+
+/// `http://127.0.0.1:PORT/storefront/`.
+pub(crate) fn storefront_url(inner: &Inner) -> Url {
+    inner
+        .base_url
+        .join("storefront/")
+        .unwrap_or_else(|_| inner.base_url.clone())
 }

@@ -196,6 +196,14 @@ async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full
     if path.starts_with("/_twin/") {
         return control(inner, &method, &path, body).await.into_response();
     }
+    if path == "/storefront" || path.starts_with("/storefront/") {
+        if method != Method::GET && method != Method::HEAD {
+            return Reply::v3_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                .into_response();
+        }
+        let settings = inner.storefront.lock().clone();
+        return super::storefront::page(&settings);
+    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if segs.len() < 3 || segs[0] != "stores" {
         return Reply::v3_error(StatusCode::NOT_FOUND, "Not Found").into_response();
@@ -219,6 +227,18 @@ async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full
             "Unauthorized - the v3 Auth client ID or token in the request are not a valid combination for this store.",
         )
         .into_response();
+    }
+
+    // The API account's scopes (all, until `PUT /_twin/scopes` sets them).
+    let granted = inner.scopes.lock().granted.clone();
+    if let Some(granted) = granted {
+        if !super::storefront::allowed(&granted, &method, &segs[2..]) {
+            return Reply::v3_error(
+                super::storefront::MISSING_SCOPE_STATUS,
+                super::storefront::MISSING_SCOPE,
+            )
+            .into_response();
+        }
     }
 
     // Platform-load 429: no quota headers at all.
@@ -328,6 +348,39 @@ async fn control(inner: &Arc<Inner>, method: &Method, path: &str, body: Incoming
                     &json!({ "kind": fault.kind, "on": fault.on, "faults": super::faults_json(inner) }),
                 ),
                 Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+            }
+        }
+        (["storefront"], true) => {
+            let v = match read_json(read_body(body).await) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            match serde_json::from_value::<super::StorefrontSettings>(v) {
+                Ok(settings) => {
+                    *inner.storefront.lock() = settings.clone();
+                    Reply::json(StatusCode::OK, &json!({ "storefront": settings }))
+                }
+                Err(e) => error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid storefront settings: {e}"),
+                ),
+            }
+        }
+        (["storefront"], false) if *method == Method::GET => Reply::json(
+            StatusCode::OK,
+            &json!({ "storefront": *inner.storefront.lock() }),
+        ),
+        (["scopes"], true) => {
+            let v = match read_json(read_body(body).await) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            match serde_json::from_value::<super::ScopeSettings>(v) {
+                Ok(scopes) => {
+                    *inner.scopes.lock() = scopes.clone();
+                    Reply::json(StatusCode::OK, &json!({ "scopes": scopes }))
+                }
+                Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid scopes: {e}")),
             }
         }
         (["crowd"], true) => {
@@ -520,7 +573,7 @@ fn store_json(inner: &Inner) -> Value {
         "id": hash,
         "account_uuid": format!("{:08x}-0000-4000-8000-{:012x}", inner.store_id, inner.config.seed & 0xFFFF_FFFF_FFFF),
         "domain": "twin-store.example.com",
-        "secure_url": "https://twin-store.example.com",
+        "secure_url": super::storefront_url(inner).as_str(),
         "control_panel_base_url": format!("https://store-{hash}.mybigcommerce.com"),
         "status": "live",
         "name": "BigReach Twin Store",

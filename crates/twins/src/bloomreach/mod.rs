@@ -19,6 +19,7 @@ mod error;
 mod gdpr;
 mod imports;
 mod profiles;
+mod sdk;
 mod server;
 mod state;
 mod tracking;
@@ -37,6 +38,7 @@ use url::Url;
 
 pub use config::{BloomreachTwinConfig, LatencyModel};
 pub use error::TwinError;
+pub use sdk::{SDK_FILE, SDK_PATH};
 pub use truth::{
     BloomreachTruth, CatalogTruth, EventTruth, ImportRunStatus, ImportRunTruth, ImportTruth,
     ProfileTruth, TwinStats,
@@ -117,6 +119,12 @@ impl BloomreachTwin {
     /// `http://127.0.0.1:PORT/`.
     pub fn base_url(&self) -> Url {
         Url::parse(&format!("http://{}/", self.control.addr))
+            .expect("a socket address always forms a valid URL")
+    }
+
+    /// The SDK file's URL, `http://127.0.0.1:PORT/js/exponea.min.js` (bytes: [`SDK_FILE`]).
+    pub fn sdk_url(&self) -> Url {
+        Url::parse(&format!("http://{}{SDK_PATH}", self.control.addr))
             .expect("a socket address always forms a valid URL")
     }
 

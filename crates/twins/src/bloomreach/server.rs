@@ -326,6 +326,9 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    if let Some(sdk) = super::sdk::serve(req.method(), &path) {
+        return Ok(sdk);
+    }
     if path.starts_with("/_twin/") {
         let method = req.method().clone();
         let body = match read_body(req.into_body()).await {
