@@ -99,8 +99,8 @@ pub struct CatalogMappingSettings {
     /// [`DEFAULT_DEBOUNCE_SECS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce_secs: Option<u64>,
-    /// Send the `back_in_stock` and `price_drop` trigger events (default off; they go to the
-    /// triggers lane, which the production-triggers cutover stage will open).
+    /// Send the `back_in_stock` and `price_drop` trigger events (default off). They go to the
+    /// triggers lane, which only the production-triggers cutover stage (`bigreach stage`) opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<bool>,
     /// The value of the customer id (`bloomreach.ids.customer_id`) of the one profile the
