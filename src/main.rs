@@ -20,8 +20,8 @@ use clap::{Parser, Subcommand};
 
 mod audit_cli;
 mod operator;
-mod stage_cli;
 mod preflight_cli;
+mod stage_cli;
 
 #[derive(Parser)]
 #[command(

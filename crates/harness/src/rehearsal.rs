@@ -171,7 +171,7 @@ pub fn rehearsal_config(twins_config: Config, user: &Config) -> Config {
     config.cutover.start_stage = Stage::Connect;
     config.bloomreach.catalog_name = user.bloomreach.catalog_name.clone();
     config.bloomreach.ids = user.bloomreach.ids.clone();
-    config.bloomreach.identity = user.bloomreach.identity.clone();
+    config.bloomreach.identity = user.bloomreach.identity;
     config.bloomreach.reference_currency = user.bloomreach.reference_currency.clone();
     config.monitoring = user.monitoring.clone();
     config
@@ -515,6 +515,17 @@ impl Rig<'_> {
     /// Fills in what a step saw once its stage settled.
     async fn observe(&self, step: &mut RehearsalStep, what: &str) -> Result<(), RehearsalError> {
         self.settle(what).await?;
+        // One round of the stage's checks since it was entered, when it has any.
+        self.wait_until("a round of the stage's checks", || {
+            self.app().stage().is_ok_and(|stage| {
+                stage.checks.is_empty()
+                    || stage
+                        .last_evaluation
+                        .as_ref()
+                        .is_some_and(|round| stage.entered_at.is_none_or(|at| round.at >= at))
+            })
+        })
+        .await?;
         step.queued = self.pending();
         step.delivered = self.delivered()?;
         step.checks = self.checks();
