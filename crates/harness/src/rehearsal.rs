@@ -210,24 +210,7 @@ pub async fn run_with_twins(
         .validate()
         .map_err(|problems| DemoError::Config(format!("{problems:?}")))?;
     // A storefront whose CSP and SRI let the SDK load: the rehearsal is about the stages.
-    let sdk_url = twins.bloomreach.sdk_url();
-    let sdk_host = format!(
-        "{}://{}:{}",
-        sdk_url.scheme(),
-        sdk_url.host_str().unwrap_or("127.0.0.1"),
-        sdk_url.port_or_known_default().unwrap_or(80)
-    );
-    twins.bigcommerce.set_storefront(StorefrontSettings {
-        csp_header: Some(format!(
-            "default-src 'self'; script-src 'self' {sdk_host}; connect-src 'self' {sdk_host}"
-        )),
-        meta_csp: None,
-        snippet: true,
-        sdk_src: Some(sdk_url.to_string()),
-        integrity: integrity_of("sha384", SDK_FILE),
-        crossorigin: Some("anonymous".into()),
-        nonce: None,
-    });
+    let sdk_url = good_storefront(twins);
     let secrets = Twins::secrets();
     let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners)
         .await
@@ -272,6 +255,92 @@ pub async fn run_with_twins(
         findings,
         problems,
     })
+}
+
+/// Sets the twin storefront to a page whose CSP and SRI let the Bloomreach SDK load (the
+/// header allows the SDK host for scripts and tracking; the integrity matches the SDK file);
+/// the SDK's URL.
+pub fn good_storefront(twins: &Twins) -> url::Url {
+    let sdk_url = twins.bloomreach.sdk_url();
+    let sdk_host = format!(
+        "{}://{}:{}",
+        sdk_url.scheme(),
+        sdk_url.host_str().unwrap_or("127.0.0.1"),
+        sdk_url.port_or_known_default().unwrap_or(80)
+    );
+    twins.bigcommerce.set_storefront(StorefrontSettings {
+        csp_header: Some(format!(
+            "default-src 'self'; script-src 'self' {sdk_host}; connect-src 'self' {sdk_host}"
+        )),
+        meta_csp: None,
+        snippet: true,
+        sdk_src: Some(sdk_url.to_string()),
+        integrity: integrity_of("sha384", SDK_FILE),
+        crossorigin: Some("anonymous".into()),
+        nonce: None,
+    });
+    sdk_url
+}
+
+/// Runs the real preflight through the app API (the appliance's runner), on a blocking
+/// thread; audited as `preflight.run` by [`ACTOR`].
+pub async fn preflight(app: &AppApi, sdk_url: &str) -> Result<PreflightReport, RehearsalError> {
+    let app = app.clone();
+    let request = PreflightRequest {
+        storefront: Vec::new(),
+        sdk_url: Some(sdk_url.to_owned()),
+    };
+    let answer =
+        tokio::task::spawn_blocking(move || app.call(Operation::Preflight(request), ACTOR))
+            .await
+            .map_err(|e| op_error("preflight", e))?;
+    match answer {
+        Ok(Answer::Preflight(report)) => Ok(report),
+        Ok(other) => Err(op_error("preflight", format!("answered {other:?}"))),
+        Err(error) => Err(op_error("preflight", error)),
+    }
+}
+
+/// One operator step as the scenarios take it: `advance` (the plan, the real preflight when
+/// the plan needs one, the advance with the plan's hash), `rollback` or `preflight`. A refusal
+/// or a failing preflight is an error naming its code.
+pub async fn operate(app: &AppApi, action: &str, sdk_url: &str) -> Result<(), RehearsalError> {
+    let plan = || match app.call(Operation::StagePlan, ACTOR) {
+        Ok(Answer::StagePlan(plan)) => Ok(*plan),
+        Ok(other) => Err(op_error("stage plan", format!("answered {other:?}"))),
+        Err(error) => Err(op_error("stage plan", error)),
+    };
+    let passed = |report: PreflightReport| match report.passed {
+        true => Ok(()),
+        false => Err(op_error(
+            "preflight",
+            format!("blocking failures: {}", report.blocking().join(", ")),
+        )),
+    };
+    match action {
+        "preflight" => passed(preflight(app, sdk_url).await?),
+        "advance" => {
+            if plan()?.advance.needs_preflight {
+                passed(preflight(app, sdk_url).await?)?;
+            }
+            let plan_hash = plan()?.advance.plan_hash;
+            match app.call(Operation::Advance { plan_hash }, ACTOR) {
+                Ok(_) => Ok(()),
+                Err(error) => Err(op_error(
+                    "advance",
+                    format!("{}: {}", error.code, error.message),
+                )),
+            }
+        }
+        "rollback" => match app.call(Operation::Rollback, ACTOR) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(op_error(
+                "rollback",
+                format!("{}: {}", error.code, error.message),
+            )),
+        },
+        other => Err(op_error(other, "not a stage step")),
+    }
 }
 
 struct Rig<'a> {
@@ -353,20 +422,7 @@ impl Rig<'_> {
     }
 
     async fn preflight(&self) -> Result<PreflightReport, RehearsalError> {
-        let app = self.app().clone();
-        let request = PreflightRequest {
-            storefront: Vec::new(),
-            sdk_url: Some(self.sdk_url.clone()),
-        };
-        let answer =
-            tokio::task::spawn_blocking(move || app.call(Operation::Preflight(request), ACTOR))
-                .await
-                .map_err(|e| op_error("preflight", e))?;
-        match answer {
-            Ok(Answer::Preflight(report)) => Ok(report),
-            Ok(other) => Err(op_error("preflight", format!("answered {other:?}"))),
-            Err(error) => Err(op_error("preflight", error)),
-        }
+        preflight(self.app(), &self.sdk_url).await
     }
 
     fn pending(&self) -> BTreeMap<String, u64> {
