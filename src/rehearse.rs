@@ -1,4 +1,4 @@
-//! The rehearsal commands (`sim`, `demo`, `scenario`, `bench`), built only with the default
+//! The rehearsal commands (`sim`, `demo`, `scenario`, `bench`, `rehearse`), built only with the default
 //! `rehearsal` feature: they run the twins and the proving harness (`bigreach-harness`), which a
 //! product build (`--no-default-features`) leaves out.
 //!
@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bigreach_clock::SystemClock;
-use bigreach_core::config::IdentityPolicy;
+use bigreach_clock::{ScaledClock, SystemClock};
+use bigreach_core::config::{Config, IdentityPolicy};
 use bigreach_harness::plan::{DemoPlan, BUILTIN_PLANS, DEFAULT_PLAN};
 use bigreach_harness::scenario::{self, RunOptions, Scenario, ScenarioReport};
 use bigreach_harness::twins::{credentials, Twins, BIGCOMMERCE_FAULTS, BLOOMREACH_FAULTS};
 use bigreach_harness::verdict::{DemoSummary, Family};
-use bigreach_harness::{bench, demo};
+use bigreach_harness::{bench, demo, rehearsal};
 use clap::Subcommand;
 
 /// The rehearsal subcommands, flattened into the CLI's command list.
@@ -43,6 +43,22 @@ pub enum RehearseCommand {
         /// `catalog`: how many SKUs (default 100,000).
         #[arg(long)]
         skus: Option<u64>,
+    },
+    /// Rehearse the staged cutover against the twins on your config: advance stage by stage
+    /// with traffic, roll back once, advance again, and judge it (exit status 13 when the
+    /// rehearsal found a problem).
+    Rehearse {
+        /// The config whose mapping, cutover settings, catalog and ID names to rehearse
+        /// (default: ./bigreach.toml if it exists, else the `init` defaults). Its URLs and
+        /// credentials are not used: the twins stand in for both services.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Give up one wait after this many seconds.
+        #[arg(long, default_value_t = 90)]
+        limit_secs: u64,
     },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
@@ -118,6 +134,11 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
                     compare,
                 },
         } => run_scenarios(&files, json, &identity, compare).await,
+        RehearseCommand::Rehearse {
+            config,
+            json,
+            limit_secs,
+        } => run_rehearsal(config, json, limit_secs).await,
         RehearseCommand::Bench { name, json, skus } => {
             let met = bench::run_with(&name, json, &bench::BenchOptions { skus }).await?;
             if !met {
@@ -126,6 +147,44 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Exit status of `bigreach rehearse` when the rehearsal found a problem.
+pub const REHEARSAL_FAILED: i32 = 13;
+
+async fn run_rehearsal(config: Option<PathBuf>, json: bool, limit: u64) -> Result<()> {
+    let (config, origin) = match config {
+        Some(path) => (Config::load(&path)?, path.display().to_string()),
+        None if std::path::Path::new("bigreach.toml").exists() => (
+            Config::load(std::path::Path::new("bigreach.toml"))?,
+            "bigreach.toml".to_owned(),
+        ),
+        None => (
+            Config::from_toml(
+                Config::default_toml(),
+                std::path::Path::new("(init defaults)"),
+            )?,
+            "the init defaults".to_owned(),
+        ),
+    };
+    if !json {
+        eprintln!("BigReach rehearsal of the staged cutover on {origin}, against the twins…");
+    }
+    let clock = ScaledClock::new(chrono::Utc::now(), rehearsal::CLI_SPEED);
+    let options = rehearsal::RehearsalOptions {
+        wait_limit: Duration::from_secs(limit),
+        ..rehearsal::RehearsalOptions::default()
+    };
+    let report = rehearsal::run(&config, &options, clock).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", rehearsal::table(&report));
+    }
+    if !report.passed {
+        std::process::exit(REHEARSAL_FAILED);
+    }
+    Ok(())
 }
 
 /// The plan `--plan` names, with a one-line error that says what `--plan` accepts.

@@ -9,6 +9,7 @@
 //!   [`DemoSummary::findings`](verdict::DemoSummary::findings)).
 //! - [`demo`]: the demo run (twins, appliance, trading, verdict).
 //! - [`scenario`]: scenario files and their runner.
+//! - [`rehearsal`]: `bigreach rehearse`, the cutover's rollback rehearsal on the operator's config.
 //! - [`bench`](mod@bench): the benchmarks (`ingest`, `drain`, `flash-sale`).
 //!
 //! `demo`, `twins`, `bench` and the scenario runner need the default `run` feature (the
@@ -20,6 +21,8 @@ pub mod bench;
 #[cfg(feature = "run")]
 pub mod demo;
 pub mod plan;
+#[cfg(feature = "run")]
+pub mod rehearsal;
 pub mod scenario;
 #[cfg(feature = "run")]
 pub mod twins;

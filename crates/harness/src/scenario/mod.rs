@@ -80,10 +80,32 @@ pub struct Scenario {
     /// period (default: its default, a day).
     #[serde(default)]
     pub drift_compare_secs: Option<u64>,
+    /// The appliance's `[cutover]` settings (default: the config's defaults, starting at
+    /// `connect` when the scenario has `stages`).
+    #[serde(default)]
+    pub cutover: Option<bigreach_core::config::CutoverSettings>,
+    /// Operator steps of the staged cutover (`advance`, `rollback`, `preflight`), in order.
+    #[serde(default)]
+    pub stages: Vec<StageStep>,
     /// What this scenario expects beyond the universal checks.
     #[serde(default)]
     pub expect: Expectations,
 }
+
+/// One operator step of the staged cutover, made through the app API as an operator would.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageStep {
+    /// Virtual minutes after the start of trading.
+    pub at_min: f64,
+    /// `advance` (shows the plan, runs the real preflight when the plan needs one, advances
+    /// with the plan's hash), `rollback` or `preflight` (a run on its own).
+    #[serde(rename = "do")]
+    pub action: String,
+}
+
+/// The stage steps a scenario may take.
+pub const STAGE_STEPS: [&str; 3] = ["advance", "rollback", "preflight"];
 
 /// One scripted catalog edit, made the way a merchant makes it (variant edits do not bump the
 /// product's `date_modified`; BigCommerce sends `store/sku/updated`).
@@ -545,6 +567,12 @@ pub struct Expectations {
     /// waits for them before it judges.
     #[serde(default)]
     pub min_drift_repairs: u64,
+    /// The cutover stage at the end (`read_only`, `ingest`, …).
+    #[serde(default)]
+    pub stage: Option<bigreach_core::cutover::Stage>,
+    /// An automatic check fell back from a stage, naming this check (`rate_limited`, …).
+    #[serde(default)]
+    pub fell_back_on: Option<String>,
 }
 
 /// The refunds that must be on the profile keyed by an email.
@@ -761,6 +789,16 @@ impl Scenario {
                 text.trim()
                     .parse::<rust_decimal::Decimal>()
                     .map_err(|_| format!("expect.catalog_items {text:?} is not a decimal"))?;
+            }
+        }
+        for step in &self.stages {
+            if !STAGE_STEPS.contains(&step.action.as_str()) {
+                return Err(format!(
+                    "unknown stage step {:?} (at_min {}); steps are {}",
+                    step.action,
+                    step.at_min,
+                    STAGE_STEPS.join(", ")
+                ));
             }
         }
         for fault in &self.faults {

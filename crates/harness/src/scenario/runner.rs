@@ -121,6 +121,16 @@ async fn run_with(
             })
         })
         .collect();
+    match &scenario.cutover {
+        Some(cutover) => config.cutover = cutover.clone(),
+        None if !scenario.stages.is_empty() => {
+            config.cutover.start_stage = bigreach_core::cutover::Stage::Connect;
+        }
+        None => {}
+    }
+    if !scenario.stages.is_empty() {
+        crate::rehearsal::good_storefront(twins);
+    }
     let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
     appliance.wait_poll_passes(1).await;
     let t0 = clock.now();
@@ -140,6 +150,25 @@ async fn run_with(
                         shopper.name,
                         action.at_min,
                         action.name()
+                    ));
+                }
+            }
+        }));
+    }
+    if !scenario.stages.is_empty() {
+        let (app, clock, errors) = (appliance.app().clone(), clock.clone(), errors.clone());
+        let (steps, sdk_url) = (
+            scenario.stages.clone(),
+            twins.bloomreach.sdk_url().to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for step in &steps {
+                let at = t0 + chrono::Duration::from_std(minutes(step.at_min)).unwrap_or_default();
+                sleep_until(&clock, at).await;
+                if let Err(e) = crate::rehearsal::operate(&app, &step.action, &sdk_url).await {
+                    errors.lock().push(format!(
+                        "stage step {} at {} min failed: {e}",
+                        step.action, step.at_min
                     ));
                 }
             }
@@ -228,6 +257,17 @@ async fn run_with(
     }
     let status = appliance.status()?;
     let drift_repairs = drift_repairs(appliance.store())?;
+    let final_stage = appliance.app().stage().ok().map(|s| s.stage);
+    let fell_back_on: Vec<String> = appliance
+        .store()
+        .cutover_transitions(usize::MAX)?
+        .into_iter()
+        .filter(|t| t.kind == bigreach_core::cutover::TransitionKind::FallBack)
+        .filter_map(|t| {
+            let detail: serde_json::Value = serde_json::from_str(&t.detail).ok()?;
+            detail["check"].as_str().map(str::to_owned)
+        })
+        .collect();
     appliance.shutdown().await;
     let store_truth = twins.bigcommerce.truth();
     let bloomreach_truth = twins.bloomreach.truth();
@@ -287,6 +327,26 @@ async fn run_with(
         &config,
         catalog_item_writes,
     );
+    if let Some(expected) = e.stage.filter(|stage| Some(*stage) != final_stage) {
+        unmet.push(format!(
+            "expected the run to end at stage {expected}, it ended at {}",
+            final_stage.map_or("(unknown)".to_owned(), |s| s.to_string())
+        ));
+    }
+    if let Some(check) = e
+        .fell_back_on
+        .as_ref()
+        .filter(|c| !fell_back_on.contains(c))
+    {
+        unmet.push(format!(
+            "expected a fall back on check {check}, saw {}",
+            if fell_back_on.is_empty() {
+                "none".to_owned()
+            } else {
+                fell_back_on.join(", ")
+            }
+        ));
+    }
     if summary.bloomreach_429s < e.min_bloomreach_429s {
         unmet.push(format!(
             "expected at least {} Bloomreach 429s, saw {}",
