@@ -10,11 +10,13 @@
 pub mod encoding;
 pub mod files;
 pub mod plan;
+pub mod progress;
 pub mod watermark;
 
 pub use encoding::{ColumnType, CsvColumn, CsvSchema, EncodeError, FileKind};
 pub use files::{FileRecord, FileSetState, RowPlacement};
 pub use plan::{BackfillPlan, PlanInput, QuotaFigures, ResourceCounts};
+pub use progress::{BackfillProgress, Phase, ResourceCursor, ResourceKind};
 pub use watermark::{order_owner, OrderOwner};
 
 /// Bloomreach's limit on the rows of one import file (reference bloomreach.md, Imports API).

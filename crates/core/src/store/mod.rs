@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Lane, OutboxRecord};
 
 mod audit;
+mod backfill;
 mod cutover;
 mod fetch_queue;
 mod identity;
@@ -69,6 +70,7 @@ mod withheld;
 
 pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
+pub use backfill::KEY_HISTORY_WATERMARK;
 pub use cutover::AppliedChange;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;
