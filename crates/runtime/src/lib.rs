@@ -6,6 +6,7 @@
 //! produced, so a crash at any point resumes from the store.
 
 pub mod api;
+pub mod backfill;
 pub mod cutover;
 pub mod deliver;
 pub mod enrich;
