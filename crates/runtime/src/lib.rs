@@ -703,17 +703,14 @@ struct BigCommerceStages {
     retry: Arc<StartupRetry>,
 }
 
-/// Reads what mapping needs from BigCommerce (store information, currencies, customer groups
-/// and attributes) and checks the hooks: the BigCommerce preflight.
-async fn bigcommerce_preflight(
-    parts: &BigCommerceStages,
-) -> Result<(IngestSettings, Option<poller::HookCheck>), BigCommerceError> {
-    let config = &parts.config;
-    let bigcommerce = &parts.bigcommerce;
+/// What the live mapping needs from BigCommerce (store information, currencies, customer
+/// groups and attributes) with the config's overrides: the ingest settings, shared by the live
+/// path and the history backfill (one mapping).
+pub async fn mapping_settings(
+    config: &Config,
+    bigcommerce: &BigCommerceClient,
+) -> Result<(IngestSettings, bigreach_bigcommerce::StoreInformation), BigCommerceError> {
     let information = bigcommerce.store_information().await?;
-    if let Some(id) = &information.store_id {
-        parts.numeric_store_id.learn(id.clone());
-    }
     let currencies = bigcommerce.currencies().await?;
     let group_names = bigcommerce
         .customer_groups()
@@ -767,6 +764,20 @@ async fn bigcommerce_preflight(
         catalog: bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
             .unwrap_or_default(),
     };
+    Ok((settings, information))
+}
+
+/// Reads what mapping needs from BigCommerce (store information, currencies, customer groups
+/// and attributes) and checks the hooks: the BigCommerce preflight.
+async fn bigcommerce_preflight(
+    parts: &BigCommerceStages,
+) -> Result<(IngestSettings, Option<poller::HookCheck>), BigCommerceError> {
+    let config = &parts.config;
+    let bigcommerce = &parts.bigcommerce;
+    let (settings, information) = mapping_settings(config, bigcommerce).await?;
+    if let Some(id) = &information.store_id {
+        parts.numeric_store_id.learn(id.clone());
+    }
     let hook_check = if config.webhooks.manage_hooks {
         let destination = config.webhooks.public_url.clone();
         let report = hooks::ensure_hooks(
