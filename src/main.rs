@@ -19,6 +19,7 @@ use bigreach_runtime::Appliance;
 use clap::{Parser, Subcommand};
 
 mod audit_cli;
+mod backfill_cli;
 mod operator;
 mod stage_cli;
 
@@ -146,6 +147,18 @@ enum Command {
         #[arg(long, global = true)]
         dry_run: bool,
         /// The config file of the running appliance.
+        #[arg(long, default_value = "bigreach.toml", global = true)]
+        config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// History through the Bloomreach Imports API: `plan` (what it costs), `run` (write the
+    /// import files, resumable; `--manual DIR` for upload by hand).
+    Backfill {
+        #[command(subcommand)]
+        command: backfill_cli::BackfillCommand,
+        /// The config file.
         #[arg(long, default_value = "bigreach.toml", global = true)]
         config: PathBuf,
         /// Print the typed answer as JSON.
@@ -329,6 +342,11 @@ async fn run(command: Command) -> Result<()> {
             )
             .await
         }
+        Command::Backfill {
+            command,
+            config,
+            json,
+        } => backfill_cli::backfill(&config, command, json).await,
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }

@@ -9,6 +9,7 @@
 
 pub mod encoding;
 pub mod files;
+pub mod imports;
 pub mod plan;
 pub mod progress;
 pub mod watermark;
