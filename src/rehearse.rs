@@ -43,6 +43,12 @@ pub enum RehearseCommand {
         /// `catalog`: how many SKUs (default 100,000).
         #[arg(long)]
         skus: Option<u64>,
+        /// `backfill`: how many historical orders (default 100,000).
+        #[arg(long)]
+        orders: Option<u64>,
+        /// `backfill`: the BigCommerce quota plan (default standard).
+        #[arg(long)]
+        plan: Option<String>,
     },
     /// Carry a simulated store into a simulated Bloomreach project and check the result.
     Demo {
@@ -118,8 +124,15 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
                     compare,
                 },
         } => run_scenarios(&files, json, &identity, compare).await,
-        RehearseCommand::Bench { name, json, skus } => {
-            let met = bench::run_with(&name, json, &bench::BenchOptions { skus }).await?;
+        RehearseCommand::Bench {
+            name,
+            json,
+            skus,
+            orders,
+            plan,
+        } => {
+            let met =
+                bench::run_with(&name, json, &bench::BenchOptions { skus, orders, plan }).await?;
             if !met {
                 std::process::exit(1);
             }
