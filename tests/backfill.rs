@@ -199,6 +199,30 @@ async fn an_order_after_the_watermark_is_left_out_and_one_modified_during_the_ru
     let mut before = paid_orders(&twins);
     before.remove(&late);
     assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), before);
+    // The live path sees both orders (the modified one and the new one): it sends the new
+    // order's sale and leaves the imported one's to the files.
+    for id in [modified, late] {
+        let order = drive(&clock, job.client.order(id)).await.unwrap().unwrap();
+        let batch = bigreach_core::ingest::IngestBatch {
+            observed: vec![bigreach_core::ingest::Observed {
+                resource: bigreach_core::ingest::Resource::Order(Box::new(order)),
+                initial_sync: false,
+            }],
+            ..Default::default()
+        };
+        bigreach_core::ingest::ingest(&job.store, &job.settings, &batch, 0).unwrap();
+    }
+    let sent_live = |id: u64| {
+        job.store
+            .fact_command(&format!("purchase:{id}"))
+            .unwrap()
+            .is_some()
+    };
+    assert!(
+        !sent_live(modified),
+        "the imported order is not sent live too"
+    );
+    assert!(sent_live(late), "the order after the watermark goes live");
     twins.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 //! The history watermark is also kept in `meta` (`history_watermark_ms`), where live ingest
 //! reads it.
 
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::schema::BACKFILL;
 use super::{decode, encode, Store, StoreError, StoreTxn};
@@ -32,6 +32,15 @@ impl Store {
 }
 
 impl StoreTxn<'_> {
+    /// The cut-over watermark, inside a write transaction (live ingest reads it).
+    pub fn history_watermark_ms(&self) -> Result<Option<i64>, StoreError> {
+        let meta = self.txn.open_table(super::schema::META)?;
+        let value = meta
+            .get(KEY_HISTORY_WATERMARK)?
+            .map(|v| super::u64_from(v.value()) as i64);
+        Ok(value)
+    }
+
     /// Records the backfill's progress (and its watermark in `meta`).
     pub fn put_backfill_progress(&mut self, progress: &BackfillProgress) -> Result<(), StoreError> {
         let bytes = encode("backfill progress", progress)?;
