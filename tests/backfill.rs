@@ -270,3 +270,50 @@ async fn a_run_dropped_mid_way_resumes_from_the_store_and_writes_nothing_twice()
     assert_eq!(unique, paid_orders(&twins), "none lost");
     twins.shutdown().await;
 }
+
+/// `[history] mode = "imports"`: the poller's first pass sends no history through the tracking
+/// API (nothing in the backfill lane, no purchase of the seeded orders).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_imports_mode_the_first_sync_sends_no_history_through_tracking() {
+    let plan = small_plan();
+    let start: DateTime<Utc> = START.parse().unwrap();
+    let clock = ManualClock::new(start);
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.history.mode = bigreach_core::config::HistoryMode::Imports;
+    let appliance =
+        common::manual_clock::start_appliance(&clock, &config, &Twins::secrets(), listeners).await;
+    common::manual_clock::advance_until(
+        &clock,
+        std::time::Duration::from_millis(100),
+        "the first poll pass",
+        || appliance.poll_passes() >= 1 && appliance.status().unwrap().idle,
+    )
+    .await;
+    let counts = appliance.store().counts().unwrap();
+    assert_eq!(
+        counts.outbox_pending.get("backfill").copied().unwrap_or(0),
+        0
+    );
+    // The catalog sweep still keeps the catalog current (live state, not history); no order
+    // of the history is sent through tracking.
+    let history: Vec<u64> = twins
+        .bigcommerce
+        .truth()
+        .orders
+        .iter()
+        .filter(|o| o.paid_at.is_some_and(|at| at < start))
+        .map(|o| o.order_id)
+        .collect();
+    assert!(!history.is_empty());
+    for id in history {
+        let fact = format!("purchase:{id}");
+        assert!(
+            appliance.store().fact_command(&fact).unwrap().is_none(),
+            "{fact} sent live"
+        );
+    }
+    appliance.shutdown().await;
+    twins.shutdown().await;
+}

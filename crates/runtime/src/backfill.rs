@@ -188,7 +188,14 @@ impl BackfillJob {
             }
             None => {
                 let now = self.clock.now();
-                let mut progress = BackfillProgress::new(now, since, now, self.row_limit);
+                // A watermark the live path already recorded (`[history] mode = "imports"`)
+                // is adopted: ownership never moves once live ingest has judged by it.
+                let watermark = self
+                    .store
+                    .history_watermark_ms()?
+                    .and_then(DateTime::from_timestamp_millis)
+                    .unwrap_or(now);
+                let mut progress = BackfillProgress::new(watermark, since, now, self.row_limit);
                 progress.totals = totals;
                 self.store.write(|tx| tx.put_backfill_progress(&progress))?;
                 progress

@@ -838,6 +838,8 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
             )
             .ok()
             .and_then(|mapping| mapping.sweep_interval()),
+            history_imports: parts.config.history.mode
+                == bigreach_core::config::HistoryMode::Imports,
         },
         metrics: parts.metrics,
         clock: parts.clock,
