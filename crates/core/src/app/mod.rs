@@ -6,6 +6,7 @@
 //! One module per operation family: [`status`], [`dead_letters`], [`set_aside`], [`trace`],
 //! [`cutover`] (the staged cutover), [`reconcile`]; the audit export lives in `crate::audit`.
 
+pub mod backfill;
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;
@@ -85,6 +86,8 @@ pub enum Operation {
     Rollback,
     /// Clears a hold a check set, so the stage may advance again (audited).
     Acknowledge,
+    /// Where the history backfill stands: phase, done / total, rate, time left, files.
+    BackfillStatus,
 }
 
 impl Operation {
@@ -97,7 +100,8 @@ impl Operation {
             | Operation::DeadLetter { .. }
             | Operation::SetAsideFetches
             | Operation::Stage
-            | Operation::StagePlan => false,
+            | Operation::StagePlan
+            | Operation::BackfillStatus => false,
             Operation::Reconcile(request) => request.repair,
             Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. }
@@ -138,6 +142,8 @@ pub enum Answer {
     RolledBack(cutover::RolledBack),
     /// To [`Operation::Acknowledge`].
     Acknowledged(cutover::Acknowledged),
+    /// To [`Operation::BackfillStatus`].
+    BackfillStatus(Box<backfill::BackfillStatus>),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -228,6 +234,7 @@ impl AppApi {
             Operation::Advance { plan_hash } => Answer::Advanced(self.advance(&plan_hash, actor)?),
             Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
+            Operation::BackfillStatus => Answer::BackfillStatus(Box::new(self.backfill_status()?)),
         })
     }
 
