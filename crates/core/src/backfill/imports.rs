@@ -18,15 +18,15 @@ pub struct UrlSource {
     pub password: String,
 }
 
-/// The Bloomreach type of a column.
+/// The Bloomreach type of a column (the import mapping's `target_type`s: string, text, long
+/// text, number, boolean, list): Unix seconds are numbers, JSON objects are text.
 fn target_type(column_type: ColumnType) -> &'static str {
     match column_type {
         ColumnType::String => "string",
-        ColumnType::Number => "number",
+        ColumnType::Number | ColumnType::Timestamp => "number",
         ColumnType::Boolean => "boolean",
-        ColumnType::Timestamp => "datetime",
         ColumnType::List => "list",
-        ColumnType::Json => "json",
+        ColumnType::Json => "text",
     }
 }
 
@@ -112,6 +112,10 @@ mod tests {
         assert!(properties
             .iter()
             .any(|p| p["from_column"] == "total_price" && p["target_type"] == "number"));
+        let allowed = ["string", "text", "long text", "number", "boolean", "list"];
+        assert!(properties
+            .iter()
+            .all(|p| allowed.contains(&p["target_type"].as_str().unwrap_or(""))));
         assert_eq!(body["file"], "purchases-0001.csv");
         assert!(body.get("source").is_none());
     }
