@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cli;
 mod catalog_cli;
+mod backfill_cli;
 mod operator;
 mod preflight_cli;
 mod stage_cli;
@@ -165,6 +166,18 @@ enum Command {
     /// clock, and the storefront's CSP and SRI for the Bloomreach SDK; asks the running
     /// appliance, else runs standalone (audited); exit status 11 when a blocking check failed.
     Preflight(preflight_cli::PreflightArgs),
+    /// History through the Bloomreach Imports API: `plan` (what it costs), `run` (write the
+    /// import files, resumable; `--manual DIR` for upload by hand).
+    Backfill {
+        #[command(subcommand)]
+        command: backfill_cli::BackfillCommand,
+        /// The config file.
+        #[arg(long, default_value = "bigreach.toml", global = true)]
+        config: PathBuf,
+        /// Print the typed answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// The rehearsal commands: sim, demo, scenario, bench (the default `rehearsal` feature).
     #[cfg(feature = "rehearsal")]
     #[command(flatten)]
@@ -354,6 +367,11 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Backfill {
+            command,
+            config,
+            json,
+        } => backfill_cli::backfill(&config, command, json).await,
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => rehearse::run(command).await,
     }

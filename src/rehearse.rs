@@ -43,6 +43,12 @@ pub enum RehearseCommand {
         /// `catalog`: how many SKUs (default 100,000).
         #[arg(long)]
         skus: Option<u64>,
+        /// `backfill`: how many historical orders (default 100,000).
+        #[arg(long)]
+        orders: Option<u64>,
+        /// `backfill`: the BigCommerce quota plan (default standard).
+        #[arg(long)]
+        plan: Option<String>,
     },
     /// Rehearse the staged cutover against the twins on your config: advance stage by stage
     /// with traffic, roll back once, advance again, and judge it (exit status 13 when the
@@ -139,8 +145,15 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
             json,
             limit_secs,
         } => run_rehearsal(config, json, limit_secs).await,
-        RehearseCommand::Bench { name, json, skus } => {
-            let met = bench::run_with(&name, json, &bench::BenchOptions { skus }).await?;
+        RehearseCommand::Bench {
+            name,
+            json,
+            skus,
+            orders,
+            plan,
+        } => {
+            let met =
+                bench::run_with(&name, json, &bench::BenchOptions { skus, orders, plan }).await?;
             if !met {
                 std::process::exit(1);
             }

@@ -46,6 +46,42 @@ pub struct Config {
     /// the checks that watch a running stage.
     #[serde(default)]
     pub cutover: CutoverSettings,
+    /// How the first sync loads history: the Imports API or the tracking API.
+    #[serde(default)]
+    pub history: HistorySettings,
+}
+
+/// `[history]`: how history reaches Bloomreach (`crate::backfill`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    /// `tracking` (the default for now): the poller's first pass sends history through the
+    /// tracking API in the `backfill` lane. `imports`: `bigreach backfill run` writes CSV files
+    /// Bloomreach imports, and the poller's first pass starts at the recorded watermark.
+    #[serde(default)]
+    pub mode: HistoryMode,
+    /// Rows per import file at most (Bloomreach's limit, 1,000,000, when unset).
+    #[serde(default)]
+    pub max_rows_per_file: Option<u64>,
+}
+
+/// `[history] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryMode {
+    /// Through the tracking API (the `backfill` lane).
+    #[default]
+    Tracking,
+    /// Through the Imports API (`bigreach backfill`).
+    Imports,
+}
+
+impl HistorySettings {
+    /// Rows per import file.
+    pub fn row_limit(&self) -> u64 {
+        self.max_rows_per_file
+            .unwrap_or(crate::backfill::MAX_ROWS_PER_FILE)
+    }
 }
 
 /// `[cutover]`: the staged cutover (`crate::cutover`).
@@ -466,6 +502,13 @@ impl Config {
             !self.data_dir.as_os_str().is_empty(),
             "data_dir",
             "must not be empty",
+        );
+        check(
+            self.history
+                .max_rows_per_file
+                .is_none_or(|rows| (1..=crate::backfill::MAX_ROWS_PER_FILE).contains(&rows)),
+            "history.max_rows_per_file",
+            "must be from 1 to 1000000 (Bloomreach imports at most 1,000,000 rows per file)",
         );
         check(
             self.reconcile.time_of_day().is_some(),

@@ -630,6 +630,13 @@ fn order_commands(
         &settings.mapping,
         event_lane,
     ));
+    if owned_by_history_import(tx, order)? {
+        // The import files carry this sale and its lines (created at or before the cut-over
+        // watermark, `core::backfill::watermark`): live sends what happens to it afterwards.
+        let sale = format!("purchase:{}", order.id);
+        let lines = format!("purchase_item:{}:", order.id);
+        commands.retain(|c| c.fact != sale && !c.fact.starts_with(&lines));
+    }
     if let Some(before) = before {
         commands.extend(map::changes::adjustment_command(
             before,
@@ -640,6 +647,19 @@ fn order_commands(
         ));
     }
     Ok(commands)
+}
+
+/// Whether the history import owns `order`'s sale: a backfill recorded a watermark and the
+/// order was created at or before it.
+fn owned_by_history_import(tx: &StoreTxn<'_>, order: &Order) -> Result<bool, StoreError> {
+    let Some(watermark_ms) = tx.history_watermark_ms()? else {
+        return Ok(false);
+    };
+    let Some(watermark) = chrono::DateTime::from_timestamp_millis(watermark_ms) else {
+        return Ok(false);
+    };
+    Ok(crate::backfill::order_owner(order.date_created, watermark)
+        == crate::backfill::OrderOwner::Import)
 }
 
 #[cfg(test)]

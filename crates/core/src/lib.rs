@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod backfill;
 pub mod config;
 pub mod cutover;
 pub mod identity;

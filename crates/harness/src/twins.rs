@@ -159,6 +159,7 @@ impl Twins {
                 ..Default::default()
             },
             cutover: Default::default(),
+            history: Default::default(),
         };
         Ok((config, Listeners { webhooks, api }))
     }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod catalog_drift;
+pub mod backfill;
 pub mod cutover;
 pub mod deliver;
 pub mod enrich;
@@ -744,17 +745,14 @@ struct BigCommerceStages {
     retry: Arc<StartupRetry>,
 }
 
-/// Reads what mapping needs from BigCommerce (store information, currencies, customer groups
-/// and attributes) and checks the hooks: the BigCommerce preflight.
-async fn bigcommerce_preflight(
-    parts: &BigCommerceStages,
-) -> Result<(IngestSettings, Option<poller::HookCheck>), BigCommerceError> {
-    let config = &parts.config;
-    let bigcommerce = &parts.bigcommerce;
+/// What the live mapping needs from BigCommerce (store information, currencies, customer
+/// groups and attributes) with the config's overrides: the ingest settings, shared by the live
+/// path and the history backfill (one mapping).
+pub async fn mapping_settings(
+    config: &Config,
+    bigcommerce: &BigCommerceClient,
+) -> Result<(IngestSettings, bigreach_bigcommerce::StoreInformation), BigCommerceError> {
     let information = bigcommerce.store_information().await?;
-    if let Some(id) = &information.store_id {
-        parts.numeric_store_id.learn(id.clone());
-    }
     let currencies = bigcommerce.currencies().await?;
     let group_names = bigcommerce
         .customer_groups()
@@ -808,6 +806,20 @@ async fn bigcommerce_preflight(
         catalog: bigreach_core::map::CatalogMapping::with_overrides(&config.mapping.catalog)
             .unwrap_or_default(),
     };
+    Ok((settings, information))
+}
+
+/// Reads what mapping needs from BigCommerce (store information, currencies, customer groups
+/// and attributes) and checks the hooks: the BigCommerce preflight.
+async fn bigcommerce_preflight(
+    parts: &BigCommerceStages,
+) -> Result<(IngestSettings, Option<poller::HookCheck>), BigCommerceError> {
+    let config = &parts.config;
+    let bigcommerce = &parts.bigcommerce;
+    let (settings, information) = mapping_settings(config, bigcommerce).await?;
+    if let Some(id) = &information.store_id {
+        parts.numeric_store_id.learn(id.clone());
+    }
     let hook_check = if config.webhooks.manage_hooks {
         let destination = config.webhooks.public_url.clone();
         let report = hooks::ensure_hooks(
@@ -868,6 +880,8 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
             )
             .ok()
             .and_then(|mapping| mapping.sweep_interval()),
+            history_imports: parts.config.history.mode
+                == bigreach_core::config::HistoryMode::Imports,
         },
         metrics: parts.metrics,
         clock: parts.clock,

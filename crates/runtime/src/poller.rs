@@ -31,6 +31,10 @@ pub struct PollSettings {
     /// The scheduled variant sweep: a pass lists every product once this long has gone by
     /// since the last sweep (`[mapping.catalog] sweep_secs`; `None`: only after a hook gap).
     pub catalog_sweep: Option<Duration>,
+    /// `[history] mode = "imports"`: the first pass of a fresh store is no initial sync. It
+    /// starts at the backfill's recorded watermark (or now, when no backfill ran yet), and the
+    /// history goes through `bigreach backfill` instead of the tracking API.
+    pub history_imports: bool,
 }
 
 /// When the last catalog sweep (or the first full sync) listed every product (store meta, ms).
@@ -200,6 +204,27 @@ impl Poller {
         let watermark = tokio::task::spawn_blocking(move || store.meta_i64(&key))
             .await
             .map_err(|e| PollError::Task(e.to_string()))??;
+        let watermark = match watermark {
+            None if self.settings.history_imports => {
+                let store = self.store.clone();
+                let now_ms = self.clock.now_ms();
+                // No backfill yet: record the cut-over watermark now, so that live ingest
+                // leaves every older order's sale to the backfill that will adopt it.
+                let history =
+                    tokio::task::spawn_blocking(move || match store.history_watermark_ms()? {
+                        Some(ms) => Ok(ms),
+                        None => store
+                            .write(|tx| {
+                                tx.set_meta_i64(bigreach_core::store::KEY_HISTORY_WATERMARK, now_ms)
+                            })
+                            .map(|()| now_ms),
+                    })
+                    .await
+                    .map_err(|e| PollError::Task(e.to_string()))??;
+                Some(history)
+            }
+            other => other,
+        };
         let initial_sync = watermark.is_none();
         let overlap = chrono::Duration::from_std(self.settings.overlap).unwrap_or_default();
         let since: Option<DateTime<Utc>> = watermark

@@ -8,6 +8,7 @@
 //! comparison); the audit export lives in `crate::audit`.
 
 pub mod catalog_drift;
+pub mod backfill;
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;
@@ -102,6 +103,8 @@ pub enum Operation {
     /// Runs the go-live preflight: BigCommerce, Bloomreach and the storefront (audited as
     /// `preflight.run`). `{"op": "preflight"}`, optionally with `storefront` and `sdk_url`.
     Preflight(PreflightRequest),
+    /// Where the history backfill stands: phase, done / total, rate, time left, files.
+    BackfillStatus,
 }
 
 impl Operation {
@@ -115,7 +118,8 @@ impl Operation {
             | Operation::SetAsideFetches
             | Operation::LastCatalogDrift
             | Operation::Stage
-            | Operation::StagePlan => false,
+            | Operation::StagePlan
+            | Operation::BackfillStatus => false,
             Operation::Reconcile(request) => request.repair,
             Operation::CatalogDrift { repair } => *repair,
             // It only reads (its audit entry records the run, as a reconciliation's does).
@@ -163,6 +167,8 @@ pub enum Answer {
     Acknowledged(cutover::Acknowledged),
     /// To [`Operation::Preflight`].
     Preflight(crate::preflight::PreflightReport),
+    /// To [`Operation::BackfillStatus`].
+    BackfillStatus(Box<backfill::BackfillStatus>),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -272,6 +278,7 @@ impl AppApi {
             Operation::Rollback => Answer::RolledBack(self.rollback(actor)?),
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
             Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
+            Operation::BackfillStatus => Answer::BackfillStatus(Box::new(self.backfill_status()?)),
         })
     }
 

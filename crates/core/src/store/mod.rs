@@ -57,6 +57,7 @@ use crate::model::{Lane, OutboxRecord};
 
 mod audit;
 mod catalog_drift;
+mod backfill;
 mod cutover;
 mod fetch_queue;
 mod identity;
@@ -71,6 +72,7 @@ mod withheld;
 pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
 pub use catalog_drift::KEY_DRIFT_AT;
+pub use backfill::KEY_HISTORY_WATERMARK;
 pub use cutover::AppliedChange;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;

@@ -37,6 +37,8 @@ pub(super) const PERSON_COMMANDS: MultimapTableDefinition<&str, u64> =
 /// The cutover state (key 0) and its history of transitions (keys 1…); created on open, so a
 /// store from before it has no row and behaves as the configured start stage.
 pub(super) const CUTOVER: TableDefinition<u64, &[u8]> = TableDefinition::new("cutover");
+/// The history backfill's progress (`store::backfill`); created on open like `cutover`.
+pub(super) const BACKFILL: TableDefinition<&str, &[u8]> = TableDefinition::new("backfill");
 
 pub(super) const KEY_SCHEMA: &str = "schema_version";
 pub(super) const KEY_NEXT_INBOX: &str = "next_inbox_seq";
@@ -106,6 +108,7 @@ impl Store {
             txn.open_table(AUDIT)?;
             txn.open_multimap_table(PERSON_COMMANDS)?;
             txn.open_table(CUTOVER)?;
+            txn.open_table(BACKFILL)?;
         }
         txn.commit()?;
         Ok(())

@@ -24,6 +24,7 @@
 //! synthetic outbox backlogs through the product's own mapping (`core::map`), `report.rs` prints
 //! and writes the reports, and `figures.rs` holds the arithmetic they share.
 
+mod backfill;
 mod backlog;
 mod catalog;
 mod drain;
@@ -48,7 +49,9 @@ const BLOOMREACH_CEILING_PER_MINUTE: u32 = 6_000;
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// No benchmark of that name.
-    #[error("unknown benchmark {0:?}; use ingest, drain, flash-sale, hostile or catalog")]
+    #[error(
+        "unknown benchmark {0:?}; use ingest, drain, flash-sale, hostile, catalog or backfill"
+    )]
     Unknown(String),
     /// A file, socket or temporary directory failed.
     #[error("{what}: {source}")]
@@ -95,6 +98,10 @@ pub async fn run(name: &str, json: bool) -> Result<bool, BenchError> {
 pub struct BenchOptions {
     /// `catalog`: how many SKUs (default 100,000).
     pub skus: Option<u64>,
+    /// `backfill`: historical orders (default 100,000).
+    pub orders: Option<u64>,
+    /// `backfill`: the BigCommerce quota plan (default `standard`).
+    pub plan: Option<String>,
 }
 
 /// [`run`] with options.
@@ -108,6 +115,13 @@ pub async fn run_with(name: &str, json: bool, options: &BenchOptions) -> Result<
         "flash-sale" => flash_sale::run().await?,
         "hostile" => hostile::run().await?,
         "catalog" => catalog::run(options.skus.unwrap_or(catalog::DEFAULT_SKUS)).await?,
+        "backfill" => {
+            backfill::run(
+                options.orders.unwrap_or(backfill::DEFAULT_ORDERS),
+                options.plan.as_deref().unwrap_or("standard"),
+            )
+            .await?
+        }
         other => return Err(BenchError::Unknown(other.to_owned())),
     };
     report::publish(

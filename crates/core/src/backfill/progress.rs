@@ -1,0 +1,176 @@
+//! The backfill's durable progress (the store's `backfill` table): the phase, a cursor per
+//! resource kind, the files with their committed rows and lengths, and the watermark. One write
+//! transaction records a page's cursor together with the file state its rows produced.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::encoding::FileKind;
+use super::files::FileSetState;
+
+/// What the backfill is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Listing BigCommerce and writing files.
+    Listing,
+    /// Files complete; imports not started (or written for upload by hand).
+    Written,
+    /// Bloomreach is importing the files.
+    Importing,
+    /// Every import finished.
+    Done,
+    /// An import failed (the reason is in [`BackfillProgress::failure`]).
+    Failed,
+}
+
+/// The BigCommerce resources the backfill lists, in listing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// Products (with variants): catalog rows.
+    Products,
+    /// Customers: profile rows.
+    Customers,
+    /// Orders (with line items): purchase and purchase item rows.
+    Orders,
+}
+
+impl ResourceKind {
+    /// All, in listing order.
+    pub const ALL: [ResourceKind; 3] = [
+        ResourceKind::Products,
+        ResourceKind::Customers,
+        ResourceKind::Orders,
+    ];
+}
+
+/// Where the listing of one resource stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceCursor {
+    /// The next page to list (1-based); pages before it are written.
+    pub next_page: u32,
+    /// Resources listed so far (in committed pages).
+    pub listed: u64,
+    /// Whether the last page was seen.
+    pub done: bool,
+}
+
+/// One import run as Bloomreach reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRun {
+    /// The file.
+    pub file: String,
+    /// The import definition id.
+    pub import_id: String,
+    /// The last state read (`running`, `done`, `failed`).
+    pub state: String,
+    /// Rows Bloomreach imported.
+    pub rows_imported: u64,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// The whole progress record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// The phase.
+    pub phase: Phase,
+    /// Orders created at or before it are imported, later ones go live (see `watermark`).
+    pub watermark: DateTime<Utc>,
+    /// Orders created before this are left out (`--since`).
+    pub since: Option<DateTime<Utc>>,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// Totals the planner read (for done / total).
+    pub totals: BTreeMap<ResourceKind, u64>,
+    /// Cursors.
+    pub cursors: BTreeMap<ResourceKind, ResourceCursor>,
+    /// Files per kind.
+    pub files: BTreeMap<FileKind, FileSetState>,
+    /// Orders the listing saw created after the watermark (left to the live path).
+    pub orders_after_watermark: u64,
+    /// Import runs.
+    pub imports: Vec<ImportRun>,
+    /// Why the backfill failed.
+    pub failure: Option<String>,
+}
+
+impl BackfillProgress {
+    /// A new run.
+    pub fn new(
+        watermark: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+        started_at: DateTime<Utc>,
+        row_limit: u64,
+    ) -> Self {
+        Self {
+            phase: Phase::Listing,
+            watermark,
+            since,
+            started_at,
+            totals: BTreeMap::new(),
+            cursors: ResourceKind::ALL
+                .into_iter()
+                .map(|kind| {
+                    (
+                        kind,
+                        ResourceCursor {
+                            next_page: 1,
+                            ..ResourceCursor::default()
+                        },
+                    )
+                })
+                .collect(),
+            files: FileKind::ALL
+                .into_iter()
+                .map(|kind| (kind, FileSetState::new(kind, row_limit)))
+                .collect(),
+            orders_after_watermark: 0,
+            imports: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Resources listed, of the planned total (listing phase figures).
+    pub fn done_and_total(&self) -> (u64, u64) {
+        let done = self.cursors.values().map(|c| c.listed).sum();
+        let total: u64 = self.totals.values().sum();
+        (done, total.max(done))
+    }
+
+    /// Rows listed per second since the start, and the seconds left at that rate.
+    pub fn rate_and_time_left(&self, now: DateTime<Utc>) -> (f64, Option<f64>) {
+        let (done, total) = self.done_and_total();
+        let elapsed = (now - self.started_at).num_milliseconds() as f64 / 1000.0;
+        if elapsed <= 0.0 || done == 0 {
+            return (0.0, None);
+        }
+        let rate = done as f64 / elapsed;
+        (rate, Some((total - done) as f64 / rate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_and_time_left_come_from_what_is_listed() {
+        let start = DateTime::from_timestamp(0, 0).expect("valid");
+        let mut progress = BackfillProgress::new(start, None, start, 10);
+        progress.totals.insert(ResourceKind::Orders, 1_000);
+        progress
+            .cursors
+            .get_mut(&ResourceKind::Orders)
+            .expect("cursor")
+            .listed = 250;
+        let now = DateTime::from_timestamp(10, 0).expect("valid");
+        let (rate, left) = progress.rate_and_time_left(now);
+        assert!((rate - 25.0).abs() < 1e-9);
+        assert_eq!(left, Some(30.0));
+        assert_eq!(progress.done_and_total(), (250, 1_000));
+    }
+}

@@ -1,0 +1,265 @@
+//! `bench backfill`: the history backfill against the BigCommerce twin at a quota plan, on a
+//! scaled clock (virtual time 50× real, which the twin's quota windows follow too). Figures:
+//! BigCommerce calls per 1,000 orders (the twin's request count), against a baseline in the same
+//! run that lists orders without line items and fetches each order's products, shipping
+//! addresses and coupons separately (the usual tap pattern, on a sample of orders); the share
+//! of our allowed request rate used; 429s; orders in the files; orders both in the files and
+//! after the watermark (live), and paid orders in neither.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bigreach_bigcommerce::{BigCommerceClient, ClientConfig};
+use bigreach_clock::{ScaledClock, SharedClock};
+use bigreach_core::backfill::plan::QuotaFigures;
+use bigreach_core::backfill::FileKind;
+use bigreach_core::store::Store;
+use bigreach_runtime::backfill::BackfillJob;
+use serde_json::json;
+
+use super::report::{Outcome, Target};
+use super::{twin_plan, BenchError};
+use crate::plan::StorePlan;
+use crate::twins::Twins;
+
+/// Orders when `--orders` is not given.
+pub(super) const DEFAULT_ORDERS: u64 = 100_000;
+/// Orders the baseline fetches one by one (its calls per order do not depend on how many).
+const BASELINE_SAMPLE: u64 = 100;
+const SPEED: f64 = 50.0;
+
+fn run_error(error: impl std::fmt::Display) -> BenchError {
+    BenchError::Run(error.to_string())
+}
+
+pub(super) async fn run(orders: u64, plan_name: &str) -> Result<Outcome, BenchError> {
+    let plan = twin_plan(
+        13,
+        StorePlan {
+            customers: (orders / 4).max(1) as usize,
+            products: 200,
+            max_variants_per_product: 3,
+            historical_orders: orders as usize,
+            history_days: 365,
+            guest_share_per_mille: 300,
+            phone_only_guest_per_mille: 50,
+            currencies: vec!["USD".to_owned(), "EUR".to_owned()],
+        },
+        plan_name,
+    );
+    let clock: SharedClock = ScaledClock::new(chrono::Utc::now(), SPEED);
+    let twins = Twins::start(&plan, clock.clone()).await?;
+    let result = measure(&twins, clock, orders).await;
+    twins.shutdown().await;
+    result
+}
+
+async fn measure(twins: &Twins, clock: SharedClock, orders: u64) -> Result<Outcome, BenchError> {
+    let dir = tempfile::tempdir().map_err(super::io("a temporary directory"))?;
+    let (config, _listeners) = twins.appliance_config(dir.path())?;
+    let token = Twins::secrets()
+        .resolve(&config.bigcommerce.access_token)
+        .map_err(run_error)?;
+    let mut client_config = ClientConfig::new(config.bigcommerce_api_root(), token);
+    client_config.reserve_share = config.bigcommerce.quota_reserve_share;
+    let client = BigCommerceClient::new(client_config, clock.clone()).map_err(run_error)?;
+    let (settings, _) = bigreach_runtime::mapping_settings(&config, &client)
+        .await
+        .map_err(run_error)?;
+    let store = Store::open(&dir.path().join("bigreach.redb"))?;
+    let job = BackfillJob {
+        client: client.clone(),
+        store,
+        dir: dir.path().join("history"),
+        settings,
+        row_limit: bigreach_core::backfill::MAX_ROWS_PER_FILE,
+        clock: clock.clone(),
+    };
+    let before = twins.bigcommerce.truth();
+    let started = clock.now();
+    let progress = job
+        .run(None, BTreeMap::new(), |_| {})
+        .await
+        .map_err(run_error)?;
+    let virtual_secs = (clock.now() - started).num_milliseconds() as f64 / 1000.0;
+    let after = twins.bigcommerce.truth();
+    let calls = after.requests_served - before.requests_served;
+    let rate_limited = after.rate_limited_429 - before.rate_limited_429;
+
+    let mut imported = BTreeSet::new();
+    for file in &progress.files[&FileKind::Purchases].files {
+        let mut reader = csv::Reader::from_path(job.dir.join(&file.name)).map_err(run_error)?;
+        let headers = reader.headers().map_err(run_error)?.clone();
+        let id_at = headers.iter().position(|h| h == "purchase_id");
+        let status_at = headers.iter().position(|h| h == "purchase_status");
+        for record in reader.records() {
+            let record = record.map_err(run_error)?;
+            if status_at.and_then(|i| record.get(i)) == Some("refund") {
+                continue;
+            }
+            if let Some(id) = id_at
+                .and_then(|i| record.get(i))
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                imported.insert(id);
+            }
+        }
+    }
+    let watermark = progress.watermark;
+    let paid: Vec<_> = after.orders.iter().filter(|o| o.paid).collect();
+    let live: BTreeSet<u64> = after
+        .orders
+        .iter()
+        .filter(|o| o.paid && o.paid_at.is_some_and(|at| at > watermark))
+        .map(|o| o.order_id)
+        .collect();
+    let both = imported.intersection(&live).count();
+    let neither = paid
+        .iter()
+        .filter(|o| !imported.contains(&o.order_id) && !live.contains(&o.order_id))
+        .count();
+
+    // The baseline: list without line items, then each order's products, shipping addresses
+    // and coupons one by one.
+    let baseline_before = twins.bigcommerce.truth().requests_served;
+    let sample = baseline(
+        &config,
+        twins,
+        &token_header(&config)?,
+        orders.min(BASELINE_SAMPLE),
+    )
+    .await?;
+    let baseline_calls = twins.bigcommerce.truth().requests_served - baseline_before;
+    let per_1000 = |calls: u64, orders: u64| calls as f64 * 1000.0 / orders.max(1) as f64;
+    let calls_per_1000 = per_1000(calls, orders);
+    let baseline_per_1000 = per_1000(baseline_calls, sample);
+
+    let quota = client.quota();
+    let allowed = QuotaFigures {
+        requests_per_window: quota.quota.unwrap_or(150),
+        window_secs: 30.0,
+        reserve_share: config.bigcommerce.quota_reserve_share,
+    }
+    .allowed_per_second();
+    let share = if virtual_secs > 0.0 {
+        calls as f64 / virtual_secs / allowed
+    } else {
+        0.0
+    };
+    let figures = json!({
+        "orders": orders,
+        "calls": calls,
+        "calls_per_1000_orders": calls_per_1000,
+        "baseline_calls_per_1000_orders": baseline_per_1000,
+        "baseline_sample_orders": sample,
+        "quota_share_used": share,
+        "bigcommerce_429s": rate_limited,
+        "orders_imported": imported.len(),
+        "orders_both_imported_and_live": both,
+        "orders_neither": neither,
+        "twin_seconds_to_finish": virtual_secs,
+        "rows": progress.files.iter().map(|(k, f)| (k.stem().to_owned(), f.rows())).collect::<BTreeMap<_, _>>(),
+    });
+    let table = vec![
+        format!("orders                         {orders}"),
+        format!("BigCommerce calls              {calls}"),
+        format!("calls per 1,000 orders         {calls_per_1000:.2}"),
+        format!("baseline calls per 1,000       {baseline_per_1000:.0}"),
+        format!("share of allowed rate used     {share:.3}"),
+        format!("429s                           {rate_limited}"),
+        format!("orders in the files            {}", imported.len()),
+        format!("both imported and live         {both}"),
+        format!("neither                        {neither}"),
+        format!("twin time to finish            {virtual_secs:.1} s"),
+    ];
+    let targets = vec![
+        Target::new(
+            "calls per 1,000 orders",
+            "≤ 5",
+            format!("{calls_per_1000:.2}"),
+            calls_per_1000 <= 5.0,
+        ),
+        Target::new(
+            "share of our quota used",
+            "≥ 0.80",
+            format!("{share:.3}"),
+            share >= 0.80,
+        ),
+        Target::new(
+            "BigCommerce 429s",
+            "0",
+            rate_limited.to_string(),
+            rate_limited == 0,
+        ),
+        Target::new(
+            "orders both imported and live",
+            "0",
+            both.to_string(),
+            both == 0,
+        ),
+        Target::new(
+            "paid orders in neither",
+            "0",
+            neither.to_string(),
+            neither == 0,
+        ),
+    ];
+    let notes = vec![
+        format!("virtual time runs {SPEED}x real time; the twin's quota windows follow it"),
+        "orders_imported counts the orders in the written purchase files; the Imports API runs are not part of this bench".to_owned(),
+    ];
+    Ok(Outcome {
+        table,
+        figures,
+        targets,
+        notes,
+    })
+}
+
+fn token_header(config: &bigreach_core::config::Config) -> Result<String, BenchError> {
+    use secrecy::ExposeSecret;
+    Ok(Twins::secrets()
+        .resolve(&config.bigcommerce.access_token)
+        .map_err(run_error)?
+        .expose_secret()
+        .to_owned())
+}
+
+/// Lists `sample` orders without line items and fetches each one's products, shipping
+/// addresses and coupons: the calls it made are counted by the twin. Returns the orders seen.
+async fn baseline(
+    config: &bigreach_core::config::Config,
+    twins: &Twins,
+    token: &str,
+    sample: u64,
+) -> Result<u64, BenchError> {
+    let _ = twins;
+    let http = reqwest::Client::new();
+    let root = config.bigcommerce_api_root();
+    let get = |path: String| {
+        let url = root.join(&path);
+        let http = http.clone();
+        let token = token.to_owned();
+        async move {
+            let url = url.map_err(run_error)?;
+            let reply = http
+                .get(url)
+                .header("X-Auth-Token", token)
+                .header("Accept", "application/json")
+                .send()
+                .await
+                .map_err(run_error)?;
+            reply.bytes().await.map_err(run_error)
+        }
+    };
+    let body = get(format!("v2/orders?limit={sample}&page=1&sort=id:asc")).await?;
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
+    for order in &listed {
+        let Some(id) = order["id"].as_u64() else {
+            continue;
+        };
+        for part in ["products", "shipping_addresses", "coupons"] {
+            get(format!("v2/orders/{id}/{part}")).await?;
+        }
+    }
+    Ok(listed.len() as u64)
+}
