@@ -19,8 +19,8 @@ use bigreach_runtime::Appliance;
 use clap::{Parser, Subcommand};
 
 mod audit_cli;
-mod catalog_cli;
 mod backfill_cli;
+mod catalog_cli;
 mod operator;
 mod preflight_cli;
 mod stage_cli;

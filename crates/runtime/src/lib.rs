@@ -6,8 +6,8 @@
 //! produced, so a crash at any point resumes from the store.
 
 pub mod api;
-pub mod catalog_drift;
 pub mod backfill;
+pub mod catalog_drift;
 pub mod cutover;
 pub mod deliver;
 pub mod enrich;

@@ -7,8 +7,8 @@
 //! [`cutover`] (the staged cutover), [`reconcile`], [`catalog_drift`] (the full catalog
 //! comparison); the audit export lives in `crate::audit`.
 
-pub mod catalog_drift;
 pub mod backfill;
+pub mod catalog_drift;
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;

@@ -56,8 +56,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Lane, OutboxRecord};
 
 mod audit;
-mod catalog_drift;
 mod backfill;
+mod catalog_drift;
 mod cutover;
 mod fetch_queue;
 mod identity;
@@ -71,8 +71,8 @@ mod withheld;
 
 pub use crate::outbox::policy::LOWER_LANE_SHARE;
 pub use audit::verify_audit_chain;
-pub use catalog_drift::KEY_DRIFT_AT;
 pub use backfill::KEY_HISTORY_WATERMARK;
+pub use catalog_drift::KEY_DRIFT_AT;
 pub use cutover::AppliedChange;
 pub use inbox::Appended;
 pub use schema::SCHEMA_VERSION;
