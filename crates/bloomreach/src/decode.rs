@@ -108,26 +108,11 @@ pub fn catalog_bulk_results(
     items: &[CatalogItemUpdate],
     body: &[u8],
 ) -> Result<Vec<CatalogItemResult>, BloomreachError> {
-    let parsed: Value = json(body, "catalog bulk update response")?;
-    let results = parsed
-        .as_array()
-        .or_else(|| parsed.get("results").and_then(Value::as_array))
-        .or_else(|| parsed.get("data").and_then(Value::as_array))
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    Ok(items
-        .iter()
-        .enumerate()
-        .map(|(position, item)| match results.get(position) {
-            Some(result) => CatalogItemResult::from_value(&item.item_id, result),
-            None => CatalogItemResult {
-                item_id: item.item_id.clone(),
-                success: false,
-                queued: false,
-                errors: vec!["Bloomreach returned no result for this item".to_string()],
-            },
-        })
-        .collect())
+    results_by_position(
+        items.iter().map(|item| item.item_id.as_str()),
+        body,
+        "catalog bulk update response",
+    )
 }
 
 /// `DELETE …/catalogs/{id}/items/bulk-delete`: one result per id of `item_ids`, in request
@@ -136,7 +121,21 @@ pub fn catalog_delete_results(
     item_ids: &[String],
     body: &[u8],
 ) -> Result<Vec<CatalogItemResult>, BloomreachError> {
-    let parsed: Value = json(body, "catalog bulk delete response")?;
+    results_by_position(
+        item_ids.iter().map(String::as_str),
+        body,
+        "catalog bulk delete response",
+    )
+}
+
+/// One result per id, by position, from a bulk answer (a bare array, or one under `results` or
+/// `data`); an id without a result is not a success.
+fn results_by_position<'a>(
+    item_ids: impl Iterator<Item = &'a str>,
+    body: &[u8],
+    what: &str,
+) -> Result<Vec<CatalogItemResult>, BloomreachError> {
+    let parsed: Value = json(body, what)?;
     let results = parsed
         .as_array()
         .or_else(|| parsed.get("results").and_then(Value::as_array))
@@ -144,12 +143,11 @@ pub fn catalog_delete_results(
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     Ok(item_ids
-        .iter()
         .enumerate()
         .map(|(position, item_id)| match results.get(position) {
             Some(result) => CatalogItemResult::from_value(item_id, result),
             None => CatalogItemResult {
-                item_id: item_id.clone(),
+                item_id: item_id.to_owned(),
                 success: false,
                 queued: false,
                 errors: vec!["Bloomreach returned no result for this item".to_string()],
