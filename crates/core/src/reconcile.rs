@@ -11,6 +11,7 @@
 //! The vocabulary and the CSV columns are written down in `data/contract/reconciliation.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use ts_rs::TS;
 
 use bigreach_bigcommerce::Order;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -24,7 +25,7 @@ use crate::map::payment::{OrderMapping, PaymentState};
 pub const MAX_DAYS: i64 = 366;
 
 /// Which days to reconcile (inclusive, in the store's time zone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DayRange {
     /// First day.
     pub from: NaiveDate,
@@ -186,7 +187,7 @@ fn json_decimal(value: &serde_json::Value) -> Option<Decimal> {
 }
 
 /// What an order (or a refund) came out as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// Both sides agree (once, same amount and currency).
@@ -215,7 +216,7 @@ impl Class {
 }
 
 /// What a finding is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     /// A sale (`purchase` with the success status).
@@ -225,7 +226,7 @@ pub enum Subject {
 }
 
 /// One order or refund that did not match, with both sides' figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Finding {
     /// Sale or refund.
     pub subject: Subject,
@@ -240,8 +241,10 @@ pub struct Finding {
     /// The shopper's currency.
     pub currency: String,
     /// BigCommerce's amount, when BigCommerce has it.
+    #[ts(type = "string | null")]
     pub bigcommerce_amount: Option<Decimal>,
     /// Bloomreach's amount (the first acknowledgement), when Bloomreach has it.
+    #[ts(type = "string | null")]
     pub bloomreach_amount: Option<Decimal>,
     /// How many times Bloomreach acknowledged it.
     pub acknowledged: u32,
@@ -251,7 +254,7 @@ pub struct Finding {
 }
 
 /// One day and currency, both sides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct DayRow {
     /// The day (store time zone).
     pub day: Option<NaiveDate>,
@@ -260,16 +263,22 @@ pub struct DayRow {
     /// Paid orders created that day.
     pub bigcommerce_orders: u64,
     /// Their totals incl. tax.
+    #[ts(type = "string")]
     pub bigcommerce_gross: Decimal,
     /// Their discounts (order discounts plus coupons).
+    #[ts(type = "string")]
     pub bigcommerce_discounts: Decimal,
     /// Their tax.
+    #[ts(type = "string")]
     pub bigcommerce_tax: Decimal,
     /// Their shipping incl. tax.
+    #[ts(type = "string")]
     pub bigcommerce_shipping: Decimal,
     /// Refunds processed that day.
+    #[ts(type = "string")]
     pub bigcommerce_refunds: Decimal,
     /// Gross less refunds.
+    #[ts(type = "string")]
     pub bigcommerce_net: Decimal,
     /// Paid orders cancelled that day (shown, not subtracted: the money goes back as a refund).
     pub bigcommerce_cancelled: u64,
@@ -279,10 +288,13 @@ pub struct DayRow {
     /// Sales Bloomreach acknowledged that day (each order once).
     pub bloomreach_orders: u64,
     /// Their totals.
+    #[ts(type = "string")]
     pub bloomreach_gross: Decimal,
     /// Refund events Bloomreach acknowledged that day (each refund once).
+    #[ts(type = "string")]
     pub bloomreach_refunds: Decimal,
     /// Gross less refunds.
+    #[ts(type = "string")]
     pub bloomreach_net: Decimal,
     /// Cancellations Bloomreach acknowledged that day.
     pub bloomreach_cancelled: u64,
@@ -297,6 +309,7 @@ pub struct DayRow {
     /// Different amounts.
     pub amount_mismatch: u64,
     /// `bigcommerce_net − bloomreach_net`.
+    #[ts(type = "string")]
     pub difference: Decimal,
 }
 
@@ -330,7 +343,7 @@ impl DayRow {
 }
 
 /// A reconciliation: the rows, the findings and whether it balances.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Reconciliation {
     /// The days.
     pub range: DayRange,
@@ -351,7 +364,7 @@ pub struct Reconciliation {
 }
 
 /// What a repair did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Repair {
     /// Orders re-read into the pipeline (their missing events are enqueued once).
     pub orders_resent: Vec<u64>,

@@ -2,12 +2,13 @@
 //! done / total, rate, time left, the files with their rows, the import runs).
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::{AppApi, AppError};
 use crate::backfill::progress::{ImportRun, Phase};
 
 /// One written file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct BackfillFile {
     /// The file name.
     pub name: String,
@@ -18,7 +19,7 @@ pub struct BackfillFile {
 }
 
 /// The answer to `Operation::BackfillStatus`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct BackfillStatus {
     /// Whether a backfill ever started on this store.
     pub started: bool,

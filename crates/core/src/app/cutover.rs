@@ -6,6 +6,7 @@
 //! [`Code`] (the CLI exits 12).
 
 use std::sync::Arc;
+use ts_rs::TS;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub(super) struct CutoverContext {
 const LAST_TRANSITIONS: usize = 10;
 
 /// What a stage is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct StageInfo {
     /// The stage.
     pub stage: Stage,
@@ -49,7 +50,7 @@ pub struct StageInfo {
 }
 
 /// A check that watches a stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct WatchedCheck {
     /// The check.
     pub check: CheckId,
@@ -64,7 +65,7 @@ pub struct WatchedCheck {
 }
 
 /// A hold as an operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HoldView {
     /// The check that asked for it.
     pub check: CheckId,
@@ -75,7 +76,7 @@ pub struct HoldView {
 }
 
 /// One transition of the history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TransitionView {
     /// Its sequence number.
     pub seq: u64,
@@ -108,7 +109,7 @@ impl TransitionView {
 }
 
 /// The checks' last round on the current stage (the running appliance's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LastEvaluation {
     /// When.
     pub at: DateTime<Utc>,
@@ -121,7 +122,7 @@ pub struct LastEvaluation {
 }
 
 /// The answer to `stage`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct StageStatus {
     /// The current stage.
     pub stage: Stage,
@@ -147,7 +148,7 @@ pub struct StageStatus {
 }
 
 /// A lane that a rollback closes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ClosingLane {
     /// The lane.
     pub lane: String,
@@ -162,7 +163,7 @@ pub struct ClosingLane {
 pub const CANNOT_UNDO: &str = "Bloomreach has no event delete: events already sent stay in the project (and may have started scenarios); profile and catalog updates already sent stay as written. A batch in flight when the lanes close may still be acknowledged. Nothing queued is dropped.";
 
 /// What a rollback would do (or did).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RollbackPreview {
     /// The current stage.
     pub from: Stage,
@@ -175,7 +176,7 @@ pub struct RollbackPreview {
 }
 
 /// The answer to `stage_plan`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct StagePlanAnswer {
     /// What advancing does, with the plan hash `advance` takes.
     pub advance: StagePlan,
@@ -186,7 +187,7 @@ pub struct StagePlanAnswer {
 }
 
 /// The answer to `advance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Advanced {
     /// The stage before.
     pub from: Stage,
@@ -205,7 +206,7 @@ pub struct Advanced {
 }
 
 /// The answer to `rollback`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RolledBack {
     /// The stage before.
     pub from: Stage,
@@ -220,7 +221,7 @@ pub struct RolledBack {
 }
 
 /// The answer to `acknowledge`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Acknowledged {
     /// The stage (it stays).
     pub stage: Stage,

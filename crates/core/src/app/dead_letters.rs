@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::{AppApi, AppError, Code};
 use crate::model::{CommandStatus, OutboxRecord};
 
 /// The delivery state of a command, as screens show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandState {
     /// Waiting for (re)delivery.
@@ -53,7 +54,7 @@ pub(crate) fn utc(ms: i64) -> DateTime<Utc> {
 }
 
 /// A dead letter as an operator sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DeadLetter {
     /// Outbox id (also the Bloomreach `command_id`).
     pub id: u64,

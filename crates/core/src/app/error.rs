@@ -4,11 +4,12 @@
 //! so adding a code is a compile error in every transport until it is mapped.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::store::StoreError;
 
 /// What kind of failure an operation had. Exhaustive on purpose (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// The request itself is wrong (an unparsable id or query); fix it and ask again.
@@ -74,7 +75,7 @@ impl std::fmt::Display for Code {
 }
 
 /// An error for an operator or a UI: a stable code and a human message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, TS)]
 #[error("{message}")]
 pub struct AppError {
     /// Stable, machine-readable.

@@ -19,6 +19,7 @@ pub mod status;
 pub mod trace;
 
 use std::sync::Arc;
+use ts_rs::TS;
 
 use bigreach_clock::SharedClock;
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ pub use trace::Trace;
 use crate::store::Store;
 
 /// Every operation, as one closed list. Serialized as `{"op": "trace", "query": "…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
     /// The status document.
@@ -135,8 +136,75 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// The TypeScript type of this operation's answer, as the UI's generated client names it
+    /// (`ui/src/generated/operations.ts`): one exhaustive match, so a new operation cannot be
+    /// left out of the client.
+    pub fn answer_type(&self) -> &'static str {
+        match self {
+            Operation::Status => "Status",
+            Operation::Trace { .. } => "Trace",
+            Operation::DeadLetters => "Array<DeadLetter>",
+            Operation::DeadLetter { .. }
+            | Operation::ReplayDeadLetter { .. }
+            | Operation::DiscardDeadLetter { .. } => "DeadLetter",
+            Operation::SetAsideFetches => "Array<SetAside>",
+            Operation::ReplaySetAsideFetch { .. } | Operation::DiscardSetAsideFetch { .. } => {
+                "SetAside"
+            }
+            Operation::Reconcile(_) => "Reconciliation",
+            Operation::CatalogDrift { .. } | Operation::LastCatalogDrift => "DriftReport",
+            Operation::Stage => "StageStatus",
+            Operation::StagePlan => "StagePlanAnswer",
+            Operation::Advance { .. } => "Advanced",
+            Operation::Rollback => "RolledBack",
+            Operation::Acknowledge => "Acknowledged",
+            Operation::Preflight(_) => "PreflightReport",
+            Operation::BackfillStatus => "BackfillStatus",
+        }
+    }
+
+    /// One operation of every kind (with sample fields): what the type generator and the
+    /// round-trip tests walk.
+    pub fn samples() -> Vec<Operation> {
+        vec![
+            Operation::Status,
+            Operation::Trace {
+                query: "jane@shop.com".into(),
+            },
+            Operation::DeadLetters,
+            Operation::DeadLetter { id: 3 },
+            Operation::ReplayDeadLetter { id: 3 },
+            Operation::DiscardDeadLetter { id: 3 },
+            Operation::SetAsideFetches,
+            Operation::ReplaySetAsideFetch {
+                key: "product:77".into(),
+            },
+            Operation::DiscardSetAsideFetch {
+                key: "cart:not-a-uuid".into(),
+            },
+            Operation::Reconcile(ReconcileRequest {
+                from: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("a valid date"),
+                to: chrono::NaiveDate::from_ymd_opt(2026, 3, 7).expect("a valid date"),
+                repair: true,
+            }),
+            Operation::CatalogDrift { repair: false },
+            Operation::LastCatalogDrift,
+            Operation::Stage,
+            Operation::StagePlan,
+            Operation::Advance {
+                plan_hash: "9f2c".into(),
+            },
+            Operation::Rollback,
+            Operation::Acknowledge,
+            Operation::Preflight(PreflightRequest::default()),
+            Operation::BackfillStatus,
+        ]
+    }
+}
+
 /// The answer to an [`Operation`]; serialized as the bare answer struct.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(untagged)]
 pub enum Answer {
     /// To [`Operation::Status`].

@@ -5,6 +5,7 @@
 //! (the newest entry decides freshness and pass; the entry's own time is when it ran).
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::{AppApi, AppError, Code};
 use crate::preflight::{Check, PreflightReport};
@@ -13,7 +14,7 @@ use crate::preflight::{Check, PreflightReport};
 pub const AUDIT_ACTION: &str = "preflight.run";
 
 /// What to check beyond the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PreflightRequest {
     /// Storefront pages to read (default: the store's `secure_url` from `GET /v2/store`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,6 +10,7 @@
 //! delete an event.
 
 use std::collections::BTreeSet;
+use ts_rs::TS;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ pub trait OrderSource: Send + Sync {
 }
 
 /// A reconciliation request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ReconcileRequest {
     /// First day (store time zone).
     pub from: NaiveDate,

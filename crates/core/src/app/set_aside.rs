@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::dead_letters::utc;
 use super::{AppApi, AppError, Code};
@@ -12,7 +13,7 @@ use crate::model::FetchTarget;
 use crate::store::SetAsideFetch;
 
 /// What happened to a set-aside fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SetAsideState {
     /// Out of the fetch queue, waiting for an operator.
@@ -24,7 +25,7 @@ pub enum SetAsideState {
 }
 
 /// A set-aside fetch as an operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SetAside {
     /// The fetch key, e.g. `product:77` or `cart:…` (what replay and discard take).
     pub key: String,

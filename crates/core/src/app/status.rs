@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use ts_rs::TS;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,7 +52,7 @@ pub struct Live {
 /// Bloomreach, the catalog setup) failed and is retried with backoff. The stages that need it
 /// (enrich and the poller for BigCommerce, delivery for Bloomreach) start once it answers;
 /// webhooks are accepted and stored meanwhile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Starting {
     /// `bigcommerce` or `bloomreach`.
     pub service: String,
@@ -66,7 +67,7 @@ pub struct Starting {
 }
 
 /// Counters of the running appliance since it started (the store holds the durable ones).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LiveCounters {
     /// Webhooks stored (new).
     pub webhooks_accepted: u64,
@@ -110,7 +111,7 @@ pub struct LiveCounters {
 }
 
 /// A recent error of one stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct StageError {
     /// Which stage (`enrich`, `deliver`, `poller`, …).
     pub stage: String,
@@ -121,7 +122,7 @@ pub struct StageError {
 }
 
 /// What the last webhook check found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HookHealth {
     /// Scopes registered now.
     pub created: Vec<String>,
@@ -132,7 +133,7 @@ pub struct HookHealth {
 }
 
 /// The BigCommerce quota as the client last saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct BigCommerceQuota {
     /// Requests per window, once seen.
     pub quota: Option<u32>,
@@ -145,7 +146,7 @@ pub struct BigCommerceQuota {
 }
 
 /// Which part of the sync loop is parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Component {
     /// Fetching notified resources from BigCommerce.
@@ -170,7 +171,7 @@ impl Component {
 /// A component that stopped retrying because only an operator can fix what failed (a revoked
 /// credential, a missing permission). Its data stays queued; it tries once more every
 /// `probe_every_secs` in case the fix was made without a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Parked {
     /// What is parked.
     pub component: Component,
@@ -185,7 +186,7 @@ pub struct Parked {
 }
 
 /// Why an operator should look now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// Purchases or profile updates have waited longer than the threshold.
@@ -198,7 +199,7 @@ pub enum AlertKind {
 }
 
 /// One alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Alert {
     /// Its kind.
     pub kind: AlertKind,
@@ -207,7 +208,7 @@ pub struct Alert {
 }
 
 /// The status of the appliance at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Status {
     /// When it was taken.
     pub at: DateTime<Utc>,

@@ -4,6 +4,7 @@
 //! many set-aside fetches could be anyone's).
 
 use std::collections::BTreeMap;
+use ts_rs::TS;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use super::dead_letters::{utc, CommandState};
 use super::{AppApi, AppError, Code, SetAside};
 
 /// One identity link followed (`email:… → customer:42`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct IdentityLink {
     /// The key asked about.
     pub from: String,
@@ -21,7 +22,7 @@ pub struct IdentityLink {
 }
 
 /// One command in a trace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TraceCommand {
     /// Outbox id.
     pub id: u64,
@@ -48,7 +49,7 @@ pub struct TraceCommand {
 }
 
 /// Something not sent, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct TraceWithheld {
     /// What, e.g. `order:5021`.
     pub subject: String,
@@ -61,7 +62,7 @@ pub struct TraceWithheld {
 }
 
 /// Everything BigReach knows about one person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Trace {
     /// What was asked.
     pub query: String,

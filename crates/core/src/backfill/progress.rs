@@ -3,6 +3,7 @@
 //! transaction records a page's cursor together with the file state its rows produced.
 
 use std::collections::BTreeMap;
+use ts_rs::TS;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use super::encoding::FileKind;
 use super::files::FileSetState;
 
 /// What the backfill is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Listing BigCommerce and writing files.
@@ -59,7 +60,7 @@ pub struct ResourceCursor {
 }
 
 /// One import run as Bloomreach reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ImportRun {
     /// The file.
     pub file: String,

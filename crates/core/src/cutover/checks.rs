@@ -16,11 +16,12 @@
 //! | `identity_conflicts` | phones refused to a second person | above `identity_conflicts_max` |
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::Stage;
 
 /// A check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
     /// Bloomreach 429s per request.
@@ -61,7 +62,7 @@ impl std::fmt::Display for CheckId {
 }
 
 /// Whether a failure falls back on its own or waits for a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckMode {
     /// A failure falls back to the previous stage.
@@ -71,7 +72,7 @@ pub enum CheckMode {
 }
 
 /// What a check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// Within its threshold (or nothing to judge and nothing wrong).
@@ -173,7 +174,7 @@ impl CheckThresholds {
 }
 
 /// Purchase latencies measured in a window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LatencySample {
     /// Purchases acknowledged.
     pub count: u64,
@@ -202,7 +203,7 @@ impl LatencySample {
 }
 
 /// What the runtime measured over one window of a running stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct WindowFigures {
     /// The window's length, in seconds (shorter than configured right after a stage starts).
     pub window_secs: u64,
@@ -224,7 +225,7 @@ pub struct WindowFigures {
 }
 
 /// One check's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct CheckResult {
     /// The check.
     pub check: CheckId,
@@ -245,7 +246,7 @@ pub struct CheckResult {
 }
 
 /// What to do after a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// Every check passed.

@@ -27,6 +27,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ts_rs::TS;
 
 pub use checks::{decide, evaluate, WindowFigures};
 pub use checks::{CheckId, CheckMode, CheckOutcome, CheckResult, CheckThresholds, Decision};
@@ -52,7 +53,7 @@ pub const AUDIT_HOLD: &str = "cutover.hold";
 pub const AUDIT_ACKNOWLEDGE: &str = "cutover.acknowledge";
 
 /// The cutover stages, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Credentials are set and both services are reached; nothing is sent.
@@ -214,7 +215,7 @@ impl CutoverState {
 }
 
 /// What kind of transition a history entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TransitionKind {
     /// An operator advanced to the next stage.
@@ -273,7 +274,7 @@ pub struct LaneQueue {
 }
 
 /// The newest preflight run, as its audit entry records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PreflightSummary {
     /// Whether nothing blocking failed.
     pub passed: bool,
@@ -341,7 +342,7 @@ impl Default for PlanQuotas {
 }
 
 /// What an advance does to a lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum LaneChange {
     /// Open before and after.
@@ -353,7 +354,7 @@ pub enum LaneChange {
 }
 
 /// The cost of sending a lane's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct QueueCost {
     /// Bloomreach requests (tracking batches or catalog bulk requests).
     pub bloomreach_requests: u64,
@@ -365,7 +366,7 @@ pub struct QueueCost {
 }
 
 /// One lane in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LanePlan {
     /// The lane's name.
     pub lane: String,
@@ -382,7 +383,7 @@ pub struct LanePlan {
 }
 
 /// What advancing from the current stage would do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct StagePlan {
     /// The current stage.
     pub from: Stage,

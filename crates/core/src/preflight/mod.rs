@@ -14,9 +14,10 @@ pub mod storefront;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ts_rs::TS;
 
 /// Whether a failing check stops go-live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// A failure blocks advancing past the preflight stage.
@@ -26,7 +27,7 @@ pub enum Severity {
 }
 
 /// What a check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// What was checked is right.
@@ -38,7 +39,7 @@ pub enum Outcome {
 }
 
 /// What a check read, so an operator can verify it without running it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Evidence {
     /// The service's request id of the deciding request, when it sent one.
     pub request_id: Option<String>,
@@ -65,7 +66,7 @@ impl Evidence {
 }
 
 /// One check's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Check {
     /// Stable id (kebab-case), also the runbook anchor.
     pub id: String,
@@ -213,7 +214,7 @@ pub fn clock_skew(before_ms: i64, after_ms: i64, server_ms: i64, evidence: Evide
 
 /// The preflight's answer: every check, whether go-live may proceed, and a digest that names
 /// exactly these results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PreflightReport {
     /// Every check, in [`DEFINITIONS`] order.
     pub checks: Vec<Check>,

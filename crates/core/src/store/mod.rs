@@ -48,6 +48,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use ts_rs::TS;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::de::DeserializeOwned;
@@ -175,7 +176,7 @@ fn u64_from(bytes: &[u8]) -> u64 {
 }
 
 /// Counts for status screens and the demo.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct StoreCounts {
     /// Inbox entries in total.
     pub inbox_total: u64,
@@ -200,7 +201,7 @@ pub struct StoreCounts {
 }
 
 /// The oldest pending command of a lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct OldestPending {
     /// When it was enqueued (ms since epoch).
     pub enqueued_at_ms: i64,

@@ -22,6 +22,7 @@
 //! through the ordinary catalog destination (fact `item:<id>`), so the newest state still wins.
 
 use std::collections::{BTreeMap, BTreeSet};
+use ts_rs::TS;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -68,7 +69,7 @@ pub struct LastWrite {
 }
 
 /// One field that differs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct FieldDrift {
     /// The catalog field.
     pub field: String,
@@ -79,7 +80,7 @@ pub struct FieldDrift {
 }
 
 /// An item in both catalogs whose fields differ.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DifferingItem {
     /// The item id (variant id).
     pub item_id: String,
@@ -88,7 +89,7 @@ pub struct DifferingItem {
 }
 
 /// How many items fell in each class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DriftCounts {
     /// Items the same on both sides.
     pub in_sync: usize,
@@ -105,7 +106,7 @@ pub struct DriftCounts {
 }
 
 /// What a repair enqueued.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DriftRepair {
     /// Partial updates carrying only the differing fields.
     pub partial_updates: usize,
@@ -126,7 +127,7 @@ impl DriftRepair {
 }
 
 /// The result of one full comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DriftReport {
     /// When the comparison began reading.
     pub started_at: DateTime<Utc>,
