@@ -46,6 +46,25 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code.
+    pub const ALL: [Code; 15] = [
+        Code::BadRequest,
+        Code::NotFound,
+        Code::Unauthorized,
+        Code::NotRunning,
+        Code::StoreUnavailable,
+        Code::Upstream,
+        Code::Internal,
+        Code::AtLastStage,
+        Code::AtFirstStage,
+        Code::PreflightMissing,
+        Code::PreflightStale,
+        Code::PreflightFailed,
+        Code::PlanMoved,
+        Code::StageHeld,
+        Code::NotHeld,
+    ];
+
     /// The code as it appears on the wire (`not_found`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,23 +125,7 @@ mod tests {
 
     #[test]
     fn codes_travel_as_snake_case_strings() {
-        for code in [
-            Code::BadRequest,
-            Code::NotFound,
-            Code::Unauthorized,
-            Code::NotRunning,
-            Code::StoreUnavailable,
-            Code::Upstream,
-            Code::Internal,
-            Code::AtLastStage,
-            Code::AtFirstStage,
-            Code::PreflightMissing,
-            Code::PreflightStale,
-            Code::PreflightFailed,
-            Code::PlanMoved,
-            Code::StageHeld,
-            Code::NotHeld,
-        ] {
+        for code in Code::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);

@@ -309,6 +309,17 @@ pub enum AlertKind {
     SetAside,
 }
 
+impl AlertKind {
+    /// The kind as it travels (`late`, `parked`, `set_aside`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Late => "late",
+            AlertKind::Parked => "parked",
+            AlertKind::SetAside => "set_aside",
+        }
+    }
+}
+
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Alert {
