@@ -341,6 +341,10 @@ pub fn trace_report(t: &Trace) -> String {
             t.set_aside_unattributed
         );
     }
+    let _ = writeln!(out, "  verdict: {}", t.verdict.summary);
+    for reason in &t.verdict.reasons {
+        let _ = writeln!(out, "    - {reason}");
+    }
     out
 }
 

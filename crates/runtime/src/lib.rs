@@ -115,6 +115,7 @@ struct LiveSource {
     webhook_address: SocketAddr,
     api_address: Mutex<Option<SocketAddr>>,
     gate: Arc<LaneGate>,
+    clock: SharedClock,
 }
 
 impl LiveFigures for LiveSource {
@@ -140,6 +141,11 @@ impl LiveFigures for LiveSource {
             parked: self.parking.list(),
             starting: self.startup.list(),
             stage: self.gate.stage(),
+            purchase_latencies_ms: self.gate.purchase_latencies(
+                self.clock.now_ms()
+                    - (bigreach_core::app::status::LATENCY_WINDOW_SECS * 1000) as i64,
+                0,
+            ),
         }
     }
 }
@@ -372,6 +378,7 @@ impl Appliance {
             webhook_address,
             api_address: Mutex::new(None),
             gate: gate.clone(),
+            clock: clock.clone(),
         });
         let wake = deliver_wake.clone();
         let alert_latency_ms = (config.monitoring.alert_latency_secs as i64).saturating_mul(1000);

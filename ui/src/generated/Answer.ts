@@ -4,6 +4,7 @@ import type { Acknowledged } from "./Acknowledged";
 import type { Advanced } from "./Advanced";
 import type { BackfillStatus } from "./BackfillStatus";
 import type { DeadLetter } from "./DeadLetter";
+import type { DeadLetterBatch } from "./DeadLetterBatch";
 import type { DriftReport } from "./DriftReport";
 import type { PreflightReport } from "./PreflightReport";
 import type { Reconciliation } from "./Reconciliation";
@@ -17,4 +18,4 @@ import type { Trace } from "./Trace";
 /**
  * The answer to an [`Operation`]; serialized as the bare answer struct.
  */
-export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus;
+export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | DeadLetterBatch | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus;

@@ -22,7 +22,23 @@ id: number, } | { "op": "discard_dead_letter",
 /**
  * The command id.
  */
-id: number, } | { "op": "set_aside_fetches" } | { "op": "replay_set_aside_fetch", 
+id: number, } | { "op": "replay_dead_letters", 
+/**
+ * The command ids.
+ */
+ids: Array<number>, 
+/**
+ * Only show what would go out.
+ */
+preview: boolean, } | { "op": "discard_dead_letters", 
+/**
+ * The command ids.
+ */
+ids: Array<number>, 
+/**
+ * Only show what would be given up.
+ */
+preview: boolean, } | { "op": "set_aside_fetches" } | { "op": "replay_set_aside_fetch", 
 /**
  * The fetch key, e.g. `product:77`.
  */

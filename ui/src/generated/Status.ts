@@ -3,8 +3,10 @@
 import type { Alert } from "./Alert";
 import type { BigCommerceQuota } from "./BigCommerceQuota";
 import type { HookHealth } from "./HookHealth";
+import type { LaneStatus } from "./LaneStatus";
 import type { LiveCounters } from "./LiveCounters";
 import type { Parked } from "./Parked";
+import type { PurchaseLatency } from "./PurchaseLatency";
 import type { Stage } from "./Stage";
 import type { Starting } from "./Starting";
 import type { StoreCounts } from "./StoreCounts";
@@ -77,4 +79,12 @@ stage: Stage,
 /**
  * Why an operator should look now; empty when all is well.
  */
-alerts: Array<Alert>, };
+alerts: Array<Alert>, 
+/**
+ * Every lane: queued, oldest age and state.
+ */
+lanes: Array<LaneStatus>, 
+/**
+ * Purchase latency over the last five minutes against the alert threshold.
+ */
+purchase_latency: PurchaseLatency, };

@@ -4,6 +4,7 @@ import type { IdentityLink } from "./IdentityLink";
 import type { SetAside } from "./SetAside";
 import type { TraceCommand } from "./TraceCommand";
 import type { TraceWithheld } from "./TraceWithheld";
+import type { Verdict } from "./Verdict";
 
 /**
  * Everything BigReach knows about one person.
@@ -38,4 +39,8 @@ set_aside: Array<SetAside>,
  * Other set-aside fetches whose person cannot be told before they are fetched (orders,
  * carts, unreadable inbox entries): any of them may be this person's.
  */
-set_aside_unattributed: number, };
+set_aside_unattributed: number, 
+/**
+ * The plain answer, from everything above.
+ */
+verdict: Verdict, };

@@ -63,6 +63,24 @@ pub enum Operation {
         /// The command id.
         id: u64,
     },
+    /// Puts several dead letters back in their lanes at once (audited each); with `preview`,
+    /// changes nothing and answers exactly what would go out.
+    ReplayDeadLetters {
+        /// The command ids.
+        ids: Vec<u64>,
+        /// Only show what would go out.
+        #[serde(default)]
+        preview: bool,
+    },
+    /// Gives several dead letters up for good at once (audited each); with `preview`, changes
+    /// nothing.
+    DiscardDeadLetters {
+        /// The command ids.
+        ids: Vec<u64>,
+        /// Only show what would be given up.
+        #[serde(default)]
+        preview: bool,
+    },
     /// Every fetch set aside because it failed for good.
     SetAsideFetches,
     /// Puts a set-aside fetch back into the fetch queue (audited).
@@ -122,6 +140,8 @@ impl Operation {
             | Operation::StagePlan
             | Operation::BackfillStatus => false,
             Operation::Reconcile(request) => request.repair,
+            Operation::ReplayDeadLetters { preview, .. }
+            | Operation::DiscardDeadLetters { preview, .. } => !preview,
             Operation::CatalogDrift { repair } => *repair,
             // It only reads (its audit entry records the run, as a reconciliation's does).
             Operation::Preflight(_) => false,
@@ -148,6 +168,9 @@ impl Operation {
             Operation::DeadLetter { .. }
             | Operation::ReplayDeadLetter { .. }
             | Operation::DiscardDeadLetter { .. } => "DeadLetter",
+            Operation::ReplayDeadLetters { .. } | Operation::DiscardDeadLetters { .. } => {
+                "DeadLetterBatch"
+            }
             Operation::SetAsideFetches => "Array<SetAside>",
             Operation::ReplaySetAsideFetch { .. } | Operation::DiscardSetAsideFetch { .. } => {
                 "SetAside"
@@ -176,6 +199,14 @@ impl Operation {
             Operation::DeadLetter { id: 3 },
             Operation::ReplayDeadLetter { id: 3 },
             Operation::DiscardDeadLetter { id: 3 },
+            Operation::ReplayDeadLetters {
+                ids: vec![3, 4],
+                preview: true,
+            },
+            Operation::DiscardDeadLetters {
+                ids: vec![3],
+                preview: false,
+            },
             Operation::SetAsideFetches,
             Operation::ReplaySetAsideFetch {
                 key: "product:77".into(),
@@ -215,6 +246,8 @@ pub enum Answer {
     DeadLetters(Vec<DeadLetter>),
     /// To the single dead-letter operations.
     DeadLetter(DeadLetter),
+    /// To the bulk dead-letter operations.
+    DeadLetterBatch(dead_letters::DeadLetterBatch),
     /// To [`Operation::SetAsideFetches`].
     SetAsideFetches(Vec<SetAside>),
     /// To the single set-aside operations.
@@ -323,6 +356,12 @@ impl AppApi {
             }
             Operation::DiscardDeadLetter { id } => {
                 Answer::DeadLetter(self.discard_dead_letter(id, actor)?)
+            }
+            Operation::ReplayDeadLetters { ids, preview } => {
+                Answer::DeadLetterBatch(self.replay_dead_letters(&ids, preview, actor)?)
+            }
+            Operation::DiscardDeadLetters { ids, preview } => {
+                Answer::DeadLetterBatch(self.discard_dead_letters(&ids, preview, actor)?)
             }
             Operation::SetAsideFetches => Answer::SetAsideFetches(self.set_aside_fetches()?),
             Operation::ReplaySetAsideFetch { key } => {

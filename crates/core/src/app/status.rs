@@ -46,6 +46,117 @@ pub struct Live {
     pub starting: Vec<Starting>,
     /// The cutover stage delivery runs at (it decides which lanes deliver).
     pub stage: Stage,
+    /// Latencies (ms, acknowledgement − BigCommerce time) of the purchases Bloomreach
+    /// acknowledged in the last [`LATENCY_WINDOW_SECS`].
+    pub purchase_latencies_ms: Vec<i64>,
+}
+
+/// How far back the status's purchase latency looks.
+pub const LATENCY_WINDOW_SECS: u64 = 300;
+
+/// A lane's state as a screen shows it (always with its text, never by colour alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneState {
+    /// Nothing waits.
+    Idle,
+    /// Work waits, the oldest within the alert threshold.
+    OnTime,
+    /// The oldest has waited longer than the alert threshold.
+    Late,
+    /// Work waits and cannot move: delivery is parked, or the oldest has waited more than
+    /// [`STALLED_FACTOR`] times the threshold.
+    Stalled,
+    /// The cutover stage keeps the lane closed: what it holds queues by design.
+    Closed,
+}
+
+/// How many alert thresholds the oldest command may wait before its lane counts as stalled.
+pub const STALLED_FACTOR: i64 = 6;
+
+/// One lane of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LaneStatus {
+    /// The lane's name.
+    pub lane: String,
+    /// Commands waiting in it.
+    pub queued: u64,
+    /// How long the oldest has waited since it was enqueued, in ms (0 when none waits).
+    pub oldest_age_ms: i64,
+    /// Its state.
+    pub state: LaneState,
+}
+
+/// Purchase latency (acknowledged by Bloomreach − happened in BigCommerce) over the last
+/// [`LATENCY_WINDOW_SECS`], against the alert threshold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PurchaseLatency {
+    /// The window, in seconds.
+    pub window_secs: u64,
+    /// Purchases acknowledged in it.
+    pub samples: u64,
+    /// Median (nearest rank), ms; 0 without samples.
+    pub p50_ms: i64,
+    /// p99 (nearest rank), ms; 0 without samples.
+    pub p99_ms: i64,
+    /// The longest, ms.
+    pub max_ms: i64,
+    /// The alert threshold, ms (the "5-minute line").
+    pub limit_ms: i64,
+}
+
+impl PurchaseLatency {
+    /// The figures of these latencies (ms) against `limit_ms`.
+    pub fn of(mut latencies_ms: Vec<i64>, limit_ms: i64) -> Self {
+        latencies_ms.sort_unstable();
+        let n = latencies_ms.len();
+        let rank = |percent: usize| latencies_ms[(n * percent).div_ceil(100).max(1) - 1];
+        PurchaseLatency {
+            window_secs: LATENCY_WINDOW_SECS,
+            samples: n as u64,
+            p50_ms: if n == 0 { 0 } else { rank(50) },
+            p99_ms: if n == 0 { 0 } else { rank(99) },
+            max_ms: latencies_ms.last().copied().unwrap_or(0),
+            limit_ms,
+        }
+    }
+}
+
+/// Every lane's queue, oldest age and state.
+fn lanes(store: &StoreCounts, live: &Live, now_ms: i64, alert_latency_ms: i64) -> Vec<LaneStatus> {
+    let open = live.stage.lanes();
+    let delivery_parked = live
+        .parked
+        .iter()
+        .any(|parked| parked.component == Component::Delivery);
+    Lane::ALL
+        .iter()
+        .map(|lane| {
+            let queued = store.outbox_pending.get(lane.name()).copied().unwrap_or(0);
+            let oldest_age_ms = store
+                .outbox_oldest
+                .get(lane.name())
+                .map(|oldest| (now_ms - oldest.enqueued_at_ms).max(0))
+                .unwrap_or(0);
+            let state = if queued == 0 {
+                LaneState::Idle
+            } else if !open.contains(*lane) {
+                LaneState::Closed
+            } else if delivery_parked || oldest_age_ms > alert_latency_ms * STALLED_FACTOR {
+                LaneState::Stalled
+            } else if oldest_age_ms > alert_latency_ms {
+                LaneState::Late
+            } else {
+                LaneState::OnTime
+            };
+            LaneStatus {
+                lane: lane.name().to_owned(),
+                queued,
+                oldest_age_ms,
+                state,
+            }
+        })
+        .collect()
 }
 
 /// A service the appliance still waits for since it started: its preflight (and, for
@@ -243,6 +354,10 @@ pub struct Status {
     pub stage: Stage,
     /// Why an operator should look now; empty when all is well.
     pub alerts: Vec<Alert>,
+    /// Every lane: queued, oldest age and state.
+    pub lanes: Vec<LaneStatus>,
+    /// Purchase latency over the last five minutes against the alert threshold.
+    pub purchase_latency: PurchaseLatency,
 }
 
 /// The lanes whose lateness is alerted: what a marketer's flows wait for.
@@ -297,6 +412,8 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
             ),
         });
     }
+    let lanes = lanes(&store, &live, now_ms, alert_latency_ms);
+    let purchase_latency = PurchaseLatency::of(live.purchase_latencies_ms, alert_latency_ms);
     let idle = store.inbox_pending == 0
         && store.fetch_queue == 0
         && store.outbox_pending.values().all(|n| *n == 0)
@@ -319,5 +436,7 @@ pub fn assemble(store: StoreCounts, live: Live, now_ms: i64, alert_latency_ms: i
         starting: live.starting,
         stage: live.stage,
         alerts,
+        lanes,
+        purchase_latency,
     }
 }

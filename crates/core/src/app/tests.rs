@@ -158,6 +158,7 @@ fn live(parked: Vec<Parked>) -> Live {
         parked,
         starting: vec![],
         stage: crate::cutover::Stage::Triggers,
+        purchase_latencies_ms: vec![95_000, 800, 1_200],
     }
 }
 
@@ -208,6 +209,103 @@ fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
         .map(|r| r.action)
         .collect();
     assert_eq!(actions, ["dead_letter.replayed"]);
+}
+
+#[test]
+fn a_bulk_replay_previews_exactly_what_goes_out_then_replays_all_or_nothing() {
+    let (_dir, store, clock, ids) = fixture();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counter = wakes.clone();
+    let api = AppApi::running(
+        store.clone(),
+        clock,
+        Arc::new(FixedLive(live(vec![]))),
+        300_000,
+        Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    let dead = api.dead_letters().unwrap();
+    assert_eq!(
+        dead[0].reason_class,
+        dead_letters::ReasonClass::RejectedCommand
+    );
+    let preview = api
+        .replay_dead_letters(&[ids[2]], true, "operator")
+        .unwrap();
+    assert!(preview.preview);
+    assert_eq!(preview.changed, 0);
+    assert_eq!(preview.letters.len(), 1);
+    assert_eq!(preview.letters[0].payload["properties"]["total_price"], -1);
+    assert_eq!(
+        preview.letters[0].state,
+        CommandState::Dead,
+        "a preview changes nothing"
+    );
+    assert_eq!(wakes.load(Ordering::SeqCst), 0);
+    assert!(store.audit_log().unwrap().is_empty());
+    // One id that is not a dead letter refuses the whole batch.
+    let refused = api
+        .replay_dead_letters(&[ids[2], ids[0]], false, "operator")
+        .unwrap_err();
+    assert_eq!(refused.code, Code::NotFound);
+    assert!(
+        refused.message.contains(&ids[0].to_string()),
+        "{}",
+        refused.message
+    );
+    assert_eq!(api.dead_letters().unwrap().len(), 1, "nothing was replayed");
+    assert_eq!(
+        api.replay_dead_letters(&[], false, "operator")
+            .unwrap_err()
+            .code,
+        Code::BadRequest
+    );
+    let done = api
+        .replay_dead_letters(&[ids[2], ids[2]], false, "operator")
+        .unwrap();
+    assert_eq!(done.changed, 1);
+    assert_eq!(done.letters[0].state, CommandState::Pending);
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    assert!(api.dead_letters().unwrap().is_empty());
+    let actions: Vec<_> = store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["dead_letter.replayed"]);
+}
+
+#[test]
+fn reasons_fall_into_the_classes_operators_act_on() {
+    use dead_letters::ReasonClass;
+    for (reason, class) in [
+        (
+            "rejected by Bloomreach: Invalid value (request id r)",
+            ReasonClass::RejectedCommand,
+        ),
+        (
+            "Bloomreach rejected the request (400, request id None): bad",
+            ReasonClass::RejectedRequest,
+        ),
+        (
+            "retry budget of 8 used up; last error: timeout",
+            ReasonClass::RetriesExhausted,
+        ),
+        (
+            "frozen payload is not valid JSON",
+            ReasonClass::InvalidPayload,
+        ),
+        (
+            "frozen catalog payload is not a JSON object",
+            ReasonClass::InvalidPayload,
+        ),
+        ("something new", ReasonClass::Other),
+    ] {
+        assert_eq!(ReasonClass::of(Some(reason)), class, "{reason}");
+    }
+    assert_eq!(ReasonClass::of(None), ReasonClass::Other);
 }
 
 #[test]
@@ -490,4 +588,144 @@ fn a_trace_shows_the_persons_set_aside_fetches_and_counts_those_that_could_be_an
         trace.set_aside_unattributed, 2,
         "the order and the inbox entry could be hers; another customer and a product cannot"
     );
+}
+
+#[test]
+fn the_trace_verdict_puts_failures_before_waiting_before_withheld() {
+    use trace::{verdict, TraceCommand, TraceWithheld, VerdictKind};
+    let at = Utc.timestamp_millis_opt(T0_MS).unwrap();
+    let command = |fact: &str, state: CommandState| TraceCommand {
+        id: 1,
+        fact: fact.into(),
+        lane: "transactions".into(),
+        destination: "customers/events".into(),
+        state,
+        attempts: 1,
+        last_error: (state == CommandState::Dead).then(|| "rejected by Bloomreach: bad".into()),
+        enqueued_at: at,
+        acknowledged_at: (state == CommandState::Delivered).then_some(at),
+        request_id: None,
+        customer_ids: Default::default(),
+    };
+    let held = TraceWithheld {
+        subject: "order:7".into(),
+        reason: "not paid (status 7 \"Awaiting Payment\")".into(),
+        person: None,
+        at,
+    };
+    let delivered = command("purchase:1", CommandState::Delivered);
+    let pending = command("purchase:2", CommandState::Pending);
+    let dead = command("purchase:3", CommandState::Dead);
+    let kind = |commands: &[TraceCommand], withheld: &[TraceWithheld]| {
+        verdict("jane@shop.com", commands, withheld, &[], 0).kind
+    };
+    assert_eq!(kind(&[], &[]), VerdictKind::Unknown);
+    assert_eq!(
+        kind(std::slice::from_ref(&delivered), &[]),
+        VerdictKind::Entered
+    );
+    assert_eq!(
+        kind(
+            std::slice::from_ref(&delivered),
+            std::slice::from_ref(&held)
+        ),
+        VerdictKind::Withheld
+    );
+    assert_eq!(
+        kind(
+            &[delivered.clone(), pending.clone()],
+            std::slice::from_ref(&held)
+        ),
+        VerdictKind::Waiting
+    );
+    let failed = verdict(
+        "jane@shop.com",
+        &[delivered, pending, dead],
+        std::slice::from_ref(&held),
+        &[],
+        2,
+    );
+    assert_eq!(failed.kind, VerdictKind::Failed);
+    assert!(
+        failed
+            .summary
+            .contains("1 of jane@shop.com's updates failed"),
+        "{}",
+        failed.summary
+    );
+    assert!(failed.reasons[0].starts_with("purchase:3 was refused for good"));
+    assert!(failed
+        .reasons
+        .iter()
+        .any(|r| r.contains("order:7 was not sent: not paid")));
+    assert!(failed
+        .reasons
+        .iter()
+        .any(|r| r.contains("2 other fetch(es)")));
+}
+
+#[test]
+fn lanes_read_idle_on_time_late_stalled_and_closed_and_latency_has_its_percentiles() {
+    use status::LaneState;
+    let (_dir, store, clock, _) = fixture();
+    let state_of = |api: &AppApi, lane: &str| {
+        let status = api.status().unwrap();
+        let lane = status
+            .lanes
+            .iter()
+            .find(|l| l.lane == lane)
+            .unwrap()
+            .clone();
+        (lane.state, lane.queued, lane.oldest_age_ms)
+    };
+    let api = running(&store, &clock, vec![]);
+    assert_eq!(api.status().unwrap().lanes.len(), Lane::ALL.len());
+    assert_eq!(state_of(&api, "transactions").0, LaneState::Idle);
+    assert_eq!(state_of(&api, "catalog"), (LaneState::OnTime, 1, 20_000));
+    clock.advance(std::time::Duration::from_secs(300));
+    assert_eq!(state_of(&api, "catalog").0, LaneState::Late);
+    clock.advance(std::time::Duration::from_secs(5 * 300));
+    assert_eq!(state_of(&api, "catalog").0, LaneState::Stalled);
+    let parked = Parked {
+        component: Component::Delivery,
+        since: clock.now(),
+        reason: "Bloomreach refused the credentials".into(),
+        hint: "check the key".into(),
+        probe_every_secs: 300,
+    };
+    let mut figures = live(vec![parked]);
+    figures.stage = crate::cutover::Stage::Connect;
+    let closed = AppApi::running(
+        store.clone(),
+        clock.clone(),
+        Arc::new(FixedLive(figures.clone())),
+        300_000,
+        Arc::new(|| {}),
+    );
+    assert_eq!(state_of(&closed, "catalog").0, LaneState::Closed);
+    figures.stage = crate::cutover::Stage::Triggers;
+    let parked = AppApi::running(
+        store.clone(),
+        clock.clone(),
+        Arc::new(FixedLive(figures)),
+        300_000,
+        Arc::new(|| {}),
+    );
+    let status = parked.status().unwrap();
+    assert_eq!(
+        status
+            .lanes
+            .iter()
+            .find(|l| l.lane == "catalog")
+            .unwrap()
+            .state,
+        LaneState::Stalled
+    );
+    // 800, 1,200, 95,000: the median is 1,200 and p99 the largest.
+    let latency = status.purchase_latency;
+    assert_eq!(
+        (latency.samples, latency.p50_ms, latency.p99_ms),
+        (3, 1_200, 95_000)
+    );
+    assert_eq!((latency.limit_ms, latency.window_secs), (300_000, 300));
 }

@@ -61,6 +61,34 @@ pub struct TraceWithheld {
     pub at: DateTime<Utc>,
 }
 
+/// The plain answer to "why did this person not enter the flow", from BigReach's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    /// Everything BigReach holds for them reached Bloomreach: the flow's own conditions decide.
+    Entered,
+    /// Something of theirs is still on its way (queued, retrying, or held by the cutover stage).
+    Waiting,
+    /// An order of theirs was kept back on purpose (not paid, cancelled, …) and nothing else
+    /// of theirs is missing.
+    Withheld,
+    /// Something of theirs failed for good (a dead letter, a fetch set aside): an operator acts.
+    Failed,
+    /// BigReach has never seen this person.
+    Unknown,
+}
+
+/// The verdict: its kind, one sentence, and the reasons behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Verdict {
+    /// What kind of answer it is.
+    pub kind: VerdictKind,
+    /// One plain sentence.
+    pub summary: String,
+    /// Each fact behind it, most important first.
+    pub reasons: Vec<String>,
+}
+
 /// Everything BigReach knows about one person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Trace {
@@ -80,6 +108,122 @@ pub struct Trace {
     /// Other set-aside fetches whose person cannot be told before they are fetched (orders,
     /// carts, unreadable inbox entries): any of them may be this person's.
     pub set_aside_unattributed: u64,
+    /// The plain answer, from everything above.
+    pub verdict: Verdict,
+}
+
+/// The verdict over a trace's facts: failures first (an operator must act), then what is still
+/// on its way, then what was kept back on purpose; only when none of these holds did everything
+/// reach Bloomreach.
+pub fn verdict(
+    query: &str,
+    commands: &[TraceCommand],
+    withheld: &[TraceWithheld],
+    set_aside: &[SetAside],
+    set_aside_unattributed: u64,
+) -> Verdict {
+    let dead: Vec<&TraceCommand> = commands
+        .iter()
+        .filter(|c| c.state == CommandState::Dead)
+        .collect();
+    let pending: Vec<&TraceCommand> = commands
+        .iter()
+        .filter(|c| c.state == CommandState::Pending)
+        .collect();
+    let delivered: Vec<&TraceCommand> = commands
+        .iter()
+        .filter(|c| c.state == CommandState::Delivered)
+        .collect();
+    let mut reasons = Vec::new();
+    for command in &dead {
+        reasons.push(format!(
+            "{} was refused for good: {} (replay it from Dead letters once the cause is fixed)",
+            command.fact,
+            command
+                .last_error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        ));
+    }
+    for fetch in set_aside {
+        reasons.push(format!(
+            "{} could not be fetched from BigCommerce: {} (replay it from Set aside)",
+            fetch.key, fetch.reason
+        ));
+    }
+    for command in &pending {
+        reasons.push(match &command.last_error {
+            Some(error) => format!(
+                "{} waits in the {} lane after {} attempt(s); last error: {error}",
+                command.fact, command.lane, command.attempts
+            ),
+            None => format!(
+                "{} waits in the {} lane (queued {})",
+                command.fact,
+                command.lane,
+                command.enqueued_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        });
+    }
+    for item in withheld {
+        reasons.push(format!("{} was not sent: {}", item.subject, item.reason));
+    }
+    if let Some(last) = delivered.iter().filter_map(|c| c.acknowledged_at).max() {
+        reasons.push(format!(
+            "{} command(s) reached Bloomreach, the last acknowledged {}",
+            delivered.len(),
+            last.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if set_aside_unattributed > 0 {
+        reasons.push(format!(
+            "{set_aside_unattributed} other fetch(es) are set aside and could be anyone's, this person's included"
+        ));
+    }
+    let (kind, summary) = if !dead.is_empty() || !set_aside.is_empty() {
+        (
+            VerdictKind::Failed,
+            format!(
+                "Not in Bloomreach: {} of {query}'s updates failed for good and wait for an operator.",
+                dead.len() + set_aside.len()
+            ),
+        )
+    } else if !pending.is_empty() {
+        (
+            VerdictKind::Waiting,
+            format!(
+                "Not yet: {} of {query}'s updates are still on their way to Bloomreach.",
+                pending.len()
+            ),
+        )
+    } else if !withheld.is_empty() {
+        (
+            VerdictKind::Withheld,
+            format!(
+                "Kept back on purpose: {} of {query}'s orders were not sent (the reasons below); nothing else is missing.",
+                withheld.len()
+            ),
+        )
+    } else if !delivered.is_empty() {
+        (
+            VerdictKind::Entered,
+            format!(
+                "Everything BigReach holds for {query} reached Bloomreach; if they did not enter the flow, its own trigger or filters kept them out."
+            ),
+        )
+    } else {
+        (
+            VerdictKind::Unknown,
+            format!(
+                "BigReach has never seen {query}: no order, profile or cart of theirs arrived from BigCommerce."
+            ),
+        )
+    };
+    Verdict {
+        kind,
+        summary,
+        reasons,
+    }
 }
 
 /// The first person key for a query: an email, a phone in E.164 or a customer id.
@@ -188,6 +332,13 @@ impl AppApi {
             .iter()
             .filter(|s| !s.key.starts_with("customer:") && !s.key.starts_with("product:"))
             .count() as u64;
+        let verdict = verdict(
+            query,
+            &commands,
+            &withheld,
+            &set_aside,
+            set_aside_unattributed,
+        );
         Ok(Trace {
             query: query.to_owned(),
             person_keys: keys,
@@ -196,6 +347,7 @@ impl AppApi {
             withheld,
             set_aside,
             set_aside_unattributed,
+            verdict,
         })
     }
 }
