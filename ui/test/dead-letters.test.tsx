@@ -1,0 +1,79 @@
+import { fireEvent, screen, waitFor } from '@solidjs/testing-library';
+import { describe, expect, it } from 'vitest';
+import type { Op } from '../src/api';
+import type { DeadLetter } from '../src/api/types';
+import { DeadLetters } from '../src/screens/DeadLetters';
+import { OPS_IN_MAIN } from '../src/screens/registry';
+import { groupByClass } from '../src/view/dead-letters';
+import { deadLetters } from './fixtures';
+import { renderScreen } from './render';
+
+function letters(): DeadLetter[] {
+  const [base] = deadLetters();
+  const make = (id: number, reason_class: string, total: number): DeadLetter => ({
+    ...structuredClone(base!),
+    id,
+    reason_class,
+    fact: `purchase:${5000 + id}`,
+    payload: { event_type: 'purchase', properties: { total_price: total } },
+  });
+  return [make(3, 'invalid_payload', -1), make(4, 'rejected_by_bloomreach', 12), make(5, 'invalid_payload', -2)];
+}
+
+const withBulk = new Set<Op>([...OPS_IN_MAIN, 'replay_dead_letters', 'discard_dead_letters']);
+
+describe('dead letters', () => {
+  it('groups by reason class, biggest first', () => {
+    const groups = groupByClass(letters());
+    expect(groups.map((g) => [g.reasonClass, g.letters.map((l) => l.id)])).toEqual([
+      ['invalid_payload', [3, 5]],
+      ['rejected_by_bloomreach', [4]],
+    ]);
+    expect(groupByClass(deadLetters())[0]!.reasonClass).toBe('unclassified');
+  });
+
+  it('previews exactly what a bulk replay sends, then replays those ids', async () => {
+    const all = letters();
+    const { fake } = renderScreen(
+      () => <DeadLetters />,
+      {
+        dead_letters: () => all,
+        replay_dead_letters: (op) => ({
+          preview: op.preview,
+          letters: all.filter((l) => op.ids.includes(l.id)),
+          replayed: op.preview ? 0 : op.ids.length,
+        }),
+      },
+      { ops: withBulk, errorRunbooks: { invalid_payload: 'dead-letters#invalid-payload' } },
+    );
+    const group = await screen.findByTestId('dl-group-invalid_payload');
+    expect(group.querySelector('[data-testid=dl-runbook]')?.getAttribute('href')).toBe('#/runbooks/dead-letters/invalid-payload');
+    fireEvent.click(screen.getByTestId('dl-select-group-invalid_payload'));
+    expect(screen.getByTestId('dl-selected').textContent).toBe('2 selected');
+    fireEvent.click(screen.getByTestId('preview-replay'));
+    const preview = await screen.findByTestId('dl-preview');
+    expect(fake.calls).toContainEqual({ op: 'replay_dead_letters', ids: [3, 5], preview: true });
+    expect(preview.querySelectorAll('.preview-letter').length).toBe(2);
+    expect(screen.getByTestId('preview-5').querySelector('pre')?.textContent).toContain('"total_price": -2');
+    expect(screen.queryByTestId('preview-4')).toBeNull();
+    fireEvent.click(screen.getByTestId('dl-confirm'));
+    await screen.findByTestId('dl-done');
+    expect(fake.calls).toContainEqual({ op: 'replay_dead_letters', ids: [3, 5], preview: false });
+    expect(screen.getByTestId('dl-done').textContent).toContain('Replayed 2');
+  });
+
+  it('discards after a preview, one call per letter when the appliance has no bulk operation', async () => {
+    const all = letters();
+    const { fake } = renderScreen(() => <DeadLetters />, {
+      dead_letters: () => all,
+      discard_dead_letter: (op) => ({ ...all.find((l) => l.id === op.id)!, state: 'discarded' }),
+    });
+    fireEvent.click(await screen.findByTestId('dl-check-4'));
+    fireEvent.click(screen.getByTestId('preview-discard'));
+    const preview = await screen.findByTestId('dl-preview');
+    expect(preview.dataset.action).toBe('discard');
+    fireEvent.click(screen.getByTestId('dl-confirm'));
+    await waitFor(() => expect(fake.calls).toContainEqual({ op: 'discard_dead_letter', id: 4 }));
+    expect(fake.calls.filter((c) => c.op === 'discard_dead_letter').length).toBe(1);
+  });
+});
