@@ -1,35 +1,32 @@
 import { fireEvent, screen, waitFor } from '@solidjs/testing-library';
 import { describe, expect, it } from 'vitest';
-import type { Op } from '../src/api';
-import type { DeadLetter } from '../src/api/types';
+import type { DeadLetter, ReasonClass } from '../src/api/types';
 import { DeadLetters } from '../src/screens/DeadLetters';
-import { OPS_IN_MAIN } from '../src/screens/registry';
 import { groupByClass } from '../src/view/dead-letters';
 import { deadLetters } from './fixtures';
 import { renderScreen } from './render';
 
 function letters(): DeadLetter[] {
   const [base] = deadLetters();
-  const make = (id: number, reason_class: string, total: number): DeadLetter => ({
+  const make = (id: number, reason_class: ReasonClass, total: number): DeadLetter => ({
     ...structuredClone(base!),
     id,
     reason_class,
     fact: `purchase:${5000 + id}`,
     payload: { event_type: 'purchase', properties: { total_price: total } },
   });
-  return [make(3, 'invalid_payload', -1), make(4, 'rejected_by_bloomreach', 12), make(5, 'invalid_payload', -2)];
+  return [make(3, 'invalid_payload', -1), make(4, 'rejected_command', 12), make(5, 'invalid_payload', -2)];
 }
 
-const withBulk = new Set<Op>([...OPS_IN_MAIN, 'replay_dead_letters', 'discard_dead_letters']);
 
 describe('dead letters', () => {
   it('groups by reason class, biggest first', () => {
     const groups = groupByClass(letters());
     expect(groups.map((g) => [g.reasonClass, g.letters.map((l) => l.id)])).toEqual([
       ['invalid_payload', [3, 5]],
-      ['rejected_by_bloomreach', [4]],
+      ['rejected_command', [4]],
     ]);
-    expect(groupByClass(deadLetters())[0]!.reasonClass).toBe('unclassified');
+    expect(groupByClass(deadLetters())[0]!.reasonClass).toBe('rejected_command');
   });
 
   it('previews exactly what a bulk replay sends, then replays those ids', async () => {
@@ -41,10 +38,10 @@ describe('dead letters', () => {
         replay_dead_letters: (op) => ({
           preview: op.preview,
           letters: all.filter((l) => op.ids.includes(l.id)),
-          replayed: op.preview ? 0 : op.ids.length,
+          changed: op.preview ? 0 : op.ids.length,
         }),
       },
-      { ops: withBulk, errorRunbooks: { invalid_payload: 'dead-letters#invalid-payload' } },
+      { errorRunbooks: { invalid_payload: 'dead-letters#invalid-payload' } },
     );
     const group = await screen.findByTestId('dl-group-invalid_payload');
     expect(group.querySelector('[data-testid=dl-runbook]')?.getAttribute('href')).toBe('#/runbooks/dead-letters/invalid-payload');
@@ -62,18 +59,26 @@ describe('dead letters', () => {
     expect(screen.getByTestId('dl-done').textContent).toContain('Replayed 2');
   });
 
-  it('discards after a preview, one call per letter when the appliance has no bulk operation', async () => {
+  it('discards exactly the previewed letters, even if the selection changed after the preview', async () => {
     const all = letters();
+    let listed = all;
     const { fake } = renderScreen(() => <DeadLetters />, {
-      dead_letters: () => all,
-      discard_dead_letter: (op) => ({ ...all.find((l) => l.id === op.id)!, state: 'discarded' }),
+      dead_letters: () => listed,
+      discard_dead_letters: (op) => ({
+        preview: op.preview,
+        letters: all.filter((l) => op.ids.includes(l.id)).map((l) => ({ ...l, state: op.preview ? 'dead' : 'discarded' })),
+        changed: op.preview ? 0 : op.ids.length,
+      }),
     });
     fireEvent.click(await screen.findByTestId('dl-check-4'));
     fireEvent.click(screen.getByTestId('preview-discard'));
     const preview = await screen.findByTestId('dl-preview');
     expect(preview.dataset.action).toBe('discard');
+    expect(fake.calls).toContainEqual({ op: 'discard_dead_letters', ids: [4], preview: true });
+    listed = all.filter((l) => l.id !== 4);
     fireEvent.click(screen.getByTestId('dl-confirm'));
-    await waitFor(() => expect(fake.calls).toContainEqual({ op: 'discard_dead_letter', id: 4 }));
-    expect(fake.calls.filter((c) => c.op === 'discard_dead_letter').length).toBe(1);
+    await waitFor(() => expect(fake.calls).toContainEqual({ op: 'discard_dead_letters', ids: [4], preview: false }));
+    expect((await screen.findByTestId('dl-done')).textContent).toContain('Discarded 1');
+    await waitFor(() => expect(screen.queryByTestId('dl-4')).toBeNull());
   });
 });

@@ -13,11 +13,11 @@ function at(seconds: number, patch: (s: Status) => void = () => {}): Status {
   s.lanes = [
     { lane: 'transactions', queued: 4, oldest_age_ms: 400_000, state: 'late' },
     { lane: 'customers', queued: 2, oldest_age_ms: 90_000, state: 'stalled' },
-    { lane: 'carts', queued: 0, oldest_age_ms: null, state: 'idle' },
+    { lane: 'carts', queued: 0, oldest_age_ms: 0, state: 'idle' },
     { lane: 'catalog', queued: 1, oldest_age_ms: 20_000, state: 'on_time' },
     { lane: 'triggers', queued: 3, oldest_age_ms: 5_000, state: 'closed' },
   ];
-  s.purchase_latency = { p50_ms: 1_500, p99_ms: 320_000, limit_ms: 300_000, samples: 40 };
+  s.purchase_latency = { window_secs: 300, p50_ms: 1_500, p99_ms: 320_000, max_ms: 400_000, limit_ms: 300_000, samples: 40 };
   patch(s);
   return s;
 }
@@ -52,9 +52,18 @@ describe('live screen', () => {
     expect(screen.getByTestId('rate-limited-total').textContent).toBe('6');
   });
 
-  it('falls back to the older status fields when lanes are not reported', () => {
+  it("reads the status's lanes; an empty lane has no oldest age", () => {
     const rows = laneRows(status());
-    expect(rows.find((r) => r.lane === 'catalog')).toEqual({ lane: 'catalog', queued: 1, oldestAgeMs: 20_000, state: null });
+    expect(rows.find((r) => r.lane === 'catalog')).toEqual({ lane: 'catalog', queued: 1, oldestAgeMs: 20_000, state: 'on_time' });
+    expect(rows.find((r) => r.lane === 'carts')).toEqual({ lane: 'carts', queued: 0, oldestAgeMs: null, state: 'idle' });
+  });
+
+  it('draws no percentiles for a window without purchases', async () => {
+    const { setStatus } = renderScreen(() => <Live />, {});
+    setStatus(at(0, (s) => { s.purchase_latency = { ...s.purchase_latency, samples: 0, p50_ms: 0, p99_ms: 0, max_ms: 0 }; }));
+    const row = (await screen.findByTestId('chart-latency-table')).querySelector('tbody tr')!;
+    expect([...row.querySelectorAll('td')].map((c) => c.textContent)).toEqual(['—', '—', '300']);
+    expect(screen.getByTestId('latency-verdict').textContent).toContain('No purchase acknowledged in the last 5 m 00 s');
   });
 
   it('derives per-second rates between samples and keeps a bounded window', () => {

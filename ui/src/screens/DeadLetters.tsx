@@ -25,7 +25,6 @@ export function DeadLetters() {
 
   const groups = () => groupByClass(letters() ?? []);
   const ids = () => [...selected()].sort((a, b) => a - b);
-  const bulk = () => app.ops.has('replay_dead_letters') && app.ops.has('discard_dead_letters');
 
   const toggle = (id: number, on: boolean) => {
     const next = new Set(selected());
@@ -49,15 +48,13 @@ export function DeadLetters() {
     setError(undefined);
     try {
       setDone(undefined);
-      if (action === 'replay' && bulk()) {
-        const answer = await app.client.call({ op: 'replay_dead_letters', ids: ids(), preview: true });
-        setPreview({ action, letters: answer.letters });
-        return;
-      }
-      // Discard previews nothing on the server (it sends nothing); older appliances have no
-      // bulk preview: the listed letters already carry the frozen payloads.
-      const chosen = new Set(ids());
-      setPreview({ action, letters: (letters() ?? []).filter((l) => chosen.has(l.id)) });
+      // The server's preview changes nothing and answers exactly the letters the action takes.
+      const answer = await app.client.call(
+        action === 'replay'
+          ? { op: 'replay_dead_letters', ids: ids(), preview: true }
+          : { op: 'discard_dead_letters', ids: ids(), preview: true },
+      );
+      setPreview({ action, letters: answer.letters });
     } catch (e) {
       setError(e);
     } finally {
@@ -71,21 +68,14 @@ export function DeadLetters() {
     try {
       const p = preview();
       if (!p) return;
+      // Exactly the previewed letters, whatever was ticked since.
       const chosen = p.letters.map((l) => l.id);
-      let n = 0;
-      if (bulk()) {
-        const answer =
-          p.action === 'replay'
-            ? await app.client.call({ op: 'replay_dead_letters', ids: chosen, preview: false })
-            : await app.client.call({ op: 'discard_dead_letters', ids: chosen });
-        n = p.action === 'replay' ? answer.replayed : answer.letters.length;
-      } else {
-        for (const id of chosen) {
-          await app.client.call(p.action === 'replay' ? { op: 'replay_dead_letter', id } : { op: 'discard_dead_letter', id });
-          n += 1;
-        }
-      }
-      setDone(`${p.action === 'replay' ? 'Replayed' : 'Discarded'} ${n} dead letter(s): ${chosen.join(', ')}.`);
+      const answer = await app.client.call(
+        p.action === 'replay'
+          ? { op: 'replay_dead_letters', ids: chosen, preview: false }
+          : { op: 'discard_dead_letters', ids: chosen, preview: false },
+      );
+      setDone(`${p.action === 'replay' ? 'Replayed' : 'Discarded'} ${answer.changed} dead letter(s): ${chosen.join(', ')}.`);
       setPreview(undefined);
       setSelected(new Set<number>());
       await refetch();
@@ -183,7 +173,7 @@ export function DeadLetters() {
                         <td>{l.lane}</td>
                         <td><code>{l.fact}</code></td>
                         <td>{l.person ?? '—'}</td>
-                        <td>{l.reason}</td>
+                        <td>{l.reason ?? '—'}</td>
                         <td>{l.attempts}</td>
                         <td>{utc(l.enqueued_at)}</td>
                         <td>

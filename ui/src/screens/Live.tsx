@@ -44,12 +44,12 @@ export function Live() {
                 <tbody>
                   <For each={lanes()}>
                     {(l) => (
-                      <tr data-testid={`lane-${l.lane}`} data-state={l.state ?? 'unknown'}>
+                      <tr data-testid={`lane-${l.lane}`} data-state={l.state}>
                         <td>{l.lane}</td>
                         <td data-testid="lane-queued">{count(l.queued)}</td>
                         <td data-testid="lane-oldest">{duration(l.oldestAgeMs)}</td>
-                        <td data-testid="lane-state" class={`lane-state ${l.state ?? ''} ${laneNeedsAttention(l.state) ? 'attention' : ''}`}>
-                          {l.state ? LANE_STATE_LABEL[l.state] : 'not reported'}
+                        <td data-testid="lane-state" class={`lane-state ${l.state} ${laneNeedsAttention(l.state) ? 'attention' : ''}`}>
+                          {LANE_STATE_LABEL[l.state]}
                           {laneNeedsAttention(l.state) ? ' ⚠' : ''}
                         </td>
                       </tr>
@@ -61,18 +61,21 @@ export function Live() {
             <div class="grid">
               <div class="panel" data-testid="latency">
                 <h2>Purchase latency</h2>
-                <Show when={s().purchase_latency} fallback={<p>This appliance does not report purchase latency yet.</p>}>
-                  {(l) => (
-                    <p>
-                      p50 <strong data-testid="latency-p50">{duration(l().p50_ms)}</strong>, p99{' '}
-                      <strong data-testid="latency-p99">{duration(l().p99_ms)}</strong> against the{' '}
-                      <span data-testid="latency-limit">{duration(l().limit_ms)}</span> line ({count(l().samples)} purchases).{' '}
-                      <span data-testid="latency-verdict">
-                        {l().p99_ms !== null && l().p99_ms! > l().limit_ms ? 'OVER the limit ⚠' : 'within the limit'}
-                      </span>
-                    </p>
-                  )}
-                </Show>
+                <p>
+                  <Show
+                    when={s().purchase_latency.samples > 0}
+                    fallback={<span data-testid="latency-verdict">No purchase acknowledged in the last {duration(s().purchase_latency.window_secs * 1000)}.</span>}
+                  >
+                    p50 <strong data-testid="latency-p50">{duration(s().purchase_latency.p50_ms)}</strong>, p99{' '}
+                    <strong data-testid="latency-p99">{duration(s().purchase_latency.p99_ms)}</strong>, max{' '}
+                    {duration(s().purchase_latency.max_ms)} against the{' '}
+                    <span data-testid="latency-limit">{duration(s().purchase_latency.limit_ms)}</span> line ({count(s().purchase_latency.samples)}{' '}
+                    purchases in {duration(s().purchase_latency.window_secs * 1000)}).{' '}
+                    <span data-testid="latency-verdict">
+                      {s().purchase_latency.p99_ms > s().purchase_latency.limit_ms ? 'OVER the limit ⚠' : 'within the limit'}
+                    </span>
+                  </Show>
+                </p>
                 <Chart id="latency" title="Purchase latency (s) with the limit" unit="s" data={latencyChart(samples())} />
               </div>
               <div class="panel" data-testid="throughput">
@@ -92,16 +95,17 @@ export function Live() {
               <div class="panel" data-testid="hooks">
                 <h2>Webhooks and quota</h2>
                 <dl class="facts">
-                  <dt>Hooks active</dt><dd>{s().hooks.active.join(', ') || 'none'}</dd>
-                  <dt>Re-activated</dt><dd>{s().hooks.reactivated.join(', ') || 'none'}</dd>
-                  <dt>Created</dt><dd>{s().hooks.created.join(', ') || 'none'}</dd>
+                  <dt>Hooks active</dt><dd data-testid="hooks-active">{s().hooks ? s().hooks!.active.join(', ') || 'none' : 'not checked yet'}</dd>
+                  <dt>Re-activated</dt><dd>{s().hooks?.reactivated.join(', ') || 'none'}</dd>
+                  <dt>Created</dt><dd>{s().hooks?.created.join(', ') || 'none'}</dd>
                   <dt>Restored in all</dt><dd>{count(s().metrics.hooks_restored)}</dd>
                   <dt>Webhooks accepted</dt><dd>{count(s().metrics.webhooks_accepted)} ({count(s().metrics.webhooks_duplicate)} duplicates, {count(s().metrics.webhooks_unauthorized)} unauthorized)</dd>
                   <dt>BigCommerce quota</dt>
                   <dd data-testid="quota">
-                    {s().bigcommerce_quota
-                      ? `${count(s().bigcommerce_quota!.requests_left)} of ${count(s().bigcommerce_quota!.quota)} left in the window (${count(s().bigcommerce_quota!.rate_limited)} rate-limited)`
-                      : 'not read yet'}
+                    {s().bigcommerce_quota.quota !== null
+                      ? `${count(s().bigcommerce_quota.requests_left)} of ${count(s().bigcommerce_quota.quota)} left in the window`
+                      : 'window not seen yet'}
+                    {`; ${count(s().bigcommerce_quota.requests_sent)} sent, ${count(s().bigcommerce_quota.rate_limited)} answered 429`}
                   </dd>
                   <dt>Dead letters</dt><dd>{count(s().store.dead_letters)}</dd>
                   <dt>Set aside</dt><dd>{count(s().store.set_aside)}</dd>

@@ -116,10 +116,7 @@ export function Trace() {
                 </p>
               </Show>
             </div>
-            <Show
-              when={t().verdict}
-              fallback={<p class="verdict" data-testid="trace-verdict" data-kind="none">This appliance gives no verdict yet; read the commands and withheld items above.</p>}
-            >
+            <Show when={t().verdict}>
               {(v) => (
                 <div class={`verdict ${v().kind}`} data-testid="trace-verdict" data-kind={v().kind}>
                   <p>

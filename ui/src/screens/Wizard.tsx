@@ -13,7 +13,10 @@ function stageState(stage: StageInfo, current: number, index: number): string {
 
 /** A fall back's or hold's detail: check, value, threshold, window (plus anything else said). */
 function StopDetail(props: { transition: TransitionView }) {
-  const detail = () => props.transition.detail ?? {};
+  const detail = (): Record<string, unknown> => {
+    const d = props.transition.detail;
+    return typeof d === 'object' && d !== null && !Array.isArray(d) ? d : {};
+  };
   const field = (name: string) => {
     const value = detail()[name];
     return value === undefined || value === null ? '—' : String(value);

@@ -1,15 +1,24 @@
 import type { Op } from '../api';
+import type { GeneratedOp } from '../api/types';
 
 /**
- * The operations the appliance in main answers today. A screen is in the navigation only when
- * every operation it needs is here; the list grows as the lead lands the operations the UI
- * contract names (and goes away with the generated `AnswerOf`).
+ * Every generated operation (the ones main answers), as a record so that the compiler fails here
+ * when `bash scripts/gen-types.sh` adds one: the navigation then shows the screens it unlocks.
  */
-export const OPS_IN_MAIN: ReadonlySet<Op> = new Set<Op>([
-  'status', 'trace', 'dead_letters', 'dead_letter', 'replay_dead_letter', 'discard_dead_letter',
-  'set_aside_fetches', 'replay_set_aside_fetch', 'discard_set_aside_fetch', 'reconcile',
-  'stage', 'stage_plan', 'advance', 'rollback', 'acknowledge', 'preflight',
-]);
+const GENERATED: Record<GeneratedOp, true> = {
+  status: true, trace: true, dead_letters: true, dead_letter: true, replay_dead_letter: true,
+  discard_dead_letter: true, replay_dead_letters: true, discard_dead_letters: true,
+  set_aside_fetches: true, replay_set_aside_fetch: true, discard_set_aside_fetch: true,
+  reconcile: true, catalog_drift: true, last_catalog_drift: true, stage: true, stage_plan: true,
+  advance: true, rollback: true, acknowledge: true, preflight: true, backfill_status: true,
+};
+
+/**
+ * The operations the appliance in main answers. A screen is in the navigation only when every
+ * operation it needs is here; the contract's other operations (api/pending.ts) join as the lead
+ * lands them.
+ */
+export const OPS_IN_MAIN: ReadonlySet<Op> = new Set<Op>(Object.keys(GENERATED) as GeneratedOp[]);
 
 export type ScreenId =
   | 'connection' | 'wizard' | 'live' | 'trace' | 'dead-letters' | 'reconcile' | 'audit'

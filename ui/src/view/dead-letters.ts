@@ -1,8 +1,8 @@
 import type { DeadLetter } from '../api/types';
 
-/** The class a letter is grouped under (older appliances send none). */
+/** The class a letter is grouped under. */
 export function reasonClass(letter: DeadLetter): string {
-  return letter.reason_class ?? 'unclassified';
+  return letter.reason_class;
 }
 
 export interface LetterGroup {

@@ -1,7 +1,4 @@
-import type { LaneState, LaneStatus, Status } from '../api/types';
-
-/** The lanes in delivery priority, as the appliance names them. */
-export const LANES = ['transactions', 'customers', 'carts', 'catalog', 'backfill', 'triggers'] as const;
+import type { LaneState, Status } from '../api/types';
 
 /** Each lane state's words: the state is never told by colour alone. */
 export const LANE_STATE_LABEL: Record<LaneState, string> = {
@@ -13,36 +10,24 @@ export const LANE_STATE_LABEL: Record<LaneState, string> = {
 };
 
 /** Whether a state needs a person's attention (styled as a warning, and said in words). */
-export function laneNeedsAttention(state: LaneState | null): boolean {
+export function laneNeedsAttention(state: LaneState): boolean {
   return state === 'late' || state === 'stalled';
 }
 
 export interface LaneRow {
   lane: string;
   queued: number;
+  /** `null` when nothing waits (the status says 0). */
   oldestAgeMs: number | null;
-  /** `null` when the appliance does not report lane states (older versions). */
-  state: LaneState | null;
+  state: LaneState;
 }
 
-/**
- * One row per lane: the appliance's `lanes` when it reports them; otherwise the queue and age
- * from the older fields (`store.outbox_pending`, `lane_age_ms`) with no state.
- */
+/** One row per lane, in the appliance's order (delivery priority). */
 export function laneRows(status: Status): LaneRow[] {
-  if (status.lanes) {
-    return status.lanes.map((l: LaneStatus) => ({
-      lane: l.lane,
-      queued: l.queued,
-      oldestAgeMs: l.oldest_age_ms,
-      state: l.state,
-    }));
-  }
-  const names = new Set<string>([...LANES, ...Object.keys(status.store.outbox_pending)]);
-  return [...names].map((lane) => ({
-    lane,
-    queued: status.store.outbox_pending[lane] ?? 0,
-    oldestAgeMs: status.lane_age_ms[lane] ?? null,
-    state: null,
+  return status.lanes.map((l) => ({
+    lane: l.lane,
+    queued: l.queued,
+    oldestAgeMs: l.queued > 0 ? l.oldest_age_ms : null,
+    state: l.state,
   }));
 }

@@ -32,12 +32,14 @@ export function addSample(samples: Sample[], status: Status, keep = KEEP): Sampl
   const queued: Record<string, number> = {};
   for (const row of laneRows(status)) queued[row.lane] = row.queued;
   const latency = status.purchase_latency;
+  // Without purchases in the window the percentiles are 0 on the wire: nothing to draw.
+  const measured = latency.samples > 0;
   const sample: Sample = {
     t,
     queued,
-    p50Ms: latency?.p50_ms ?? null,
-    p99Ms: latency?.p99_ms ?? null,
-    limitMs: latency?.limit_ms ?? null,
+    p50Ms: measured ? latency.p50_ms : null,
+    p99Ms: measured ? latency.p99_ms : null,
+    limitMs: latency.limit_ms,
     deliveredPerSec: rate(deliveredTotal, previous?.deliveredTotal),
     rateLimitedPerSec: rate(rateLimitedTotal, previous?.rateLimitedTotal),
     deliveredTotal,
