@@ -180,6 +180,42 @@ pub struct Appliance {
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the host process (the CLI's `serve`, the desktop shell) supplies beyond the config.
+#[derive(Default, Clone)]
+pub struct Host {
+    /// The config file the appliance was started from.
+    pub config_path: Option<std::path::PathBuf>,
+    /// Where the `connect` form's secrets go (the OS keyring from the desktop); the
+    /// environment when unset (a headless install).
+    pub secret_store: Option<Arc<dyn bigreach_core::app::connection::SecretStore>>,
+    /// Runs rehearsals against the twins.
+    pub rehearser: Option<Arc<dyn bigreach_core::app::rehearse::Rehearser>>,
+}
+
+/// Applies a [`Host`] to the app API.
+trait WithHost {
+    fn with_host(self, config: &Config, host: Host) -> Self;
+}
+
+impl WithHost for AppApi {
+    fn with_host(self, config: &Config, host: Host) -> Self {
+        let mut app = self;
+        if let Some(config_path) = host.config_path {
+            app = app.with_connection(bigreach_core::app::connection::ConnectionContext {
+                config_path,
+                config: Some(config.clone()),
+                secrets: host.secret_store.unwrap_or_else(|| {
+                    Arc::new(bigreach_core::app::connection::EnvironmentSecrets)
+                }),
+            });
+        }
+        if let Some(rehearser) = host.rehearser {
+            app = app.with_rehearser(rehearser);
+        }
+        app
+    }
+}
+
 /// The appliance's two listeners, bound before it starts.
 ///
 /// [`Appliance::start`] binds them from `webhooks.listen` and `api.listen`; a caller that picks
@@ -239,6 +275,19 @@ impl Appliance {
         secrets: &SecretResolver,
         clock: SharedClock,
         listeners: Listeners,
+    ) -> Result<Self, StartError> {
+        Self::start_hosted(config, secrets, clock, listeners, Host::default()).await
+    }
+
+    /// [`Appliance::start_with`], with what only the host process can supply: where its config
+    /// file is and who keeps secrets (for the `connection` and `connect` operations), and a
+    /// rehearser (the twins, for `rehearse`).
+    pub async fn start_hosted(
+        config: &Config,
+        secrets: &SecretResolver,
+        clock: SharedClock,
+        listeners: Listeners,
+        host: Host,
     ) -> Result<Self, StartError> {
         // Private to the service user (0700 folder, 0600 files); wider modes an operator set
         // are warned about, not changed.
@@ -405,6 +454,11 @@ impl Appliance {
             Arc::new(move || wake.notify_one()),
         )
         .with_order_source(orders_source.clone())
+        .with_host(config, host)
+        .with_audit(bigreach_core::app::audit::AuditContext {
+            data_dir: config.data_dir.clone(),
+            secrets: bigreach_core::audit::configured_secrets(config, secrets),
+        })
         .with_cutover(
             config.cutover.clone(),
             bigreach_core::cutover::PlanQuotas {

@@ -1,12 +1,17 @@
 // Generated from the Rust app API by `bash scripts/gen-types.sh`; do not edit.
-import type { Acknowledged, Advanced, BackfillStatus, DeadLetter, DeadLetterBatch, DriftReport, PreflightReport, Reconciliation, RolledBack, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
+import type { Acknowledged, Advanced, AuditExportFile, AuditExported, AuditVerified, BackfillStatus, Connected, ConnectionInfo, DeadLetter, DeadLetterBatch, DriftReport, PreflightReport, Reconciliation, RehearsalReport, RolledBack, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
 
 /** Each operation's answer, by its `op` tag. */
 export type AnswerOf = {
   acknowledge: Acknowledged;
   advance: Advanced;
+  audit_export: AuditExported;
+  audit_exports: Array<AuditExportFile>;
+  audit_verify: AuditVerified;
   backfill_status: BackfillStatus;
   catalog_drift: DriftReport;
+  connect: Connected;
+  connection: ConnectionInfo;
   dead_letter: DeadLetter;
   dead_letters: Array<DeadLetter>;
   discard_dead_letter: DeadLetter;
@@ -15,6 +20,7 @@ export type AnswerOf = {
   last_catalog_drift: DriftReport;
   preflight: PreflightReport;
   reconcile: Reconciliation;
+  rehearse: RehearsalReport;
   replay_dead_letter: DeadLetter;
   replay_dead_letters: DeadLetterBatch;
   replay_set_aside_fetch: SetAside;

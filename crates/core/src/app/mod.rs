@@ -7,13 +7,16 @@
 //! [`cutover`] (the staged cutover), [`reconcile`], [`catalog_drift`] (the full catalog
 //! comparison); the audit export lives in `crate::audit`.
 
+pub mod audit;
 pub mod backfill;
 pub mod catalog_drift;
+pub mod connection;
 pub mod cutover;
 pub mod dead_letters;
 pub mod error;
 pub mod preflight;
 pub mod reconcile;
+pub mod rehearse;
 pub mod set_aside;
 pub mod status;
 pub mod trace;
@@ -124,6 +127,31 @@ pub enum Operation {
     Preflight(PreflightRequest),
     /// Where the history backfill stands: phase, done / total, rate, time left, files.
     BackfillStatus,
+    /// Writes an offline audit bundle into `<data_dir>/exports/` (audited as `audit.exported`).
+    AuditExport {
+        /// First day the summaries cover (UTC), if any.
+        #[serde(default)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day the summaries cover (inclusive), if any.
+        #[serde(default)]
+        to: Option<chrono::NaiveDate>,
+    },
+    /// The bundles in `<data_dir>/exports/`, newest first.
+    AuditExports,
+    /// Verifies an exported bundle as `bigreach verify` does.
+    AuditVerify {
+        /// Its file name, as `audit_exports` lists it.
+        file_name: String,
+    },
+    /// What the appliance is connected to (secrets by reference only).
+    Connection,
+    /// The first-run form: writes `bigreach.toml` and stores the secrets (audited).
+    Connect(connection::ConnectRequest),
+    /// Runs a rehearsal against the twins and answers its verdict (audited).
+    Rehearse {
+        /// What to rehearse.
+        kind: rehearse::RehearsalKind,
+    },
 }
 
 impl Operation {
@@ -138,7 +166,15 @@ impl Operation {
             | Operation::LastCatalogDrift
             | Operation::Stage
             | Operation::StagePlan
-            | Operation::BackfillStatus => false,
+            | Operation::BackfillStatus
+            | Operation::AuditExports
+            | Operation::AuditVerify { .. }
+            | Operation::Connection => false,
+            // Against the twins only: nothing of the real store or project changes.
+            Operation::Rehearse { .. } => false,
+            Operation::Connect(_) => true,
+            // It writes a file and an audit entry, nothing the sync depends on.
+            Operation::AuditExport { .. } => true,
             Operation::Reconcile(request) => request.repair,
             Operation::ReplayDeadLetters { preview, .. }
             | Operation::DiscardDeadLetters { preview, .. } => !preview,
@@ -184,6 +220,12 @@ impl Operation {
             Operation::Acknowledge => "Acknowledged",
             Operation::Preflight(_) => "PreflightReport",
             Operation::BackfillStatus => "BackfillStatus",
+            Operation::AuditExport { .. } => "AuditExported",
+            Operation::AuditExports => "Array<AuditExportFile>",
+            Operation::AuditVerify { .. } => "AuditVerified",
+            Operation::Connection => "ConnectionInfo",
+            Operation::Connect(_) => "Connected",
+            Operation::Rehearse { .. } => "RehearsalReport",
         }
     }
 
@@ -230,6 +272,29 @@ impl Operation {
             Operation::Acknowledge,
             Operation::Preflight(PreflightRequest::default()),
             Operation::BackfillStatus,
+            Operation::AuditExport {
+                from: None,
+                to: chrono::NaiveDate::from_ymd_opt(2026, 3, 7),
+            },
+            Operation::AuditExports,
+            Operation::AuditVerify {
+                file_name: "bigreach-audit-20260307T120000Z.zip".into(),
+            },
+            Operation::Connection,
+            Operation::Connect(connection::ConnectRequest {
+                store_hash: "abc123".into(),
+                access_token: "token".into(),
+                bloomreach_base_url: "https://api.exponea.com/".into(),
+                project_token: "project".into(),
+                key_id: "key".into(),
+                api_secret: "secret".into(),
+                webhook_public_url: "https://hooks.example.com/webhooks".into(),
+                webhook_secret: None,
+                data_dir: None,
+            }),
+            Operation::Rehearse {
+                kind: rehearse::RehearsalKind::Cutover,
+            },
         ]
     }
 }
@@ -270,6 +335,18 @@ pub enum Answer {
     Preflight(crate::preflight::PreflightReport),
     /// To [`Operation::BackfillStatus`].
     BackfillStatus(Box<backfill::BackfillStatus>),
+    /// To [`Operation::AuditExport`].
+    AuditExported(Box<audit::AuditExported>),
+    /// To [`Operation::AuditExports`].
+    AuditExports(Vec<audit::AuditExportFile>),
+    /// To [`Operation::AuditVerify`].
+    AuditVerified(audit::AuditVerified),
+    /// To [`Operation::Connection`].
+    Connection(Box<connection::ConnectionInfo>),
+    /// To [`Operation::Connect`].
+    Connected(Box<connection::Connected>),
+    /// To [`Operation::Rehearse`].
+    Rehearsal(rehearse::RehearsalReport),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -291,6 +368,9 @@ pub struct AppApi {
     catalog: Option<Arc<dyn CatalogSource>>,
     cutover: cutover::CutoverContext,
     preflight: Option<Arc<dyn PreflightRunner>>,
+    audit: Option<Arc<audit::AuditContext>>,
+    connection: Option<Arc<connection::ConnectionContext>>,
+    rehearser: Option<Arc<dyn rehearse::Rehearser>>,
 }
 
 impl AppApi {
@@ -305,6 +385,9 @@ impl AppApi {
             catalog: None,
             cutover: cutover::CutoverContext::default(),
             preflight: None,
+            audit: None,
+            connection: None,
+            rehearser: None,
         }
     }
 
@@ -329,6 +412,9 @@ impl AppApi {
             catalog: None,
             cutover: cutover::CutoverContext::default(),
             preflight: None,
+            audit: None,
+            connection: None,
+            rehearser: None,
         }
     }
 
@@ -386,6 +472,18 @@ impl AppApi {
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
             Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
             Operation::BackfillStatus => Answer::BackfillStatus(Box::new(self.backfill_status()?)),
+            Operation::AuditExport { from, to } => {
+                Answer::AuditExported(Box::new(self.audit_export(from, to, actor)?))
+            }
+            Operation::AuditExports => Answer::AuditExports(self.audit_exports()?),
+            Operation::AuditVerify { file_name } => {
+                Answer::AuditVerified(self.audit_verify(&file_name)?)
+            }
+            Operation::Connection => Answer::Connection(Box::new(self.connection()?)),
+            Operation::Connect(request) => {
+                Answer::Connected(Box::new(self.connect(&request, actor)?))
+            }
+            Operation::Rehearse { kind } => Answer::Rehearsal(self.rehearse(kind, actor)?),
         })
     }
 

@@ -729,3 +729,251 @@ fn lanes_read_idle_on_time_late_stalled_and_closed_and_latency_has_its_percentil
     );
     assert_eq!((latency.limit_ms, latency.window_secs), (300_000, 300));
 }
+
+#[test]
+fn an_audit_bundle_is_exported_listed_and_verified_through_the_api_and_a_changed_byte_fails() {
+    let (dir, store, clock, _) = fixture();
+    let data_dir = dir.path().to_path_buf();
+    let plain = running(&store, &clock, vec![]);
+    assert_eq!(
+        plain.audit_export(None, None, "operator").unwrap_err().code,
+        Code::NotRunning
+    );
+    let api = running(&store, &clock, vec![]).with_audit(audit::AuditContext {
+        data_dir: data_dir.clone(),
+        secrets: vec!["canary-secret-value-123".into()],
+    });
+    assert!(api.audit_exports().unwrap().is_empty());
+    let exported = match api
+        .call(
+            Operation::AuditExport {
+                from: None,
+                to: None,
+            },
+            "operator (test)",
+        )
+        .unwrap()
+    {
+        Answer::AuditExported(exported) => exported,
+        other => panic!("not an export: {other:?}"),
+    };
+    assert_eq!(exported.file_name, "bigreach-audit-20251201T000000Z.zip");
+    assert!(exported.entries >= 1);
+    assert!(exported.checkpoint.contains(&exported.root));
+    assert!(exported.verify[0].starts_with("bigreach verify "));
+    // A second export in the same second gets its own name.
+    let second = api.audit_export(None, None, "operator").unwrap();
+    assert_eq!(second.file_name, "bigreach-audit-20251201T000000Z-2.zip");
+    assert_eq!(second.consistent_with, Some(exported.entries));
+    let listed: Vec<_> = api
+        .audit_exports()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.file_name)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    let verified = api.audit_verify(&exported.file_name).unwrap();
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!(verified.root.as_deref(), Some(exported.root.as_str()));
+    // One byte changed: the answer says it failed, and why.
+    let path = data_dir.join("exports").join(&exported.file_name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[300] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let failed = api.audit_verify(&exported.file_name).unwrap();
+    assert!(!failed.ok);
+    assert!(failed.failure.is_some());
+    for bad in [
+        "../bigreach.redb",
+        "x/../../y.zip",
+        ".zip",
+        "a b.zip",
+        "bundle.tar",
+    ] {
+        assert_eq!(
+            api.audit_verify(bad).unwrap_err().code,
+            Code::BadRequest,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        api.audit_verify("bigreach-audit-19990101T000000Z.zip")
+            .unwrap_err()
+            .code,
+        Code::NotFound
+    );
+    let actions: Vec<_> = store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "audit.exported").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+/// A keyring in memory: what the desktop's OS keyring does, for the connect tests.
+#[derive(Default)]
+struct MemorySecrets(std::sync::Mutex<std::collections::BTreeMap<String, String>>);
+
+impl connection::SecretStore for MemorySecrets {
+    fn put(&self, name: &str, value: &str) -> Result<crate::secret::SecretRef, AppError> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+        Ok(crate::secret::SecretRef::Keyring(name.to_owned()))
+    }
+
+    fn present(&self, reference: &crate::secret::SecretRef) -> bool {
+        match reference {
+            crate::secret::SecretRef::Keyring(name) => self.0.lock().unwrap().contains_key(name),
+            crate::secret::SecretRef::Env(_) => false,
+        }
+    }
+}
+
+fn connect_form() -> connection::ConnectRequest {
+    connection::ConnectRequest {
+        store_hash: "abc123".into(),
+        access_token: "canary-bc-token-7f3a".into(),
+        bloomreach_base_url: "https://api.exponea.com/".into(),
+        project_token: "project-token".into(),
+        key_id: "key-id".into(),
+        api_secret: "canary-br-secret-9c1d".into(),
+        webhook_public_url: "https://hooks.example.com/webhooks".into(),
+        webhook_secret: None,
+        data_dir: None,
+    }
+}
+
+#[test]
+fn connect_writes_a_valid_config_and_keeps_the_secrets_in_the_hosts_store_only() {
+    let (dir, store, clock, _) = fixture();
+    let path = dir.path().join("conf").join("bigreach.toml");
+    let secrets = Arc::new(MemorySecrets::default());
+    let api =
+        AppApi::new(store.clone(), clock.clone()).with_connection(connection::ConnectionContext {
+            config_path: path.clone(),
+            config: None,
+            secrets: secrets.clone(),
+        });
+    assert!(!api.connection().unwrap().configured);
+    // A bad form stores nothing and writes nothing.
+    let mut bad = connect_form();
+    bad.bloomreach_base_url = "not a url".into();
+    let refused = api.connect(&bad, "operator").unwrap_err();
+    assert_eq!(refused.code, Code::BadRequest);
+    assert!(
+        refused.message.contains("bloomreach_base_url"),
+        "{}",
+        refused.message
+    );
+    assert!(secrets.0.lock().unwrap().is_empty());
+    assert!(!path.exists());
+    let connected = match api
+        .call(Operation::Connect(connect_form()), "operator (desktop)")
+        .unwrap()
+    {
+        Answer::Connected(connected) => connected,
+        other => panic!("not connected: {other:?}"),
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    for secret in secrets.0.lock().unwrap().values() {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is in the config file"
+        );
+        assert!(!format!("{connected:?}").contains(secret.as_str()));
+    }
+    assert_eq!(
+        secrets.0.lock().unwrap().len(),
+        3,
+        "token, API secret and a generated webhook secret"
+    );
+    let config = crate::config::Config::from_toml(&text, dir.path()).unwrap();
+    assert_eq!(config.bigcommerce.store_hash, "abc123");
+    assert_eq!(
+        String::from(config.bloomreach.secret.clone()),
+        "keyring:bloomreach-api-secret"
+    );
+    assert!(connected.connection.secrets.iter().all(|s| s.present));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // Never overwritten.
+    assert_eq!(
+        api.connect(&connect_form(), "operator").unwrap_err().code,
+        Code::BadRequest
+    );
+    let audit = store.audit_log().unwrap();
+    let written = audit
+        .iter()
+        .find(|r| r.action == "connection.written")
+        .unwrap();
+    assert!(!written.detail.contains("canary"));
+    // Headless: the environment keeps the secrets; the answer names the variable.
+    let headless = AppApi::new(store, clock).with_connection(connection::ConnectionContext {
+        config_path: dir.path().join("other.toml"),
+        config: None,
+        secrets: Arc::new(connection::EnvironmentSecrets),
+    });
+    let refused = headless.connect(&connect_form(), "operator").unwrap_err();
+    assert!(
+        refused
+            .message
+            .contains("BIGREACH_BIGCOMMERCE_ACCESS_TOKEN"),
+        "{}",
+        refused.message
+    );
+    assert!(!dir.path().join("other.toml").exists());
+}
+
+struct FixedRehearsal;
+
+impl rehearse::Rehearser for FixedRehearsal {
+    fn rehearse(
+        &self,
+        kind: rehearse::RehearsalKind,
+    ) -> Result<rehearse::RehearsalReport, AppError> {
+        Ok(rehearse::RehearsalReport {
+            kind,
+            passed: false,
+            summary: "the rollback lost 1 queued purchase".into(),
+            lines: vec!["advance: ok".into()],
+            seconds: 1.5,
+        })
+    }
+}
+
+#[test]
+fn a_rehearsal_needs_a_rehearser_and_is_audited_with_its_verdict() {
+    let (_dir, store, clock, _) = fixture();
+    let api = AppApi::new(store.clone(), clock.clone());
+    assert_eq!(
+        api.rehearse(rehearse::RehearsalKind::Demo, "operator")
+            .unwrap_err()
+            .code,
+        Code::NotRunning
+    );
+    let api = api.with_rehearser(Arc::new(FixedRehearsal));
+    let report = api
+        .rehearse(rehearse::RehearsalKind::Cutover, "operator")
+        .unwrap();
+    assert!(!report.passed);
+    let entry = store.audit_log().unwrap().pop().unwrap();
+    assert_eq!(entry.action, "rehearsal.run");
+    assert!(
+        entry.detail.contains("\"passed\":false"),
+        "{}",
+        entry.detail
+    );
+}
