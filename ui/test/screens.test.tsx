@@ -69,24 +69,51 @@ describe('reconciliation', () => {
 
 describe('audit', () => {
   it('exports a bundle, shows its checkpoint, fingerprint and verify commands, and verifies it', async () => {
+    let exported = false;
     const { fake } = renderScreen(() => <Audit />, {
-      audit_export: () => ({
-        file_name: 'audit-2026-12-03.tar', bytes: 20480, entries: 42,
-        checkpoint: 'bigreach/install-1\n42\nq1w2e3=\n\n— bigreach abc=', key_fingerprint: 'SHA256:abcd',
-        verify: ['sha256sum -c --strict manifest-sha256.txt', 'openssl pkeyutl -verify -rawin …'],
+      audit_exports: () => (exported ? [{ file_name: 'audit-2026-12-03.tar', bytes: 20480, modified: '2026-12-03T12:00:00Z' }] : []),
+      audit_export: () => {
+        exported = true;
+        return {
+          file_name: 'audit-2026-12-03.tar', path: '/var/lib/bigreach/exports/audit-2026-12-03.tar', bytes: 20480,
+          entries: 42, in_period: 40, root: 'q1w2e3', key_fingerprint: 'SHA256:abcd', consistent_with: 30,
+          checkpoint: 'bigreach/install-1\n42\nq1w2e3=\n\n— bigreach abc=',
+          verify: ['sha256sum -c --strict manifest-sha256.txt', 'openssl pkeyutl -verify -rawin …'],
+        };
+      },
+      audit_verify: (op) => ({
+        file_name: op.file_name, ok: true, files: 7, entries: 42, root: 'q1w2e3', key_fingerprint: 'SHA256:abcd',
+        consistent_with: 30, failure: null,
       }),
-      audit_verify: () => ({ ok: true, checks: [{ name: 'manifest', ok: true }, { name: 'checkpoint signature', ok: true }] }),
     });
+    expect((await screen.findByText('None yet.')).textContent).toBe('None yet.');
     fireEvent.click(screen.getByTestId('audit-export'));
     expect((await screen.findByTestId('audit-file')).textContent).toBe('audit-2026-12-03.tar');
     expect(screen.getByTestId('audit-checkpoint').textContent).toContain('bigreach/install-1');
     expect(screen.getByTestId('audit-fingerprint').textContent).toBe('SHA256:abcd');
     expect(screen.getByTestId('audit-verify-commands').textContent).toContain('sha256sum -c --strict');
+    await waitFor(() => expect((screen.getByTestId('audit-verify') as HTMLButtonElement).disabled).toBe(false));
     fireEvent.click(screen.getByTestId('audit-verify'));
     const report = await screen.findByTestId('audit-report');
     expect(report.dataset.ok).toBe('true');
+    expect(report.textContent).toContain('7 files match the manifest, 42 entries chain to the signed checkpoint');
     expect(fake.calls).toContainEqual({ op: 'audit_verify', file_name: 'audit-2026-12-03.tar' });
-    expect(fake.calls).toContainEqual({ op: 'audit_export' });
+    expect(fake.calls).toContainEqual({ op: 'audit_export', from: null, to: null });
+    expect((await screen.findByTestId('audit-exports')).textContent).toContain('audit-2026-12-03.tar');
+  });
+
+  it('says why a bundle does not verify', async () => {
+    renderScreen(() => <Audit />, {
+      audit_exports: () => [{ file_name: 'old.tar', bytes: 10, modified: null }],
+      audit_verify: (op) => ({
+        file_name: op.file_name, ok: false, files: 6, entries: 0, root: null, key_fingerprint: null,
+        consistent_with: null, failure: 'entries.jsonl does not match manifest-sha256.txt',
+      }),
+    });
+    fireEvent.click(await screen.findByRole('button', { name: 'Verify' }));
+    const report = await screen.findByTestId('audit-report');
+    expect(report.dataset.ok).toBe('false');
+    expect(report.textContent).toContain('NOT VERIFIED old.tar: entries.jsonl does not match manifest-sha256.txt');
   });
 });
 
@@ -109,12 +136,12 @@ describe('runbooks and rehearsal', () => {
 
   it('runs a rehearsal and shows its verdict', async () => {
     const { fake } = renderScreen(() => <Rehearsal />, {
-      rehearse: (op) => ({ kind: op.kind, passed: false, summary: 'rollback left 2 commands unsent', lines: ['advance read_only ok', 'rollback: 2 unsent'] }),
+      rehearse: (op) => ({ kind: op.kind, passed: false, summary: 'rollback left 2 commands unsent', lines: ['advance read_only ok', 'rollback: 2 unsent'], seconds: 4.2 }),
     });
     fireEvent.click(screen.getByTestId('rehearse-cutover'));
     const verdict = await screen.findByTestId('rehearsal-verdict');
     expect(verdict.dataset.passed).toBe('false');
-    expect(verdict.textContent).toContain('FAILED');
+    expect(verdict.textContent).toContain('FAILED (cutover, 4.2 s)');
     expect(verdict.textContent).toContain('rollback left 2 commands unsent');
     expect(fake.calls).toContainEqual({ op: 'rehearse', kind: 'cutover' });
   });

@@ -53,7 +53,7 @@ describe('runbook links', () => {
 
 describe('preflight', () => {
   it('shows each check with severity, outcome, evidence, the exact fix and its runbook', async () => {
-    renderScreen(() => <Connection />, { preflight: () => preflight() });
+    renderScreen(() => <Connection />, { preflight: () => preflight(), connection: () => ({ configured: true, config_path: '/etc/bigreach/bigreach.toml', store_hash: 'abc123', bigcommerce_api_root: null, bloomreach_base_url: null, project_token: null, key_id: null, webhook_public_url: null, data_dir: null, secrets: [] }) });
     fireEvent.click(screen.getByTestId('run-preflight'));
     const verdict = await screen.findByTestId('preflight-verdict');
     expect(verdict.dataset.passed).toBe('false');

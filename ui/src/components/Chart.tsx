@@ -35,9 +35,9 @@ export function Chart(props: { id: string; title: string; data: ChartData; unit:
     try {
       plot = new uPlot(
         {
-          width: Math.max(280, host.clientWidth || 420),
+          width: Math.max(300, Math.min(640, host.clientWidth || 560)),
           height: 180,
-          legend: { show: true },
+          legend: { show: true, live: false },
           scales: { x: { time: true } },
           axes: [{}, { label: props.unit, size: 60 }],
           series: [

@@ -1,5 +1,5 @@
 import { createResource, createSignal, For, Show } from 'solid-js';
-import type { PreflightReport } from '../api/types';
+import type { ConnectRequest, Connected, ConnectionInfo, PreflightReport } from '../api/types';
 import { ErrorNote } from '../components/ErrorNote';
 import { useApp } from '../context';
 import { shortHash, utc } from '../view/format';
@@ -8,40 +8,163 @@ import { runbookRoute } from '../view/runbooks';
 const OUTCOME_LABEL = { pass: 'PASS', fail: 'FAIL', inconclusive: 'INCONCLUSIVE' } as const;
 const SEVERITY_LABEL = { block: 'Blocking', warn: 'Warning' } as const;
 
-/** What the appliance is connected to (the `connection` operation). */
-function ConnectionFacts() {
-  const app = useApp();
-  const [connection] = createResource(() => app.client.call({ op: 'connection' }));
+/** What the appliance is connected to (the `connection` operation), secrets by reference only. */
+function ConnectionFacts(props: { connection: ConnectionInfo }) {
+  const c = () => props.connection;
   return (
-    <div class="panel" data-testid="connection">
-      <h2>Connected to</h2>
+    <>
+      <dl class="facts" data-testid="connection">
+        <dt>Config</dt><dd><code>{c().config_path}</code>{c().configured ? '' : ' (not written yet)'}</dd>
+        <dt>BigCommerce store</dt><dd data-testid="connection-store">{c().store_hash ?? '—'}</dd>
+        <dt>BigCommerce API</dt><dd>{c().bigcommerce_api_root ?? '—'}</dd>
+        <dt>Bloomreach API</dt><dd>{c().bloomreach_base_url ?? '—'}</dd>
+        <dt>Bloomreach project</dt><dd>{c().project_token ?? '—'}</dd>
+        <dt>Bloomreach key id</dt><dd>{c().key_id ?? '—'}</dd>
+        <dt>Webhooks arrive at</dt><dd>{c().webhook_public_url ?? '—'}</dd>
+        <dt>Data directory</dt><dd>{c().data_dir ?? '—'}</dd>
+      </dl>
+      <table data-testid="secrets">
+        <thead><tr><th>secret</th><th>kept in</th><th>resolves</th></tr></thead>
+        <tbody>
+          <For each={c().secrets}>
+            {(s) => (
+              <tr data-testid={`secret-${s.field}`} data-present={String(s.present)}>
+                <td>{s.field}</td>
+                <td><code>{s.reference}</code></td>
+                <td class={s.present ? 'outcome pass' : 'outcome fail'}>{s.present ? 'yes' : 'NO: set it'}</td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+const FIELDS: { key: keyof ConnectRequest; label: string; secret?: boolean; optional?: boolean; hint: string }[] = [
+  { key: 'store_hash', label: 'BigCommerce store hash', hint: 'the part after /stores/ in the API path' },
+  { key: 'access_token', label: 'BigCommerce access token', secret: true, hint: 'of a store-level API account' },
+  { key: 'bloomreach_base_url', label: 'Bloomreach API base URL', hint: 'Project settings → Access management → API' },
+  { key: 'project_token', label: 'Bloomreach project token', hint: '' },
+  { key: 'key_id', label: 'Bloomreach private key id', hint: '' },
+  { key: 'api_secret', label: 'Bloomreach private key secret', secret: true, hint: '' },
+  { key: 'webhook_public_url', label: 'Public webhook URL', hint: 'the HTTPS address BigCommerce calls' },
+  { key: 'webhook_secret', label: 'Webhook secret', secret: true, optional: true, hint: 'generated when left empty' },
+  { key: 'data_dir', label: 'Data directory', optional: true, hint: "the config's default when left empty" },
+];
+
+/** The first-run form: writes bigreach.toml; the host stores the secrets (or says where to put them). */
+function ConnectForm(props: { onConnected: (answer: Connected) => void }) {
+  const app = useApp();
+  const [values, setValues] = createSignal<Record<string, string>>({});
+  const [error, setError] = createSignal<unknown>();
+  const [busy, setBusy] = createSignal(false);
+  const submit = async (form: Record<string, string>) => {
+    setBusy(true);
+    setError(undefined);
+    const text = (key: keyof ConnectRequest) => (form[key] ?? '').trim();
+    const optional = (key: keyof ConnectRequest) => text(key) || null;
+    try {
+      props.onConnected(
+        await app.client.call({
+          op: 'connect',
+          store_hash: text('store_hash'),
+          access_token: text('access_token'),
+          bloomreach_base_url: text('bloomreach_base_url'),
+          project_token: text('project_token'),
+          key_id: text('key_id'),
+          api_secret: text('api_secret'),
+          webhook_public_url: text('webhook_public_url'),
+          webhook_secret: optional('webhook_secret'),
+          data_dir: optional('data_dir'),
+        }),
+      );
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      class="connect-form"
+      data-testid="connect-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit(values());
+      }}
+    >
+      <For each={FIELDS}>
+        {(f) => (
+          <div class="field">
+            <label for={`connect-${f.key}`}>
+              {f.label}
+              {f.optional ? ' (optional)' : ''}
+            </label>
+            <input
+              id={`connect-${f.key}`}
+              data-testid={`connect-${f.key}`}
+              type={f.secret ? 'password' : 'text'}
+              autocomplete="off"
+              required={!f.optional}
+              value={values()[f.key] ?? ''}
+              onInput={(e) => setValues({ ...values(), [f.key]: e.currentTarget.value })}
+            />
+            <Show when={f.hint}><span class="hint">{f.hint}</span></Show>
+          </div>
+        )}
+      </For>
+      <p class="note">Secrets go to the host's secret store (the OS keyring in the desktop app), never into the config file.</p>
+      <button type="submit" data-testid="connect-submit" disabled={busy()}>
+        {busy() ? 'Saving…' : 'Save the connection'}
+      </button>
+      <Show when={error()}>
+        <ErrorNote error={error()} testid="connect-error" />
+      </Show>
+    </form>
+  );
+}
+
+/** The connection panel: what is configured, and the form to (re)connect. */
+function ConnectionPanel() {
+  const app = useApp();
+  const [connection, { mutate }] = createResource(() => app.client.call({ op: 'connection' }));
+  const [editing, setEditing] = createSignal(false);
+  const [nextSteps, setNextSteps] = createSignal<string[]>([]);
+  return (
+    <div class="panel">
+      <h2>Connection</h2>
       <Show when={connection.error}>
         <ErrorNote error={connection.error} />
       </Show>
       <Show when={connection()}>
         {(c) => (
           <>
-            <dl class="facts">
-              <dt>Config</dt><dd>{c().config_path ?? '—'}</dd>
-              <dt>BigCommerce store</dt><dd>{c().store_hash ?? '—'}</dd>
-              <dt>BigCommerce API</dt><dd>{c().bigcommerce_api ?? '—'}</dd>
-              <dt>Bloomreach API</dt><dd>{c().bloomreach_api ?? '—'}</dd>
-              <dt>Bloomreach project</dt><dd>{c().bloomreach_project ?? '—'}</dd>
-            </dl>
-            <table data-testid="secrets">
-              <thead><tr><th>secret</th><th>reference</th><th>resolves</th></tr></thead>
-              <tbody>
-                <For each={c().secrets}>
-                  {(s) => (
-                    <tr>
-                      <td>{s.name}</td>
-                      <td><code>{s.reference}</code></td>
-                      <td class={s.resolves ? 'outcome pass' : 'outcome fail'}>{s.resolves ? 'yes' : 'NO'}</td>
-                    </tr>
-                  )}
-                </For>
-              </tbody>
-            </table>
+            <ConnectionFacts connection={c()} />
+            <Show when={nextSteps().length > 0}>
+              <div class="ok" role="status" data-testid="connect-next-steps">
+                <strong>Saved.</strong> Next:
+                <ol>
+                  <For each={nextSteps()}>{(step) => <li>{step}</li>}</For>
+                </ol>
+              </div>
+            </Show>
+            <Show
+              when={!c().configured || editing()}
+              fallback={
+                <button type="button" data-testid="connect-edit" onClick={() => setEditing(true)}>
+                  Change the connection
+                </button>
+              }
+            >
+              <ConnectForm
+                onConnected={(answer) => {
+                  mutate(answer.connection);
+                  setNextSteps(answer.next_steps);
+                  setEditing(false);
+                }}
+              />
+            </Show>
           </>
         )}
       </Show>
@@ -49,38 +172,30 @@ function ConnectionFacts() {
   );
 }
 
-/** What the status tells about the connection when the `connection` operation is not there. */
-function StatusFacts() {
+/** What the live status tells about the services being reached. */
+function ServiceState() {
   const app = useApp();
   return (
-    <div class="panel" data-testid="connection-status">
-      <h2>Appliance</h2>
-      <Show when={app.status()} fallback={<p>Waiting for the first status…</p>}>
-        {(s) => (
-          <>
-            <dl class="facts">
-              <dt>Local API</dt><dd>{s().api_address}</dd>
-              <dt>Webhook receiver</dt><dd>{s().webhook_address}</dd>
-              <dt>Stage</dt><dd>{s().stage}</dd>
-            </dl>
-            <For each={s().starting}>
-              {(st) => (
-                <p class="warning" role="status">
-                  Still reaching {st.service} (for {st.waiting}): {st.reason}, {st.attempts} attempts since {utc(st.since)}.
-                </p>
-              )}
-            </For>
-            <For each={s().parked}>
-              {(p) => (
-                <p class="warning" role="status">
-                  {p.component} is parked since {utc(p.since)}: {p.reason}. Fix: {p.hint}
-                </p>
-              )}
-            </For>
-          </>
-        )}
-      </Show>
-    </div>
+    <Show when={app.status()}>
+      {(s) => (
+        <>
+          <For each={s().starting}>
+            {(st) => (
+              <p class="warning" role="status">
+                Still reaching {st.service} (for {st.waiting}): {st.reason}, {st.attempts} attempts since {utc(st.since)}.
+              </p>
+            )}
+          </For>
+          <For each={s().parked}>
+            {(p) => (
+              <p class="warning" role="status">
+                {p.component} is parked since {utc(p.since)}: {p.reason}. Fix: {p.hint}
+              </p>
+            )}
+          </For>
+        </>
+      )}
+    </Show>
   );
 }
 
@@ -153,9 +268,8 @@ export function Connection() {
   return (
     <section aria-labelledby="connection-title" data-testid="screen-connection">
       <h1 id="connection-title">Connection and preflight</h1>
-      <Show when={app.ops.has('connection')} fallback={<StatusFacts />}>
-        <ConnectionFacts />
-      </Show>
+      <ServiceState />
+      <ConnectionPanel />
       <div class="panel">
         <h2>Preflight</h2>
         <p>

@@ -58,7 +58,7 @@ export function Live() {
                 </tbody>
               </table>
             </div>
-            <div class="grid">
+            <div class="charts">
               <div class="panel" data-testid="latency">
                 <h2>Purchase latency</h2>
                 <p>
@@ -92,6 +92,8 @@ export function Live() {
                 <h2>Queue depth</h2>
                 <Chart id="queues" title="Queued commands per lane" unit="commands" data={queueChart(samples(), lanes().map((l) => l.lane))} />
               </div>
+            </div>
+            <div class="grid">
               <div class="panel" data-testid="hooks">
                 <h2>Webhooks and quota</h2>
                 <dl class="facts">

@@ -1,16 +1,16 @@
 import { createSignal, For, Show } from 'solid-js';
-import type { Rehearsal as RehearsalAnswer } from '../api/types';
+import type { RehearsalKind, RehearsalReport } from '../api/types';
 import { ErrorNote } from '../components/ErrorNote';
 import { useApp } from '../context';
 
 /** Screen 9: rehearse the cutover or the demo against the twins, and show the verdict. */
 export function Rehearsal() {
   const app = useApp();
-  const [answer, setAnswer] = createSignal<RehearsalAnswer>();
-  const [running, setRunning] = createSignal<'cutover' | 'demo'>();
+  const [answer, setAnswer] = createSignal<RehearsalReport>();
+  const [running, setRunning] = createSignal<RehearsalKind>();
   const [error, setError] = createSignal<unknown>();
 
-  const run = async (kind: 'cutover' | 'demo') => {
+  const run = async (kind: RehearsalKind) => {
     setRunning(kind);
     setError(undefined);
     setAnswer(undefined);
@@ -45,7 +45,7 @@ export function Rehearsal() {
         {(a) => (
           <div class={`panel ${a().passed ? 'ok' : 'warning'}`} data-testid="rehearsal-verdict" data-passed={String(a().passed)}>
             <p>
-              <strong>{a().passed ? 'PASSED' : 'FAILED'}</strong> ({a().kind}): {a().summary}
+              <strong>{a().passed ? 'PASSED' : 'FAILED'}</strong> ({a().kind}, {a().seconds.toFixed(1)} s): {a().summary}
             </p>
             <ol class="log">
               <For each={a().lines}>{(line) => <li>{line}</li>}</For>

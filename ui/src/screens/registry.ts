@@ -11,6 +11,8 @@ const GENERATED: Record<GeneratedOp, true> = {
   set_aside_fetches: true, replay_set_aside_fetch: true, discard_set_aside_fetch: true,
   reconcile: true, catalog_drift: true, last_catalog_drift: true, stage: true, stage_plan: true,
   advance: true, rollback: true, acknowledge: true, preflight: true, backfill_status: true,
+  audit_export: true, audit_exports: true, audit_verify: true, connection: true, connect: true,
+  rehearse: true,
 };
 
 /**
@@ -32,13 +34,13 @@ export interface ScreenInfo {
 }
 
 export const SCREENS: ScreenInfo[] = [
-  { id: 'connection', title: 'Connection', needs: ['preflight'] },
+  { id: 'connection', title: 'Connection', needs: ['connection', 'connect', 'preflight'] },
   { id: 'wizard', title: 'Cutover', needs: ['stage', 'stage_plan', 'advance', 'rollback', 'acknowledge'] },
   { id: 'live', title: 'Live', needs: ['status'] },
   { id: 'trace', title: 'Trace', needs: ['trace'] },
   { id: 'dead-letters', title: 'Dead letters', needs: ['dead_letters'] },
   { id: 'reconcile', title: 'Reconciliation', needs: ['reconcile'] },
-  { id: 'audit', title: 'Audit', needs: ['audit_export', 'audit_verify'] },
+  { id: 'audit', title: 'Audit', needs: ['audit_export', 'audit_exports', 'audit_verify'] },
   { id: 'runbooks', title: 'Runbooks', needs: ['runbooks'] },
   { id: 'rehearsal', title: 'Rehearsal', needs: ['rehearse'] },
 ];
