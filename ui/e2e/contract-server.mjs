@@ -91,6 +91,17 @@ function appliance() {
       return { from, to: stageName, plan_hash: op.plan_hash, at: new Date().toISOString(), lanes_opened: [], starts_flowing: 0, ceiling_percent: 50 };
     },
     preflight: () => snapshot('preflight__tests__preflight_report'),
+    connection: () => ({
+      configured: true, config_path: '/etc/bigreach/bigreach.toml', store_hash: 'demo42',
+      bigcommerce_api_root: 'https://api.bigcommerce.com/stores/demo42/', bloomreach_base_url: 'https://api.eu1.exponea.com',
+      project_token: 'demo-project', key_id: 'demo-key', webhook_public_url: 'https://hooks.shop.example/bigreach',
+      data_dir: '/var/lib/bigreach',
+      secrets: [
+        { field: 'bigcommerce.access_token', reference: 'env:BIGREACH_BIGCOMMERCE_ACCESS_TOKEN', present: true },
+        { field: 'bloomreach.api_secret', reference: 'env:BIGREACH_BLOOMREACH_API_SECRET', present: true },
+        { field: 'webhooks.secret', reference: 'env:BIGREACH_WEBHOOK_SECRET', present: false },
+      ],
+    }),
     trace: () => snapshot('tests__trace'),
     dead_letters: () => letters,
     replay_dead_letters: (op) => ({ preview: op.preview, letters: letters.filter((l) => op.ids.includes(l.id)), changed: op.preview ? 0 : op.ids.length }),
