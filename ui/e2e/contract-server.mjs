@@ -103,6 +103,40 @@ function appliance() {
       ],
     }),
     trace: () => snapshot('tests__trace'),
+    reconcile: (op) => {
+      const row = (day, currency, missing, difference) => ({
+        day, currency, bigcommerce_orders: 41, bigcommerce_gross: '3120.40', bigcommerce_discounts: '112.00',
+        bigcommerce_tax: '498.21', bigcommerce_shipping: '205.00', bigcommerce_refunds: '84.90',
+        bigcommerce_net: '3035.50', bigcommerce_cancelled: 1, bigcommerce_unpaid: 3, bloomreach_orders: 41 - missing,
+        bloomreach_gross: (3120.4 - Number(difference)).toFixed(2), bloomreach_refunds: '84.90',
+        bloomreach_net: (3035.5 - Number(difference)).toFixed(2), bloomreach_cancelled: 1, matched: 41 - missing,
+        missing, extra: 0, duplicate: 0, amount_mismatch: 0, difference,
+      });
+      return {
+        range: { from: op.from, to: op.to }, time_zone: 'Europe/Berlin', generated_at: '2026-12-03T12:00:00Z',
+        rows: [row(op.from, 'EUR', 0, '0.00'), row(op.to, 'EUR', 1, '74.90'), row(op.to, 'GBP', 0, '0.00')],
+        totals: [row(null, 'EUR', 1, '74.90'), row(null, 'GBP', 0, '0.00')],
+        findings: [{ subject: 'sale', class: 'missing', order_id: 5188, refund_id: null, day: op.to, currency: 'EUR',
+          bigcommerce_amount: '74.90', bloomreach_amount: null, acknowledged: 0, note: 'a dead letter (#8): replay it, or repair' }],
+        balanced: false, repair: null,
+      };
+    },
+    audit_exports: () => [{ file_name: 'bigreach-audit-20261203T120000Z.zip', bytes: 48213, modified: '2026-12-03T12:00:00Z' }],
+    audit_export: () => ({
+      file_name: 'bigreach-audit-20261203T120000Z.zip', path: '/var/lib/bigreach/exports/bigreach-audit-20261203T120000Z.zip',
+      bytes: 48213, entries: 311, in_period: 311, root: 'b1f0c2a9e4d3…', key_fingerprint: 'SHA256:9f2c1e7a…', consistent_with: 287,
+      checkpoint: 'bigreach.local/audit/demo42\n311\nsfDCqeTT8LyDEh5eBf7vj2ZlbX0S7bHAkHrGgzQ8hbQ=\n\n— bigreach.local/audit/demo42 AcU1v…',
+      verify: ['unzip bigreach-audit-20261203T120000Z.zip -d bundle && cd bundle', 'sha256sum -c --strict manifest-sha256.txt',
+        'openssl pkeyutl -verify -pubin -inkey audit-key.pub.pem -rawin -in checkpoint.body -sigfile checkpoint.sig', 'bigreach verify bigreach-audit-20261203T120000Z.zip'],
+    }),
+    audit_verify: (op) => ({ file_name: op.file_name, ok: true, files: 9, entries: 311, root: 'b1f0c2a9e4d3…', key_fingerprint: 'SHA256:9f2c1e7a…', consistent_with: 287, failure: null }),
+    rehearse: (op) => ({
+      kind: op.kind, passed: true, seconds: 38.4,
+      summary: 'the cutover advanced through every stage, rolled back and advanced again; nothing queued was lost',
+      lines: ['connect → preflight: ok', 'preflight passed (15 checks)', 'preflight → read_only: 812 profiles, 240 catalog items',
+        'read_only → ingest: 96 purchases, p99 2.1 s', 'ingest → read_only (rollback): 12 queued kept', 'read_only → ingest: 12 delivered, 0 duplicates',
+        'ingest → triggers: ok'],
+    }),
     dead_letters: () => letters,
     replay_dead_letters: (op) => ({ preview: op.preview, letters: letters.filter((l) => op.ids.includes(l.id)), changed: op.preview ? 0 : op.ids.length }),
   };
