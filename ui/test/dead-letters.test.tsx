@@ -41,10 +41,10 @@ describe('dead letters', () => {
           changed: op.preview ? 0 : op.ids.length,
         }),
       },
-      { errorRunbooks: { invalid_payload: 'dead-letters#invalid-payload' } },
+      { errorRunbooks: { links: { 'dead_letter.invalid_payload': 'errors#invalid-payload' } } },
     );
     const group = await screen.findByTestId('dl-group-invalid_payload');
-    expect(group.querySelector('[data-testid=dl-runbook]')?.getAttribute('href')).toBe('#/runbooks/dead-letters/invalid-payload');
+    expect(group.querySelector('[data-testid=dl-runbook]')?.getAttribute('href')).toBe('#/runbooks/errors/invalid-payload');
     fireEvent.click(screen.getByTestId('dl-select-group-invalid_payload'));
     expect(screen.getByTestId('dl-selected').textContent).toBe('2 selected');
     fireEvent.click(screen.getByTestId('preview-replay'));

@@ -52,6 +52,14 @@ describe('live screen', () => {
     expect(screen.getByTestId('rate-limited-total').textContent).toBe('6');
   });
 
+  it('links each alert to the runbook section for its kind', async () => {
+    const { setStatus } = renderScreen(() => <Live />, {}, { errorRunbooks: { links: { 'alert.parked': 'escalation#a-component-is-parked' } } });
+    setStatus(at(0));
+    const alert = await screen.findByTestId('alert-parked');
+    expect(alert.textContent).toContain('enrich is parked');
+    expect(alert.querySelector('a')?.getAttribute('href')).toBe('#/runbooks/escalation/a-component-is-parked');
+  });
+
   it("reads the status's lanes; an empty lane has no oldest age", () => {
     const rows = laneRows(status());
     expect(rows.find((r) => r.lane === 'catalog')).toEqual({ lane: 'catalog', queued: 1, oldestAgeMs: 20_000, state: 'on_time' });

@@ -123,11 +123,11 @@ describe('runbooks and rehearsal', () => {
       () => <Runbooks id="escalation" />,
       {
         runbooks: () => [
-          { id: 'preflight', title: 'Preflight', audience: 'operator', html: '<h2 id="clock-skew">Clock skew</h2>' },
-          { id: 'escalation', title: 'Purchases stopped at 14:00', audience: 'operator', html: '<h1>Escalation</h1><p>Check the Live screen.</p>' },
+          { id: 'preflight', title: 'Preflight', audience: 'operator', html: '<h2 id="clock-skew">Clock skew</h2>', anchors: ['clock-skew'] },
+          { id: 'escalation', title: 'Purchases stopped at 14:00', audience: 'operator', html: '<h1>Escalation</h1><p>Check the Live screen.</p>', anchors: [] },
         ],
       },
-      { errorRunbooks: { stage_held: 'cutover#holds' } },
+      { errorRunbooks: { links: { 'code.stage_held': 'errors#stage-held' } } },
     );
     await waitFor(() => expect(screen.getByTestId('runbook-body').textContent).toContain('Check the Live screen.'));
     expect(screen.getByTestId('runbook-escalation').getAttribute('aria-current')).toBe('page');

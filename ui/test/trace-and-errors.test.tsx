@@ -31,13 +31,13 @@ describe('trace', () => {
     renderScreen(
       () => <Trace />,
       { trace: () => ({ code: 'bad_request', message: '"x" is neither an email, a phone starting with + nor a customer id' }) },
-      { errorRunbooks: { bad_request: 'operator#bad-request' } },
+      { errorRunbooks: { links: { 'code.bad_request': 'errors#bad-request' } } },
     );
     fireEvent.input(screen.getByTestId('trace-query'), { target: { value: 'x' } });
     fireEvent.click(screen.getByTestId('trace-search'));
     const error = await screen.findByTestId('error');
     expect(error.dataset.code).toBe('bad_request');
-    expect(screen.getByTestId('error-runbook').getAttribute('href')).toBe('#/runbooks/operator/bad-request');
+    expect(screen.getByTestId('error-runbook').getAttribute('href')).toBe('#/runbooks/errors/bad-request');
   });
 });
 
@@ -45,9 +45,11 @@ describe('runbook links', () => {
   it('maps error classes and preflight runbook paths to in-app routes', () => {
     expect(runbookRoute('data/runbooks/preflight.md#clock-skew')).toBe('#/runbooks/preflight/clock-skew');
     expect(runbookRoute('escalation')).toBe('#/runbooks/escalation');
-    expect(runbookFor({ stage_held: 'cutover#holds' }, 'stage_held')).toBe('#/runbooks/cutover/holds');
-    expect(runbookFor({}, 'stage_held')).toBeNull();
-    expect(runbookFor(undefined, 'stage_held')).toBeNull();
+    const map = { links: { 'code.stage_held': 'errors#stage-held', 'alert.late': 'escalation#late' } };
+    expect(runbookFor(map, 'code', 'stage_held')).toBe('#/runbooks/errors/stage-held');
+    expect(runbookFor(map, 'alert', 'late')).toBe('#/runbooks/escalation/late');
+    expect(runbookFor(map, 'dead_letter', 'stage_held')).toBeNull();
+    expect(runbookFor(undefined, 'code', 'stage_held')).toBeNull();
   });
 });
 

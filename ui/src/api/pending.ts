@@ -6,11 +6,18 @@ export interface Runbook {
   id: string;
   title: string;
   audience: string;
+  /** Rendered Rust-side; every heading carries its anchor as `id`. */
   html: string;
+  anchors: string[];
 }
 
-/** Error class (AppError code, dead-letter reason class, preflight check id) → `runbook_id#anchor`. */
-export type ErrorRunbooks = Record<string, string>;
+/**
+ * Each error class a screen shows to the runbook section that explains it: `code.<code>`,
+ * `dead_letter.<reason class>`, `alert.<kind>`, `preflight.<check id>` → `<runbook id>#<anchor>`.
+ */
+export interface ErrorRunbooks {
+  links: Record<string, string>;
+}
 
 export type PendingOperation = { op: 'runbooks' } | { op: 'error_runbooks' };
 

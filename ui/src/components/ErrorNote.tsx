@@ -7,7 +7,7 @@ import { runbookFor } from '../view/runbooks';
 export function ErrorNote(props: { error: unknown; testid?: string }) {
   const app = useApp();
   const error = () => AppError.from(props.error);
-  const link = () => runbookFor(app.errorRunbooks(), error().code);
+  const link = () => runbookFor(app.errorRunbooks(), 'code', error().code);
   return (
     <div class="error" role="alert" data-testid={props.testid ?? 'error'} data-code={error().code}>
       <strong>Error {error().code}:</strong> <span>{error().message}</span>

@@ -139,7 +139,7 @@ export function DeadLetters() {
       </Show>
       <For each={groups()}>
         {(group) => {
-          const link = () => runbookFor(app.errorRunbooks(), group.reasonClass);
+          const link = () => runbookFor(app.errorRunbooks(), 'dead_letter', group.reasonClass);
           const all = () => group.letters.every((l) => selected().has(l.id));
           return (
             <div class="panel" data-testid={`dl-group-${group.reasonClass}`}>

@@ -3,6 +3,7 @@ import { Chart } from '../components/Chart';
 import { useApp } from '../context';
 import { count, duration } from '../view/format';
 import { LANE_STATE_LABEL, laneNeedsAttention, laneRows } from '../view/lanes';
+import { runbookFor } from '../view/runbooks';
 import { addSample, latencyChart, queueChart, throughputChart, type Sample } from '../view/series';
 
 /** Screen 3: lanes, purchase latency, throughput, 429s, hooks and quota, pushed every second. */
@@ -30,8 +31,16 @@ export function Live() {
               <ul class="alerts" data-testid="alerts">
                 <For each={s().alerts}>
                   {(a) => (
-                    <li class="warning" role="status">
+                    <li class="warning" role="status" data-testid={`alert-${a.kind}`}>
                       <strong>{a.kind}:</strong> {a.message}
+                      <Show when={runbookFor(app.errorRunbooks(), 'alert', a.kind)}>
+                        {(href) => (
+                          <>
+                            {' '}
+                            <a href={href()}>What to do</a>
+                          </>
+                        )}
+                      </Show>
                     </li>
                   )}
                 </For>

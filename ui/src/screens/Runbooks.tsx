@@ -47,7 +47,7 @@ export function Runbooks(props: { id?: string; anchor?: string }) {
                 <table data-testid="error-runbooks">
                   <thead><tr><th>error class</th><th>runbook</th></tr></thead>
                   <tbody>
-                    <For each={Object.entries(map()).sort(([a], [b]) => a.localeCompare(b))}>
+                    <For each={Object.entries(map().links).sort(([a], [b]) => a.localeCompare(b))}>
                       {([cls, target]) => (
                         <tr>
                           <td><code>{cls}</code></td>

@@ -7,11 +7,14 @@ export function runbookRoute(target: string): string {
   return anchor ? `#/runbooks/${name}/${anchor}` : `#/runbooks/${name}`;
 }
 
+/** The kinds of error class the runbook map covers. */
+export type ErrorFamily = 'code' | 'dead_letter' | 'alert' | 'preflight';
+
 /**
- * The in-app link for an error class (an AppError code, a dead-letter reason class or a
- * preflight check id), or null when no runbook covers it.
+ * The in-app link for an error class (`code` + an AppError code, `dead_letter` + a reason class,
+ * `alert` + an alert kind, `preflight` + a check id), or null when no runbook covers it.
  */
-export function runbookFor(map: ErrorRunbooks | undefined, errorClass: string): string | null {
-  const target = map?.[errorClass];
+export function runbookFor(map: ErrorRunbooks | undefined, family: ErrorFamily, name: string): string | null {
+  const target = map?.links[`${family}.${name}`];
   return target ? runbookRoute(target) : null;
 }
