@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Advanced, RolledBack } from '../src/api/types';
 import { Wizard } from '../src/screens/Wizard';
 import { advanceBlockers } from '../src/view/wizard';
-import { snapshot, stageAtPreflight, stagePlan } from './fixtures';
+import { snapshot, stageAtPreflight, stagePlan, status } from './fixtures';
 import { renderScreen } from './render';
 
 const type = (testid: string, text: string) =>
@@ -75,6 +75,19 @@ describe('cutover wizard', () => {
     type('advance-input', 'read_only');
     expect((screen.getByTestId('advance-button') as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByTestId('gate-preflight').dataset.ok).toBe('false');
+  });
+
+  it('reloads when the live status shows the stage moved on its own (a fall back)', async () => {
+    let current = snapshot<ReturnType<typeof stageAtPreflight>>('cutover__tests__stage');
+    const { fake, setStatus } = renderScreen(() => <Wizard />, { stage: () => current, stage_plan: () => stagePlan() });
+    await screen.findByTestId('stage-read_only');
+    const live = status();
+    live.stage = 'read_only';
+    setStatus(live);
+    current = stageAtPreflight();
+    setStatus({ ...live, stage: 'preflight' });
+    await waitFor(() => expect(screen.getByTestId('stage-preflight').getAttribute('aria-current')).toBe('step'));
+    expect(fake.calls.filter((c) => c.op === 'stage').length).toBe(2);
   });
 
   it('lists stage gating reasons as plain view logic', () => {

@@ -1,4 +1,4 @@
-import { createResource, createSignal, For, Show } from 'solid-js';
+import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
 import type { Advanced, RolledBack, StageInfo, TransitionView } from '../api/types';
 import { Confirm } from '../components/Confirm';
 import { ErrorNote } from '../components/ErrorNote';
@@ -56,6 +56,16 @@ export function Wizard() {
   const reload = async () => {
     await Promise.all([refetchStage(), refetchPlan()]);
   };
+
+  // A check can move the stage on its own (fall back, hold): reload when the live status says so.
+  createEffect(
+    on(
+      () => app.status()?.stage,
+      (now, before) => {
+        if (before !== undefined && now !== before) void reload();
+      },
+    ),
+  );
 
   const act = async (run: () => Promise<void>) => {
     setBusy(true);
