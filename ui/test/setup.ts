@@ -1,0 +1,7 @@
+import { cleanup } from '@solidjs/testing-library';
+import { afterEach } from 'vitest';
+
+afterEach(() => {
+  cleanup();
+  window.sessionStorage.clear();
+});
