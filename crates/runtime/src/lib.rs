@@ -11,6 +11,7 @@ pub mod catalog_drift;
 pub mod cutover;
 pub mod deliver;
 pub mod enrich;
+pub mod history_files;
 pub mod hooks;
 pub mod inbox_writer;
 pub mod listener;
