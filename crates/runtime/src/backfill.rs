@@ -28,6 +28,9 @@ use bigreach_core::store::{Store, StoreError, StoreTxn};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+mod imports;
+pub use imports::{file_url, ImportSettings};
+
 /// Why the backfill stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -49,6 +52,27 @@ pub enum BackfillError {
     /// A mapped command did not fit its file's columns.
     #[error("{0}")]
     Encode(#[from] bigreach_core::backfill::EncodeError),
+    /// Bloomreach refused the credentials, could not be reached after retries, or answered
+    /// from no route: the import stops where it is (run it again once fixed).
+    #[error("Bloomreach: {0}")]
+    Bloomreach(bigreach_bloomreach::BloomreachError),
+    /// The import step ran before the files were written.
+    #[error("the history files are not written yet; run the backfill to the end first")]
+    NotWritten,
+    /// The import file server could not listen.
+    #[error("the import file server cannot listen ([history] files_listen): {source}")]
+    Listen {
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A setting cannot be used.
+    #[error("{field}: {problem}")]
+    Setting {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackfillError + '_ {

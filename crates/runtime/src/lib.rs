@@ -1040,6 +1040,17 @@ async fn ensure_catalog(
     client.create_catalog(name, fields, true).await
 }
 
+/// Finds or creates the product catalog `name` with every field of the catalog contract
+/// declared (what delivery does at start; the history import needs it before the catalog
+/// file is imported).
+pub async fn ensure_product_catalog(
+    client: &BloomreachClient,
+    name: &str,
+    mapping: &bigreach_core::map::CatalogMapping,
+) -> Result<String, BloomreachError> {
+    ensure_catalog(client, name, &catalog_fields(mapping)).await
+}
+
 /// The retry jitter's seed: fixed per install (so a run can be replayed from its data
 /// directory), different between installs (so two appliances do not retry in step).
 fn jitter_seed(api_token: &str) -> u64 {
