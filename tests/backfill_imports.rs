@@ -316,6 +316,18 @@ async fn a_wrong_password_fails_the_run_with_the_reason_and_marks_nothing_import
     assert!(!serde_json::to_string(&status)
         .unwrap()
         .contains("not-the-definitions"));
+    // Run again: the failed file starts over with a new definition (the failed one deleted),
+    // and the history is in Bloomreach once.
+    let again = s.import_until(|_| false).await.unwrap();
+    assert_eq!(again.phase, Phase::Done, "{:?}", again.failure);
+    assert!(again.imports.iter().all(|r| r.state == ImportRun::DONE));
+    assert!(s.twins.bloomreach.truth().imports.is_empty());
+    let imported = purchases_in_bloomreach(&s.twins);
+    assert!(imported.values().all(|n| *n == 1));
+    assert_eq!(
+        imported.keys().copied().collect::<BTreeSet<_>>(),
+        paid_orders(&s.twins)
+    );
     s.twins.shutdown().await;
 }
 

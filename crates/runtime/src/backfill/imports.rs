@@ -3,7 +3,8 @@
 //! import definition (`core::backfill::imports`), starts it, follows its run to done or
 //! failed on the injected clock, and deletes the definition of a run that imported every row
 //! (so a large backfill stays under Bloomreach's 25 API-created definitions). A failed run's
-//! definition is kept for the operator, with Bloomreach's reason in the progress.
+//! definition is kept for the operator, with Bloomreach's reason in the progress, until the
+//! import is run again: then the failed files start over with new definitions.
 //!
 //! Every step is recorded in the store's progress before the next call: `creating` before the
 //! create call (a crash before its answer was recorded is resolved by finding the definition
@@ -95,6 +96,28 @@ impl BackfillJob {
             Phase::Listing => return Err(BackfillError::NotWritten),
             Phase::Done => return Ok(progress),
             Phase::Written | Phase::Importing | Phase::Failed => {}
+        }
+        if progress.phase == Phase::Failed {
+            // Run again after a failure: the failed files start over with new definitions
+            // (the old ones deleted; what a failed run did import is imported again, which
+            // Bloomreach's duplicate filter and the idempotent customer and catalog updates
+            // absorb).
+            for run in progress
+                .imports
+                .iter_mut()
+                .filter(|run| run.state == ImportRun::FAILED)
+            {
+                if !run.import_id.is_empty() {
+                    if let Err(error) = settings.bloomreach.delete_import(&run.import_id).await {
+                        tracing::warn!(file = %run.file, %error, "the failed import definition could not be deleted");
+                    }
+                }
+                *run = ImportRun::pending(run.file.clone());
+            }
+            progress.phase = Phase::Importing;
+            progress.failure = None;
+            self.store.write(|tx| tx.put_backfill_progress(&progress))?;
+            on_update(&progress);
         }
         if progress.files_access.is_none() {
             progress.files_access = Some(FilesAccess {
