@@ -1,6 +1,7 @@
 //! The history backfill's I/O (`core::backfill` decides): reading the planner's counts and the
 //! quota, listing products, customers and orders in pages of 250 (orders with their line items
-//! in the same call), and writing the import files.
+//! in the same call, and the refunds of a page's refunded orders in one more), and writing the
+//! import files.
 //!
 //! Each page is one step: its buyers are resolved with the live identity rules and its rows
 //! mapped with the live mapper inside one store write transaction; the rows are appended to
@@ -295,11 +296,39 @@ impl BackfillJob {
                 Listed::Customers(listed.items, last)
             }
             ResourceKind::Orders => {
-                let listed = self.client.orders_created_since(since, page).await?;
+                let mut listed = self.client.orders_created_since(since, page).await?;
                 let last = (listed.len() as u64) < PAGE_SIZE;
+                self.attach_refunds(&mut listed).await?;
                 Listed::Orders(listed, last)
             }
         })
+    }
+
+    /// Reads the v3 refunds of the page's refunded orders (the live path's rule,
+    /// `enrich::needs_refunds`), in one listing by `order_id:in`, so that the files carry each
+    /// historical refund as live would send it.
+    async fn attach_refunds(
+        &self,
+        orders: &mut [bigreach_bigcommerce::Order],
+    ) -> Result<(), BackfillError> {
+        let refunded: Vec<u64> = orders
+            .iter()
+            .filter(|order| crate::enrich::needs_refunds(order, &self.settings.mapping.orders))
+            .map(|order| order.id)
+            .collect();
+        if refunded.is_empty() {
+            return Ok(());
+        }
+        let refunds = self.client.refunds_of_orders(&refunded).await?;
+        for order in orders.iter_mut().filter(|o| refunded.contains(&o.id)) {
+            order.refunds = refunds
+                .iter()
+                .filter(|r| r.order_id == order.id)
+                .cloned()
+                .collect();
+            order.refunds.sort_by_key(|r| r.id);
+        }
+        Ok(())
     }
 
     /// Maps a page (identity links and mapping in one transaction), appends its rows, syncs,
