@@ -166,6 +166,39 @@ fn purchases_in_bloomreach(twins: &Twins) -> BTreeMap<u64, usize> {
     seen
 }
 
+/// Refund ids of the twin's `purchase` refund events, with how often each is stored.
+fn refunds_in_bloomreach(twins: &Twins) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    for profile in twins.bloomreach.truth().profiles {
+        for event in &profile.events {
+            if event.event_type == "purchase"
+                && event
+                    .properties
+                    .get("purchase_status")
+                    .and_then(|s| s.as_str())
+                    == Some("refund")
+            {
+                let id = event.properties["refund_id"].as_u64().unwrap();
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+/// The refunds of paid orders in BigCommerce.
+fn refunds_of_paid_orders(twins: &Twins) -> BTreeSet<u64> {
+    let paid = paid_orders(twins);
+    twins
+        .bigcommerce
+        .truth()
+        .refunds
+        .iter()
+        .filter(|r| paid.contains(&r.order_id))
+        .map(|r| r.refund_id)
+        .collect()
+}
+
 fn paid_orders(twins: &Twins) -> BTreeSet<u64> {
     twins
         .bigcommerce
@@ -261,6 +294,14 @@ async fn the_backfill_imports_the_history_through_the_imports_api_and_live_takes
         "neither imported nor sent live: {neither:?}"
     );
     assert_eq!(everything.keys().copied().collect::<BTreeSet<_>>(), paid);
+    // Refunds too: each refund of a paid order exactly once, imported or live.
+    let refunds = refunds_in_bloomreach(&s.twins);
+    assert!(!refunds.is_empty(), "the store has refunds");
+    assert!(refunds.values().all(|n| *n == 1), "{refunds:?}");
+    assert_eq!(
+        refunds.keys().copied().collect::<BTreeSet<_>>(),
+        refunds_of_paid_orders(&s.twins)
+    );
     appliance.shutdown().await;
     s.twins.shutdown().await;
     drop(s.dir);
