@@ -1,7 +1,9 @@
 //! `bigreach backfill plan | run`: history through the Imports API. `plan` reads the counts and
 //! the quota and prints what the backfill costs; `run` lists and writes the import files
 //! (resumable: run it again after a kill), with a progress bar, and with `--manual DIR` copies
-//! the files and one definition JSON per file there for upload by hand.
+//! the files and one definition JSON per file there for upload by hand. With `[history] mode =
+//! "imports"` (and no `--manual`) it then serves the files on `[history] files_listen` and
+//! drives one Bloomreach import per file to done or failed, with a bar of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,10 +14,10 @@ use bigreach_clock::SystemClock;
 use bigreach_core::backfill::plan::BackfillPlan;
 use bigreach_core::backfill::progress::ResourceKind;
 use bigreach_core::backfill::{imports, FileKind};
-use bigreach_core::config::Config;
+use bigreach_core::config::{Config, HistoryMode};
 use bigreach_core::secret::SecretResolver;
 use bigreach_core::store::Store;
-use bigreach_runtime::backfill::{read_plan, schemas, BackfillJob};
+use bigreach_runtime::backfill::{read_plan, schemas, BackfillJob, ImportSettings};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
@@ -53,6 +55,69 @@ fn client(config: &Config) -> Result<BigCommerceClient> {
     let mut bc = ClientConfig::new(config.bigcommerce_api_root(), token);
     bc.reserve_share = config.bigcommerce.quota_reserve_share;
     Ok(BigCommerceClient::new(bc, SystemClock::shared())?)
+}
+
+fn bloomreach(config: &Config) -> Result<bigreach_bloomreach::BloomreachClient> {
+    let secret = SecretResolver::new()
+        .resolve(&config.bloomreach.secret)
+        .context("resolving [bloomreach] secret")?;
+    let mut br = bigreach_bloomreach::ClientConfig::new(
+        config.bloomreach.base_url.clone(),
+        config.bloomreach.project_token.clone(),
+        config.bloomreach.key_id.clone(),
+        secret,
+    );
+    br.requests_per_second = config.bloomreach.requests_per_second;
+    Ok(bigreach_bloomreach::BloomreachClient::new(
+        br,
+        SystemClock::shared(),
+    )?)
+}
+
+/// How often a running import is read at first (doubling to a minute).
+const IMPORT_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves the files and imports them (`[history] mode = "imports"`), with a bar over the
+/// files: done / total, and each run's state as it changes.
+async fn import(
+    job: &BackfillJob,
+    config: &Config,
+    json: bool,
+) -> Result<bigreach_core::backfill::BackfillProgress> {
+    let public_url = config.history.files_public_url().context(
+        "[history] files_public_url is needed: the URL Bloomreach downloads the files from",
+    )?;
+    let listen = config.history.files_listen();
+    let listener = bigreach_runtime::listener::bind(listen)
+        .with_context(|| format!("listening on [history] files_listen {listen}"))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} importing [{bar:40}] {pos}/{len} files  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let settings = ImportSettings {
+        bloomreach: bloomreach(config)?,
+        listener,
+        public_url,
+        catalog_name: config.bloomreach.catalog_name.clone(),
+        poll_every: IMPORT_POLL,
+    };
+    let progress = job
+        .import(settings, |progress| {
+            bar.set_length(progress.imports.len() as u64);
+            bar.set_position(progress.imports.iter().filter(|r| r.ended()).count() as u64);
+            if let Some(run) = progress.imports.iter().find(|r| !r.ended()) {
+                bar.set_message(format!("{} {}", run.file, run.state));
+            }
+        })
+        .await?;
+    bar.finish_with_message(format!("{:?}", progress.phase));
+    Ok(progress)
 }
 
 /// Runs a backfill command.
@@ -103,11 +168,23 @@ pub async fn backfill(config_path: &Path, command: BackfillCommand, json: bool) 
                 })
                 .await?;
             bar.finish_with_message(format!("{:?}", progress.phase));
-            if let Some(dir) = manual {
-                write_manual(&dir, &job, &config, &progress)?;
-            }
+            let progress = match &manual {
+                Some(dir) => {
+                    write_manual(dir, &job, &config, &progress)?;
+                    progress
+                }
+                None if config.history.mode == HistoryMode::Imports => {
+                    import(&job, &config, json).await?
+                }
+                None => progress,
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&progress)?);
+                // The status, not the stored progress: that holds the file server's password.
+                let status =
+                    bigreach_core::app::AppApi::new(job.store.clone(), SystemClock::shared())
+                        .backfill_status()
+                        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 for set in progress.files.values() {
                     for file in &set.files {
@@ -119,11 +196,31 @@ pub async fn backfill(config_path: &Path, command: BackfillCommand, json: bool) 
                         );
                     }
                 }
+                for run in &progress.imports {
+                    println!(
+                        "import {:<28} {:<8} {:>9} rows imported{}{}",
+                        run.file,
+                        run.state,
+                        run.rows_imported,
+                        if run.rows_failed > 0 {
+                            format!(", {} failed", run.rows_failed)
+                        } else {
+                            String::new()
+                        },
+                        run.reason
+                            .as_deref()
+                            .map(|reason| format!(": {reason}"))
+                            .unwrap_or_default()
+                    );
+                }
                 println!(
                     "watermark {} (orders created after it go live: {} so far)",
                     progress.watermark.to_rfc3339(),
                     progress.orders_after_watermark
                 );
+            }
+            if let Some(failure) = &progress.failure {
+                anyhow::bail!("the history import failed: {failure} (fix it, then run `bigreach backfill run` again)");
             }
             Ok(())
         }

@@ -51,7 +51,7 @@ async fn a_small_store_arrives_whole_and_once() {
         summary.variants_in_bigcommerce
     );
     assert!(summary.latency_ms.count > 0, "{summary:#?}");
-    assert!(summary.is_clean());
+    assert!(summary.is_clean(), "{:?}", summary.findings());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

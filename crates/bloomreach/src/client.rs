@@ -19,6 +19,7 @@ use crate::catalog::{CatalogField, CatalogItemResult, CatalogItemUpdate, Catalog
 use crate::commands::{BatchCommand, BatchResponse};
 use crate::decode;
 use crate::error::{BloomreachError, ErrorClass};
+use crate::imports::{ImportDefinition, ImportState, ImportSummary, StartImport};
 use crate::pacing::Pacer;
 
 /// Most commands Bloomreach accepts in one batch request.
@@ -393,6 +394,98 @@ impl BloomreachClient {
             )
             .await?;
         decode::catalog_items(&reply.body)
+    }
+
+    /// `POST imports/v1/{token}` with a definition; returns its `import_id`. Not idempotent:
+    /// a caller that may repeat it after a crash looks for its definition first
+    /// ([`list_imports`](Self::list_imports)).
+    pub async fn create_import(
+        &self,
+        definition: &ImportDefinition,
+    ) -> Result<String, BloomreachError> {
+        let body = serde_json::to_vec(definition).map_err(|source| BloomreachError::Decode {
+            what: "import definition body".to_string(),
+            source,
+        })?;
+        let reply = self
+            .send(
+                Method::POST,
+                &["imports", "v1", TOKEN],
+                Some(body),
+                "create import",
+            )
+            .await?;
+        decode::created_import_id(&reply.body)
+    }
+
+    /// `POST data/v1/projects/{token}/imports/{id}/start` (the documented form).
+    pub async fn start_import(
+        &self,
+        import_id: &str,
+        request: &StartImport,
+    ) -> Result<(), BloomreachError> {
+        let body = serde_json::to_vec(request).map_err(|source| BloomreachError::Decode {
+            what: "import start body".to_string(),
+            source,
+        })?;
+        let reply = self
+            .send(
+                Method::POST,
+                &[
+                    "data", "v1", "projects", TOKEN, "imports", import_id, "start",
+                ],
+                Some(body),
+                "start import",
+            )
+            .await?;
+        decode::import_started(&reply.body)
+    }
+
+    /// `GET imports/v1/{token}/{id}`: the definition with its last run.
+    pub async fn import_state(&self, import_id: &str) -> Result<ImportState, BloomreachError> {
+        let reply = self
+            .send(
+                Method::GET,
+                &["imports", "v1", TOKEN, import_id],
+                None,
+                "read import",
+            )
+            .await?;
+        decode::import_state(&reply.body)
+    }
+
+    /// `GET imports/v1/{token}?limit=&offset=`: one page of the API-created definitions (at
+    /// most 50) and the total.
+    pub async fn list_imports(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<ImportSummary>, u64), BloomreachError> {
+        let reply = self
+            .send_with_query(
+                Method::GET,
+                &["imports", "v1", TOKEN],
+                &[
+                    ("limit", limit.clamp(1, 50).to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                None,
+                "list imports",
+            )
+            .await?;
+        decode::import_list(&reply.body)
+    }
+
+    /// `DELETE imports/v1/{token}/{id}` (data already imported stays).
+    pub async fn delete_import(&self, import_id: &str) -> Result<(), BloomreachError> {
+        self.send(
+            Method::DELETE,
+            &["imports", "v1", TOKEN, import_id],
+            None,
+            "delete import",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn send(

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::catalog::{CatalogItemResult, CatalogItemUpdate, CatalogSummary};
 use crate::commands::{error_strings, match_results, BatchCommand, BatchResponse};
 use crate::error::{classify, excerpt, BloomreachError, ErrorClass};
+use crate::imports::{ImportRunState, ImportRunStatus, ImportState, ImportSummary};
 
 /// The longest excerpt of a body kept in an error message, in characters.
 pub const BODY_EXCERPT_CHARS: usize = 300;
@@ -190,6 +191,141 @@ fn id_text(value: &Value) -> Option<String> {
     }
 }
 
+/// A 2xx answer whose `success` is `false` (the Imports API answers some refusals so): the
+/// request was refused, classified by its message like a 400.
+fn refused_in_body(parsed: &Value) -> Option<BloomreachError> {
+    (parsed.get("success").and_then(Value::as_bool) == Some(false))
+        .then(|| error_for_status(400, &parsed.to_string(), None, None))
+}
+
+fn missing(what: &str, key: &str, parsed: &Value) -> BloomreachError {
+    BloomreachError::Decode {
+        what: what.to_string(),
+        source: serde::de::Error::custom(format!(
+            "no `{key}` in {}",
+            excerpt(&parsed.to_string(), BODY_EXCERPT_CHARS)
+        )),
+    }
+}
+
+/// `POST /imports/v1/{token}`: the new definition's `import_id` (or `id`, `data.import_id`).
+pub fn created_import_id(body: &[u8]) -> Result<String, BloomreachError> {
+    let parsed: Value = json(body, "created import")?;
+    if let Some(refused) = refused_in_body(&parsed) {
+        return Err(refused);
+    }
+    ["/import_id", "/id", "/data/import_id", "/data/id"]
+        .iter()
+        .find_map(|pointer| parsed.pointer(pointer).and_then(id_text))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| missing("created import id", "import_id", &parsed))
+}
+
+/// `POST …/imports/{id}/start`: `{"success": true}` (an empty body is taken as accepted).
+pub fn import_started(body: &[u8]) -> Result<(), BloomreachError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let parsed: Value = json(body, "import start")?;
+    match refused_in_body(&parsed) {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
+}
+
+/// `GET /imports/v1/{token}/{id}`: the definition and its `last_run` (inferred shape:
+/// `status` `running|finished|failed` (also `success`, `done`, `error`), row counts, `errors`).
+pub fn import_state(body: &[u8]) -> Result<ImportState, BloomreachError> {
+    let parsed: Value = json(body, "import definition")?;
+    if let Some(refused) = refused_in_body(&parsed) {
+        return Err(refused);
+    }
+    let root = parsed
+        .get("data")
+        .filter(|data| data.is_object())
+        .unwrap_or(&parsed);
+    let import_id = ["import_id", "id"]
+        .iter()
+        .find_map(|key| root.get(*key).and_then(id_text))
+        .ok_or_else(|| missing("import definition", "import_id", &parsed))?;
+    let last_run = match root.get("last_run") {
+        None | Some(Value::Null) => None,
+        Some(run) => Some(run_status(run)),
+    };
+    Ok(ImportState {
+        import_id,
+        name: text(root.get("name")),
+        active: root.get("active").and_then(Value::as_bool).unwrap_or(true),
+        last_run,
+    })
+}
+
+fn text(value: Option<&Value>) -> String {
+    value.and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+fn count(run: &Value, key: &str) -> u64 {
+    match run.get(key) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn run_status(run: &Value) -> ImportRunStatus {
+    let status = text(run.get("status").or_else(|| run.get("state")));
+    let state = match status.to_ascii_lowercase().as_str() {
+        "running" | "started" | "queued" | "pending" | "in_progress" => ImportRunState::Running,
+        "finished" | "success" | "succeeded" | "done" | "completed" => ImportRunState::Finished,
+        "failed" | "error" | "errored" | "cancelled" | "canceled" => ImportRunState::Failed,
+        _ => ImportRunState::Unknown,
+    };
+    ImportRunStatus {
+        state,
+        status,
+        rows_total: count(run, "rows_total"),
+        rows_imported: count(run, "rows_imported"),
+        rows_failed: count(run, "rows_failed"),
+        errors: error_strings(run.get("errors").unwrap_or(&Value::Null)),
+    }
+}
+
+/// `GET /imports/v1/{token}?limit=&offset=`: the definitions (`data`, or a bare list) and the
+/// `total` (the list's length when absent); entries without an id are left out.
+pub fn import_list(body: &[u8]) -> Result<(Vec<ImportSummary>, u64), BloomreachError> {
+    let parsed: Value = json(body, "import list")?;
+    if let Some(refused) = refused_in_body(&parsed) {
+        return Err(refused);
+    }
+    let list = parsed
+        .get("data")
+        .or(Some(&parsed))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let entries: Vec<ImportSummary> = list
+        .iter()
+        .filter_map(|entry| {
+            let import_id = ["import_id", "id"]
+                .iter()
+                .find_map(|key| entry.get(*key).and_then(id_text))?;
+            Some(ImportSummary {
+                import_id,
+                name: text(entry.get("name")),
+                import_url: entry
+                    .pointer("/source/import_url")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            })
+        })
+        .collect();
+    let total = parsed
+        .get("total")
+        .and_then(Value::as_u64)
+        .unwrap_or(entries.len() as u64);
+    Ok((entries, total))
+}
+
 /// A non-2xx response as an error, classified by status and body ([`classify`]); the message
 /// is the body's `error`/`message`/`errors`, else a bounded excerpt of it.
 pub fn error_response(
@@ -310,5 +446,61 @@ mod tests {
         assert!(created_catalog_id(br#"{}"#).is_err());
         let items = catalog_items(br#"{"data": [{"item_id": 7, "properties": {"a": 1}}]}"#);
         assert_eq!(items.unwrap()[0].0, "7");
+    }
+
+    #[test]
+    fn import_answers_decode_ids_states_and_refusals() {
+        assert_eq!(
+            created_import_id(br#"{"success": true, "import_id": "a1"}"#).unwrap(),
+            "a1"
+        );
+        assert_eq!(created_import_id(br#"{"data": {"id": 7}}"#).unwrap(), "7");
+        assert!(matches!(
+            created_import_id(br#"{"success": true}"#),
+            Err(BloomreachError::Decode { .. })
+        ));
+        let refused =
+            created_import_id(br#"{"success": false, "errors": ["At most 25"]}"#).unwrap_err();
+        assert_eq!(refused.class(), ErrorClass::Permanent);
+        assert!(refused.to_string().contains("At most 25"), "{refused}");
+        assert!(import_started(b"").is_ok());
+        assert!(import_started(br#"{"success": true}"#).is_ok());
+        assert!(
+            import_started(br#"{"success": false, "error": "Could not authenticate"}"#)
+                .is_err_and(|e| e.class() == ErrorClass::Auth)
+        );
+
+        let none =
+            import_state(br#"{"success": true, "import_id": "a1", "name": "n", "last_run": null}"#)
+                .unwrap();
+        assert_eq!(none.last_run, None);
+        let failed = import_state(
+            br#"{"import_id": "a1", "name": "n", "active": true, "last_run": {"status": "failed",
+                "rows_total": 3, "rows_imported": "0", "rows_failed": 0,
+                "errors": ["Downloading failed: the server answered HTTP 401."]}}"#,
+        )
+        .unwrap();
+        let run = failed.last_run.unwrap();
+        assert_eq!(run.state, ImportRunState::Failed);
+        assert_eq!((run.rows_total, run.rows_imported), (3, 0));
+        assert_eq!(run.errors.len(), 1);
+        let odd = import_state(br#"{"id": "b", "last_run": {"status": "paused"}}"#).unwrap();
+        assert_eq!(odd.last_run.unwrap().state, ImportRunState::Unknown);
+        let done = import_state(
+            br#"{"import_id": "c", "last_run": {"status": "finished",
+            "rows_imported": 5}}"#,
+        )
+        .unwrap();
+        assert_eq!(done.last_run.unwrap().state, ImportRunState::Finished);
+        assert!(import_state(b"[]").is_err());
+
+        let (list, total) = import_list(
+            br#"{"data": [{"import_id": "x", "name": "a", "source": {"import_url": "http://h/f"}},
+                {"name": "no id"}], "total": 9}"#,
+        )
+        .unwrap();
+        assert_eq!(total, 9);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].import_url.as_deref(), Some("http://h/f"));
     }
 }

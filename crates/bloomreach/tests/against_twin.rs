@@ -567,3 +567,146 @@ async fn too_many_commands_are_refused_before_sending() {
         .all(|result| result.outcome == CommandOutcome::Accepted));
     h.stop().await;
 }
+
+/// A one-file server on 127.0.0.1 (OS-picked port) that answers `GET /f.csv` with `csv` when
+/// the request carries Basic `user:pass`, else 401.
+async fn csv_server(csv: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/f.csv", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        // base64("user:pass")
+                        let authorized = request
+                            .headers()
+                            .get("authorization")
+                            .is_some_and(|v| v == "Basic dXNlcjpwYXNz");
+                        let mut response = hyper::Response::new(Full::new(
+                            bytes::Bytes::from_static(csv.as_bytes()),
+                        ));
+                        if !authorized {
+                            *response.status_mut() = hyper::StatusCode::UNAUTHORIZED;
+                            *response.body_mut() = Full::new(bytes::Bytes::new());
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, task)
+}
+
+fn customer_import(url: &str, password: &str) -> bigreach_bloomreach::ImportDefinition {
+    serde_json::from_value(json!({
+        "name": "customers",
+        "active": true,
+        "trigger": {"trigger_type": "now"},
+        "source": {"source_type": "url", "import_url": url, "use_socks_proxy": false,
+                   "auth": {"username": "user", "password": password}},
+        "mapping": {"tz_info": "UTC", "column_mapping": {
+            "id_mappings": [{"from_column": "customer_id", "to_id": "customer_id"}],
+            "property_mappings": [{"from_column": "first_name", "to_column": "first_name",
+                                   "target_type": "string"}]}},
+        "timestamp_column": null,
+        "destination": {"customer_destination": {}}
+    }))
+    .expect("a typed definition")
+}
+
+/// Reads the definition until its last run is no longer running (the twin runs it on a task).
+async fn settled(h: &Harness, import_id: &str) -> bigreach_bloomreach::ImportRunStatus {
+    for _ in 0..2_000 {
+        let state = h.client.import_state(import_id).await.expect("read import");
+        if let Some(run) = state.last_run {
+            if run.state != bigreach_bloomreach::ImportRunState::Running {
+                return run;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the import run did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_create_start_read_and_delete_through_the_twin() {
+    use bigreach_bloomreach::{ImportRunState, StartImport};
+    let h = Harness::default().await;
+    let (url, server) = csv_server("customer_id,first_name\n7,Ada\n8,Grace\n").await;
+    let start = StartImport {
+        path: None,
+        test_connection: false,
+    };
+
+    let id = h
+        .client
+        .create_import(&customer_import(&url, "pass"))
+        .await
+        .expect("created");
+    let fresh = h.client.import_state(&id).await.expect("read");
+    assert_eq!(
+        (fresh.import_id.as_str(), fresh.last_run),
+        (id.as_str(), None)
+    );
+    h.client.start_import(&id, &start).await.expect("started");
+    let run = settled(&h, &id).await;
+    assert_eq!(run.state, ImportRunState::Finished, "{run:?}");
+    assert_eq!(
+        (run.rows_total, run.rows_imported, run.rows_failed),
+        (2, 2, 0)
+    );
+    let truth = h.truth();
+    let ada = truth.profile_by_id("customer_id", "7").expect("imported");
+    assert_eq!(ada.properties["first_name"], "Ada");
+
+    // A wrong password: the run fails with Bloomreach's reason.
+    let wrong = h
+        .client
+        .create_import(&customer_import(&url, "not-pass"))
+        .await
+        .expect("created");
+    h.client
+        .start_import(&wrong, &start)
+        .await
+        .expect("started");
+    let run = settled(&h, &wrong).await;
+    assert_eq!(run.state, ImportRunState::Failed);
+    assert!(run.errors.iter().any(|e| e.contains("401")), "{run:?}");
+    // With the connection test, the same refusal is the start's answer (no run recorded).
+    let tested = h
+        .client
+        .start_import(
+            &wrong,
+            &StartImport {
+                path: None,
+                test_connection: true,
+            },
+        )
+        .await
+        .expect_err("the connection test fails");
+    assert_eq!(tested.class(), ErrorClass::Permanent, "{tested:?}");
+
+    let (listed, total) = h.client.list_imports(0, 50).await.expect("listed");
+    assert_eq!(total, 2);
+    assert_eq!(listed[0].import_url.as_deref(), Some(url.as_str()));
+    h.client.delete_import(&id).await.expect("deleted");
+    let gone = h.client.import_state(&id).await.expect_err("deleted");
+    assert!(
+        matches!(gone, BloomreachError::Rejected { status: 404, .. }),
+        "{gone:?}"
+    );
+    server.abort();
+    h.stop().await;
+}

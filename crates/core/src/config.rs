@@ -63,6 +63,15 @@ pub struct HistorySettings {
     /// Rows per import file at most (Bloomreach's limit, 1,000,000, when unset).
     #[serde(default)]
     pub max_rows_per_file: Option<u64>,
+    /// Where `bigreach backfill run` serves the import files to Bloomreach while it imports
+    /// them (its own listener, behind Basic auth with a per-run password; default
+    /// `127.0.0.1:8789`).
+    #[serde(default)]
+    pub files_listen: Option<SocketAddr>,
+    /// The URL Bloomreach downloads the files from (a reverse proxy or tunnel in front of
+    /// `files_listen`), ending with `/`; default `http://<files_listen>/`.
+    #[serde(default)]
+    pub files_public_url: Option<Url>,
 }
 
 /// `[history] mode`.
@@ -76,7 +85,33 @@ pub enum HistoryMode {
     Imports,
 }
 
+/// The default `[history] files_listen`.
+pub const DEFAULT_FILES_LISTEN: &str = "127.0.0.1:8789";
+
 impl HistorySettings {
+    /// Where the import files are served.
+    pub fn files_listen(&self) -> SocketAddr {
+        self.files_listen.unwrap_or_else(|| {
+            DEFAULT_FILES_LISTEN
+                .parse()
+                .expect("the default address parses")
+        })
+    }
+
+    /// The base URL Bloomreach downloads the files from (ends with `/`). With no setting, the
+    /// listen address itself (`None` when it is an unspecified address such as 0.0.0.0, which
+    /// nobody can call).
+    pub fn files_public_url(&self) -> Option<Url> {
+        if let Some(url) = &self.files_public_url {
+            return Some(url.clone());
+        }
+        let listen = self.files_listen();
+        if listen.ip().is_unspecified() {
+            return None;
+        }
+        Url::parse(&format!("http://{listen}/")).ok()
+    }
+
     /// Rows per import file.
     pub fn row_limit(&self) -> u64 {
         self.max_rows_per_file
@@ -510,6 +545,44 @@ impl Config {
             "history.max_rows_per_file",
             "must be from 1 to 1000000 (Bloomreach imports at most 1,000,000 rows per file)",
         );
+        let files_listen = self.history.files_listen();
+        check(
+            files_listen != self.api.listen && files_listen != self.webhooks.listen,
+            "history.files_listen",
+            &format!(
+                "the import file server needs its own address, separate from api.listen and webhooks.listen ({files_listen} is taken)"
+            ),
+        );
+        match &self.history.files_public_url {
+            Some(url) => {
+                check(
+                    matches!(url.scheme(), "https" | "http")
+                        && url.host().is_some()
+                        && url.path().ends_with('/')
+                        && url.query().is_none()
+                        && url.fragment().is_none(),
+                    "history.files_public_url",
+                    "must be the http(s) base URL Bloomreach downloads the files from, ending with '/' (e.g. https://files.example.com/bigreach/)",
+                );
+                check(
+                    url.username().is_empty() && url.password().is_none(),
+                    "history.files_public_url",
+                    "must not carry credentials (each run has its own password)",
+                );
+                check(
+                    url.port() != Some(0),
+                    "history.files_public_url",
+                    "port 0 is not a port Bloomreach can call; give the port your proxy or tunnel listens on",
+                );
+            }
+            None => check(
+                !files_listen.ip().is_unspecified(),
+                "history.files_public_url",
+                &format!(
+                    "must be set when history.files_listen is {files_listen} (Bloomreach needs a URL it can reach)"
+                ),
+            ),
+        }
         check(
             self.reconcile.time_of_day().is_some(),
             "reconcile.at",
@@ -1222,5 +1295,52 @@ type = "table"
             Path::new("t")
         )
         .is_err());
+    }
+
+    #[test]
+    fn history_file_server_settings_are_checked_with_their_field_paths() {
+        let base = DEFAULT_TOML.to_owned();
+        let problems = |history: &str| -> Vec<String> {
+            let text = format!("{base}\n[history]\n{history}\n");
+            let config: Config = toml::from_str(&text).expect("parses");
+            match config.validate() {
+                Ok(()) => Vec::new(),
+                Err(problems) => problems.into_iter().map(|p| p.field).collect(),
+            }
+        };
+        assert!(problems("").is_empty());
+        let config: Config = toml::from_str(&base).expect("parses");
+        assert_eq!(
+            config
+                .history
+                .files_public_url()
+                .map(String::from)
+                .as_deref(),
+            Some("http://127.0.0.1:8789/")
+        );
+        assert_eq!(
+            problems("files_listen = \"127.0.0.1:8788\""),
+            ["history.files_listen"]
+        );
+        assert_eq!(
+            problems("files_listen = \"0.0.0.0:8789\""),
+            ["history.files_public_url"]
+        );
+        assert!(problems(
+            "files_listen = \"0.0.0.0:8789\"\nfiles_public_url = \"https://files.example.com/br/\""
+        )
+        .is_empty());
+        for bad in [
+            "https://files.example.com/no-slash",
+            "ftp://files.example.com/",
+            "https://u:p@files.example.com/",
+            "https://files.example.com:0/",
+        ] {
+            assert_eq!(
+                problems(&format!("files_public_url = \"{bad}\"")),
+                ["history.files_public_url"],
+                "{bad}"
+            );
+        }
     }
 }

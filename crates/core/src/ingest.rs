@@ -630,12 +630,30 @@ fn order_commands(
         &settings.mapping,
         event_lane,
     ));
-    if owned_by_history_import(tx, order)? {
+    if let Some(watermark) = history_import_watermark(tx, order)? {
         // The import files carry this sale and its lines (created at or before the cut-over
-        // watermark, `core::backfill::watermark`): live sends what happens to it afterwards.
+        // watermark, `core::backfill::watermark`), and its refunds made by then: live sends
+        // what happens to it afterwards.
         let sale = format!("purchase:{}", order.id);
         let lines = format!("purchase_item:{}:", order.id);
-        commands.retain(|c| c.fact != sale && !c.fact.starts_with(&lines));
+        let imported_refunds: Vec<(String, String)> = order
+            .refunds
+            .iter()
+            .filter(|refund| refund.created <= watermark)
+            .map(|refund| {
+                (
+                    format!("refund:{}", refund.id),
+                    format!("refund_item:{}:", refund.id),
+                )
+            })
+            .collect();
+        commands.retain(|c| {
+            c.fact != sale
+                && !c.fact.starts_with(&lines)
+                && !imported_refunds
+                    .iter()
+                    .any(|(refund, items)| c.fact == *refund || c.fact.starts_with(items))
+        });
     }
     if let Some(before) = before {
         commands.extend(map::changes::adjustment_command(
@@ -649,17 +667,21 @@ fn order_commands(
     Ok(commands)
 }
 
-/// Whether the history import owns `order`'s sale: a backfill recorded a watermark and the
-/// order was created at or before it.
-fn owned_by_history_import(tx: &StoreTxn<'_>, order: &Order) -> Result<bool, StoreError> {
+/// The cut-over watermark when the history import owns `order`'s sale: a backfill recorded a
+/// watermark and the order was created at or before it.
+fn history_import_watermark(
+    tx: &StoreTxn<'_>,
+    order: &Order,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
     let Some(watermark_ms) = tx.history_watermark_ms()? else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(watermark) = chrono::DateTime::from_timestamp_millis(watermark_ms) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(crate::backfill::order_owner(order.date_created, watermark)
+    Ok((crate::backfill::order_owner(order.date_created, watermark)
         == crate::backfill::OrderOwner::Import)
+        .then_some(watermark))
 }
 
 #[cfg(test)]

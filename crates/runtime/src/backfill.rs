@@ -1,6 +1,7 @@
 //! The history backfill's I/O (`core::backfill` decides): reading the planner's counts and the
 //! quota, listing products, customers and orders in pages of 250 (orders with their line items
-//! in the same call), and writing the import files.
+//! in the same call, and the refunds of a page's refunded orders in one more), and writing the
+//! import files.
 //!
 //! Each page is one step: its buyers are resolved with the live identity rules and its rows
 //! mapped with the live mapper inside one store write transaction; the rows are appended to
@@ -28,6 +29,9 @@ use bigreach_core::store::{Store, StoreError, StoreTxn};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+mod imports;
+pub use imports::{file_url, ImportSettings};
+
 /// Why the backfill stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -49,6 +53,27 @@ pub enum BackfillError {
     /// A mapped command did not fit its file's columns.
     #[error("{0}")]
     Encode(#[from] bigreach_core::backfill::EncodeError),
+    /// Bloomreach refused the credentials, could not be reached after retries, or answered
+    /// from no route: the import stops where it is (run it again once fixed).
+    #[error("Bloomreach: {0}")]
+    Bloomreach(bigreach_bloomreach::BloomreachError),
+    /// The import step ran before the files were written.
+    #[error("the history files are not written yet; run the backfill to the end first")]
+    NotWritten,
+    /// The import file server could not listen.
+    #[error("the import file server cannot listen ([history] files_listen): {source}")]
+    Listen {
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A setting cannot be used.
+    #[error("{field}: {problem}")]
+    Setting {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackfillError + '_ {
@@ -271,11 +296,39 @@ impl BackfillJob {
                 Listed::Customers(listed.items, last)
             }
             ResourceKind::Orders => {
-                let listed = self.client.orders_created_since(since, page).await?;
+                let mut listed = self.client.orders_created_since(since, page).await?;
                 let last = (listed.len() as u64) < PAGE_SIZE;
+                self.attach_refunds(&mut listed).await?;
                 Listed::Orders(listed, last)
             }
         })
+    }
+
+    /// Reads the v3 refunds of the page's refunded orders (the live path's rule,
+    /// `enrich::needs_refunds`), in one listing by `order_id:in`, so that the files carry each
+    /// historical refund as live would send it.
+    async fn attach_refunds(
+        &self,
+        orders: &mut [bigreach_bigcommerce::Order],
+    ) -> Result<(), BackfillError> {
+        let refunded: Vec<u64> = orders
+            .iter()
+            .filter(|order| crate::enrich::needs_refunds(order, &self.settings.mapping.orders))
+            .map(|order| order.id)
+            .collect();
+        if refunded.is_empty() {
+            return Ok(());
+        }
+        let refunds = self.client.refunds_of_orders(&refunded).await?;
+        for order in orders.iter_mut().filter(|o| refunded.contains(&o.id)) {
+            order.refunds = refunds
+                .iter()
+                .filter(|r| r.order_id == order.id)
+                .cloned()
+                .collect();
+            order.refunds.sort_by_key(|r| r.id);
+        }
+        Ok(())
     }
 
     /// Maps a page (identity links and mapping in one transaction), appends its rows, syncs,

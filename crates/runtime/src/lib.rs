@@ -11,6 +11,7 @@ pub mod catalog_drift;
 pub mod cutover;
 pub mod deliver;
 pub mod enrich;
+pub mod history_files;
 pub mod hooks;
 pub mod inbox_writer;
 pub mod listener;
@@ -1037,6 +1038,17 @@ async fn ensure_catalog(
         return Ok(existing.id);
     }
     client.create_catalog(name, fields, true).await
+}
+
+/// Finds or creates the product catalog `name` with every field of the catalog contract
+/// declared (what delivery does at start; the history import needs it before the catalog
+/// file is imported).
+pub async fn ensure_product_catalog(
+    client: &BloomreachClient,
+    name: &str,
+    mapping: &bigreach_core::map::CatalogMapping,
+) -> Result<String, BloomreachError> {
+    ensure_catalog(client, name, &catalog_fields(mapping)).await
 }
 
 /// The retry jitter's seed: fixed per install (so a run can be replayed from its data

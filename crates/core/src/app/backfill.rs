@@ -1,5 +1,6 @@
 //! `backfill_status`: where the history backfill stands, for the UI's progress view (phase,
-//! done / total, rate, time left, the files with their rows, the import runs).
+//! done / total, rate, time left, the files with their rows, the import runs with their
+//! state, rows and Bloomreach's reason). The file server's credentials are never in it.
 
 use serde::Serialize;
 use ts_rs::TS;
@@ -124,6 +125,18 @@ mod tests {
             .get_mut(&FileKind::Purchases)
             .expect("files")
             .commit(0, 10, 900);
+        let mut failed = ImportRun::pending("purchases-0001.csv");
+        failed.import_id = "imp-1".to_owned();
+        failed.state = ImportRun::FAILED.to_owned();
+        failed.rows_failed = 10;
+        failed.reason = Some("Downloading failed: the server answered HTTP 401.".to_owned());
+        progress.imports.push(failed);
+        progress.failure = Some("purchases-0001.csv: Downloading failed".to_owned());
+        progress.phase = Phase::Failed;
+        progress.files_access = Some(crate::backfill::progress::FilesAccess {
+            run: "run-segment".to_owned(),
+            password: "per-run-password".to_owned(),
+        });
         store
             .write(|tx| tx.put_backfill_progress(&progress))
             .expect("write");
@@ -131,6 +144,8 @@ mod tests {
         let status = api.backfill_status().expect("status");
         assert_eq!((status.done, status.total), (500, 1_000));
         assert_eq!(status.seconds_left, Some(100.0));
+        let json = serde_json::to_string(&status).expect("json");
+        assert!(!json.contains("per-run-password") && !json.contains("run-segment"));
         insta::assert_json_snapshot!("backfill_status", status);
     }
 }

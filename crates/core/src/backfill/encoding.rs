@@ -121,6 +121,7 @@ const PURCHASE_PROPERTIES: &[(&str, ColumnType)] = &[
     ("status_id", ColumnType::Number),
     ("refund_id", ColumnType::Number),
     ("refund_reason", ColumnType::String),
+    ("refunded_items", ColumnType::List),
     ("total_price", ColumnType::Number),
     ("total_price_without_tax", ColumnType::Number),
     ("tax_value", ColumnType::Number),

@@ -59,19 +59,78 @@ pub struct ResourceCursor {
     pub done: bool,
 }
 
-/// One import run as Bloomreach reports it.
+/// One file's import: its definition and its run, as Bloomreach reports it.
+///
+/// `state` moves `pending` → `creating` (recorded before the create call, so a crash in
+/// between is resolved by finding the definition by its URL) → `created` (the id recorded
+/// before the start call) → `running` → `done` or `failed`. Only `done` means imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ImportRun {
     /// The file.
     pub file: String,
-    /// The import definition id.
+    /// The import definition id (empty until created).
     pub import_id: String,
-    /// The last state read (`running`, `done`, `failed`).
+    /// `pending`, `creating`, `created`, `running`, `done` or `failed`.
     pub state: String,
     /// Rows Bloomreach imported.
     pub rows_imported: u64,
-    /// Why it failed.
+    /// Rows Bloomreach could not import.
+    #[serde(default)]
+    pub rows_failed: u64,
+    /// Why it failed (Bloomreach's reasons).
     pub reason: Option<String>,
+}
+
+impl ImportRun {
+    /// The states of [`ImportRun::state`].
+    pub const PENDING: &'static str = "pending";
+    pub const CREATING: &'static str = "creating";
+    pub const CREATED: &'static str = "created";
+    pub const RUNNING: &'static str = "running";
+    pub const DONE: &'static str = "done";
+    pub const FAILED: &'static str = "failed";
+
+    /// A file not imported yet.
+    pub fn pending(file: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            import_id: String::new(),
+            state: Self::PENDING.to_owned(),
+            rows_imported: 0,
+            rows_failed: 0,
+            reason: None,
+        }
+    }
+
+    /// Whether the run ended (done or failed).
+    pub fn ended(&self) -> bool {
+        self.state == Self::DONE || self.state == Self::FAILED
+    }
+}
+
+/// The import file server's credentials for one run: a random path segment and password
+/// (HTTP Basic, user [`FilesAccess::USERNAME`]). Kept in the store; never in `Debug`, logs or
+/// the app API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesAccess {
+    /// The URL path segment of this run's files.
+    pub run: String,
+    /// The Basic auth password.
+    pub password: String,
+}
+
+impl FilesAccess {
+    /// The Basic auth user name.
+    pub const USERNAME: &'static str = "bigreach";
+}
+
+impl std::fmt::Debug for FilesAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesAccess")
+            .field("run", &self.run)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 /// The whole progress record.
@@ -97,6 +156,9 @@ pub struct BackfillProgress {
     pub imports: Vec<ImportRun>,
     /// Why the backfill failed.
     pub failure: Option<String>,
+    /// The file server's credentials, from the start of the imports.
+    #[serde(default)]
+    pub files_access: Option<FilesAccess>,
 }
 
 impl BackfillProgress {
@@ -132,6 +194,7 @@ impl BackfillProgress {
             orders_after_watermark: 0,
             imports: Vec::new(),
             failure: None,
+            files_access: None,
         }
     }
 
@@ -157,6 +220,20 @@ impl BackfillProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_files_password_is_never_in_debug() {
+        let access = FilesAccess {
+            run: "r1".to_owned(),
+            password: "s3cret-pass".to_owned(),
+        };
+        let start = DateTime::from_timestamp(0, 0).expect("valid");
+        let mut progress = BackfillProgress::new(start, None, start, 10);
+        progress.files_access = Some(access);
+        let debug = format!("{progress:?}");
+        assert!(!debug.contains("s3cret-pass"), "{debug}");
+        assert!(debug.contains("r1"));
+    }
 
     #[test]
     fn rate_and_time_left_come_from_what_is_listed() {
