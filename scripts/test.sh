@@ -9,6 +9,12 @@ source scripts/setup.sh
 export CARGO_TERM_COLOR=never
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== ui: type check, lint, component tests, build"
+# Node and npm from Debian when missing (scripts/ui.sh); the UI's browser suite against a running
+# `bigreach serve --twins` (`bash scripts/ui.sh e2e`) is not part of this run yet (see README).
+bash scripts/ui.sh check
+bash scripts/ui.sh test
+bash scripts/ui.sh build
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
