@@ -404,7 +404,12 @@ async fn a_kill_between_create_and_start_creates_no_second_definition() {
         .await;
     assert!(stopped.is_none());
     let mut progress = s.job.store.backfill_progress().unwrap().unwrap();
-    assert_eq!(progress.imports[0].state, ImportRun::DONE);
+    assert_eq!(
+        progress.imports[0].state,
+        ImportRun::DONE,
+        "{:?}",
+        progress.imports[0]
+    );
     progress.imports[1].state = ImportRun::CREATING.to_owned();
     progress.imports[1].import_id.clear();
     s.job

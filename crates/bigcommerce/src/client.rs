@@ -543,6 +543,30 @@ impl BigCommerceClient {
         Ok(all)
     }
 
+    /// One page of the store's refunds created at or before `until`
+    /// (`GET v3/orders/payment_actions/refunds?created:max=…`), ascending refund id, and whether
+    /// it was full (another page may follow).
+    pub async fn refunds_created_until(
+        &self,
+        until: DateTime<Utc>,
+        page: u32,
+    ) -> Result<(Vec<Refund>, bool), BigCommerceError> {
+        let query = [
+            ("created:max", rfc3339(until)),
+            ("limit", PAGE_LIMIT.to_string()),
+            ("page", page.max(1).to_string()),
+        ];
+        let reply = self
+            .get("v3/orders/payment_actions/refunds", &query)
+            .await?;
+        let refunds = decode_refunds(&reply.body).map_err(|source| BigCommerceError::Decode {
+            what: "refunds (v3/orders/payment_actions/refunds)".to_string(),
+            source,
+        })?;
+        let full = refunds.len() >= PAGE_LIMIT as usize;
+        Ok((refunds, full))
+    }
+
     /// Customers modified at or after `since` (all customers when `None`), oldest first,
     /// with attributes and form fields.
     pub async fn customers_modified_since(

@@ -1,7 +1,7 @@
 //! The history backfill's I/O (`core::backfill` decides): reading the planner's counts and the
 //! quota, listing products, customers and orders in pages of 250 (orders with their line items
-//! in the same call, and the refunds of a page's refunded orders in one more), and writing the
-//! import files.
+//! in the same call; the refunds made by the watermark read store-wide first, a few pages for
+//! the whole history), and writing the import files.
 //!
 //! Each page is one step: its buyers are resolved with the live identity rules and its rows
 //! mapped with the live mapper inside one store write transaction; the rows are appended to
@@ -193,6 +193,9 @@ pub fn schemas(settings: &IngestSettings) -> BTreeMap<FileKind, CsvSchema> {
     ])
 }
 
+/// Refunds by order id.
+type RefundsByOrder = BTreeMap<u64, Vec<bigreach_bigcommerce::Refund>>;
+
 /// Rows of one page, per file.
 type PageRows = BTreeMap<FileKind, Vec<Vec<String>>>;
 
@@ -227,10 +230,19 @@ impl BackfillJob {
             }
         };
         let schemas = schemas(&self.settings);
+        // The refunds the files carry: every refund made by the watermark, read store-wide
+        // (a few pages for the whole history, not a request per page of orders); a later
+        // refund is the live path's.
+        let refunds =
+            if progress.phase == Phase::Listing && !progress.cursors[&ResourceKind::Orders].done {
+                self.refunds_until(progress.watermark).await?
+            } else {
+                RefundsByOrder::new()
+            };
         for kind in ResourceKind::ALL {
             while !progress.cursors[&kind].done && progress.phase == Phase::Listing {
                 let page = progress.cursors[&kind].next_page;
-                let listed = self.list_page(kind, progress.since, page).await?;
+                let listed = self.list_page(kind, progress.since, page, &refunds).await?;
                 progress = self.commit_page(progress, &schemas, kind, listed)?;
                 on_page(&progress);
             }
@@ -278,11 +290,30 @@ impl BackfillJob {
         Ok(())
     }
 
+    /// Every refund created at or before `until`, by order, ascending refund id.
+    async fn refunds_until(&self, until: DateTime<Utc>) -> Result<RefundsByOrder, BackfillError> {
+        let mut by_order = RefundsByOrder::new();
+        for page in 1u32.. {
+            let (refunds, full) = self.client.refunds_created_until(until, page).await?;
+            for refund in refunds {
+                by_order.entry(refund.order_id).or_default().push(refund);
+            }
+            if !full {
+                break;
+            }
+        }
+        for refunds in by_order.values_mut() {
+            refunds.sort_by_key(|r| r.id);
+        }
+        Ok(by_order)
+    }
+
     async fn list_page(
         &self,
         kind: ResourceKind,
         since: Option<DateTime<Utc>>,
         page: u32,
+        refunds: &RefundsByOrder,
     ) -> Result<Listed, BackfillError> {
         Ok(match kind {
             ResourceKind::Products => {
@@ -298,37 +329,14 @@ impl BackfillJob {
             ResourceKind::Orders => {
                 let mut listed = self.client.orders_created_since(since, page).await?;
                 let last = (listed.len() as u64) < PAGE_SIZE;
-                self.attach_refunds(&mut listed).await?;
+                for order in &mut listed {
+                    if let Some(of_order) = refunds.get(&order.id) {
+                        order.refunds = of_order.clone();
+                    }
+                }
                 Listed::Orders(listed, last)
             }
         })
-    }
-
-    /// Reads the v3 refunds of the page's refunded orders (the live path's rule,
-    /// `enrich::needs_refunds`), in one listing by `order_id:in`, so that the files carry each
-    /// historical refund as live would send it.
-    async fn attach_refunds(
-        &self,
-        orders: &mut [bigreach_bigcommerce::Order],
-    ) -> Result<(), BackfillError> {
-        let refunded: Vec<u64> = orders
-            .iter()
-            .filter(|order| crate::enrich::needs_refunds(order, &self.settings.mapping.orders))
-            .map(|order| order.id)
-            .collect();
-        if refunded.is_empty() {
-            return Ok(());
-        }
-        let refunds = self.client.refunds_of_orders(&refunded).await?;
-        for order in orders.iter_mut().filter(|o| refunded.contains(&o.id)) {
-            order.refunds = refunds
-                .iter()
-                .filter(|r| r.order_id == order.id)
-                .cloned()
-                .collect();
-            order.refunds.sort_by_key(|r| r.id);
-        }
-        Ok(())
     }
 
     /// Maps a page (identity links and mapping in one transaction), appends its rows, syncs,
