@@ -5,6 +5,8 @@
 
 #[cfg(feature = "rehearsal")]
 mod rehearse;
+#[cfg(feature = "rehearsal")]
+mod serve_twins;
 
 use std::path::{Path, PathBuf};
 
@@ -58,11 +60,26 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Run the appliance headless until Ctrl-C.
+    /// Run the appliance headless until Ctrl-C or SIGTERM; its UI is on the local API address.
+    /// With `--twins`: against both twins with the small demo store (no config needed).
     Serve {
         /// The config file.
         #[arg(long, default_value = "bigreach.toml")]
         config: PathBuf,
+        /// Run against both twins with the small demo store, on ports the system picks (the
+        /// default `rehearsal` feature).
+        #[arg(long)]
+        twins: bool,
+        /// `--twins`: keep the data here (default: a temporary directory removed on exit).
+        #[arg(long, requires = "twins")]
+        data_dir: Option<PathBuf>,
+        /// `--twins`: the cutover stage a fresh store starts at.
+        #[arg(long, requires = "twins", default_value = "connect")]
+        start_stage: String,
+        /// `--twins`: print one JSON line when ready (url with #token=, api, token, data_dir,
+        /// bigcommerce_control, bloomreach_control, storefront).
+        #[arg(long, requires = "twins")]
+        json: bool,
     },
     /// Print the status of a running appliance (through its local API).
     Status {
@@ -245,6 +262,7 @@ fn start(cli: Cli) -> Result<ExitCode> {
     let quiet = match &cli.command {
         #[cfg(feature = "rehearsal")]
         Command::Rehearse(command) => command.quiet(),
+        Command::Serve { json, .. } => *json,
         _ => false,
     };
     let filter = || {
@@ -255,7 +273,11 @@ fn start(cli: Cli) -> Result<ExitCode> {
     // Colour only on a terminal; `serve` also writes daily rolling log files under <data_dir>/logs (one line per webhook
     // and per delivery batch); the guard flushes them on exit.
     let _log_guard = match &cli.command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            twins: false,
+            ..
+        } => {
             let loaded = Config::load(config)?;
             let logs = loaded.data_dir.join("logs");
             // tracing-appender takes no file mode: the logs live in a folder private to the
@@ -310,7 +332,19 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve { config } => serve(&config).await,
+        Command::Serve {
+            config,
+            twins,
+            data_dir,
+            start_stage,
+            json,
+        } => {
+            if twins {
+                serve_twins(data_dir, &start_stage, json).await
+            } else {
+                serve(&config).await
+            }
+        }
         Command::Status { config, json } => operator::status(&config, json).await,
         Command::DeadLetters {
             command,
@@ -410,12 +444,49 @@ async fn serve(path: &Path) -> Result<()> {
         status.api_address,
         config.data_dir.join("api-token").display()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop_signal().await?;
     println!("stopping…");
     appliance.shutdown().await;
     Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM (systemd, a test runner).
+async fn stop_signal() -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => stopped.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(feature = "rehearsal")]
+async fn serve_twins(data_dir: Option<PathBuf>, start_stage: &str, json: bool) -> Result<()> {
+    let start_stage = bigreach_core::cutover::Stage::ALL
+        .into_iter()
+        .find(|stage| stage.name() == start_stage)
+        .with_context(|| {
+            let names: Vec<&str> = bigreach_core::cutover::Stage::ALL
+                .iter()
+                .map(|stage| stage.name())
+                .collect();
+            format!(
+                "--start-stage {start_stage:?} is not a stage; use one of {}",
+                names.join(", ")
+            )
+        })?;
+    serve_twins::run(serve_twins::TwinsServe {
+        data_dir,
+        start_stage,
+        json,
+    })
+    .await
+}
+
+#[cfg(not(feature = "rehearsal"))]
+async fn serve_twins(_data_dir: Option<PathBuf>, _start_stage: &str, _json: bool) -> Result<()> {
+    bail!("this build has no twins (it was built without the `rehearsal` feature)")
 }
 
 async fn dead_letters(config: &Path, command: DeadLetterCommand, json: bool) -> Result<()> {

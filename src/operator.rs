@@ -117,11 +117,15 @@ pub async fn call_with<T: DeserializeOwned, B: serde::Serialize>(
         )
     })?;
     let url = format!("http://{}/{path}", config.api.listen);
+    let write = method != reqwest::Method::GET;
     let mut request = reqwest::Client::new()
         .request(method, &url)
         .bearer_auth(token.trim());
     if let Some(body) = body {
         request = request.json(body);
+    } else if write {
+        // The local API takes writes only as JSON (a path-only write has an empty body).
+        request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
     }
     let response = request.send().await.map_err(|error| {
         AppError::new(

@@ -133,6 +133,7 @@ async fn dead_letters_round_trip_through_the_local_api() {
     let replayed = client
         .post(format!("{base}/api/dead-letters/{id}/replay"))
         .bearer_auth(&token)
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -151,6 +152,7 @@ async fn dead_letters_round_trip_through_the_local_api() {
     let again = client
         .post(format!("{base}/api/dead-letters/{id}/discard"))
         .bearer_auth(&token)
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

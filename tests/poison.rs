@@ -161,6 +161,7 @@ async fn a_malformed_cart_id_is_set_aside_and_a_following_order_still_arrives() 
         reqwest::Client::new()
             .post(format!("{api}/api/set-aside/{encoded}/discard"))
             .header("authorization", &bearer)
+            .header("content-type", "application/json")
             .send(),
     )
     .await

@@ -1,11 +1,13 @@
-//! The local HTTP API: loopback only, every request needs the per-install token
-//! (`Authorization: Bearer <token>`, the token lives in `<data_dir>/api-token`, mode 0600).
-//! It only translates: every answer is a typed answer of the application API
-//! ([`bigreach_core::app`]), routed with axum.
+//! The local HTTP API and the UI it serves: loopback only, every `/api/*` and `/metrics`
+//! request needs the per-install token (`Authorization: Bearer <token>`, the token lives in
+//! `<data_dir>/api-token`, mode 0600). It only translates: every answer is a typed answer of
+//! the application API ([`bigreach_core::app`]), routed with axum.
 //!
 //! | method | path | operation |
 //! |---|---|---|
+//! | GET | `/`, any other path outside `/api/` | the built UI (`ui/dist`, [`ui`]): its files, else `index.html` (the UI routes itself); no token; 503 with how to build it when it is not built |
 //! | GET | `/api/status` | the appliance status (queues, lanes, hooks, quota, parked, alerts) |
+//! | GET | `/api/events` | `text/event-stream`: `event: status` with the status JSON once a second ([`events`]) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text |
 //! | GET | `/api/trace?q=<email, +phone or customer id>` | a person's identity, commands and what was withheld, and why |
 //! | GET | `/api/dead-letters` | every dead letter |
@@ -17,11 +19,14 @@
 //! | POST | `/api/set-aside/{key}/discard` | given up for good (audited) |
 //! | GET | `/api/catalog/drift` | the last catalog comparison's report |
 //! | POST | `/api/catalog/drift[?repair=true]` | compare the catalogs now; with `repair`, enqueue the undoing writes (audited) |
+//! | GET | `/api/audit/exports/{file_name}` | download a bundle `audit_export` wrote into `<data_dir>/exports/` (a plain `*.zip` name, as an attachment) |
 //! | POST | `/api/call` | any [`Operation`] as JSON (`{"op": "trace", "query": "…"}`): the one dispatcher the UI's typed client uses |
 //! | POST | `/api/call` `{"op": "preflight"}` | the go-live preflight (optionally `storefront` URLs and `sdk_url`), audited as `preflight.run` |
 //!
 //! Errors are `{code, message}`; the HTTP status comes from the code in one match
-//! ([`http_status`]).
+//! ([`http_status`]). Before any route, [`guard`] applies the loopback hardening (a `Host`
+//! allowlist against DNS rebinding, `Origin` and `Sec-Fetch-Site` checks, JSON-only writes, a
+//! strict CSP and the other security headers on every answer; no CORS headers, ever).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,19 +35,20 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bigreach_clock::SharedClock;
 use bigreach_core::app::{AppApi, AppError, Code, Operation, ReconcileRequest};
 use hyper_util::service::TowerToHyperService;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::listener::{self, ListenerLimits, ListenerMetrics};
+
+pub mod events;
+pub mod guard;
+pub mod ui;
 
 /// What the API needs from the running appliance.
 pub trait ApiBackend: Send + Sync + 'static {
@@ -50,6 +56,10 @@ pub trait ApiBackend: Send + Sync + 'static {
     fn app(&self) -> &AppApi;
     /// Metrics in the Prometheus text format.
     fn prometheus_text(&self) -> Result<String, AppError>;
+    /// The UI's files: the built `ui/dist` unless the host serves its own.
+    fn ui(&self) -> &dyn ui::UiAssets {
+        &ui::BuiltUi
+    }
 }
 
 /// Who the audit log names for actions taken through this API.
@@ -243,38 +253,115 @@ async fn no_endpoint(request: Request) -> Response {
     .into_response()
 }
 
-/// Refuses every request without the per-install token (compared in constant time).
-async fn require_token(
-    State(token_digest): State<Arc<[u8; 32]>>,
-    request: Request,
-    next: Next,
+/// Everything no route took: the UI's files (outside `/api/`), else no endpoint.
+async fn fallback(State(backend): State<Backend>, request: Request) -> Response {
+    if guard::protected(request.uri().path()) {
+        return no_endpoint(request).await;
+    }
+    match ui::answer(backend.ui(), &request) {
+        Some(response) => response,
+        None => no_endpoint(request).await,
+    }
+}
+
+/// What the event stream needs besides the backend.
+#[derive(Clone)]
+struct Events {
+    clock: SharedClock,
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn events(State(backend): State<Backend>, Extension(events): Extension<Events>) -> Response {
+    events::answer(backend.app().clone(), ACTOR, events.clock, events.shutdown)
+}
+
+/// `GET /api/audit/exports/{file_name}`: an exported bundle, as an attachment.
+async fn audit_export_file(
+    State(backend): State<Backend>,
+    Path(file_name): Path<String>,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| Sha256::digest(v.as_bytes()))
-        .unwrap_or_default();
-    if !bool::from(presented.as_slice().ct_eq(token_digest.as_slice())) {
+    if !export_name(&file_name) {
         return Failure(AppError::new(
-            Code::Unauthorized,
-            "send Authorization: Bearer <token from data_dir/api-token>",
+            Code::BadRequest,
+            format!(
+                "{:?} is not an export's file name (letters, digits, . _ - and .zip; list them with {{\"op\": \"audit_exports\"}})",
+                crate::log_safe::log_safe(&file_name).to_string()
+            ),
         ))
         .into_response();
     }
-    next.run(request).await
+    let app = backend.app().clone();
+    let name = file_name.clone();
+    let path = match tokio::task::spawn_blocking(move || app.audit_export_path(&name)).await {
+        Ok(Ok(path)) => path,
+        Ok(Err(error)) => return Failure(error).into_response(),
+        Err(error) => {
+            return Failure(AppError::new(
+                Code::Internal,
+                format!("finding the export failed: {error}"),
+            ))
+            .into_response()
+        }
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/zip"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+                        .expect("a checked file name is a header value"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => Failure(AppError::new(
+            Code::StoreUnavailable,
+            format!("reading the export {file_name}: {error}"),
+        ))
+        .into_response(),
+    }
+}
+
+/// A plain bundle name: `^[A-Za-z0-9._-]+\.zip$`, not starting with a dot (so never `..`).
+fn export_name(name: &str) -> bool {
+    name.len() > ".zip".len()
+        && name.len() <= 255
+        && name.ends_with(".zip")
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// How long a handler waits for a request body.
 #[derive(Debug, Clone, Copy)]
 struct BodyTimeout(Duration);
 
-/// The API's routes over `backend`, behind the token check; a request body must arrive within
-/// `body_timeout`.
-pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
-    let token_digest: Arc<[u8; 32]> =
-        Arc::new(Sha256::digest(format!("Bearer {token}").as_bytes()).into());
+/// What [`router`] needs besides the token and the backend.
+pub struct RouterSettings {
+    /// The listener's bound address (its port makes the `Host` allowlist).
+    pub address: SocketAddr,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// The appliance's clock (the event stream's pace).
+    pub clock: SharedClock,
+    /// Ends the event streams when the appliance stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The API's routes and the UI over `backend`, behind [`guard`] (the `Host` allowlist, and for
+/// `/api/*` and `/metrics` the origin, token and content-type checks).
+pub fn router(token: &str, backend: Backend, settings: RouterSettings) -> Router {
+    let guard = Arc::new(guard::Guard::new(settings.address, token));
     Router::new()
         .route("/api/status", get(status))
+        .route("/api/events", get(events))
         .route("/api/trace", get(trace))
         .route("/api/dead-letters", get(dead_letters))
         .route("/api/dead-letters/{id}", get(dead_letter))
@@ -288,16 +375,18 @@ pub fn router(token: &str, backend: Backend, body_timeout: Duration) -> Router {
             "/api/catalog/drift",
             get(last_catalog_drift).post(catalog_drift),
         )
+        .route("/api/audit/exports/{file_name}", get(audit_export_file))
         .route("/api/call", post(call))
         .route("/metrics", get(metrics))
-        .fallback(no_endpoint)
+        .fallback(fallback)
         .method_not_allowed_fallback(no_endpoint)
         .with_state(backend)
-        .layer(Extension(BodyTimeout(body_timeout)))
-        .layer(axum::middleware::from_fn_with_state(
-            token_digest,
-            require_token,
-        ))
+        .layer(Extension(BodyTimeout(settings.body_timeout)))
+        .layer(Extension(Events {
+            clock: settings.clock,
+            shutdown: settings.shutdown,
+        }))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 /// Binds the API on a loopback address and serves until shutdown (see [`serve`]).
@@ -336,7 +425,16 @@ pub fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let address = listener.local_addr()?;
     loopback_only(address)?;
-    let app = router(&token, backend, limits.body_timeout);
+    let app = router(
+        &token,
+        backend,
+        RouterSettings {
+            address,
+            body_timeout: limits.body_timeout,
+            clock: clock.clone(),
+            shutdown: shutdown.clone(),
+        },
+    );
     let task = listener::serve(
         "api",
         listener,

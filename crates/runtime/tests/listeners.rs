@@ -142,8 +142,9 @@ fn webhook_request(hash: &str) -> String {
     )
 }
 
-fn status_request() -> String {
-    format!("GET /api/dead-letters HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\nconnection: close\r\n\r\n")
+/// An API request (its `Host` must name the listener: the API refuses any other).
+fn status_request(address: SocketAddr) -> String {
+    format!("GET /api/dead-letters HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {TOKEN}\r\nconnection: close\r\n\r\n")
 }
 
 /// Sends one raw request and reads the whole answer (the server closes after it).
@@ -221,7 +222,7 @@ async fn api_closes_slow_headers() {
     })
     .await;
     let mut legit = TcpStream::connect(a.address).await.unwrap();
-    let answer = exchange(&mut legit, &status_request()).await;
+    let answer = exchange(&mut legit, &status_request(a.address)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
@@ -335,7 +336,7 @@ async fn at_the_cap_the_api_closes_the_oldest_idle_connection() {
         .await;
     }
     let mut extra = TcpStream::connect(a.address).await.unwrap();
-    let answer = exchange(&mut extra, &status_request()).await;
+    let answer = exchange(&mut extra, &status_request(a.address)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(a.connections.closed_for_room.load(Ordering::Relaxed), 1);
     assert_eq!(read_to_close(&mut held[0]).await, "");
@@ -353,7 +354,7 @@ async fn closed_connections_are_released_at_once_on_both_listeners() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         drop(TcpStream::connect(a.address).await.unwrap());
         let mut stream = TcpStream::connect(a.address).await.unwrap();
-        let answer = exchange(&mut stream, &status_request()).await;
+        let answer = exchange(&mut stream, &status_request(a.address)).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
     eventually("the receiver's tracker is empty", || {
