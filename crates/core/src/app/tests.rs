@@ -172,9 +172,8 @@ fn running(store: &Store, clock: &Arc<ManualClock>, parked: Vec<Parked>) -> AppA
     )
 }
 
-#[test]
-fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
-    let (_dir, store, clock, ids) = fixture();
+/// The running API over `store`, and how often it woke delivery.
+fn running_counting_wakes(store: &Store, clock: Arc<ManualClock>) -> (AppApi, Arc<AtomicUsize>) {
     let wakes = Arc::new(AtomicUsize::new(0));
     let counter = wakes.clone();
     let api = AppApi::running(
@@ -186,6 +185,13 @@ fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
             counter.fetch_add(1, Ordering::SeqCst);
         }),
     );
+    (api, wakes)
+}
+
+#[test]
+fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
+    let (_dir, store, clock, ids) = fixture();
+    let (api, wakes) = running_counting_wakes(&store, clock);
     assert_eq!(api.dead_letters().unwrap().len(), 1);
     assert_eq!(
         api.dead_letter(ids[2]).unwrap().payload["event_type"],
@@ -214,17 +220,7 @@ fn replay_and_discard_are_audited_wake_delivery_and_refuse_non_dead_letters() {
 #[test]
 fn a_bulk_replay_previews_exactly_what_goes_out_then_replays_all_or_nothing() {
     let (_dir, store, clock, ids) = fixture();
-    let wakes = Arc::new(AtomicUsize::new(0));
-    let counter = wakes.clone();
-    let api = AppApi::running(
-        store.clone(),
-        clock,
-        Arc::new(FixedLive(live(vec![]))),
-        300_000,
-        Arc::new(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }),
-    );
+    let (api, wakes) = running_counting_wakes(&store, clock);
     let dead = api.dead_letters().unwrap();
     assert_eq!(
         dead[0].reason_class,
