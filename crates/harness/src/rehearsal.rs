@@ -301,6 +301,43 @@ pub async fn preflight(app: &AppApi, sdk_url: &str) -> Result<PreflightReport, R
     }
 }
 
+/// How often an operator step reviews the plan again when the store moved on between the
+/// review and the advance (orders keep arriving while a lane is closed, so a busy shop can
+/// move the plan in that instant).
+const PLAN_REVIEWS: usize = 5;
+
+/// Advances with the hash of the newest plan, as an operator does: on `plan_moved` it reads
+/// the new plan and advances with that, at most [`PLAN_REVIEWS`] times. Answers the hash it
+/// last advanced with and the appliance's answer to that advance.
+fn advance_reviewed(
+    app: &AppApi,
+) -> Result<(String, Result<Answer, bigreach_core::app::AppError>), RehearsalError> {
+    let mut reviews = 0;
+    loop {
+        let plan_hash = match app.call(Operation::StagePlan, ACTOR) {
+            Ok(Answer::StagePlan(plan)) => plan.advance.plan_hash,
+            Ok(other) => return Err(op_error("stage plan", format!("answered {other:?}"))),
+            Err(error) => return Err(op_error("stage plan", error)),
+        };
+        reviews += 1;
+        let answer = app.call(
+            Operation::Advance {
+                plan_hash: plan_hash.clone(),
+            },
+            ACTOR,
+        );
+        match answer {
+            Err(error) if error.code == Code::PlanMoved && reviews < PLAN_REVIEWS => {
+                tracing::info!(
+                    reviews,
+                    "the plan moved before the advance; reviewing it again"
+                );
+            }
+            answer => return Ok((plan_hash, answer)),
+        }
+    }
+}
+
 /// One operator step as the scenarios take it: `advance` (the plan, the real preflight when
 /// the plan needs one, the advance with the plan's hash), `rollback` or `preflight`. A refusal
 /// or a failing preflight is an error naming its code.
@@ -323,13 +360,13 @@ pub async fn operate(app: &AppApi, action: &str, sdk_url: &str) -> Result<(), Re
             if plan()?.advance.needs_preflight {
                 passed(preflight(app, sdk_url).await?)?;
             }
-            let plan_hash = plan()?.advance.plan_hash;
-            match app.call(Operation::Advance { plan_hash }, ACTOR) {
-                Ok(_) => Ok(()),
-                Err(error) => Err(op_error(
+            match advance_reviewed(app) {
+                Ok((_, Ok(_))) => Ok(()),
+                Ok((_, Err(error))) => Err(op_error(
                     "advance",
                     format!("{}: {}", error.code, error.message),
                 )),
+                Err(error) => Err(error),
             }
         }
         "rollback" => match app.call(Operation::Rollback, ACTOR) {
@@ -486,14 +523,8 @@ impl Rig<'_> {
                 blocking: report.blocking(),
             });
         }
-        let plan = self.plan()?;
-        let hash = plan.advance.plan_hash.clone();
-        let to = match self.app().call(
-            Operation::Advance {
-                plan_hash: hash.clone(),
-            },
-            ACTOR,
-        ) {
+        let (hash, answer) = advance_reviewed(self.app())?;
+        let to = match answer {
             Ok(Answer::Advanced(advanced)) => advanced.to,
             Ok(other) => return Err(op_error("advance", format!("answered {other:?}"))),
             Err(error) if error.code == Code::Internal => return Err(op_error("advance", error)),
