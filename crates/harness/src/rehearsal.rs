@@ -262,13 +262,22 @@ pub async fn run_with_twins(
 /// the SDK's URL.
 pub fn good_storefront(twins: &Twins) -> url::Url {
     let sdk_url = twins.bloomreach.sdk_url();
+    good_storefront_on(&twins.bigcommerce, &sdk_url);
+    sdk_url
+}
+
+/// [`good_storefront`] on a BigCommerce twin, for the Bloomreach SDK at `sdk_url`.
+pub fn good_storefront_on(
+    bigcommerce: &bigreach_twins::bigcommerce::BigCommerceTwin,
+    sdk_url: &url::Url,
+) {
     let sdk_host = format!(
         "{}://{}:{}",
         sdk_url.scheme(),
         sdk_url.host_str().unwrap_or("127.0.0.1"),
         sdk_url.port_or_known_default().unwrap_or(80)
     );
-    twins.bigcommerce.set_storefront(StorefrontSettings {
+    bigcommerce.set_storefront(StorefrontSettings {
         csp_header: Some(format!(
             "default-src 'self'; script-src 'self' {sdk_host}; connect-src 'self' {sdk_host}"
         )),
@@ -279,7 +288,22 @@ pub fn good_storefront(twins: &Twins) -> url::Url {
         crossorigin: Some("anonymous".into()),
         nonce: None,
     });
-    sdk_url
+}
+
+/// Serves the twin storefront with the SDK snippet but a `Content-Security-Policy` whose
+/// `script-src` and `connect-src` leave the Bloomreach SDK host out, so the browser would
+/// block the SDK and its tracking calls: a blocking preflight failure.
+pub fn storefront_blocking_the_sdk(twins: &Twins) {
+    let sdk_url = twins.bloomreach.sdk_url();
+    twins.bigcommerce.set_storefront(StorefrontSettings {
+        csp_header: Some("default-src 'self'; script-src 'self'; connect-src 'self'".into()),
+        meta_csp: None,
+        snippet: true,
+        sdk_src: Some(sdk_url.to_string()),
+        integrity: integrity_of("sha384", SDK_FILE),
+        crossorigin: Some("anonymous".into()),
+        nonce: None,
+    });
 }
 
 /// Runs the real preflight through the app API (the appliance's runner), on a blocking
@@ -338,45 +362,73 @@ fn advance_reviewed(
     }
 }
 
+/// Why an operator step did not go through: the appliance's error code when it refused.
+#[derive(Debug)]
+pub struct StepFailure {
+    /// The refusal's code (`None` when the step failed before the appliance answered).
+    pub code: Option<Code>,
+    /// What failed.
+    pub error: RehearsalError,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl From<RehearsalError> for StepFailure {
+    fn from(error: RehearsalError) -> Self {
+        StepFailure { code: None, error }
+    }
+}
+
+fn refused(operation: &str, error: bigreach_core::app::AppError, before: &str) -> StepFailure {
+    StepFailure {
+        code: Some(error.code),
+        error: op_error(
+            operation,
+            format!("{before}{}: {}", error.code, error.message),
+        ),
+    }
+}
+
 /// One operator step as the scenarios take it: `advance` (the plan, the real preflight when
-/// the plan needs one, the advance with the plan's hash), `rollback` or `preflight`. A refusal
-/// or a failing preflight is an error naming its code.
-pub async fn operate(app: &AppApi, action: &str, sdk_url: &str) -> Result<(), RehearsalError> {
+/// the plan needs one, the advance with the plan's hash, which the appliance refuses after a
+/// failing preflight), `rollback` or `preflight`. A refusal or a failing preflight is an error
+/// naming its code.
+pub async fn operate(app: &AppApi, action: &str, sdk_url: &str) -> Result<(), StepFailure> {
     let plan = || match app.call(Operation::StagePlan, ACTOR) {
         Ok(Answer::StagePlan(plan)) => Ok(*plan),
         Ok(other) => Err(op_error("stage plan", format!("answered {other:?}"))),
         Err(error) => Err(op_error("stage plan", error)),
     };
-    let passed = |report: PreflightReport| match report.passed {
-        true => Ok(()),
-        false => Err(op_error(
-            "preflight",
-            format!("blocking failures: {}", report.blocking().join(", ")),
-        )),
+    let blocking = |report: &PreflightReport| {
+        (!report.passed).then(|| format!("blocking failures: {}", report.blocking().join(", ")))
     };
     match action {
-        "preflight" => passed(preflight(app, sdk_url).await?),
+        "preflight" => match blocking(&preflight(app, sdk_url).await?) {
+            None => Ok(()),
+            Some(failures) => Err(op_error("preflight", failures).into()),
+        },
         "advance" => {
+            let mut failed_preflight = None;
             if plan()?.advance.needs_preflight {
-                passed(preflight(app, sdk_url).await?)?;
+                failed_preflight = blocking(&preflight(app, sdk_url).await?);
             }
-            match advance_reviewed(app) {
-                Ok((_, Ok(_))) => Ok(()),
-                Ok((_, Err(error))) => Err(op_error(
-                    "advance",
-                    format!("{}: {}", error.code, error.message),
-                )),
-                Err(error) => Err(error),
+            let before = failed_preflight
+                .map(|failures| format!("after a preflight with {failures}: "))
+                .unwrap_or_default();
+            match advance_reviewed(app)? {
+                (_, Ok(_)) => Ok(()),
+                (_, Err(error)) => Err(refused("advance", error, &before)),
             }
         }
         "rollback" => match app.call(Operation::Rollback, ACTOR) {
             Ok(_) => Ok(()),
-            Err(error) => Err(op_error(
-                "rollback",
-                format!("{}: {}", error.code, error.message),
-            )),
+            Err(error) => Err(refused("rollback", error, "")),
         },
-        other => Err(op_error(other, "not a stage step")),
+        other => Err(op_error(other, "not a stage step").into()),
     }
 }
 

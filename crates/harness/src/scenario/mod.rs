@@ -87,6 +87,9 @@ pub struct Scenario {
     /// Operator steps of the staged cutover (`advance`, `rollback`, `preflight`), in order.
     #[serde(default)]
     pub stages: Vec<StageStep>,
+    /// A setup mistake the preflight must catch (only with `stages`).
+    #[serde(default)]
+    pub preflight_trouble: Option<PreflightTrouble>,
     /// What this scenario expects beyond the universal checks.
     #[serde(default)]
     pub expect: Expectations,
@@ -102,6 +105,25 @@ pub struct StageStep {
     /// with the plan's hash), `rollback` or `preflight` (a run on its own).
     #[serde(rename = "do")]
     pub action: String,
+    /// The step must be refused with this error code (`preflight_failed`, `stage_held`, …):
+    /// a refusal with another code, or none, fails the scenario.
+    #[serde(default)]
+    pub refused: Option<String>,
+}
+
+/// Something the merchant got wrong before the cutover, which the preflight must catch and
+/// which the merchant fixes at `fixed_at_min`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightTrouble {
+    /// The storefront's `Content-Security-Policy` leaves the Bloomreach SDK host out of
+    /// `script-src` and `connect-src`.
+    #[serde(default)]
+    pub csp_blocks_sdk: bool,
+    /// Virtual minutes after the start of trading when the merchant fixes it (never when
+    /// absent).
+    #[serde(default)]
+    pub fixed_at_min: Option<f64>,
 }
 
 /// The stage steps a scenario may take.
@@ -800,6 +822,20 @@ impl Scenario {
                     STAGE_STEPS.join(", ")
                 ));
             }
+            if let Some(code) = &step.refused {
+                if !bigreach_core::app::Code::ALL
+                    .iter()
+                    .any(|known| known.as_str() == code)
+                {
+                    return Err(format!(
+                        "stage step {} at {} min: refused = {code:?} is not an error code",
+                        step.action, step.at_min
+                    ));
+                }
+            }
+        }
+        if self.preflight_trouble.is_some() && self.stages.is_empty() {
+            return Err("preflight_trouble needs stage steps that run the preflight".to_owned());
         }
         for fault in &self.faults {
             let kind = fault.kind.as_str();
@@ -878,6 +914,35 @@ mod tests {
         for kind in BIGCOMMERCE_FAULTS.iter().chain(BLOOMREACH_FAULTS) {
             assert!(err.contains(kind), "{kind} missing from: {err}");
         }
+    }
+
+    #[test]
+    fn an_expected_refusal_must_be_an_error_code_and_preflight_trouble_needs_stage_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[[stages]]\nat_min = 1\ndo = \"advance\"\nrefused = \"nope\"\n",
+        );
+        let err = Scenario::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("refused = \"nope\" is not an error code"),
+            "{err}"
+        );
+        let path = write(
+            dir.path(),
+            "[[stages]]\nat_min = 1\ndo = \"advance\"\nrefused = \"preflight_failed\"\n",
+        );
+        let scenario = Scenario::load(&path).unwrap();
+        assert_eq!(
+            scenario.stages[0].refused.as_deref(),
+            Some("preflight_failed")
+        );
+        let path = write(
+            dir.path(),
+            "[preflight_trouble]\ncsp_blocks_sdk = true\nfixed_at_min = 2\n",
+        );
+        let err = Scenario::load(&path).unwrap_err().to_string();
+        assert!(err.contains("preflight_trouble needs stage steps"), "{err}");
     }
 
     #[test]

@@ -131,6 +131,11 @@ async fn run_with(
     if !scenario.stages.is_empty() {
         crate::rehearsal::good_storefront(twins);
     }
+    if let Some(trouble) = &scenario.preflight_trouble {
+        if trouble.csp_blocks_sdk {
+            crate::rehearsal::storefront_blocking_the_sdk(twins);
+        }
+    }
     let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
     appliance.wait_poll_passes(1).await;
     let t0 = clock.now();
@@ -165,13 +170,43 @@ async fn run_with(
             for step in &steps {
                 let at = t0 + chrono::Duration::from_std(minutes(step.at_min)).unwrap_or_default();
                 sleep_until(&clock, at).await;
-                if let Err(e) = crate::rehearsal::operate(&app, &step.action, &sdk_url).await {
+                let outcome = crate::rehearsal::operate(&app, &step.action, &sdk_url).await;
+                let expected = step.refused.as_deref();
+                let problem = match (outcome, expected) {
+                    (Ok(()), None) => None,
+                    (Ok(()), Some(code)) => Some(format!("went through; it should be refused with {code}")),
+                    (Err(failure), Some(code))
+                        if failure.code.map(|c| c.as_str()) == Some(code) =>
+                    {
+                        tracing::info!(step = %step.action, at_min = step.at_min, "refused as expected: {failure}");
+                        None
+                    }
+                    (Err(failure), _) => Some(format!("failed: {failure}")),
+                };
+                if let Some(problem) = problem {
                     errors.lock().push(format!(
-                        "stage step {} at {} min failed: {e}",
+                        "stage step {} at {} min {problem}",
                         step.action, step.at_min
                     ));
                 }
             }
+        }));
+    }
+    if let Some(fixed_at) = scenario
+        .preflight_trouble
+        .as_ref()
+        .and_then(|trouble| trouble.fixed_at_min)
+    {
+        let (bc, sdk_url, clock) = (
+            twins.bigcommerce.clone(),
+            twins.bloomreach.sdk_url(),
+            clock.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let at = t0 + chrono::Duration::from_std(minutes(fixed_at)).unwrap_or_default();
+            sleep_until(&clock, at).await;
+            tracing::info!("the merchant fixes the storefront's Content-Security-Policy");
+            crate::rehearsal::good_storefront_on(&bc, &sdk_url);
         }));
     }
     for crowd in scenario.crowds.clone() {
