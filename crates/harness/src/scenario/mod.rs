@@ -643,6 +643,16 @@ pub enum ScenarioError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] bigreach_core::store::StoreError),
+    /// The appliance did not finish its first poll pass within the run's time limit, so
+    /// trading never started.
+    #[error(
+        "the appliance did not finish its first BigCommerce poll pass within the run's limit \
+         of {limit_secs} s; its log says which request keeps failing (a missing scope?)"
+    )]
+    FirstPollPass {
+        /// The scenario's `limit_secs`.
+        limit_secs: u64,
+    },
 }
 
 /// What a scenario run found.

@@ -137,7 +137,18 @@ async fn run_with(
         }
     }
     let appliance = Appliance::start_with(&config, &secrets, clock.clone(), listeners).await?;
-    appliance.wait_poll_passes(1).await;
+    // The time limit covers the start too: an appliance that never finishes its first poll
+    // pass fails the run instead of hanging it.
+    let first_pass = limit.saturating_sub(started.elapsed());
+    if tokio::time::timeout(first_pass, appliance.wait_poll_passes(1))
+        .await
+        .is_err()
+    {
+        appliance.shutdown().await;
+        return Err(ScenarioError::FirstPollPass {
+            limit_secs: scenario.limit_secs,
+        });
+    }
     let t0 = clock.now();
     let errors = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
