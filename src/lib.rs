@@ -26,6 +26,7 @@ use clap::{Parser, Subcommand};
 mod audit_cli;
 mod backfill_cli;
 mod catalog_cli;
+pub mod host;
 mod operator;
 mod preflight_cli;
 mod stage_cli;
@@ -431,12 +432,40 @@ fn init(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What answers the app API's `rehearse`: the twins and the harness (the default `rehearsal`
+/// feature); a product build has none, and `rehearse` answers `not_running`.
+pub(crate) fn rehearser(
+    config: &Config,
+) -> Option<std::sync::Arc<dyn bigreach_core::app::rehearse::Rehearser>> {
+    #[cfg(feature = "rehearsal")]
+    {
+        Some(std::sync::Arc::new(rehearse::TwinRehearser {
+            config: config.clone(),
+            limit: std::time::Duration::from_secs(300),
+        }))
+    }
+    #[cfg(not(feature = "rehearsal"))]
+    {
+        let _ = config;
+        None
+    }
+}
+
 async fn serve(path: &Path) -> Result<()> {
     let config = Config::load(path)?;
     let secrets = SecretResolver::new();
-    let appliance = Appliance::start(&config, &secrets, SystemClock::shared())
-        .await
-        .with_context(|| format!("starting with {}", path.display()))?;
+    // Hosted: `connection` reads this file and `rehearse` runs against the twins; a headless
+    // install keeps its secrets in the environment, so `connect` says which variables to set.
+    let host = bigreach_runtime::Host {
+        config_path: Some(path.to_owned()),
+        secret_store: None,
+        rehearser: rehearser(&config),
+    };
+    let listeners = bigreach_runtime::Listeners::bind(&config)?;
+    let appliance =
+        Appliance::start_hosted(&config, &secrets, SystemClock::shared(), listeners, host)
+            .await
+            .with_context(|| format!("starting with {}", path.display()))?;
     let status = appliance.status()?;
     println!(
         "BigReach is running: webhooks on {}, local API on {} (token in {})",

@@ -270,6 +270,13 @@ async fn run_demo(plan_arg: &str, json: bool, data_dir: Option<PathBuf>, limit: 
 }
 
 fn print_summary(s: &DemoSummary) {
+    for line in summary_lines(s) {
+        println!("{line}");
+    }
+}
+
+/// The demo's summary as the CLI prints it, line by line (also the rehearsal screen's report).
+pub(crate) fn summary_lines(s: &DemoSummary) -> Vec<String> {
     let mark = |family: Family| {
         if s.family_is_clean(family) {
             "ok "
@@ -277,39 +284,130 @@ fn print_summary(s: &DemoSummary) {
             "BAD"
         }
     };
-    println!("BigReach demo summary ({:.1} s)", s.elapsed_s);
-    println!("  [{}] purchases: {} paid orders in BigCommerce, {} purchases in Bloomreach, {} missing, {} duplicated, {} wrong amount, {} on another person's profile",
-        mark(Family::Purchases),
-        s.orders_paid_in_bigcommerce, s.purchases_in_bloomreach, s.purchases_missing, s.purchases_duplicated, s.purchases_wrong_amount, s.purchases_on_other_profiles);
-    println!("  [{}] people:    {} persons in the store, {} profiles in Bloomreach, {} duplicate profiles, {} profiles holding several persons, {} persons without a profile",
-        mark(Family::People),
-        s.persons_in_truth, s.profiles_in_bloomreach, s.duplicate_profiles, s.merged_profiles, s.persons_without_profile);
-    println!(
-        "        ({} guests never paid, so they need no profile)",
-        s.persons_never_paid
-    );
-    println!(
-        "  [{}] catalog:   {} variants in BigCommerce, {} catalog items in Bloomreach, {} missing",
-        mark(Family::Catalog),
-        s.variants_in_bigcommerce,
-        s.catalog_items_in_bloomreach,
-        s.catalog_items_missing
-    );
-    println!("  [{}] latency:   payment → Bloomreach acknowledgement p50 {} ms, p99 {} ms, max {} ms ({} live purchases)",
-        if s.latency_ms.count > 0 { "ok " } else { "BAD" }, s.latency_ms.p50, s.latency_ms.p99, s.latency_ms.max, s.latency_ms.count);
-    println!("        traffic:   {} webhooks sent, {} Bloomreach 429s, {} BigCommerce 429s, {} resends absorbed by Bloomreach's duplicate filter, {} dead letters",
-        s.webhooks_sent, s.bloomreach_429s, s.bigcommerce_429s, s.bloomreach_duplicates_dropped, s.dead_letters);
+    let mut lines = vec![
+        format!("BigReach demo summary ({:.1} s)", s.elapsed_s),
+        format!("  [{}] purchases: {} paid orders in BigCommerce, {} purchases in Bloomreach, {} missing, {} duplicated, {} wrong amount, {} on another person's profile",
+            mark(Family::Purchases),
+            s.orders_paid_in_bigcommerce, s.purchases_in_bloomreach, s.purchases_missing, s.purchases_duplicated, s.purchases_wrong_amount, s.purchases_on_other_profiles),
+        format!("  [{}] people:    {} persons in the store, {} profiles in Bloomreach, {} duplicate profiles, {} profiles holding several persons, {} persons without a profile",
+            mark(Family::People),
+            s.persons_in_truth, s.profiles_in_bloomreach, s.duplicate_profiles, s.merged_profiles, s.persons_without_profile),
+        format!(
+            "        ({} guests never paid, so they need no profile)",
+            s.persons_never_paid
+        ),
+        format!(
+            "  [{}] catalog:   {} variants in BigCommerce, {} catalog items in Bloomreach, {} missing",
+            mark(Family::Catalog),
+            s.variants_in_bigcommerce,
+            s.catalog_items_in_bloomreach,
+            s.catalog_items_missing
+        ),
+        format!("  [{}] latency:   payment → Bloomreach acknowledgement p50 {} ms, p99 {} ms, max {} ms ({} live purchases)",
+            if s.latency_ms.count > 0 { "ok " } else { "BAD" }, s.latency_ms.p50, s.latency_ms.p99, s.latency_ms.max, s.latency_ms.count),
+        format!("        traffic:   {} webhooks sent, {} Bloomreach 429s, {} BigCommerce 429s, {} resends absorbed by Bloomreach's duplicate filter, {} dead letters",
+            s.webhooks_sent, s.bloomreach_429s, s.bigcommerce_429s, s.bloomreach_duplicates_dropped, s.dead_letters),
+    ];
     if !s.family_is_clean(Family::Run) {
-        println!("  [BAD] the appliance did not finish within the time limit");
+        lines.push("  [BAD] the appliance did not finish within the time limit".to_owned());
     }
-    println!(
-        "{}",
+    lines.push(
         if s.is_clean() {
             "RESULT: clean — nothing lost, nothing doubled, one profile per person"
         } else {
             "RESULT: problems found (see BAD lines)"
         }
+        .to_owned(),
     );
+    lines
+}
+
+/// Runs rehearsals for the app API's `rehearse` operation (the rehearsal screen): the cutover
+/// rehearsal on the appliance's config, or the small demo, each against fresh twins of its own
+/// on a thread and runtime of its own, so a screen's rehearsal never touches the live store.
+pub struct TwinRehearser {
+    /// The config the cutover rehearsal takes its cutover, mapping and identity settings from.
+    pub config: Config,
+    /// How long either may take.
+    pub limit: Duration,
+}
+
+impl bigreach_core::app::rehearse::Rehearser for TwinRehearser {
+    fn rehearse(
+        &self,
+        kind: bigreach_core::app::rehearse::RehearsalKind,
+    ) -> std::result::Result<
+        bigreach_core::app::rehearse::RehearsalReport,
+        bigreach_core::app::AppError,
+    > {
+        use bigreach_core::app::rehearse::{RehearsalKind, RehearsalReport};
+        use bigreach_core::app::{AppError, Code};
+        let config = self.config.clone();
+        let limit = self.limit;
+        let started = std::time::Instant::now();
+        let failed = |what: &str, error: &dyn std::fmt::Display| {
+            AppError::new(
+                Code::Internal,
+                format!("the {what} could not run against the twins: {error}"),
+            )
+        };
+        // A thread of its own: the caller may be on a runtime's blocking pool.
+        let worker = std::thread::spawn(
+            move || -> std::result::Result<(bool, String, Vec<String>), AppError> {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| failed("rehearsal runtime", &e))?;
+                runtime.block_on(async move {
+                match kind {
+                    RehearsalKind::Cutover => {
+                        let clock = ScaledClock::new(chrono::Utc::now(), rehearsal::CLI_SPEED);
+                        let options = rehearsal::RehearsalOptions {
+                            wait_limit: limit,
+                            ..rehearsal::RehearsalOptions::default()
+                        };
+                        let report = rehearsal::run(&config, &options, clock)
+                            .await
+                            .map_err(|e| failed("cutover rehearsal", &e))?;
+                        let summary = if report.passed {
+                            "The cutover rehearsal passed: advance, rollback and advance again lost and doubled nothing.".to_owned()
+                        } else {
+                            format!("The cutover rehearsal found {} problem(s): {}", report.problems.len(), report.problems.join("; "))
+                        };
+                        let lines = rehearsal::table(&report).lines().map(str::to_owned).collect();
+                        Ok((report.passed, summary, lines))
+                    }
+                    RehearsalKind::Demo => {
+                        let plan = DemoPlan::builtin("small")
+                            .ok_or_else(|| failed("demo", &"no compiled-in small plan"))?;
+                        let dir = tempfile::tempdir().map_err(|e| failed("demo", &e))?;
+                        let summary = demo::run(&plan, &dir.path().join("data"), Arc::new(SystemClock), limit)
+                            .await
+                            .map_err(|e| failed("demo", &e))?;
+                        let clean = summary.is_clean();
+                        let line = if clean {
+                            "The demo came out clean: nothing lost, nothing doubled, one profile per person.".to_owned()
+                        } else {
+                            "The demo found problems (see the BAD lines).".to_owned()
+                        };
+                        Ok((clean, line, summary_lines(&summary)))
+                    }
+                }
+            })
+            },
+        );
+        let (passed, summary, lines) = worker
+            .join()
+            .map_err(|_| failed("rehearsal", &"its thread panicked"))??;
+        Ok(RehearsalReport {
+            kind,
+            passed,
+            summary,
+            lines,
+            seconds: (started.elapsed().as_millis() as f64 / 100.0).round() / 10.0,
+        })
+    }
 }
 
 fn identity_policy(name: &str) -> Result<IdentityPolicy> {

@@ -56,14 +56,16 @@ pub async fn run(options: TwinsServe) -> Result<()> {
     result
 }
 
-async fn serve(
+/// Writes the twins' config into `data_dir` and starts the appliance on it (hosted: the
+/// connection and rehearsal operations answer); answers it and the config's path.
+pub(crate) async fn start(
     twins: &Twins,
     data_dir: &std::path::Path,
-    options: &TwinsServe,
+    start_stage: Stage,
     clock: bigreach_clock::SharedClock,
-) -> Result<()> {
+) -> Result<(Appliance, PathBuf)> {
     let (mut config, listeners) = twins.appliance_config(data_dir)?;
-    config.cutover.start_stage = options.start_stage;
+    config.cutover.start_stage = start_stage;
     bigreach_runtime::private::create_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let config_path = data_dir.join("bigreach.toml");
@@ -75,13 +77,23 @@ async fn serve(
     .with_context(|| format!("writing {}", config_path.display()))?;
     let secrets = Twins::secrets();
     let host = Host {
-        config_path: Some(config_path),
+        config_path: Some(config_path.clone()),
         secret_store: Some(Arc::new(TwinSecrets)),
-        rehearser: None,
+        rehearser: crate::rehearser(&config),
     };
     let appliance = Appliance::start_hosted(&config, &secrets, clock, listeners, host)
         .await
         .context("starting the appliance against the twins")?;
+    Ok((appliance, config_path))
+}
+
+async fn serve(
+    twins: &Twins,
+    data_dir: &std::path::Path,
+    options: &TwinsServe,
+    clock: bigreach_clock::SharedClock,
+) -> Result<()> {
+    let (appliance, _config_path) = start(twins, data_dir, options.start_stage, clock).await?;
     let status = appliance.status()?;
     let api = format!("http://{}", status.api_address);
     let token = appliance.api_token().to_owned();

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use secrecy::SecretString;
+pub use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// Where a secret lives. Written in config as `env:VARIABLE` or `keyring:NAME`.
