@@ -147,6 +147,18 @@ async fn a_window_on_the_twins_runs_the_appliance_and_stops_with_the_window() {
         other => panic!("not the connection: {other:?}"),
     }
 
+    // The runbooks screen's two operations answer through the window's API too.
+    match host.call(Operation::Runbooks).await.unwrap() {
+        Answer::Runbooks(books) => assert_eq!(books.len(), 5),
+        other => panic!("not the runbooks: {other:?}"),
+    }
+    match host.call(Operation::ErrorRunbooks).await.unwrap() {
+        Answer::ErrorRunbooks(map) => {
+            assert_eq!(map.links["code.plan_moved"], "errors#code-plan-moved")
+        }
+        other => panic!("not the error map: {other:?}"),
+    }
+
     host.shutdown().await;
     let error = host.call(Operation::Status).await.unwrap_err();
     assert_eq!(error.code, Code::NotRunning);

@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // Node, plus the browser globals of the functions page.evaluate runs in the page.
-    files: ['e2e/**/*.mjs', 'eslint.config.js'],
+    files: ['e2e/**/*.mjs', 'desktop/**/*.mjs', 'eslint.config.js'],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
   {

@@ -33,7 +33,8 @@ async function advanceIsBlocked(page, checkId) {
   const blockers = page.getByTestId('advance-blockers');
   await blockers.waitFor();
   assert.match(await blockers.textContent(), new RegExp(checkId));
-  await page.getByTestId('advance-input').fill('read_only');
+  // Nothing can even be typed while a blocking check fails, and the button stays off.
+  assert.equal(await page.getByTestId('advance-input').isDisabled(), true);
   assert.equal(await page.getByTestId('advance-button').isDisabled(), true);
   assert.equal(await page.getByTestId('gate-preflight').getAttribute('data-ok'), 'false');
 }

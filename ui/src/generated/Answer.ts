@@ -11,10 +11,12 @@ import type { ConnectionInfo } from "./ConnectionInfo";
 import type { DeadLetter } from "./DeadLetter";
 import type { DeadLetterBatch } from "./DeadLetterBatch";
 import type { DriftReport } from "./DriftReport";
+import type { ErrorRunbooks } from "./ErrorRunbooks";
 import type { PreflightReport } from "./PreflightReport";
 import type { Reconciliation } from "./Reconciliation";
 import type { RehearsalReport } from "./RehearsalReport";
 import type { RolledBack } from "./RolledBack";
+import type { Runbook } from "./Runbook";
 import type { SetAside } from "./SetAside";
 import type { StagePlanAnswer } from "./StagePlanAnswer";
 import type { StageStatus } from "./StageStatus";
@@ -24,4 +26,4 @@ import type { Trace } from "./Trace";
 /**
  * The answer to an [`Operation`]; serialized as the bare answer struct.
  */
-export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | DeadLetterBatch | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus | AuditExported | Array<AuditExportFile> | AuditVerified | ConnectionInfo | Connected | RehearsalReport;
+export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | DeadLetterBatch | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus | AuditExported | Array<AuditExportFile> | AuditVerified | ConnectionInfo | Connected | RehearsalReport | Array<Runbook> | ErrorRunbooks;

@@ -72,4 +72,4 @@ file_name: string, } | { "op": "connection" } | { "op": "connect" } & ConnectReq
 /**
  * What to rehearse.
  */
-kind: RehearsalKind, };
+kind: RehearsalKind, } | { "op": "runbooks" } | { "op": "error_runbooks" };

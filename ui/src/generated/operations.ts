@@ -1,5 +1,5 @@
 // Generated from the Rust app API by `bash scripts/gen-types.sh`; do not edit.
-import type { Acknowledged, Advanced, AuditExportFile, AuditExported, AuditVerified, BackfillStatus, Connected, ConnectionInfo, DeadLetter, DeadLetterBatch, DriftReport, PreflightReport, Reconciliation, RehearsalReport, RolledBack, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
+import type { Acknowledged, Advanced, AuditExportFile, AuditExported, AuditVerified, BackfillStatus, Connected, ConnectionInfo, DeadLetter, DeadLetterBatch, DriftReport, ErrorRunbooks, PreflightReport, Reconciliation, RehearsalReport, RolledBack, Runbook, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
 
 /** Each operation's answer, by its `op` tag. */
 export type AnswerOf = {
@@ -17,6 +17,7 @@ export type AnswerOf = {
   discard_dead_letter: DeadLetter;
   discard_dead_letters: DeadLetterBatch;
   discard_set_aside_fetch: SetAside;
+  error_runbooks: ErrorRunbooks;
   last_catalog_drift: DriftReport;
   preflight: PreflightReport;
   reconcile: Reconciliation;
@@ -25,6 +26,7 @@ export type AnswerOf = {
   replay_dead_letters: DeadLetterBatch;
   replay_set_aside_fetch: SetAside;
   rollback: RolledBack;
+  runbooks: Array<Runbook>;
   set_aside_fetches: Array<SetAside>;
   stage: StageStatus;
   stage_plan: StagePlanAnswer;

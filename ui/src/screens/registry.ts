@@ -12,13 +12,12 @@ const GENERATED: Record<GeneratedOp, true> = {
   reconcile: true, catalog_drift: true, last_catalog_drift: true, stage: true, stage_plan: true,
   advance: true, rollback: true, acknowledge: true, preflight: true, backfill_status: true,
   audit_export: true, audit_exports: true, audit_verify: true, connection: true, connect: true,
-  rehearse: true,
+  rehearse: true, runbooks: true, error_runbooks: true,
 };
 
 /**
- * The operations the appliance in main answers. A screen is in the navigation only when every
- * operation it needs is here; the contract's other operations (api/pending.ts) join as the lead
- * lands them.
+ * The operations the appliance answers. A screen is in the navigation only when every operation
+ * it needs is here.
  */
 export const OPS_IN_MAIN: ReadonlySet<Op> = new Set<Op>(Object.keys(GENERATED) as GeneratedOp[]);
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod preflight;
 pub mod reconcile;
 pub mod rehearse;
+pub mod runbooks;
 pub mod set_aside;
 pub mod status;
 pub mod trace;
@@ -152,6 +153,10 @@ pub enum Operation {
         /// What to rehearse.
         kind: rehearse::RehearsalKind,
     },
+    /// The runbooks (`data/runbooks/*.md`), rendered.
+    Runbooks,
+    /// Each error class a screen shows to the runbook section that explains it.
+    ErrorRunbooks,
 }
 
 impl Operation {
@@ -169,7 +174,9 @@ impl Operation {
             | Operation::BackfillStatus
             | Operation::AuditExports
             | Operation::AuditVerify { .. }
-            | Operation::Connection => false,
+            | Operation::Connection
+            | Operation::Runbooks
+            | Operation::ErrorRunbooks => false,
             // Against the twins only: nothing of the real store or project changes.
             Operation::Rehearse { .. } => false,
             Operation::Connect(_) => true,
@@ -226,6 +233,8 @@ impl Operation {
             Operation::Connection => "ConnectionInfo",
             Operation::Connect(_) => "Connected",
             Operation::Rehearse { .. } => "RehearsalReport",
+            Operation::Runbooks => "Array<Runbook>",
+            Operation::ErrorRunbooks => "ErrorRunbooks",
         }
     }
 
@@ -295,6 +304,8 @@ impl Operation {
             Operation::Rehearse {
                 kind: rehearse::RehearsalKind::Cutover,
             },
+            Operation::Runbooks,
+            Operation::ErrorRunbooks,
         ]
     }
 }
@@ -347,6 +358,10 @@ pub enum Answer {
     Connected(Box<connection::Connected>),
     /// To [`Operation::Rehearse`].
     Rehearsal(rehearse::RehearsalReport),
+    /// To [`Operation::Runbooks`].
+    Runbooks(Vec<runbooks::Runbook>),
+    /// To [`Operation::ErrorRunbooks`].
+    ErrorRunbooks(runbooks::ErrorRunbooks),
 }
 
 /// What only the running appliance can supply: live figures, and a wake-up for delivery after
@@ -484,6 +499,8 @@ impl AppApi {
                 Answer::Connected(Box::new(self.connect(&request, actor)?))
             }
             Operation::Rehearse { kind } => Answer::Rehearsal(self.rehearse(kind, actor)?),
+            Operation::Runbooks => Answer::Runbooks(runbooks::runbooks()),
+            Operation::ErrorRunbooks => Answer::ErrorRunbooks(runbooks::error_runbooks()),
         })
     }
 

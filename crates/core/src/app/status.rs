@@ -310,6 +310,9 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every kind.
+    pub const ALL: [AlertKind; 3] = [AlertKind::Late, AlertKind::Parked, AlertKind::SetAside];
+
     /// The kind as it travels (`late`, `parked`, `set_aside`).
     pub fn as_str(self) -> &'static str {
         match self {
