@@ -7,7 +7,7 @@
 #                              through WebKitWebDriver (boots, wizard, advance + rollback, a chart
 #                              with its table); screenshots in ui/screenshots/desktop-*.png
 #   scripts/desktop.sh deb     the release .deb through the Tauri CLI (npm @tauri-apps/cli, no
-#                              cargo install): target/release/bundle/deb/BigReach_*.deb
+#                              cargo install): target/deb/release/bundle/deb/bigreach_*.deb
 #   scripts/desktop.sh run     build, then open the window on the twins (needs a display)
 #
 # The binary it builds is the whole product: `bigreach-desktop` with no subcommand opens the
@@ -58,8 +58,12 @@ deb() {
   bash scripts/ui.sh build >/dev/null
   # The npm CLI ships a prebuilt binary (2 s) where `cargo install tauri-cli` compiles for 8 min.
   bash scripts/ui.sh deps
+  # Its own target directory: the CLI renames the binary to `bigreach`, which must not replace
+  # the root's own release `bigreach`; stripped, without debug info, for the package.
+  export CARGO_TARGET_DIR="$ROOT/target/deb"
+  export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
   (cd src-tauri && "$ROOT/ui/node_modules/.bin/tauri" build --ci --bundles deb)
-  ls -l target/release/bundle/deb/*.deb
+  ls -l target/deb/release/bundle/deb/*.deb
 }
 
 case "${1:-}" in

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: formatting, lints, every test (all offline, against the twins
-# on 127.0.0.1), then the full demo, which must come out clean, the scenarios, and a short fuzz
-# run of every parser of outside input.
+# on 127.0.0.1), then the full demo, which must come out clean, the browser suite against
+# `bigreach serve --twins`, the desktop window's smoke suite, the scenarios, and a short fuzz run
+# of every parser of outside input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=setup.sh
@@ -10,13 +11,15 @@ export CARGO_TERM_COLOR=never
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== ui: type check, lint, component tests, build"
-# Node and npm from Debian when missing (scripts/ui.sh); the UI's browser suite against a running
-# `bigreach serve --twins` (`bash scripts/ui.sh e2e`) is not part of this run yet (see README).
+# Node and npm from Debian when missing (scripts/ui.sh); the browser suite runs after the demo.
 bash scripts/ui.sh check
 bash scripts/ui.sh test
 bash scripts/ui.sh build
-echo "== cargo clippy"
+echo "== cargo clippy (the desktop shell too)"
+# src-tauri is not a default member: its GTK/WebKitGTK packages first (scripts/desktop.sh).
+bash scripts/desktop.sh deps
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy -p bigreach-desktop --all-targets --quiet -- -D warnings
 echo "== cargo test"
 mkdir -p target
 cargo test --quiet 2>&1 | tee target/test-output.txt
@@ -34,6 +37,11 @@ printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of="$demo_dir/changed.zip" bs=1 s
 status=0
 cargo run --quiet --bin bigreach -- verify "$demo_dir/changed.zip" || status=$?
 if [ "$status" -ne 9 ]; then echo "verify of a changed bundle exited $status, not 9"; exit 1; fi
+echo "== ui: the browser suite (Debian's chromium) against bigreach serve --twins"
+BIGREACH_BIN="$PWD/target/debug/bigreach" bash scripts/ui.sh e2e
+echo "== desktop: the real window under Xvfb, through WebKitWebDriver"
+# GTK/WebKitGTK, Xvfb and WebKitWebDriver from Debian when missing (scripts/desktop.sh).
+bash scripts/desktop.sh smoke
 echo "== scenarios"
 cargo run --quiet --bin bigreach -- scenario run data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml data/scenarios/catalog/*.toml data/scenarios/cutover/*.toml
 echo "== fuzz"

@@ -119,6 +119,35 @@ describe('cutover wizard', () => {
     expect(fake.calls.filter((c) => c.op === 'stage_plan').length).toBe(2);
   });
 
+  it('after plan_moved, shows the new plan and advances with it in one click', async () => {
+    const advanced = snapshot<Advanced>('cutover__tests__advanced');
+    const hashes = ['a'.repeat(64), 'b'.repeat(64)];
+    let plans = 0;
+    let advances = 0;
+    const { fake } = renderScreen(() => <Wizard />, {
+      stage: () => stageAtPreflight(),
+      stage_plan: () => {
+        const plan = stagePlan();
+        plan.advance.plan_hash = hashes[Math.min(plans++, 1)] ?? '';
+        return plan;
+      },
+      advance: () =>
+        advances++ === 0 ? { code: 'plan_moved', message: 'the store moved on since the plan was shown' } : advanced,
+    });
+    await screen.findByTestId('advance-input');
+    type('advance-input', 'read_only');
+    fireEvent.click(screen.getByTestId('advance-button'));
+    const moved = await screen.findByTestId('plan-moved');
+    await waitFor(() => expect(moved.textContent).toContain('bbbbbbbbbbbb'));
+    fireEvent.click(screen.getByTestId('advance-new-plan'));
+    await screen.findByTestId('advanced');
+    expect(fake.calls.filter((c) => c.op === 'advance')).toEqual([
+      { op: 'advance', plan_hash: hashes[0] },
+      { op: 'advance', plan_hash: hashes[1] },
+    ]);
+    expect(screen.queryByTestId('plan-moved')).toBeNull();
+  });
+
   it('rolls back with a typed confirmation, listing what was already sent and what stays queued', async () => {
     const rolled = snapshot<RolledBack>('cutover__tests__rolled_back');
     rolled.lanes_closed[0]!.queued_kept = 7;

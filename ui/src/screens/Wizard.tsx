@@ -1,4 +1,5 @@
 import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
+import { AppError } from '../api/error';
 import type { Advanced, RolledBack, StageInfo, TransitionView } from '../api/types';
 import { Confirm } from '../components/Confirm';
 import { ErrorNote } from '../components/ErrorNote';
@@ -95,6 +96,12 @@ export function Wizard() {
       await app.client.call({ op: 'acknowledge' });
     });
 
+  // The store moved on between the review and the advance: the plan is reloaded by `act`.
+  const movedOn = () => {
+    const error = actionError();
+    return error !== undefined && AppError.from(error).code === 'plan_moved';
+  };
+
   const currentIndex = () => stage()?.stages.findIndex((s) => s.current) ?? -1;
   const stops = () =>
     (stage()?.last_transitions ?? []).filter((t) => t.kind === 'fall_back' || t.kind === 'hold').reverse();
@@ -188,6 +195,25 @@ export function Wizard() {
 
       <Show when={actionError()}>
         <ErrorNote error={actionError()} testid="action-error" />
+      </Show>
+      <Show when={movedOn() && plan()}>
+        {(p) => (
+          <div class="panel" role="alert" data-testid="plan-moved">
+            <p>
+              The store moved on after you reviewed the plan (in a busy shop every order can move it), so
+              nothing was applied. The plan below is the new one, <code>{shortHash(p().advance.plan_hash)}</code>: review
+              it, then advance with it.
+            </p>
+            <button
+              type="button"
+              data-testid="advance-new-plan"
+              disabled={busy()}
+              onClick={() => void advance(p().advance.plan_hash)}
+            >
+              Advance to {p().advance.to ? STAGE_LABEL[p().advance.to!] : '—'} with this new plan
+            </button>
+          </div>
+        )}
       </Show>
       <Show when={advanced()}>
         {(a) => (
