@@ -116,7 +116,7 @@ impl HostedAppliance {
     /// wrote the config of an unconfigured window starts the appliance from it.
     pub async fn call(&self, operation: Operation) -> Result<Answer, AppError> {
         let connecting = matches!(operation, Operation::Connect(_));
-        let app = self.app().await?;
+        let app = self.app_for(&operation).await?;
         let answer = tokio::task::spawn_blocking(move || app.call(operation, ACTOR))
             .await
             .map_err(|error| {
@@ -144,7 +144,7 @@ impl HostedAppliance {
 
     /// The status as `{"op": "status"}` answers it.
     pub async fn status(&self) -> Result<Status, AppError> {
-        let app = self.app().await?;
+        let app = self.app_for(&Operation::Status).await?;
         tokio::task::spawn_blocking(move || app.status())
             .await
             .map_err(|error| {
@@ -193,13 +193,34 @@ impl HostedAppliance {
         }
     }
 
-    async fn app(&self) -> Result<AppApi, AppError> {
+    /// The API that answers `operation`. Before the first `connect` only the first run's
+    /// operations and the runbooks answer: the scratch store holds no stage, queue or history,
+    /// and showing its defaults would tell the merchant something false.
+    async fn app_for(&self, operation: &Operation) -> Result<AppApi, AppError> {
         match &*self.state.read().await {
             State::Running(running) => Ok(running.appliance.app().clone()),
-            State::Unconfigured(first) => Ok(first.app.clone()),
+            State::Unconfigured(first) if first_run_answers(operation) => Ok(first.app.clone()),
+            State::Unconfigured(_) => Err(AppError::new(
+                Code::NotRunning,
+                format!(
+                    "BigReach is not connected yet: fill in the Connection screen, which writes {} and starts it",
+                    self.config_path.display()
+                ),
+            )),
             State::Stopped => Err(stopped()),
         }
     }
+}
+
+/// What an unconfigured window answers.
+fn first_run_answers(operation: &Operation) -> bool {
+    matches!(
+        operation,
+        Operation::Connection
+            | Operation::Connect(_)
+            | Operation::Runbooks
+            | Operation::ErrorRunbooks
+    )
 }
 
 fn stopped() -> AppError {

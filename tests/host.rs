@@ -85,6 +85,20 @@ async fn a_window_without_a_config_answers_only_the_first_run_until_connect_writ
     }
     let error = host.call(Operation::Status).await.unwrap_err();
     assert_eq!(error.code, Code::NotRunning, "{error}");
+    // Nothing of the scratch store is shown as if it were the shop's: no stage, no plan.
+    for operation in [
+        Operation::Stage,
+        Operation::StagePlan,
+        Operation::DeadLetters,
+    ] {
+        let error = host.call(operation).await.unwrap_err();
+        assert_eq!(error.code, Code::NotRunning, "{error}");
+        assert!(error.message.contains("not connected yet"), "{error}");
+    }
+    assert!(matches!(
+        host.call(Operation::Runbooks).await.unwrap(),
+        Answer::Runbooks(_)
+    ));
     let error = host.browser_url().await.unwrap_err();
     assert_eq!(error.code, Code::NotRunning);
     assert!(error.message.contains("Connection screen"), "{error}");

@@ -91,6 +91,13 @@ function appliance() {
       return { from, to: stageName, plan_hash: op.plan_hash, at: new Date().toISOString(), lanes_opened: [], starts_flowing: 0, ceiling_percent: 50 };
     },
     preflight: () => snapshot('preflight__tests__preflight_report'),
+    runbooks: () => [
+      {
+        id: 'errors', title: 'Errors', audience: 'everyone', anchors: ['code-plan-moved'],
+        html: '<h2 id="code-plan-moved">The store moved on since the plan was shown</h2>\n<p>Review the new plan.</p>\n',
+      },
+    ],
+    error_runbooks: () => ({ links: { 'code.plan_moved': 'errors#code-plan-moved' } }),
     connection: () => ({
       configured: true, config_path: '/etc/bigreach/bigreach.toml', store_hash: 'demo42',
       bigcommerce_api_root: 'https://api.bigcommerce.com/stores/demo42/', bloomreach_base_url: 'https://api.eu1.exponea.com',

@@ -1,4 +1,5 @@
-import { createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
+import { createEffect, createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
+import { AppError } from './api/error';
 import { type Client, type Op } from './api';
 import type { Status } from './api/types';
 import { AppContext } from './context';
@@ -25,6 +26,18 @@ export function App(props: { client: Client; ops?: ReadonlySet<Op> }) {
   const [status, setStatus] = createSignal<Status>();
   const [streamError, setStreamError] = createSignal<string>();
   const [hash, setHash] = createSignal(window.location.hash);
+  const [openError, setOpenError] = createSignal<string>();
+  // A window without a config opens on the Connection screen: nothing else can answer yet.
+  const [connection] = createResource(
+    () => ops().has('connection') || undefined,
+    () => client.call({ op: 'connection' }).catch(() => undefined),
+  );
+  createEffect(() => {
+    const info = connection();
+    if (info && !info.configured && /^#?(\/wizard)?$/.test(window.location.hash)) {
+      window.location.hash = '#/connection';
+    }
+  });
   const [errorRunbooks] = createResource(
     () => ops().has('error_runbooks') || undefined,
     () => client.call({ op: 'error_runbooks' }).catch(() => undefined),
@@ -69,7 +82,16 @@ export function App(props: { client: Client; ops?: ReadonlySet<Op> }) {
           </ul>
         </nav>
         <span class="status-line" data-testid="status-line" role="status">
-          <Show when={status()} fallback={streamError() ? `Live status lost: ${streamError()}` : 'Connecting…'}>
+          <Show
+            when={status()}
+            fallback={
+              connection()?.configured === false
+                ? 'Not connected yet'
+                : streamError()
+                  ? `Live status lost: ${streamError()}`
+                  : 'Connecting…'
+            }
+          >
             {(s) => (
               <>
                 Stage <strong>{STAGE_LABEL[s().stage]}</strong>
@@ -80,9 +102,24 @@ export function App(props: { client: Client; ops?: ReadonlySet<Op> }) {
         </span>
         <Show when={client.transport.openInBrowser}>
           {(open) => (
-            <button type="button" data-testid="open-in-browser" onClick={() => void open()()}>
-              Open in browser
-            </button>
+            <>
+              <button
+                type="button"
+                data-testid="open-in-browser"
+                onClick={() => {
+                  setOpenError(undefined);
+                  open()().catch((e: unknown) => {
+                    const error = AppError.from(e);
+                    setOpenError(`${error.code}: ${error.message}`);
+                  });
+                }}
+              >
+                Open in browser
+              </button>
+              <Show when={openError()}>
+                <span class="open-error" role="alert" data-testid="open-error">{openError()}</span>
+              </Show>
+            </>
           )}
         </Show>
       </header>

@@ -155,6 +155,20 @@ describe('shell', () => {
     expect(availableScreens(all).length).toBe(SCREENS.length);
   });
 
+  it('opens on the Connection screen while nothing is configured', async () => {
+    const fake = fakeTransport({
+      connection: () => ({
+        configured: false, config_path: '/home/m/.config/bigreach/bigreach.toml', store_hash: null,
+        bigcommerce_api_root: null, bloomreach_base_url: null, project_token: null, key_id: null,
+        webhook_public_url: null, data_dir: null, secrets: [],
+      }),
+    });
+    window.location.hash = '';
+    render(() => <App client={new Client(fake)} />);
+    await waitFor(() => expect(window.location.hash).toBe('#/connection'));
+    expect(screen.getByTestId('status-line').textContent).toBe('Not connected yet');
+  });
+
   it('shows the stage from the live status, and "Open in browser" only in the desktop window', async () => {
     const fake = fakeTransport({ stage: () => stageAtPreflight(), stage_plan: () => stagePlan() });
     window.location.hash = '#/wizard';
