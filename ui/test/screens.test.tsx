@@ -157,6 +157,9 @@ describe('shell', () => {
 
   it('opens on the Connection screen while nothing is configured', async () => {
     const fake = fakeTransport({
+      // The wizard asks before the shell moves on to the Connection screen.
+      stage: () => stageAtPreflight(),
+      stage_plan: () => stagePlan(),
       connection: () => ({
         configured: false, config_path: '/home/m/.config/bigreach/bigreach.toml', store_hash: null,
         bigcommerce_api_root: null, bloomreach_base_url: null, project_token: null, key_id: null,
