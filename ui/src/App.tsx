@@ -7,6 +7,7 @@ import { parseRoute } from './route';
 import { Audit } from './screens/Audit';
 import { Connection } from './screens/Connection';
 import { DeadLetters } from './screens/DeadLetters';
+import { History } from './screens/History';
 import { Live } from './screens/Live';
 import { Reconcile } from './screens/Reconcile';
 import { Rehearsal } from './screens/Rehearsal';
@@ -131,6 +132,7 @@ export function App(props: { client: Client; ops?: ReadonlySet<Op> }) {
           <Match when={route().screen === 'trace'}><Trace /></Match>
           <Match when={route().screen === 'dead-letters'}><DeadLetters /></Match>
           <Match when={route().screen === 'reconcile'}><Reconcile /></Match>
+          <Match when={route().screen === 'history'}><History /></Match>
           <Match when={route().screen === 'audit'}><Audit /></Match>
           <Match when={route().screen === 'runbooks'}><Runbooks id={route().args[0]} anchor={route().args[1]} /></Match>
           <Match when={route().screen === 'rehearsal'}><Rehearsal /></Match>

@@ -23,7 +23,7 @@ export const OPS_IN_MAIN: ReadonlySet<Op> = new Set<Op>(Object.keys(GENERATED) a
 
 export type ScreenId =
   | 'connection' | 'wizard' | 'live' | 'trace' | 'dead-letters' | 'reconcile' | 'audit'
-  | 'runbooks' | 'rehearsal';
+  | 'history' | 'runbooks' | 'rehearsal';
 
 export interface ScreenInfo {
   id: ScreenId;
@@ -39,6 +39,7 @@ export const SCREENS: ScreenInfo[] = [
   { id: 'trace', title: 'Trace', needs: ['trace'] },
   { id: 'dead-letters', title: 'Dead letters', needs: ['dead_letters'] },
   { id: 'reconcile', title: 'Reconciliation', needs: ['reconcile'] },
+  { id: 'history', title: 'History', needs: ['backfill_status'] },
   { id: 'audit', title: 'Audit', needs: ['audit_export', 'audit_exports', 'audit_verify'] },
   { id: 'runbooks', title: 'Runbooks', needs: ['runbooks'] },
   { id: 'rehearsal', title: 'Rehearsal', needs: ['rehearse'] },
