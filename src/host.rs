@@ -57,6 +57,9 @@ enum State {
     /// No config yet: an API over a scratch store that answers the first-run operations.
     Unconfigured(Box<FirstRun>),
     Running(Box<Running>),
+    /// The config exists but the appliance could not start from it: every call says why,
+    /// so a window opened from the menu shows the problem instead of vanishing.
+    Failed(AppError),
     Stopped,
 }
 
@@ -87,9 +90,20 @@ impl HostedAppliance {
         match launch {
             Launch::Config(config_path) => {
                 let state = if config_path.exists() {
-                    State::Running(Box::new(
-                        start_from(&config_path, &secrets, clock.clone()).await?,
-                    ))
+                    match start_from(&config_path, &secrets, clock.clone()).await {
+                        Ok(running) => State::Running(Box::new(running)),
+                        Err(error) => {
+                            tracing::error!(config = %config_path.display(), "the appliance did not start: {error:#}");
+                            State::Failed(AppError::new(
+                                Code::BadRequest,
+                                format!(
+                                    "BigReach could not start from {}: {error:#}; fix it (`bigreach check --config {}` lists what is wrong), then reopen the window",
+                                    config_path.display(),
+                                    config_path.display()
+                                ),
+                            ))
+                        }
+                    }
                 } else {
                     unconfigured(&config_path, &secrets, clock.clone())?
                 };
@@ -171,6 +185,7 @@ impl HostedAppliance {
                 Code::NotRunning,
                 "the local API starts once BigReach is connected; fill in the Connection screen first",
             )),
+            State::Failed(error) => Err(error.clone()),
             State::Stopped => Err(stopped()),
         }
     }
@@ -207,6 +222,7 @@ impl HostedAppliance {
                     self.config_path.display()
                 ),
             )),
+            State::Failed(error) => Err(error.clone()),
             State::Stopped => Err(stopped()),
         }
     }

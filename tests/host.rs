@@ -134,6 +134,31 @@ async fn a_window_without_a_config_answers_only_the_first_run_until_connect_writ
     host.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_window_whose_config_does_not_load_says_why_on_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("bigreach.toml");
+    std::fs::write(&config_path, "[bigcommerce]\nstore_hash = 42\n").unwrap();
+    let host = HostedAppliance::launch(
+        Launch::Config(config_path.clone()),
+        secrets(Arc::new(MemoryKeyring::default())),
+    )
+    .await
+    .expect("the window opens to show the problem");
+    for operation in [Operation::Status, Operation::Stage, Operation::Connection] {
+        let error = host.call(operation).await.unwrap_err();
+        assert_eq!(error.code, Code::BadRequest, "{error}");
+        assert!(
+            error.message.contains(&config_path.display().to_string())
+                && error.message.contains("bigreach check"),
+            "{error}"
+        );
+    }
+    assert_eq!(host.status().await.unwrap_err().code, Code::BadRequest);
+    assert_eq!(host.browser_url().await.unwrap_err().code, Code::BadRequest);
+    host.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_on_the_twins_runs_the_appliance_and_stops_with_the_window() {
     let keyring = Arc::new(MemoryKeyring::default());
