@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bigreach::host::HostSecrets;
-use bigreach_core::app::connection::{env_name, SecretStore};
+use bigreach_core::app::connection::{env_name, EnvironmentSecrets, SecretStore};
 use bigreach_core::app::{AppError, Code};
 use bigreach_core::secret::{Keyring, SecretRef, SecretString};
 
@@ -75,7 +75,7 @@ impl SecretStore for OsKeyring {
 
     fn present(&self, reference: &SecretRef) -> bool {
         match reference {
-            SecretRef::Env(name) => std::env::var_os(name).is_some_and(|value| !value.is_empty()),
+            SecretRef::Env(_) => EnvironmentSecrets.present(reference),
             SecretRef::Keyring(name) => self.get(name).is_some(),
         }
     }

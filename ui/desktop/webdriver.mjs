@@ -42,18 +42,26 @@ async function until(what, check, ms = 20_000) {
 }
 
 /** Resident memory in MiB of the window's process tree: the app and WebKit's helpers. */
-export function memoryMiB(rootPid) {
-  const children = new Map();
+/** Every live process as `[pid, parent pid]`, from /proc. */
+function processes() {
+  const out = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(entry));
+      out.push([Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])]);
     } catch {
       // gone meanwhile
     }
+  }
+  return out;
+}
+
+export function memoryMiB(rootPid) {
+  const children = new Map();
+  for (const [pid, ppid] of processes()) {
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(pid);
   }
   const rss = (pid) => {
     try {
@@ -186,17 +194,7 @@ export async function launch() {
     },
     /** The pid of the window's process (WebKitWebDriver's child). */
     appPid() {
-      for (const entry of readdirSync('/proc')) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-          if (ppid === driver.pid) return Number(entry);
-        } catch {
-          // gone meanwhile
-        }
-      }
-      return undefined;
+      return processes().find(([, ppid]) => ppid === driver.pid)?.[0];
     },
     async close() {
       try {

@@ -70,16 +70,28 @@ const SOURCES: [(&str, &str, &str); 5] = [
 
 /// Every runbook, rendered, in the order the screen lists them.
 pub fn runbooks() -> Vec<Runbook> {
+    RENDERED.clone()
+}
+
+/// The compiled-in runbooks, rendered once per process.
+static RENDERED: std::sync::LazyLock<Vec<Runbook>> = std::sync::LazyLock::new(|| {
     SOURCES
         .iter()
         .map(|(id, audience, markdown)| render(id, audience, markdown))
         .collect()
-}
+});
+
+/// The error map, worked out once per process from the rendered runbooks.
+static ERROR_LINKS: std::sync::LazyLock<ErrorRunbooks> = std::sync::LazyLock::new(links);
 
 /// Where each error class is explained. Only sections that exist are linked; a test checks
 /// that every code, reason class, alert kind and preflight check has one.
 pub fn error_runbooks() -> ErrorRunbooks {
-    let books = runbooks();
+    ERROR_LINKS.clone()
+}
+
+fn links() -> ErrorRunbooks {
+    let books = &*RENDERED;
     let has = |book: &str, anchor: &str| {
         books
             .iter()
