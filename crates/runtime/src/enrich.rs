@@ -55,6 +55,8 @@ pub struct Enricher {
     pub(crate) wake: Arc<Notify>,
     pub(crate) deliver_wake: Arc<Notify>,
     pub(crate) parking: Arc<Parking>,
+    /// What the listings by modification time have read so far (see [`Coverage`]).
+    pub(crate) coverage: parking_lot::Mutex<Option<Coverage>>,
 }
 
 /// Errors of one enrich round.
@@ -562,11 +564,10 @@ impl Enricher {
         let mut out = Vec::new();
         let mut missing: BTreeSet<u64> = ids.clone();
         if by_time_first(ids) {
-            if let Some(since) =
-                chrono::DateTime::from_timestamp_millis(oldest_event_ms - LISTING_OVERLAP_MS)
-            {
-                let listing = Listing::ModifiedSince(since);
-                if self
+            let start_ms = listing_start_ms(oldest_event_ms, *self.coverage.lock());
+            if let Some(since) = chrono::DateTime::from_timestamp_millis(start_ms) {
+                let listing = Listing::ChangedSince(since);
+                let end = self
                     .list_orders(
                         listing,
                         MODIFIED_SINCE_MAX_PAGES,
@@ -574,8 +575,12 @@ impl Enricher {
                         &mut missing,
                         &mut out,
                     )
-                    .await?
-                {
+                    .await?;
+                if end.ended {
+                    let through_ms = end.first_page_newest_ms.unwrap_or(start_ms).max(start_ms);
+                    let mut coverage = self.coverage.lock();
+                    *coverage = Some(Coverage::extended(*coverage, start_ms, through_ms));
+                    drop(coverage);
                     log_not_listed(missing.len());
                     return Ok(out);
                 }
@@ -600,6 +605,7 @@ impl Enricher {
                         &mut out,
                     )
                     .await?
+                    .ended
             {
                 not_listed += left.len();
                 continue;
@@ -615,10 +621,14 @@ impl Enricher {
         Ok(out)
     }
 
-    /// Pages through `listing` (at most `max_pages` requests), taking the orders named in
-    /// `missing`: applied page by page with [`Streaming::Apply`], moved to `out` otherwise.
-    /// Returns whether the listing ended (a page that was not full) within the bound; it stops
-    /// early once nothing is missing.
+    /// Pages through `listing` (at most `max_pages` requests): applied page by page with
+    /// [`Streaming::Apply`], moved to `out` otherwise, and struck from `missing`.
+    ///
+    /// A listing by id range takes only the orders named in `missing` and stops early once
+    /// nothing is missing. A listing by modification time takes every order it lists (an order
+    /// changed since the oldest notification whose own notification is still on its way is
+    /// ingested now, and its notification then finds nothing new) and reads to its end, so that
+    /// what it read can be remembered as [`Coverage`].
     async fn list_orders(
         &self,
         listing: Listing,
@@ -626,7 +636,9 @@ impl Enricher {
         streaming: Streaming,
         missing: &mut BTreeSet<u64>,
         out: &mut Vec<Order>,
-    ) -> Result<bool, EnrichError> {
+    ) -> Result<ListingEnd, EnrichError> {
+        let take_all = matches!(listing, Listing::ChangedSince(_));
+        let mut first_page_newest_ms = None;
         let page_limit = bigreach_bigcommerce::PAGE_LIMIT as usize;
         let wanted = missing.len();
         let mut listed = 0;
@@ -643,9 +655,9 @@ impl Enricher {
             );
         };
         for page in 1..=max_pages {
-            if missing.is_empty() {
+            if missing.is_empty() && !take_all {
                 report(page - 1, listed, 0);
-                return Ok(true);
+                return Ok(ListingEnd::ended(None));
             }
             let batch = match listing {
                 Listing::IdRange(range) => {
@@ -653,15 +665,23 @@ impl Enricher {
                         .orders_in_id_range(range.min_id, range.max_id, page)
                         .await?
                 }
-                Listing::ModifiedSince(since) => {
-                    self.bigcommerce.orders_modified_since(since, page).await?
+                Listing::ChangedSince(since) => {
+                    self.bigcommerce
+                        .orders_changed_since_by_id(since, page)
+                        .await?
                 }
             };
+            if page == 1 {
+                first_page_newest_ms = batch
+                    .iter()
+                    .map(|order| order.date_modified.timestamp_millis())
+                    .max();
+            }
             let full = batch.len() >= page_limit;
             listed += batch.len();
             let mut taken: Vec<Order> = batch
                 .into_iter()
-                .filter(|order| missing.remove(&order.id))
+                .filter(|order| missing.remove(&order.id) || take_all)
                 .collect();
             match streaming {
                 Streaming::Apply if !taken.is_empty() => self.apply_orders(taken).await?,
@@ -669,11 +689,14 @@ impl Enricher {
             }
             if !full {
                 report(page, listed, missing.len());
-                return Ok(true);
+                return Ok(ListingEnd::ended(first_page_newest_ms));
             }
         }
         report(max_pages, listed, missing.len());
-        Ok(missing.is_empty())
+        Ok(ListingEnd {
+            ended: missing.is_empty() && !take_all,
+            first_page_newest_ms,
+        })
     }
 }
 
@@ -733,15 +756,84 @@ const MODIFIED_SINCE_MAX_PAGES: u32 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listing {
     IdRange(IdRange),
-    ModifiedSince(chrono::DateTime<chrono::Utc>),
+    /// Orders modified at or after this time, by id.
+    ChangedSince(chrono::DateTime<chrono::Utc>),
 }
 
 impl Listing {
     fn kind(&self) -> &'static str {
         match self {
             Listing::IdRange(_) => "id_range",
-            Listing::ModifiedSince(_) => "modified_since",
+            Listing::ChangedSince(_) => "changed_since",
         }
+    }
+}
+
+/// How a listing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListingEnd {
+    /// It ended within its bound (a page that was not full), or found every order asked for.
+    ended: bool,
+    /// The latest modification time on its first page (a listing by modification time).
+    first_page_newest_ms: Option<i64>,
+}
+
+impl ListingEnd {
+    fn ended(first_page_newest_ms: Option<i64>) -> Self {
+        Self {
+            ended: true,
+            first_page_newest_ms,
+        }
+    }
+}
+
+/// A listing that starts where the previous one's [`Coverage`] ends still starts this much
+/// before it: a write whose modification time was taken shortly before it committed can
+/// appear after a listing that showed a later one.
+const COVERAGE_MARGIN_MS: i64 = 1_000;
+
+/// What the complete listings by modification time of this process have read: every order
+/// modified in `[since_ms, through_ms)` was ingested in that state or a later one.
+///
+/// `through_ms` is the latest modification time on a listing's first page. Every order on that
+/// page was written before the page was read, so any write after that (on any later page's ids
+/// too) has a modification time at or after it; the listing takes every order it lists, so
+/// nothing modified before it is left unread. The next listing by modification time then starts
+/// there (less [`COVERAGE_MARGIN_MS`]) instead of [`LISTING_OVERLAP_MS`] before the oldest
+/// notification: in a sale the window is the time since the last round, not that plus the
+/// notification's truncation and overlap, which is one page a round instead of two or three.
+/// It is kept in memory only; after a restart listings start from the notifications again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Coverage {
+    since_ms: i64,
+    through_ms: i64,
+}
+
+impl Coverage {
+    /// The coverage after a complete listing of `[start_ms, through_ms)`: joined to `previous`
+    /// when it starts inside it, else that listing alone.
+    fn extended(previous: Option<Coverage>, start_ms: i64, through_ms: i64) -> Coverage {
+        match previous {
+            Some(p) if p.since_ms <= start_ms && start_ms <= p.through_ms => Coverage {
+                since_ms: p.since_ms,
+                through_ms: through_ms.max(p.through_ms),
+            },
+            _ => Coverage {
+                since_ms: start_ms,
+                through_ms,
+            },
+        }
+    }
+}
+
+/// Where a listing by modification time starts for notifications whose oldest was created at
+/// `oldest_event_ms`: [`LISTING_OVERLAP_MS`] before it, or later when `coverage` already holds
+/// that point (then where the coverage ends, less [`COVERAGE_MARGIN_MS`]).
+fn listing_start_ms(oldest_event_ms: i64, coverage: Option<Coverage>) -> i64 {
+    let start = oldest_event_ms - LISTING_OVERLAP_MS;
+    match coverage {
+        Some(c) if c.since_ms <= start => start.max(c.through_ms - COVERAGE_MARGIN_MS),
+        _ => start,
     }
 }
 
@@ -848,6 +940,39 @@ mod order_listing_tests {
         assert!(by_time_first(&spread));
         assert_eq!(id_ranges(&spread).len(), 12);
         assert_eq!(id_ranges(&spread)[11], range(5500, 5990));
+    }
+
+    #[test]
+    fn a_listing_starts_where_the_last_one_read_to_when_that_covers_the_oldest_notification() {
+        let c = |since_ms, through_ms| {
+            Some(Coverage {
+                since_ms,
+                through_ms,
+            })
+        };
+        // Nothing read yet: the overlap before the oldest notification.
+        assert_eq!(listing_start_ms(100_000, None), 98_000);
+        // Read from 90 s to 99 s: the notification at 100 s starts at 99 s less the margin.
+        assert_eq!(listing_start_ms(100_000, c(90_000, 99_000)), 98_000);
+        assert_eq!(listing_start_ms(100_500, c(90_000, 100_000)), 99_000);
+        // A late notification, older than anything read: its own overlap.
+        assert_eq!(listing_start_ms(91_000, c(95_000, 99_000)), 89_000);
+        // Coverage that ends long before the notification changes nothing.
+        assert_eq!(listing_start_ms(200_000, c(90_000, 99_000)), 198_000);
+    }
+
+    #[test]
+    fn coverage_grows_when_a_listing_starts_inside_it_and_restarts_otherwise() {
+        let c = |since_ms, through_ms| Coverage {
+            since_ms,
+            through_ms,
+        };
+        assert_eq!(Coverage::extended(None, 10, 20), c(10, 20));
+        assert_eq!(Coverage::extended(Some(c(10, 20)), 19, 30), c(10, 30));
+        assert_eq!(Coverage::extended(Some(c(10, 20)), 10, 15), c(10, 20));
+        // A gap between the two: only the new listing is known to be read.
+        assert_eq!(Coverage::extended(Some(c(10, 20)), 21, 30), c(21, 30));
+        assert_eq!(Coverage::extended(Some(c(10, 20)), 5, 30), c(5, 30));
     }
 
     #[test]

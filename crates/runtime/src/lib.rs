@@ -929,6 +929,7 @@ async fn bigcommerce_stages(parts: BigCommerceStages, mut shutdown: watch::Recei
         wake: parts.enrich_wake.clone(),
         deliver_wake: parts.deliver_wake,
         parking: parts.parking.clone(),
+        coverage: parking_lot::Mutex::new(None),
     };
     let poller = Poller {
         hooks: hook_check,

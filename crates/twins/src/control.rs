@@ -7,7 +7,8 @@
 //! `webhook_outage` (until `until` / `for_secs`, else until switched off), `hook_deactivation`
 //! (on only; hooks come back with `PUT v3/hooks/{id}` `{"is_active": true}`),
 //! `bigcommerce_slow` (`latency_ms`, default 2000), `bigcommerce_platform_429` (`per_mille`,
-//! default 100). Bloomreach twin: `bloomreach_outage` (until `until` / `for_secs`),
+//! default 100), `order_listing_churn` (before each order listing page after the first, the
+//! listing's first order is edited, as staff do while a client pages). Bloomreach twin: `bloomreach_outage` (until `until` / `for_secs`),
 //! `bloomreach_rate_limit` (`requests_per_minute`, default 30), `bloomreach_5xx` (`per_mille`,
 //! default 300), `bloomreach_latency` (`latency_ms`, default 2000, jitter half of it).
 //! Switching a fault off restores the twin's configured value.
@@ -23,6 +24,7 @@ pub const BIGCOMMERCE_FAULTS: &[&str] = &[
     "hook_deactivation",
     "bigcommerce_slow",
     "bigcommerce_platform_429",
+    "order_listing_churn",
 ];
 
 /// Fault kinds the Bloomreach twin switches.

@@ -505,3 +505,68 @@ async fn catalog_items_change_behind_the_connectors_back_and_variants_are_delete
     assert!(bc.delete_variant(several[1]).is_err(), "gone already");
     bc.shutdown().await;
 }
+
+/// The ids of every page of `GET v2/orders?sort={sort}&limit=5`, page by page until a short one.
+async fn page_through(twin: &BigCommerceTwin, sort: &str) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for page in 1.. {
+        let r = rest(
+            twin,
+            reqwest::Method::GET,
+            &format!(
+                "v2/orders?sort={sort}&limit=5&page={page}&min_date_modified=2000-01-01T00:00:00Z"
+            ),
+            None,
+        )
+        .await;
+        let listed: Vec<Value> = if r.status() == 204 {
+            Vec::new()
+        } else {
+            r.json().await.expect("orders")
+        };
+        ids.extend(listed.iter().filter_map(|o| o["id"].as_u64()));
+        if listed.len() < 5 {
+            break;
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn an_order_edited_between_pages_hides_one_order_from_a_listing_by_modification_time() {
+    let clock = clock();
+    let twin = bigcommerce(clock.clone()).await;
+    let base = twin.base_url();
+    let all = page_through(&twin, "id:asc").await;
+    assert!(all.len() > 5, "the seed has more than one page of orders");
+    switch(&base, "order_listing_churn", json!({ "on": true })).await;
+
+    // By modification time: the edited order moves to the last page, the one after the first
+    // page's end moves up onto it, and no page shows it.
+    clock.advance(Duration::from_secs(1));
+    let mut by_time = page_through(&twin, "date_modified:asc").await;
+    by_time.sort_unstable();
+    by_time.dedup();
+    assert!(
+        by_time.len() < all.len(),
+        "paging by modification time while orders change showed every order: {by_time:?}"
+    );
+
+    // By id, an edit moves nothing: every order is listed.
+    clock.advance(Duration::from_secs(1));
+    let mut by_id = page_through(&twin, "id:asc").await;
+    by_id.sort_unstable();
+    by_id.dedup();
+    assert_eq!(
+        by_id, all,
+        "paging by id while orders change missed an order"
+    );
+
+    switch(&base, "order_listing_churn", json!({ "on": false })).await;
+    let mut calm = page_through(&twin, "date_modified:asc").await;
+    calm.sort_unstable();
+    assert_eq!(
+        calm, all,
+        "with the fault off, a listing shows every order once"
+    );
+}

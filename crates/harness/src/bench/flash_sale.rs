@@ -116,11 +116,27 @@ pub(super) async fn run() -> Result<Outcome, BenchError> {
         },
         "enterprise",
     );
+    // The twins run on a runtime of their own, as BigCommerce and Bloomreach are other
+    // machines: a twin handler busy serializing a page of orders must not hold up an appliance
+    // task on the same worker (the cores are still shared, by the OS).
+    let twin_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-twins")
+        .enable_all()
+        .build()
+        .map_err(io("starting the twins' runtime"))?;
     let seeding = Instant::now();
-    let twins = Twins::start(&plan, clock.clone()).await?;
+    let twins = {
+        let clock = clock.clone();
+        twin_runtime
+            .spawn(async move { Twins::start(&plan, clock).await })
+            .await
+            .map_err(|e| BenchError::Run(format!("the twins did not start: {e}")))??
+    };
     let seed_s = seeding.elapsed().as_secs_f64();
     let result = flash_sale_with(&twins, dir.path(), clock, &synthetic, seed_s).await;
-    twins.shutdown().await;
+    let _ = twin_runtime.spawn(twins.shutdown()).await;
+    twin_runtime.shutdown_background();
     result
 }
 

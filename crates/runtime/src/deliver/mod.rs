@@ -264,11 +264,24 @@ impl Deliverer {
 
     async fn deliver(&self, channel: Channel, work: Vec<OutboxRecord>) {
         let ids: Vec<u64> = work.iter().map(|c| c.id).collect();
+        let claimed_ms = self.clock.now_ms();
         let outcomes = match channel {
             Channel::Tracking => self.tracking.send(&work).await,
             Channel::Catalog => self.catalog.send(&work).await,
         };
         let now = self.clock.now_ms();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // Where a purchase's time goes after enqueue: waiting for a claim, then the send.
+            let purchases = work.iter().filter(|c| c.lane == Lane::Transactions);
+            if let Some(waited_max_ms) = purchases.map(|c| claimed_ms - c.enqueued_at_ms).max() {
+                tracing::debug!(
+                    commands = work.len(),
+                    waited_max_ms,
+                    send_ms = now - claimed_ms,
+                    "a batch with purchases delivered"
+                );
+            }
+        }
         let live: std::collections::HashMap<u64, i64> = work
             .iter()
             .filter(|c| matches!(c.lane, Lane::Transactions | Lane::Customers | Lane::Carts))

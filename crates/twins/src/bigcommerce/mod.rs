@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     pub platform_429_per_mille: AtomicU32,
     /// Every REST answer waits this long on the clock (nanoseconds).
     pub response_delay_nanos: AtomicU64,
+    /// `order_listing_churn`: before each order listing page after the first, a staff member
+    /// edits the first order of the listing (as a busy store does while a client pages).
+    pub listing_churn: std::sync::atomic::AtomicBool,
     /// Crowds started at run time (`start_crowd`, `POST /_twin/crowd`); aborted on shutdown.
     pub crowds: Mutex<Vec<JoinHandle<()>>>,
     /// What the storefront page carries (`PUT /_twin/storefront`).
@@ -164,6 +167,7 @@ impl BigCommerceTwin {
             client_id,
             platform_429_per_mille,
             response_delay_nanos: AtomicU64::new(0),
+            listing_churn: std::sync::atomic::AtomicBool::new(false),
             crowds: Mutex::new(Vec::new()),
             storefront: Mutex::new(StorefrontSettings::default()),
             scopes: Mutex::new(ScopeSettings::default()),
@@ -524,6 +528,7 @@ pub(crate) fn switch_fault(inner: &Inner, f: &FaultSwitch) -> Result<(), Control
                 Duration::ZERO
             },
         ),
+        "order_listing_churn" => inner.listing_churn.store(on, Ordering::Relaxed),
         "bigcommerce_platform_429" => set_platform_429_per_mille(
             inner,
             if on {
@@ -552,6 +557,7 @@ pub(crate) fn faults_json(inner: &Inner) -> serde_json::Value {
         "webhook_outage": { "until": w.fail_all_until },
         "bigcommerce_slow": { "latency_ms": inner.response_delay_nanos.load(Ordering::Relaxed) / 1_000_000 },
         "bigcommerce_platform_429": { "per_mille": inner.platform_429_per_mille.load(Ordering::Relaxed) },
+        "order_listing_churn": { "on": inner.listing_churn.load(Ordering::Relaxed) },
     })
 }
 

@@ -1,0 +1,126 @@
+//! Enrich lists the orders a burst of notifications names by what changed since the oldest
+//! notification when their ids are spread out. While it pages through that listing, staff keep
+//! editing orders (the twin's `order_listing_churn` fault edits the listing's first order before
+//! each page after the first). Listed by modification time, the edited order moves to the last
+//! page and the order on the first page's boundary is on neither: its purchase would wait for
+//! the safety-net poll, which is off here. Listed by id, nothing moves, and every purchase
+//! arrives. The appliance and both twins run on one manual clock.
+
+mod common;
+
+use std::time::Duration;
+
+use bigreach_clock::{Clock, ManualClock};
+use bigreach_harness::twins::Twins;
+use bigreach_twins::bigcommerce::OrderEdit;
+use bigreach_twins::control::FaultSwitch;
+use chrono::{TimeZone, Utc};
+use common::manual_clock::{advance_until, drive, paid_guest_order, small_plan, start_appliance};
+
+/// New orders in the burst: more than one listing page (250).
+const NEW_ORDERS: usize = 300;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_edited_while_enrich_pages_through_a_listing_hide_no_purchase() {
+    let mut plan = small_plan();
+    // 1,200 ids: the edited old orders below sit in id ranges far apart.
+    plan.store.historical_orders = 1_200;
+    plan.store.history_days = 30;
+    let dir = tempfile::tempdir().unwrap();
+    // On a whole second, so that the burst's writes and the edits during the listing fall in
+    // different seconds once the clock moves.
+    let clock = ManualClock::new(Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    // No safety net: what enrich misses stays missing.
+    config.bigcommerce.poll_interval_secs = 86_400;
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
+    let step = Duration::from_millis(100);
+    let idle = || {
+        twins.bigcommerce.webhook_backlog() == 0
+            && appliance.poll_passes() >= 1
+            && appliance.status().unwrap().idle
+    };
+    advance_until(&clock, step, "the first sync", idle).await;
+
+    // The burst, all at one instant: three old orders get a staff note (the first, middle and
+    // last ids: notifications over more id ranges than enrich lists by range) and 300 shoppers
+    // pay.
+    let live_since = clock.now();
+    let mut history: Vec<u64> = twins
+        .bigcommerce
+        .truth()
+        .orders
+        .iter()
+        .map(|o| o.order_id)
+        .collect();
+    history.sort_unstable();
+    let spread = [
+        history[0],
+        history[history.len() / 2],
+        history[history.len() - 1],
+    ];
+    assert!(
+        spread[2] - spread[0] > 1_000,
+        "the history's ids span more than two id ranges: {spread:?}"
+    );
+    for id in spread {
+        twins
+            .bigcommerce
+            .edit_order(id, OrderEdit::StaffNote("gift wrap".into()))
+            .unwrap();
+    }
+    let new: Vec<u64> = (0..NEW_ORDERS)
+        .map(|i| paid_guest_order(&twins.bigcommerce, &format!("burst{i}@example.com"), None))
+        .collect();
+    twins
+        .bigcommerce
+        .switch_fault(&FaultSwitch {
+            kind: "order_listing_churn".into(),
+            on: true,
+            ..FaultSwitch::default()
+        })
+        .unwrap();
+    // Every notification of the burst is in the inbox before enrich's next round (the clock
+    // has not moved, so enrich still waits out its coalescing pause): one round sees them all,
+    // and a later notification of the same order cannot make up for one it missed.
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        twins.bigcommerce.webhooks_settled(),
+    )
+    .await
+    .expect("the burst's webhooks are delivered");
+    clock.advance(Duration::from_millis(1_500));
+    advance_until(&clock, step, "the burst delivered", idle).await;
+
+    let summary = bigreach_harness::verdict::evaluate(
+        &twins.bigcommerce.truth(),
+        &twins.bloomreach.truth(),
+        &config.bloomreach.ids,
+        &config.bloomreach.catalog_name,
+        live_since,
+    );
+    let edited_while_listed = twins
+        .bigcommerce
+        .truth()
+        .orders
+        .iter()
+        .filter(|o| new.contains(&o.order_id))
+        .count();
+    assert_eq!(
+        edited_while_listed, NEW_ORDERS,
+        "the burst's orders are in the store"
+    );
+    assert!(
+        appliance.status().unwrap().metrics.resources_fetched >= NEW_ORDERS as u64,
+        "enrich fetched fewer orders than the burst placed"
+    );
+    assert_eq!(
+        summary.purchases_missing, 0,
+        "a purchase went missing while enrich paged through orders that kept changing"
+    );
+    assert_eq!(summary.purchases_duplicated, 0);
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}
