@@ -43,7 +43,7 @@ echo "== desktop: the real window under Xvfb, through WebKitWebDriver"
 # GTK/WebKitGTK, Xvfb and WebKitWebDriver from Debian when missing (scripts/desktop.sh).
 bash scripts/desktop.sh smoke
 echo "== scenarios"
-cargo run --quiet --bin bigreach -- scenario run data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml data/scenarios/catalog/*.toml data/scenarios/cutover/*.toml
+cargo run --quiet --bin bigreach -- scenario run --jobs 4 data/scenarios/*.toml data/scenarios/identity/*.toml data/scenarios/orders/*.toml data/scenarios/catalog/*.toml data/scenarios/cutover/*.toml
 echo "== fuzz"
 # A short run of every fuzz target (crates/fuzz); `bash scripts/fuzz.sh 600` hunts longer.
 bash scripts/fuzz.sh 20

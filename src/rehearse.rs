@@ -101,6 +101,10 @@ pub enum ScenarioCommand {
         /// Run each scenario with both identity policies and print them side by side.
         #[arg(long)]
         compare: bool,
+        /// Scenarios run at once (reports still print in file order). A scenario mostly waits
+        /// on its scaled clock, so a few at once fit on two cores.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        jobs: u16,
     },
 }
 
@@ -138,8 +142,9 @@ async fn run_command(command: RehearseCommand) -> Result<()> {
                     json,
                     identity,
                     compare,
+                    jobs,
                 },
-        } => run_scenarios(&files, json, &identity, compare).await,
+        } => run_scenarios(&files, json, &identity, compare, usize::from(jobs)).await,
         RehearseCommand::Rehearse {
             config,
             json,
@@ -427,13 +432,34 @@ async fn run_one(scenario: &Scenario, identity: IdentityPolicy) -> Result<Scenar
     Ok(scenario::run(scenario, &temp.path().join("data"), &options).await?)
 }
 
-async fn run_scenarios(files: &[PathBuf], json: bool, identity: &str, compare: bool) -> Result<()> {
+async fn run_scenarios(
+    files: &[PathBuf],
+    json: bool,
+    identity: &str,
+    compare: bool,
+    jobs: usize,
+) -> Result<()> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
     let policy = identity_policy(identity)?;
+    // Every file loads before any runs: a typo in the last one fails at once.
+    let scenarios = files
+        .iter()
+        .map(|file| Scenario::load(file))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut failed = 0;
     let mut rows = Vec::new();
-    for file in files {
-        let scenario = Scenario::load(file)?;
-        let report = run_one(&scenario, policy).await?;
+    let mut reports = stream::iter(scenarios.iter())
+        .map(|scenario| async move {
+            let report = run_one(scenario, policy).await?;
+            let baseline = if compare {
+                Some(run_one(scenario, IdentityPolicy::EmailAsId).await?)
+            } else {
+                None
+            };
+            anyhow::Ok((report, baseline))
+        })
+        .buffered(jobs.max(1));
+    while let Some((report, baseline)) = reports.try_next().await? {
         if !report.passed {
             failed += 1;
         }
@@ -442,8 +468,7 @@ async fn run_scenarios(files: &[PathBuf], json: bool, identity: &str, compare: b
         } else {
             print_scenario(&report);
         }
-        if compare {
-            let baseline = run_one(&scenario, IdentityPolicy::EmailAsId).await?;
+        if let Some(baseline) = baseline {
             if json {
                 println!("{}", serde_json::to_string(&baseline)?);
             }

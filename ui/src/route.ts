@@ -1,4 +1,4 @@
-import type { ScreenId } from './screens/registry';
+import { SCREENS, type ScreenId } from './screens/registry';
 
 export interface Route {
   screen: ScreenId;
@@ -10,6 +10,7 @@ export interface Route {
 export function parseRoute(hash: string, fallback: ScreenId): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   const [screen, ...args] = parts;
-  const known: ScreenId[] = ['connection', 'wizard', 'live', 'trace', 'dead-letters', 'reconcile', 'audit', 'runbooks', 'rehearsal'];
-  return known.includes(screen as ScreenId) ? { screen: screen as ScreenId, args } : { screen: fallback, args: [] };
+  // Every screen of the registry, so that a screen added there is reachable by its link.
+  const known = SCREENS.find((s) => s.id === screen);
+  return known ? { screen: known.id, args } : { screen: fallback, args: [] };
 }

@@ -1,8 +1,8 @@
-import { screen, waitFor } from '@solidjs/testing-library';
+import { fireEvent, screen, waitFor } from '@solidjs/testing-library';
 import { describe, expect, it } from 'vitest';
-import type { BackfillStatus } from '../src/api/types';
+import type { BackfillPlan, BackfillStatus } from '../src/api/types';
 import { History } from '../src/screens/History';
-import { historyProgress } from '../src/view/history';
+import { historyProgress, planCalls } from '../src/view/history';
 import { clone, snapshot } from './fixtures';
 import { renderScreen } from './render';
 
@@ -55,7 +55,39 @@ describe('history backfill', () => {
     expect(fake.calls.length).toBe(settled);
   });
 
+  it('reads the plan from BigCommerce on request, with the day it starts from', async () => {
+    const plan = clone(snapshot<BackfillPlan>('backfill__plan_tests__backfill_plan'));
+    const { fake } = renderScreen(() => <History />, { backfill_status: () => failed(), backfill_plan: () => plan });
+    await screen.findByTestId('history-progress');
+    expect(fake.calls.some((c) => c.op === 'backfill_plan')).toBe(false);
+    fireEvent.input(screen.getByTestId('plan-since'), { target: { value: '2025-06-01' } });
+    fireEvent.click(screen.getByTestId('plan-read'));
+    const calls = await screen.findByTestId('plan-calls');
+    expect(calls.textContent).toBe('7 (4 order pages, 2 customer pages, 1 product page)');
+    expect(fake.calls.find((c) => c.op === 'backfill_plan')).toEqual({ op: 'backfill_plan', since: '2025-06-01' });
+    expect(screen.getByTestId('plan-counts').textContent).toContain('1,000 orders, 300 customers, 40 products');
+    expect(screen.getByTestId('plan-quota').textContent).toContain('150 requests / 30 s, 20 % left');
+    expect(screen.getByTestId('plan-file-purchase_items').textContent).toContain('1,500');
+  });
+
+  it('shows why the plan could not be read', async () => {
+    renderScreen(() => <History />, {
+      backfill_status: () => failed(),
+      backfill_plan: () => ({
+        code: 'upstream',
+        message: "reading BigCommerce's counts for the plan failed (timeout); nothing started, try again",
+      }),
+    });
+    await screen.findByTestId('history-progress');
+    fireEvent.click(screen.getByTestId('plan-read'));
+    await waitFor(() => expect(screen.getByTestId('history-plan').textContent).toContain('nothing started, try again'));
+    expect(screen.queryByTestId('plan-calls')).toBeNull();
+  });
+
   it('rounds progress as view logic', () => {
+    expect(planCalls({ api_calls: 3, order_calls: 1, customer_calls: 1, product_calls: 1 } as BackfillPlan)).toBe(
+      '3 (1 order page, 1 customer page, 1 product page)',
+    );
     expect(historyProgress({ done: 1, total: 3 } as BackfillStatus)).toBe('1 of 3 (33 %)');
     expect(historyProgress({ done: 0, total: 0 } as BackfillStatus)).toBe('0 of 0');
   });

@@ -14,9 +14,12 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bigreach_bigcommerce::{BigCommerceClient, BigCommerceError};
 use bigreach_clock::SharedClock;
+use bigreach_core::app::backfill::BackfillPlanner;
+use bigreach_core::app::{AppError, Code};
 use bigreach_core::backfill::files::FileSetState;
 use bigreach_core::backfill::plan::{plan, BackfillPlan, PlanInput, QuotaFigures, ResourceCounts};
 use bigreach_core::backfill::progress::{BackfillProgress, Phase, ResourceKind};
@@ -580,4 +583,49 @@ pub fn sha256_file(path: &Path) -> Result<String, BackfillError> {
         hasher.update(&buffer[..read]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The running appliance's [`BackfillPlanner`]: [`read_plan`] through its BigCommerce client,
+/// at its quota reserve and file row limit.
+pub struct AppliancePlanner {
+    client: Arc<BigCommerceClient>,
+    reserve_share: f64,
+    max_rows_per_file: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl AppliancePlanner {
+    /// A planner on the current runtime.
+    pub fn new(client: Arc<BigCommerceClient>, reserve_share: f64, max_rows_per_file: u64) -> Self {
+        Self {
+            client,
+            reserve_share,
+            max_rows_per_file,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl BackfillPlanner for AppliancePlanner {
+    fn plan(&self, since: Option<chrono::NaiveDate>) -> Result<BackfillPlan, AppError> {
+        let since = since
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        self.runtime
+            .block_on(read_plan(
+                &self.client,
+                since,
+                self.reserve_share,
+                self.max_rows_per_file,
+            ))
+            .map_err(|error| {
+                AppError::new(
+                    Code::Upstream,
+                    format!(
+                        "reading BigCommerce's counts for the plan failed ({error}); nothing \
+                         started, try again"
+                    ),
+                )
+            })
+    }
 }

@@ -479,6 +479,11 @@ impl Appliance {
                 wake.notify_one();
             })
         })
+        .with_backfill_planner(Arc::new(backfill::AppliancePlanner::new(
+            bigcommerce.clone(),
+            config.bigcommerce.quota_reserve_share,
+            config.history.row_limit(),
+        )))
         .with_preflight_runner(Arc::new(
             preflight::Preflight::new(
                 config.clone(),

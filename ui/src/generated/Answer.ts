@@ -5,6 +5,7 @@ import type { Advanced } from "./Advanced";
 import type { AuditExportFile } from "./AuditExportFile";
 import type { AuditExported } from "./AuditExported";
 import type { AuditVerified } from "./AuditVerified";
+import type { BackfillPlan } from "./BackfillPlan";
 import type { BackfillStatus } from "./BackfillStatus";
 import type { Connected } from "./Connected";
 import type { ConnectionInfo } from "./ConnectionInfo";
@@ -26,4 +27,4 @@ import type { Trace } from "./Trace";
 /**
  * The answer to an [`Operation`]; serialized as the bare answer struct.
  */
-export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | DeadLetterBatch | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus | AuditExported | Array<AuditExportFile> | AuditVerified | ConnectionInfo | Connected | RehearsalReport | Array<Runbook> | ErrorRunbooks;
+export type Answer = Status | Trace | Array<DeadLetter> | DeadLetter | DeadLetterBatch | Array<SetAside> | SetAside | Reconciliation | DriftReport | StageStatus | StagePlanAnswer | Advanced | RolledBack | Acknowledged | PreflightReport | BackfillStatus | BackfillPlan | AuditExported | Array<AuditExportFile> | AuditVerified | ConnectionInfo | Connected | RehearsalReport | Array<Runbook> | ErrorRunbooks;

@@ -56,7 +56,11 @@ repair: boolean, } | { "op": "last_catalog_drift" } | { "op": "stage" } | { "op"
 /**
  * The hash of the reviewed plan (`stage_plan`).
  */
-plan_hash: string, } | { "op": "rollback" } | { "op": "acknowledge" } | { "op": "preflight" } & PreflightRequest | { "op": "backfill_status" } | { "op": "audit_export", 
+plan_hash: string, } | { "op": "rollback" } | { "op": "acknowledge" } | { "op": "preflight" } & PreflightRequest | { "op": "backfill_status" } | { "op": "backfill_plan", 
+/**
+ * Only orders created on or after this day (UTC), if given.
+ */
+since: string | null, } | { "op": "audit_export", 
 /**
  * First day the summaries cover (UTC), if any.
  */

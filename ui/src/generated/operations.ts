@@ -1,5 +1,5 @@
 // Generated from the Rust app API by `bash scripts/gen-types.sh`; do not edit.
-import type { Acknowledged, Advanced, AuditExportFile, AuditExported, AuditVerified, BackfillStatus, Connected, ConnectionInfo, DeadLetter, DeadLetterBatch, DriftReport, ErrorRunbooks, PreflightReport, Reconciliation, RehearsalReport, RolledBack, Runbook, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
+import type { Acknowledged, Advanced, AuditExportFile, AuditExported, AuditVerified, BackfillPlan, BackfillStatus, Connected, ConnectionInfo, DeadLetter, DeadLetterBatch, DriftReport, ErrorRunbooks, PreflightReport, Reconciliation, RehearsalReport, RolledBack, Runbook, SetAside, StagePlanAnswer, StageStatus, Status, Trace } from "./index";
 
 /** Each operation's answer, by its `op` tag. */
 export type AnswerOf = {
@@ -8,6 +8,7 @@ export type AnswerOf = {
   audit_export: AuditExported;
   audit_exports: Array<AuditExportFile>;
   audit_verify: AuditVerified;
+  backfill_plan: BackfillPlan;
   backfill_status: BackfillStatus;
   catalog_drift: DriftReport;
   connect: Connected;

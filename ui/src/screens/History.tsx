@@ -1,8 +1,88 @@
-import { createResource, For, onCleanup, Show } from 'solid-js';
+import { createResource, createSignal, For, onCleanup, Show } from 'solid-js';
+import type { BackfillPlan } from '../api/types';
 import { ErrorNote } from '../components/ErrorNote';
 import { useApp } from '../context';
 import { count, duration, utc } from '../view/format';
-import { historyMoving, historyProgress } from '../view/history';
+import { fileKindName, historyMoving, historyProgress, planCalls, planQuota } from '../view/history';
+
+/**
+ * What a backfill would cost before it starts (`backfill_plan`): read on request, as it asks
+ * BigCommerce for its counts (a handful of calls against the store's quota).
+ */
+function Plan() {
+  const app = useApp();
+  const [since, setSince] = createSignal('');
+  const [plan, setPlan] = createSignal<BackfillPlan>();
+  const [error, setError] = createSignal<unknown>();
+  const [busy, setBusy] = createSignal(false);
+  const read = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setPlan(await app.client.call({ op: 'backfill_plan', since: since() === '' ? null : since() }));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="panel" data-testid="history-plan">
+      <h2>Plan</h2>
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void read();
+        }}
+      >
+        <label for="plan-since">Orders created since (UTC, empty for all)</label>
+        <input id="plan-since" type="date" data-testid="plan-since" value={since()} onInput={(e) => setSince(e.currentTarget.value)} />
+        <button type="submit" data-testid="plan-read" disabled={busy()}>
+          Read the plan from BigCommerce
+        </button>
+      </form>
+      <Show when={error()}>
+        <ErrorNote error={error()} />
+      </Show>
+      <Show when={plan()}>
+        {(p) => (
+          <>
+            <dl class="facts">
+              <dt>In BigCommerce</dt>
+              <dd data-testid="plan-counts">
+                {count(p().input.counts.orders)} orders, {count(p().input.counts.customers)} customers, {count(p().input.counts.products)} products
+              </dd>
+              <dt>API calls</dt>
+              <dd data-testid="plan-calls">{planCalls(p())}</dd>
+              <dt>Quota</dt>
+              <dd data-testid="plan-quota">{planQuota(p())}</dd>
+              <dt>Listing time</dt>
+              <dd data-testid="plan-time">{duration(p().seconds * 1000)} at BigReach's share of the quota</dd>
+            </dl>
+            <table>
+              <thead>
+                <tr><th>file</th><th>rows</th><th>files</th><th>rows per file</th></tr>
+              </thead>
+              <tbody>
+                <For each={p().files}>
+                  {(f) => (
+                    <tr data-testid={`plan-file-${f.kind}`}>
+                      <td>{fileKindName(f.kind)}</td>
+                      <td>{count(f.rows)}</td>
+                      <td>{count(f.files)}</td>
+                      <td>{count(f.rows_per_file)}</td>
+                    </tr>
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </>
+        )}
+      </Show>
+    </div>
+  );
+}
 
 /**
  * The history backfill (`bigreach backfill run`, the Imports API): phase, done / total, rate,
@@ -32,10 +112,10 @@ export function History(props: { every?: number }) {
             when={s().started}
             fallback={
               <p data-testid="history-none">
-                No history backfill has run on this store. <code>bigreach backfill plan</code> shows the calls, the time and
-                the files it would take against the store's quota; <code>bigreach backfill run</code> writes the files and
-                imports them through Bloomreach's Imports API. Orders after the watermark it records go live instead, so none
-                is both imported and sent.
+                No history backfill has run on this store. The plan below (or <code>bigreach backfill plan</code>) shows the
+                calls, the time and the files it would take against the store's quota; <code>bigreach backfill run</code>{' '}
+                writes the files and imports them through Bloomreach's Imports API. Orders after the watermark it records go
+                live instead, so none is both imported and sent.
               </p>
             }
           >
@@ -101,6 +181,7 @@ export function History(props: { every?: number }) {
           </Show>
         )}
       </Show>
+      <Plan />
     </section>
   );
 }

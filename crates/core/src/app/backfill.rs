@@ -1,12 +1,23 @@
 //! `backfill_status`: where the history backfill stands, for the UI's progress view (phase,
 //! done / total, rate, time left, the files with their rows, the import runs with their
 //! state, rows and Bloomreach's reason). The file server's credentials are never in it.
+//!
+//! `backfill_plan`: what a backfill would cost before it starts, read from BigCommerce now by a
+//! [`BackfillPlanner`] (the running appliance's, in `runtime::backfill`).
 
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::{AppApi, AppError};
+use super::{AppApi, AppError, Code};
+use crate::backfill::plan::BackfillPlan;
 use crate::backfill::progress::{ImportRun, Phase};
+
+/// Reads BigCommerce's counts and quota and plans a backfill (`bigreach backfill plan`). Called
+/// from a blocking thread.
+pub trait BackfillPlanner: Send + Sync {
+    /// The plan for orders created on or after `since` (all orders when `None`).
+    fn plan(&self, since: Option<chrono::NaiveDate>) -> Result<BackfillPlan, AppError>;
+}
 
 /// One written file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -47,6 +58,33 @@ pub struct BackfillStatus {
 }
 
 impl AppApi {
+    /// The same API, able to plan a backfill through `planner`.
+    pub fn with_backfill_planner(mut self, planner: std::sync::Arc<dyn BackfillPlanner>) -> Self {
+        self.backfill_planner = Some(planner);
+        self
+    }
+
+    /// What a backfill of the orders created since `since` would cost, read now.
+    pub fn backfill_plan(
+        &self,
+        since: Option<chrono::NaiveDate>,
+    ) -> Result<BackfillPlan, AppError> {
+        let planner = self.backfill_planner.as_ref().ok_or_else(|| {
+            AppError::new(
+                Code::NotRunning,
+                "the plan reads BigCommerce's counts through the running appliance or \
+                 `bigreach backfill plan`; neither is set up in this process",
+            )
+        })?;
+        if since.is_some_and(|day| day > self.clock.now().date_naive()) {
+            return Err(AppError::new(
+                Code::BadRequest,
+                "since is after today (UTC): no order can have been created then yet",
+            ));
+        }
+        planner.plan(since)
+    }
+
     /// Where the backfill stands.
     pub fn backfill_status(&self) -> Result<BackfillStatus, AppError> {
         let Some(progress) = self.store.backfill_progress()? else {
@@ -147,5 +185,95 @@ mod tests {
         let json = serde_json::to_string(&status).expect("json");
         assert!(!json.contains("per-run-password") && !json.contains("run-segment"));
         insta::assert_json_snapshot!("backfill_status", status);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::app::{Answer, Operation};
+    use crate::backfill::plan::{plan, PlanInput, QuotaFigures, ResourceCounts};
+    use crate::store::Store;
+    use bigreach_clock::ManualClock;
+
+    /// A planner over fixed counts that records what it was asked.
+    struct Counted {
+        asked: Mutex<Vec<Option<chrono::NaiveDate>>>,
+    }
+
+    impl BackfillPlanner for Counted {
+        fn plan(&self, since: Option<chrono::NaiveDate>) -> Result<BackfillPlan, AppError> {
+            self.asked.lock().expect("not poisoned").push(since);
+            Ok(plan(PlanInput {
+                counts: ResourceCounts {
+                    orders: 1_000,
+                    customers: 300,
+                    products: 40,
+                    variants_per_product: 2.0,
+                    lines_per_order: 1.5,
+                },
+                quota: QuotaFigures {
+                    requests_per_window: 150,
+                    window_secs: 30.0,
+                    reserve_share: 0.2,
+                },
+                max_rows_per_file: 1_000_000,
+            }))
+        }
+    }
+
+    fn api() -> (AppApi, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.redb")).expect("open");
+        let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("valid");
+        (AppApi::new(store, ManualClock::new(now)), dir)
+    }
+
+    #[test]
+    fn the_plan_is_read_through_the_planner_and_refused_without_one() {
+        let (api, _dir) = api();
+        let error = api
+            .call(Operation::BackfillPlan { since: None }, "ops")
+            .expect_err("no planner in this process");
+        assert_eq!(error.code, Code::NotRunning);
+
+        let planner = Arc::new(Counted {
+            asked: Mutex::new(Vec::new()),
+        });
+        let api = api.with_backfill_planner(planner.clone());
+        let since = chrono::NaiveDate::from_ymd_opt(2025, 6, 1);
+        let Answer::BackfillPlan(answer) = api
+            .call(Operation::BackfillPlan { since }, "ops")
+            .expect("a plan")
+        else {
+            panic!("a backfill plan");
+        };
+        // 4 order pages, 2 customer pages, 1 product page.
+        assert_eq!(answer.api_calls, 7);
+        assert_eq!(answer.order_calls, 4);
+        assert_eq!(*planner.asked.lock().expect("not poisoned"), vec![since]);
+        // The UI's tests read this snapshot (ui/test/fixtures.ts).
+        insta::assert_json_snapshot!("backfill_plan", answer);
+    }
+
+    #[test]
+    fn a_plan_from_a_day_after_today_is_a_bad_request() {
+        let (api, _dir) = api();
+        let planner = Arc::new(Counted {
+            asked: Mutex::new(Vec::new()),
+        });
+        let api = api.with_backfill_planner(planner.clone());
+        let error = api
+            .call(
+                Operation::BackfillPlan {
+                    since: chrono::NaiveDate::from_ymd_opt(2026, 1, 2),
+                },
+                "ops",
+            )
+            .expect_err("tomorrow");
+        assert_eq!(error.code, Code::BadRequest);
+        assert!(planner.asked.lock().expect("not poisoned").is_empty());
     }
 }

@@ -128,6 +128,13 @@ pub enum Operation {
     Preflight(PreflightRequest),
     /// Where the history backfill stands: phase, done / total, rate, time left, files.
     BackfillStatus,
+    /// What a history backfill would cost before it starts: BigCommerce's counts and quota
+    /// read now, the API calls, the time at BigReach's share of the quota, and the files.
+    BackfillPlan {
+        /// Only orders created on or after this day (UTC), if given.
+        #[serde(default)]
+        since: Option<chrono::NaiveDate>,
+    },
     /// Writes an offline audit bundle into `<data_dir>/exports/` (audited as `audit.exported`).
     AuditExport {
         /// First day the summaries cover (UTC), if any.
@@ -172,6 +179,7 @@ impl Operation {
             | Operation::Stage
             | Operation::StagePlan
             | Operation::BackfillStatus
+            | Operation::BackfillPlan { .. }
             | Operation::AuditExports
             | Operation::AuditVerify { .. }
             | Operation::Connection
@@ -227,6 +235,7 @@ impl Operation {
             Operation::Acknowledge => "Acknowledged",
             Operation::Preflight(_) => "PreflightReport",
             Operation::BackfillStatus => "BackfillStatus",
+            Operation::BackfillPlan { .. } => "BackfillPlan",
             Operation::AuditExport { .. } => "AuditExported",
             Operation::AuditExports => "Array<AuditExportFile>",
             Operation::AuditVerify { .. } => "AuditVerified",
@@ -281,6 +290,9 @@ impl Operation {
             Operation::Acknowledge,
             Operation::Preflight(PreflightRequest::default()),
             Operation::BackfillStatus,
+            Operation::BackfillPlan {
+                since: chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
+            },
             Operation::AuditExport {
                 from: None,
                 to: chrono::NaiveDate::from_ymd_opt(2026, 3, 7),
@@ -346,6 +358,8 @@ pub enum Answer {
     Preflight(crate::preflight::PreflightReport),
     /// To [`Operation::BackfillStatus`].
     BackfillStatus(Box<backfill::BackfillStatus>),
+    /// To [`Operation::BackfillPlan`].
+    BackfillPlan(Box<crate::backfill::plan::BackfillPlan>),
     /// To [`Operation::AuditExport`].
     AuditExported(Box<audit::AuditExported>),
     /// To [`Operation::AuditExports`].
@@ -383,6 +397,7 @@ pub struct AppApi {
     catalog: Option<Arc<dyn CatalogSource>>,
     cutover: cutover::CutoverContext,
     preflight: Option<Arc<dyn PreflightRunner>>,
+    backfill_planner: Option<Arc<dyn backfill::BackfillPlanner>>,
     audit: Option<Arc<audit::AuditContext>>,
     connection: Option<Arc<connection::ConnectionContext>>,
     rehearser: Option<Arc<dyn rehearse::Rehearser>>,
@@ -400,6 +415,7 @@ impl AppApi {
             catalog: None,
             cutover: cutover::CutoverContext::default(),
             preflight: None,
+            backfill_planner: None,
             audit: None,
             connection: None,
             rehearser: None,
@@ -427,6 +443,7 @@ impl AppApi {
             catalog: None,
             cutover: cutover::CutoverContext::default(),
             preflight: None,
+            backfill_planner: None,
             audit: None,
             connection: None,
             rehearser: None,
@@ -487,6 +504,9 @@ impl AppApi {
             Operation::Acknowledge => Answer::Acknowledged(self.acknowledge(actor)?),
             Operation::Preflight(request) => Answer::Preflight(self.preflight(&request, actor)?),
             Operation::BackfillStatus => Answer::BackfillStatus(Box::new(self.backfill_status()?)),
+            Operation::BackfillPlan { since } => {
+                Answer::BackfillPlan(Box::new(self.backfill_plan(since)?))
+            }
             Operation::AuditExport { from, to } => {
                 Answer::AuditExported(Box::new(self.audit_export(from, to, actor)?))
             }

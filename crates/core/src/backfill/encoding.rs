@@ -17,7 +17,9 @@ use crate::map::catalog::CatalogItemState;
 use crate::model::NewCommand;
 
 /// The four import files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     /// The catalog (one row per variant).

@@ -3,12 +3,13 @@
 //! files it writes. Pure arithmetic; the runtime reads the counts and the quota.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::encoding::FileKind;
 use super::PAGE_SIZE;
 
 /// What BigCommerce holds (the counts the listing endpoints report).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct ResourceCounts {
     /// Orders in scope (created since `--since`, when given).
     pub orders: u64,
@@ -23,7 +24,7 @@ pub struct ResourceCounts {
 }
 
 /// The store's request quota as the client's pacing knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct QuotaFigures {
     /// Requests per window (`X-Rate-Limit-Requests-Quota`).
     pub requests_per_window: u32,
@@ -43,7 +44,7 @@ impl QuotaFigures {
 }
 
 /// Everything the planner reads.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct PlanInput {
     /// The counts.
     pub counts: ResourceCounts,
@@ -54,7 +55,7 @@ pub struct PlanInput {
 }
 
 /// One file family of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PlannedFiles {
     /// Which file.
     pub kind: FileKind,
@@ -67,7 +68,7 @@ pub struct PlannedFiles {
 }
 
 /// What the backfill will cost, before it starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BackfillPlan {
     /// The input it was computed from.
     pub input: PlanInput,
