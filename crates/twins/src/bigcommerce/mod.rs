@@ -52,6 +52,7 @@ use model::{QuotaWindow, Store};
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub requests_served: AtomicU64,
+    pub requests_by_endpoint: Mutex<std::collections::BTreeMap<String, u64>>,
     pub rate_limited_429: AtomicU64,
     pub webhooks_sent: AtomicU64,
     pub webhooks_delivered: AtomicU64,
@@ -584,6 +585,7 @@ pub(crate) fn truth_of(inner: &Inner) -> BigCommerceTruth {
     let c = &inner.counters;
     t.webhooks_sent = c.webhooks_sent.load(Ordering::Relaxed);
     t.requests_served = c.requests_served.load(Ordering::Relaxed);
+    t.requests_by_endpoint = c.requests_by_endpoint.lock().clone();
     t.rate_limited_429 = c.rate_limited_429.load(Ordering::Relaxed);
     t.webhooks_delivered = c.webhooks_delivered.load(Ordering::Relaxed);
     t.webhook_failures = c.webhook_failures.load(Ordering::Relaxed);

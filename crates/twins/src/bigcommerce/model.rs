@@ -33,6 +33,9 @@ pub struct BigCommerceTruth {
     pub webhooks_sent: u64,
     /// REST requests answered under `/stores/` (any status).
     pub requests_served: u64,
+    /// The same requests by endpoint: the path after the store hash with every id as `{id}`
+    /// (`v2/orders`, `v2/orders/{id}/products`, `v3/customers`).
+    pub requests_by_endpoint: BTreeMap<String, u64>,
     /// 429 responses (quota and platform).
     pub rate_limited_429: u64,
     /// Webhook deliveries acknowledged with a 2xx.

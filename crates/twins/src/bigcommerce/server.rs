@@ -215,6 +215,26 @@ async fn handle_api(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Full
         .counters
         .requests_served
         .fetch_add(1, Ordering::Relaxed);
+    // Past the version, a segment with a digit in it is an id (an order number, a cart's
+    // UUID): endpoint names have none, so the map stays small however many ids are asked for.
+    let endpoint = segs[2..]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i > 0 && s.bytes().any(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    *inner
+        .counters
+        .requests_by_endpoint
+        .lock()
+        .entry(endpoint)
+        .or_insert(0) += 1;
 
     let token_ok = parts
         .headers
