@@ -17,8 +17,8 @@ use bigreach_core::backfill::{imports, FileKind};
 use bigreach_core::config::{Config, HistoryMode};
 use bigreach_core::secret::SecretResolver;
 use bigreach_core::store::Store;
-use bigreach_runtime::backfill::{read_plan, schemas, BackfillJob, ImportSettings};
-use chrono::{DateTime, NaiveDate, Utc};
+use bigreach_runtime::backfill::{read_plan, schemas, since_instant, BackfillJob, ImportSettings};
+use chrono::NaiveDate;
 use clap::Subcommand;
 
 /// `bigreach backfill …`.
@@ -40,12 +40,6 @@ pub enum BackfillCommand {
         #[arg(long)]
         manual: Option<PathBuf>,
     },
-}
-
-fn since_instant(since: Option<NaiveDate>) -> Option<DateTime<Utc>> {
-    since
-        .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
 }
 
 fn client(config: &Config) -> Result<BigCommerceClient> {

@@ -585,6 +585,13 @@ pub fn sha256_file(path: &Path) -> Result<String, BackfillError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The start (00:00 UTC) of `since`, the day a backfill's orders are created on or after.
+pub fn since_instant(since: Option<chrono::NaiveDate>) -> Option<DateTime<Utc>> {
+    since
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
 /// The running appliance's [`BackfillPlanner`]: [`read_plan`] through its BigCommerce client,
 /// at its quota reserve and file row limit.
 pub struct AppliancePlanner {
@@ -608,13 +615,10 @@ impl AppliancePlanner {
 
 impl BackfillPlanner for AppliancePlanner {
     fn plan(&self, since: Option<chrono::NaiveDate>) -> Result<BackfillPlan, AppError> {
-        let since = since
-            .and_then(|day| day.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc());
         self.runtime
             .block_on(read_plan(
                 &self.client,
-                since,
+                since_instant(since),
                 self.reserve_share,
                 self.max_rows_per_file,
             ))

@@ -37,23 +37,33 @@ fn is_order_endpoint(endpoint: &str) -> bool {
     endpoint.starts_with("v2/orders") || endpoint.starts_with("v3/orders")
 }
 
-/// Requests to order endpoints and to all endpoints between two twin truths.
+/// Requests per endpoint between two twin truths (endpoints asked for in between only).
 fn calls_between(
     before: &bigreach_twins::bigcommerce::BigCommerceTruth,
     after: &bigreach_twins::bigcommerce::BigCommerceTruth,
-) -> (u64, u64) {
-    let mut orders = 0;
-    for (endpoint, n) in &after.requests_by_endpoint {
-        let earlier = before
-            .requests_by_endpoint
-            .get(endpoint)
-            .copied()
-            .unwrap_or(0);
-        if is_order_endpoint(endpoint) {
-            orders += n - earlier;
-        }
-    }
-    (orders, after.requests_served - before.requests_served)
+) -> BTreeMap<String, u64> {
+    after
+        .requests_by_endpoint
+        .iter()
+        .map(|(endpoint, n)| {
+            let earlier = before
+                .requests_by_endpoint
+                .get(endpoint)
+                .copied()
+                .unwrap_or(0);
+            (endpoint.clone(), n - earlier)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Of `calls` by endpoint, those to order endpoints.
+fn to_orders(calls: &BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(endpoint, _)| is_order_endpoint(endpoint))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 fn run_error(error: impl std::fmt::Display) -> BenchError {
@@ -111,7 +121,9 @@ async fn measure(twins: &Twins, clock: SharedClock, orders: u64) -> Result<Outco
         .map_err(run_error)?;
     let virtual_secs = (clock.now() - started).num_milliseconds() as f64 / 1000.0;
     let after = twins.bigcommerce.truth();
-    let (order_calls, calls) = calls_between(&before, &after);
+    let by_endpoint = calls_between(&before, &after);
+    let order_calls = to_orders(&by_endpoint);
+    let calls = after.requests_served - before.requests_served;
     let rate_limited = after.rate_limited_429 - before.rate_limited_429;
 
     // The import: the files served and imported into the Bloomreach twin.
@@ -218,7 +230,7 @@ async fn measure(twins: &Twins, clock: SharedClock, orders: u64) -> Result<Outco
         orders.min(BASELINE_SAMPLE),
     )
     .await?;
-    let (baseline_calls, _) = calls_between(&baseline_before, &twins.bigcommerce.truth());
+    let baseline_calls = to_orders(&calls_between(&baseline_before, &twins.bigcommerce.truth()));
     let per_1000 = |calls: u64, orders: u64| calls as f64 * 1000.0 / orders.max(1) as f64;
     let calls_per_1000 = per_1000(order_calls, orders);
     let all_calls_per_1000 = per_1000(calls, orders);
@@ -245,7 +257,7 @@ async fn measure(twins: &Twins, clock: SharedClock, orders: u64) -> Result<Outco
         "orders": orders,
         "calls": calls,
         "order_calls": order_calls,
-        "calls_by_endpoint": after.requests_by_endpoint.iter().map(|(k, n)| (k.clone(), n - before.requests_by_endpoint.get(k).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect::<BTreeMap<_, _>>(),
+        "calls_by_endpoint": by_endpoint,
         "calls_per_1000_orders": calls_per_1000,
         "all_calls_per_1000_orders": all_calls_per_1000,
         "baseline_calls_per_1000_orders": baseline_per_1000,

@@ -786,6 +786,45 @@ pub(super) fn consignment_include(p: &Params) -> Result<Option<ConsignmentInclud
     }))
 }
 
+/// The orders a `v2/orders` listing shows, in its order (`field`, then id).
+fn listed<'a>(
+    store: &'a super::model::Store,
+    filter: &super::reads::OrderFilter,
+    field: &str,
+    desc: bool,
+) -> Vec<&'a Order> {
+    let mut rows: Vec<&Order> = filter
+        .id_bounds()
+        .map(|ids| store.orders.range(ids))
+        .into_iter()
+        .flatten()
+        .map(|(_, o)| o)
+        .filter(|o| match filter.status_id {
+            Some(s) => o.status_id == s,
+            // Incomplete orders only show up when asked for explicitly.
+            None => o.status_id != 0,
+        })
+        .filter(|o| filter.matches(o))
+        .collect();
+    rows.sort_by(|a, b| {
+        let ord = match field {
+            "date_modified" => a.date_modified.cmp(&b.date_modified),
+            "date_created" => a.date_created.cmp(&b.date_created),
+            "customer_id" => a.customer_id.cmp(&b.customer_id),
+            "status_id" => a.status_id.cmp(&b.status_id),
+            _ => std::cmp::Ordering::Equal,
+        };
+        let ord = if desc { ord.reverse() } else { ord };
+        let by_id = if desc && field == "id" {
+            b.id.cmp(&a.id)
+        } else {
+            a.id.cmp(&b.id)
+        };
+        ord.then(by_id)
+    });
+    rows
+}
+
 fn list_orders(inner: &Inner, p: &Params) -> Reply {
     let api = Api::V2;
     let now = inner.clock.now();
@@ -820,42 +859,12 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let listed = |store: &super::model::Store| -> Vec<u64> {
-        let mut rows: Vec<&Order> = filter
-            .id_bounds()
-            .map(|ids| store.orders.range(ids))
-            .into_iter()
-            .flatten()
-            .map(|(_, o)| o)
-            .filter(|o| match filter.status_id {
-                Some(s) => o.status_id == s,
-                // Incomplete orders only show up when asked for explicitly.
-                None => o.status_id != 0,
-            })
-            .filter(|o| filter.matches(o))
-            .collect();
-        rows.sort_by(|a, b| {
-            let ord = match field {
-                "date_modified" => a.date_modified.cmp(&b.date_modified),
-                "date_created" => a.date_created.cmp(&b.date_created),
-                "customer_id" => a.customer_id.cmp(&b.customer_id),
-                "status_id" => a.status_id.cmp(&b.status_id),
-                _ => std::cmp::Ordering::Equal,
-            };
-            let ord = if desc { ord.reverse() } else { ord };
-            let by_id = if desc && field == "id" {
-                b.id.cmp(&a.id)
-            } else {
-                a.id.cmp(&b.id)
-            };
-            ord.then(by_id)
-        });
-        rows.into_iter().map(|o| o.id).collect()
-    };
     if page > 1 && inner.listing_churn.load(Ordering::Relaxed) {
         // Between two page requests a staff member edits the listing's first order: listed
         // by modification time it moves to the last page, and every order after it up a place.
-        let first = listed(&inner.store.lock()).first().copied();
+        let first = listed(&inner.store.lock(), &filter, field, desc)
+            .first()
+            .map(|o| o.id);
         if let Some(id) = first {
             let _ = super::shopper::edit_order(
                 inner,
@@ -867,10 +876,7 @@ fn list_orders(inner: &Inner, p: &Params) -> Reply {
         }
     }
     let store = inner.store.lock();
-    let rows: Vec<&Order> = listed(&store)
-        .into_iter()
-        .filter_map(|id| store.orders.get(&id))
-        .collect();
+    let rows = listed(&store, &filter, field, desc);
     // The page's orders are rendered after the lock is released: rendering 250 orders with
     // their consignments takes long enough to stall the shoppers writing new ones.
     let page_orders: Vec<Order> = rows
