@@ -21,6 +21,8 @@ after(async () => {
 
 async function advanceInUi(page, to) {
   await page.getByTestId('plan').waitFor();
+  // The plan for this advance is on screen (not the one before it, still loading).
+  await until(async () => (await page.getByTestId('advance-phrase').textContent()) === to, `the plan to ${to}`, 10_000);
   assert.equal(await page.getByTestId('advance-button').isDisabled(), true, 'nothing typed yet');
   await confirmWith(page, 'advance', to);
   await page.getByTestId('advanced').waitFor();

@@ -46,6 +46,38 @@ describe('cutover wizard', () => {
     });
   });
 
+  it('after an advance, the typed name never re-arms the button while the next plan loads', async () => {
+    const advanced = snapshot<Advanced>('cutover__tests__advanced');
+    let release: () => void = () => {};
+    let plans = 0;
+    renderScreen(() => <Wizard />, {
+      stage: () => stageAtPreflight(),
+      stage_plan: () => {
+        plans += 1;
+        if (plans === 1) return stagePlan();
+        // The reload after the advance is slow: the old plan stays on screen meanwhile.
+        return new Promise((resolve) => {
+          release = () => {
+            const next = stagePlan();
+            next.advance.plan_hash = 'c'.repeat(64);
+            resolve(next);
+          };
+        });
+      },
+      advance: () => advanced,
+    });
+    const button = (await screen.findByTestId('advance-button')) as HTMLButtonElement;
+    type('advance-input', 'read_only');
+    fireEvent.click(button);
+    await screen.findByTestId('advanced');
+    await waitFor(() => expect(plans).toBe(2));
+    expect((screen.getByTestId('advance-input') as HTMLInputElement).value).toBe('');
+    expect(button.disabled).toBe(true);
+    release();
+    await waitFor(() => expect(screen.getByTestId('plan-hash').textContent).toBe('cccccccccccc'));
+    expect((screen.getByTestId('advance-button') as HTMLButtonElement).disabled).toBe(true);
+  });
+
   it('clears the confirmation when the plan changes under it', async () => {
     let hash = 'a'.repeat(64);
     renderScreen(() => <Wizard />, {

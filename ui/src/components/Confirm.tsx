@@ -4,7 +4,8 @@ import { confirms } from '../view/wizard';
 /**
  * A typed confirmation: the button works only once the exact `phrase` is typed. The typed text
  * resets whenever `bindTo` changes (a new plan hash), so a confirmation never carries over to a
- * plan nobody reviewed.
+ * plan nobody reviewed. A confirmation is used once: submitting clears it, so the same words can
+ * never re-arm the button for whatever plan comes next.
  */
 export function Confirm(props: {
   id: string;
@@ -25,12 +26,14 @@ export function Confirm(props: {
       data-testid={`${props.id}-form`}
       onSubmit={(e) => {
         e.preventDefault();
-        if (ok()) props.onConfirm();
+        if (!ok()) return;
+        setTyped('');
+        props.onConfirm();
       }}
     >
       {props.children}
       <label for={`${props.id}-input`}>
-        Type <code>{props.phrase ?? '—'}</code> to confirm
+        Type <code data-testid={`${props.id}-phrase`}>{props.phrase ?? '—'}</code> to confirm
       </label>
       <input
         id={`${props.id}-input`}

@@ -76,8 +76,9 @@ export function Wizard() {
     } catch (error) {
       setActionError(error);
     } finally {
-      setBusy(false);
+      // Busy until the new stage and plan are on screen: the old plan is never actionable again.
       await reload();
+      setBusy(false);
     }
   };
 
@@ -196,7 +197,7 @@ export function Wizard() {
       <Show when={actionError()}>
         <ErrorNote error={actionError()} testid="action-error" />
       </Show>
-      <Show when={movedOn() && plan()}>
+      <Show when={movedOn() && !busy() && plan()}>
         {(p) => (
           <div class="panel" role="alert" data-testid="plan-moved">
             <p>
