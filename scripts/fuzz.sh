@@ -9,11 +9,13 @@
 #
 #   bash scripts/fuzz.sh        # the short run scripts/test.sh does
 #   bash scripts/fuzz.sh 600    # a longer hunt: ten minutes per target
+#   bash scripts/fuzz.sh build  # only the build (scripts/test.sh starts it early, in the background)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
 case "$secs" in
-  '' | *[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 2 ;;
+  build) ;;
+  '' | *[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET | build]" >&2; exit 2 ;;
 esac
 # shellcheck source=setup.sh
 source scripts/setup.sh
@@ -28,6 +30,7 @@ fuzz_dir=crates/fuzz
 flags=(--fuzz-dir "$fuzz_dir" --sanitizer none --debug-assertions --codegen-units 16)
 
 cargo fuzz build "${flags[@]}"
+if [ "$secs" = build ]; then exit 0; fi
 mapfile -t targets < <(cargo fuzz list --fuzz-dir "$fuzz_dir")
 
 failed=0
