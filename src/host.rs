@@ -299,6 +299,7 @@ async fn start_twins(data_dir: Option<PathBuf>, clock: SharedClock) -> Result<(R
         &twins,
         &data_dir,
         bigreach_core::cutover::Stage::Connect,
+        bigreach_core::config::HistoryMode::Tracking,
         clock,
     )
     .await

@@ -77,6 +77,10 @@ enum Command {
         /// `--twins`: the cutover stage a fresh store starts at.
         #[arg(long, requires = "twins", default_value = "connect")]
         start_stage: String,
+        /// `--twins`: how the store's history reaches Bloomreach: `tracking` (the backfill lane)
+        /// or `imports` (the Imports API, started from the History screen).
+        #[arg(long, requires = "twins", default_value = "tracking", value_parser = ["tracking", "imports"])]
+        history: String,
         /// `--twins`: print one JSON line when ready (url with #token=, api, token, data_dir,
         /// bigcommerce_control, bloomreach_control, storefront).
         #[arg(long, requires = "twins")]
@@ -338,10 +342,11 @@ async fn run(command: Command) -> Result<()> {
             twins,
             data_dir,
             start_stage,
+            history,
             json,
         } => {
             if twins {
-                serve_twins(data_dir, &start_stage, json).await
+                serve_twins(data_dir, &start_stage, history == "imports", json).await
             } else {
                 serve(&config).await
             }
@@ -491,7 +496,12 @@ async fn stop_signal() -> Result<()> {
 }
 
 #[cfg(feature = "rehearsal")]
-async fn serve_twins(data_dir: Option<PathBuf>, start_stage: &str, json: bool) -> Result<()> {
+async fn serve_twins(
+    data_dir: Option<PathBuf>,
+    start_stage: &str,
+    history_imports: bool,
+    json: bool,
+) -> Result<()> {
     let start_stage = bigreach_core::cutover::Stage::ALL
         .into_iter()
         .find(|stage| stage.name() == start_stage)
@@ -508,13 +518,23 @@ async fn serve_twins(data_dir: Option<PathBuf>, start_stage: &str, json: bool) -
     serve_twins::run(serve_twins::TwinsServe {
         data_dir,
         start_stage,
+        history: if history_imports {
+            bigreach_core::config::HistoryMode::Imports
+        } else {
+            bigreach_core::config::HistoryMode::Tracking
+        },
         json,
     })
     .await
 }
 
 #[cfg(not(feature = "rehearsal"))]
-async fn serve_twins(_data_dir: Option<PathBuf>, _start_stage: &str, _json: bool) -> Result<()> {
+async fn serve_twins(
+    _data_dir: Option<PathBuf>,
+    _start_stage: &str,
+    _history_imports: bool,
+    _json: bool,
+) -> Result<()> {
     bail!("this build has no twins (it was built without the `rehearsal` feature)")
 }
 

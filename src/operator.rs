@@ -33,9 +33,14 @@ pub fn exit_code(code: Code) -> u8 {
         | Code::PreflightFailed
         | Code::PlanMoved
         | Code::StageHeld
-        | Code::NotHeld => CUTOVER_REFUSED,
+        | Code::NotHeld
+        | Code::StageClosed => CUTOVER_REFUSED,
+        Code::AlreadyRunning => ALREADY_RUNNING,
     }
 }
+
+/// The exit status when the job asked for runs already (a history backfill in the appliance).
+pub const ALREADY_RUNNING: u8 = 14;
 
 /// The exit status of `bigreach stage advance | rollback | acknowledge` when the appliance
 /// refuses the step (the cutover codes: stale preflight, moved plan, held stage, …).

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bigreach_clock::SystemClock;
+use bigreach_core::config::HistoryMode;
 use bigreach_core::cutover::Stage;
 use bigreach_harness::plan::DemoPlan;
 use bigreach_harness::twins::Twins;
@@ -24,6 +25,8 @@ pub struct TwinsServe {
     pub data_dir: Option<PathBuf>,
     /// The cutover stage a fresh store starts at.
     pub start_stage: Stage,
+    /// How the history reaches Bloomreach.
+    pub history: HistoryMode,
     /// Print one JSON line when ready.
     pub json: bool,
 }
@@ -57,15 +60,22 @@ pub async fn run(options: TwinsServe) -> Result<()> {
 }
 
 /// Writes the twins' config into `data_dir` and starts the appliance on it (hosted: the
-/// connection and rehearsal operations answer); answers it and the config's path.
+/// connection and rehearsal operations answer); answers it and the config's path. With
+/// `HistoryMode::Imports` the import file server listens on a port the system picks when the
+/// backfill starts.
 pub(crate) async fn start(
     twins: &Twins,
     data_dir: &std::path::Path,
     start_stage: Stage,
+    history: HistoryMode,
     clock: bigreach_clock::SharedClock,
 ) -> Result<(Appliance, PathBuf)> {
     let (mut config, listeners) = twins.appliance_config(data_dir)?;
     config.cutover.start_stage = start_stage;
+    config.history.mode = history;
+    if history == HistoryMode::Imports {
+        config.history.files_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
     bigreach_runtime::private::create_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let config_path = data_dir.join("bigreach.toml");
@@ -93,7 +103,8 @@ async fn serve(
     options: &TwinsServe,
     clock: bigreach_clock::SharedClock,
 ) -> Result<()> {
-    let (appliance, _config_path) = start(twins, data_dir, options.start_stage, clock).await?;
+    let (appliance, _config_path) =
+        start(twins, data_dir, options.start_stage, options.history, clock).await?;
     let status = appliance.status()?;
     let api = format!("http://{}", status.api_address);
     let token = appliance.api_token().to_owned();

@@ -434,3 +434,84 @@ async fn a_kill_between_create_and_start_creates_no_second_definition() {
     );
     s.twins.shutdown().await;
 }
+
+/// `backfill_start` on the running appliance's app API: the same backfill as `bigreach
+/// backfill run`, without closing the appliance. It runs in the background (a second start is
+/// refused while it does), imports every paid historical order once through the Imports API,
+/// is audited, and a start after the end is refused with the watermark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_the_history() {
+    use bigreach_core::app::{Answer, Code, Operation};
+    let mut s = setup(120).await;
+    // The appliance opens the store itself; its file server takes a port the system picks.
+    drop(s.job);
+    s.config.cutover.start_stage = bigreach_core::cutover::Stage::ReadOnly;
+    s.config.history.files_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let appliance = common::manual_clock::start_appliance(
+        &s.clock,
+        &s.config,
+        &Twins::secrets(),
+        s.listeners.take().unwrap(),
+    )
+    .await;
+    let app = appliance.app().clone();
+    let start = || app.call(Operation::BackfillStart { since: None }, "ops");
+    // Until BigCommerce answered, the mapping the files are written with is not known.
+    let started = std::sync::Mutex::new(None);
+    advance_until(
+        &s.clock,
+        Duration::from_millis(100),
+        "the start to be taken",
+        || match start() {
+            Ok(Answer::BackfillStatus(status)) => {
+                *started.lock().unwrap() = Some(status);
+                true
+            }
+            Err(error) if error.code == Code::NotRunning => false,
+            other => panic!("the first start: {other:?}"),
+        },
+    )
+    .await;
+    let started = started.into_inner().unwrap().unwrap();
+    assert!(started.running, "it runs in the background: {started:?}");
+    let again = start().unwrap_err();
+    assert_eq!(again.code, Code::AlreadyRunning, "{again:?}");
+    let status = || app.backfill_status().unwrap();
+    advance_until(
+        &s.clock,
+        Duration::from_millis(500),
+        "the backfill to end",
+        || !status().running,
+    )
+    .await;
+    let done = status();
+    assert_eq!(done.phase, Some(Phase::Done), "{done:?}");
+    assert_eq!(done.stopped_by, None);
+    assert!(
+        done.imports.iter().all(|r| r.state == ImportRun::DONE),
+        "{:?}",
+        done.imports
+    );
+    let imported = purchases_in_bloomreach(&s.twins);
+    assert_eq!(
+        imported.keys().copied().collect::<BTreeSet<_>>(),
+        paid_orders(&s.twins),
+        "every paid historical order, nothing else"
+    );
+    assert!(imported.values().all(|n| *n == 1), "none twice");
+    let audit = appliance.store().audit_log().unwrap();
+    let entry = audit
+        .iter()
+        .find(|r| r.action == "backfill.started")
+        .expect("audited");
+    assert_eq!(entry.actor, "ops");
+    let finished = start().unwrap_err();
+    assert_eq!(finished.code, Code::BadRequest);
+    assert!(
+        finished.message.contains("already finished"),
+        "{finished:?}"
+    );
+    appliance.shutdown().await;
+    s.twins.shutdown().await;
+    drop(s.dir);
+}

@@ -82,7 +82,10 @@ pub fn http_status(code: Code) -> StatusCode {
         | Code::PreflightFailed
         | Code::PlanMoved
         | Code::StageHeld
-        | Code::NotHeld => StatusCode::CONFLICT,
+        | Code::NotHeld
+        | Code::StageClosed => StatusCode::CONFLICT,
+        // The job runs already: asking again changes nothing.
+        Code::AlreadyRunning => StatusCode::CONFLICT,
     }
 }
 

@@ -33,7 +33,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 mod imports;
+mod runner;
 pub use imports::{file_url, ImportSettings};
+pub use runner::{ApplianceBackfill, RunnerParts};
 
 /// Why the backfill stopped.
 #[derive(Debug, thiserror::Error)]

@@ -108,10 +108,13 @@ impl Enricher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(500);
         loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            match self.round().await {
+            // A round in flight stops with the appliance (as a kill would stop it: each batch
+            // commits on its own), instead of waiting for the quota or a slow answer.
+            let outcome = tokio::select! {
+                outcome = self.round() => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            match outcome {
                 Ok(done) => {
                     self.parking.unpark(Component::Enrich);
                     backoff = Duration::from_millis(500);
@@ -122,7 +125,10 @@ impl Enricher {
                             _ = self.clock.sleep(wait) => {}
                             _ = shutdown.changed() => return,
                         }
-                        self.clock.sleep(COALESCE).await;
+                        tokio::select! {
+                            _ = self.clock.sleep(COALESCE) => {}
+                            _ = shutdown.wait_for(|stop| *stop) => return,
+                        }
                     }
                 }
                 Err(error) => {
@@ -550,11 +556,12 @@ impl Enricher {
     /// cover by id range (ids close together) or by id (a lone one). Up to 250 orders with line
     /// items per listing request.
     ///
-    /// An order a complete listing does not return is not fetched: the listing covers every
-    /// change since the oldest notification (or every order of the range), so such an order is
-    /// one the default listing hides (Incomplete, status 0, which is never a purchase) or one
-    /// already superseded. Its next change arrives as a new notification, and the poller lists
-    /// the same window as a safety net.
+    /// A notified order a complete listing by modification time does not return goes on to the
+    /// listing by id range (or by id): a write can commit after a listing that showed a later
+    /// one. An order a complete listing by id range does not return is not fetched: the range
+    /// holds every order between its ids, so such an order is one the default listing hides
+    /// (Incomplete, status 0, which is never a purchase). Its next change arrives as a new
+    /// notification, and the poller lists the same window as a safety net.
     async fn fetch_orders(
         &self,
         ids: &BTreeSet<u64>,
@@ -581,8 +588,14 @@ impl Enricher {
                     let mut coverage = self.coverage.lock();
                     *coverage = Some(Coverage::extended(*coverage, start_ms, through_ms));
                     drop(coverage);
-                    log_not_listed(missing.len());
-                    return Ok(out);
+                    if missing.is_empty() {
+                        return Ok(out);
+                    }
+                    // A notified order the listing did not show is either hidden from listings
+                    // (Incomplete) or was written later than its modification time says (a
+                    // commit that lagged behind a newer one, past the margin): the listing by
+                    // id range or by id below settles which, so no purchase waits for the
+                    // safety-net poll.
                 }
             }
         }

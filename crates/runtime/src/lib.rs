@@ -179,6 +179,8 @@ pub struct Appliance {
     tasks: Vec<JoinHandle<()>>,
     api_token: String,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// The history backfill started through the app API, if one was.
+    history: Arc<backfill::ApplianceBackfill>,
 }
 
 /// What the host process (the CLI's `serve`, the desktop shell) supplies beyond the config.
@@ -447,6 +449,17 @@ impl Appliance {
             config.cutover.clone(),
             deliver_wake.clone(),
         ));
+        let history = Arc::new(backfill::ApplianceBackfill::new(
+            config,
+            backfill::RunnerParts {
+                client: bigcommerce.clone(),
+                bloomreach: bloomreach.clone(),
+                store: store.clone(),
+                clock: clock.clone(),
+                mapping: mapping_slot.clone(),
+                shutdown: shutdown_rx.clone(),
+            },
+        ));
         let app = AppApi::running(
             store.clone(),
             clock.clone(),
@@ -479,6 +492,7 @@ impl Appliance {
                 wake.notify_one();
             })
         })
+        .with_backfill_runner(history.clone())
         .with_backfill_planner(Arc::new(backfill::AppliancePlanner::new(
             bigcommerce.clone(),
             config.bigcommerce.quota_reserve_share,
@@ -617,6 +631,7 @@ impl Appliance {
             tasks,
             api_token,
             writer_thread: Some(writer_thread),
+            history,
         })
     }
 
@@ -662,6 +677,9 @@ impl Appliance {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(task) = self.history.take_task() {
             let _ = task.await;
         }
         // The receiver's connections are gone, so the inbox writer's last sender is dropped and

@@ -101,7 +101,13 @@ impl Poller {
     /// Runs until shutdown: one pass at start, then one per interval.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            match self.pass().await {
+            // A pass in flight stops with the appliance (as a kill would stop it: each page
+            // commits on its own), instead of waiting for the quota or a slow answer.
+            let outcome = tokio::select! {
+                outcome = self.pass() => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            match outcome {
                 Ok(()) => {
                     self.parking.unpark(Component::Poller);
                     self.passes.send_modify(|n| *n += 1);

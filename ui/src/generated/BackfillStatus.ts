@@ -13,6 +13,15 @@ export type BackfillStatus = {
  */
 started: boolean, 
 /**
+ * Whether it runs in this appliance now (the screen follows it while it does).
+ */
+running: boolean, 
+/**
+ * Why the last run in this appliance stopped before the end, if it did (start it again to
+ * resume where it stopped).
+ */
+stopped_by: string | null, 
+/**
  * Its phase.
  */
 phase: Phase | null, 

@@ -4,4 +4,4 @@
 /**
  * What kind of failure an operation had. Exhaustive on purpose (see the module docs).
  */
-export type Code = "bad_request" | "not_found" | "unauthorized" | "not_running" | "store_unavailable" | "upstream" | "internal" | "at_last_stage" | "at_first_stage" | "preflight_missing" | "preflight_stale" | "preflight_failed" | "plan_moved" | "stage_held" | "not_held";
+export type Code = "bad_request" | "not_found" | "unauthorized" | "not_running" | "store_unavailable" | "upstream" | "internal" | "at_last_stage" | "at_first_stage" | "preflight_missing" | "preflight_stale" | "preflight_failed" | "plan_moved" | "stage_held" | "not_held" | "stage_closed" | "already_running";

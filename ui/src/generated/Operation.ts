@@ -60,6 +60,11 @@ plan_hash: string, } | { "op": "rollback" } | { "op": "acknowledge" } | { "op": 
 /**
  * Only orders created on or after this day (UTC), if given.
  */
+since: string | null, } | { "op": "backfill_start", 
+/**
+ * Only orders created on or after this day (UTC), if given. A resumed backfill keeps
+ * the day it started with.
+ */
 since: string | null, } | { "op": "audit_export", 
 /**
  * First day the summaries cover (UTC), if any.

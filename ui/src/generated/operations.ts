@@ -9,6 +9,7 @@ export type AnswerOf = {
   audit_exports: Array<AuditExportFile>;
   audit_verify: AuditVerified;
   backfill_plan: BackfillPlan;
+  backfill_start: BackfillStatus;
   backfill_status: BackfillStatus;
   catalog_drift: DriftReport;
   connect: Connected;

@@ -1,27 +1,56 @@
 import { createResource, createSignal, For, onCleanup, Show } from 'solid-js';
-import type { BackfillPlan } from '../api/types';
+import type { BackfillPlan, BackfillStatus } from '../api/types';
+import { Confirm } from '../components/Confirm';
 import { ErrorNote } from '../components/ErrorNote';
 import { useApp } from '../context';
 import { count, duration, utc } from '../view/format';
-import { fileKindName, historyMoving, historyProgress, planCalls, planQuota } from '../view/history';
+import {
+  START_PHRASE,
+  fileKindName,
+  historyMoving,
+  historyProgress,
+  planBinding,
+  planCalls,
+  planQuota,
+  startAction,
+} from '../view/history';
 
 /**
  * What a backfill would cost before it starts (`backfill_plan`): read on request, as it asks
- * BigCommerce for its counts (a handful of calls against the store's quota).
+ * BigCommerce for its counts (a handful of calls against the store's quota). Once read, the
+ * backfill starts (or resumes) from here with a typed confirmation bound to that plan
+ * (`backfill_start`), unless it runs already or has finished.
  */
-function Plan() {
+function Plan(props: { status: BackfillStatus | undefined; onStarted: () => void }) {
   const app = useApp();
   const [since, setSince] = createSignal('');
   const [plan, setPlan] = createSignal<BackfillPlan>();
+  const [planSince, setPlanSince] = createSignal<string | null>(null);
   const [error, setError] = createSignal<unknown>();
+  const [startError, setStartError] = createSignal<unknown>();
   const [busy, setBusy] = createSignal(false);
   const read = async () => {
     setBusy(true);
     setError(undefined);
+    setStartError(undefined);
+    const day = since() === '' ? null : since();
     try {
-      setPlan(await app.client.call({ op: 'backfill_plan', since: since() === '' ? null : since() }));
+      setPlan(await app.client.call({ op: 'backfill_plan', since: day }));
+      setPlanSince(day);
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const start = async () => {
+    setBusy(true);
+    setStartError(undefined);
+    try {
+      await app.client.call({ op: 'backfill_start', since: planSince() });
+      props.onStarted();
+    } catch (e) {
+      setStartError(e);
     } finally {
       setBusy(false);
     }
@@ -77,6 +106,27 @@ function Plan() {
                 </For>
               </tbody>
             </table>
+            <Show when={startAction(props.status)}>
+              {(action) => (
+                <Confirm
+                  id="backfill-start"
+                  phrase={START_PHRASE}
+                  bindTo={planBinding(p(), planSince())}
+                  action={action()}
+                  busy={busy()}
+                  onConfirm={() => void start()}
+                >
+                  <p>
+                    It lists {count(p().input.counts.orders)} orders with their lines in {count(p().order_calls)} calls, writes the
+                    files above and imports them through Bloomreach's Imports API. Orders after the watermark it records go live
+                    instead, so none is both imported and sent.
+                  </p>
+                </Confirm>
+              )}
+            </Show>
+            <Show when={startError()}>
+              <ErrorNote error={startError()} testid="backfill-start-error" />
+            </Show>
           </>
         )}
       </Show>
@@ -85,9 +135,9 @@ function Plan() {
 }
 
 /**
- * The history backfill (`bigreach backfill run`, the Imports API): phase, done / total, rate,
- * time left, the files written and each file's import with Bloomreach's reason when it failed.
- * Asked again every `every` ms while it moves.
+ * The history backfill (`backfill_start` or `bigreach backfill run`, the Imports API): phase,
+ * done / total, rate, time left, the files written and each file's import with Bloomreach's
+ * reason when it failed. Asked again every `every` ms while it runs.
  */
 export function History(props: { every?: number }) {
   const app = useApp();
@@ -113,23 +163,27 @@ export function History(props: { every?: number }) {
             fallback={
               <p data-testid="history-none">
                 No history backfill has run on this store. The plan below (or <code>bigreach backfill plan</code>) shows the
-                calls, the time and the files it would take against the store's quota; <code>bigreach backfill run</code>{' '}
-                writes the files and imports them through Bloomreach's Imports API. Orders after the watermark it records go
-                live instead, so none is both imported and sent.
+                calls, the time and the files it would take against the store's quota; once it is read, the backfill starts
+                from here (or with <code>bigreach backfill run</code> while the appliance is stopped). It writes the files and
+                imports them through Bloomreach's Imports API. Orders after the watermark it records go live instead, so none
+                is both imported and sent.
               </p>
             }
           >
             <div class="panel">
               <p>
                 Phase <strong data-testid="history-phase">{s().phase ?? '—'}</strong>:{' '}
-                <span data-testid="history-done">{historyProgress(s())}</span> orders listed.
+                <span data-testid="history-done">{historyProgress(s())}</span> orders, customers and products listed.{' '}
+                <span data-testid="history-running" data-running={String(s().running)}>
+                  {s().running ? 'Running in this appliance.' : s().phase === 'done' ? '' : 'Not running now.'}
+                </span>
               </p>
               <progress data-testid="history-progress" value={s().done} max={Math.max(s().total, 1)} aria-label="History backfill progress">
                 {historyProgress(s())}
               </progress>
               <dl class="facts">
                 <dt>Rate</dt>
-                <dd data-testid="history-rate">{s().rate_per_second.toFixed(1)} orders/s</dd>
+                <dd data-testid="history-rate">{s().rate_per_second.toFixed(1)} per second</dd>
                 <dt>Time left</dt>
                 <dd data-testid="history-left">{s().seconds_left === null ? '—' : duration((s().seconds_left ?? 0) * 1000)}</dd>
                 <dt>Watermark</dt>
@@ -137,6 +191,11 @@ export function History(props: { every?: number }) {
                   {utc(s().watermark)}: {count(s().orders_after_watermark)} orders after it go live
                 </dd>
               </dl>
+              <Show when={s().stopped_by}>
+                <p class="warning" role="alert" data-testid="history-stopped">
+                  It stopped early: {s().stopped_by}
+                </p>
+              </Show>
               <Show when={s().failure}>
                 <p class="warning" role="alert" data-testid="history-failure">{s().failure}</p>
               </Show>
@@ -181,7 +240,7 @@ export function History(props: { every?: number }) {
           </Show>
         )}
       </Show>
-      <Plan />
+      <Plan status={status()} onStarted={() => void refetch()} />
     </section>
   );
 }

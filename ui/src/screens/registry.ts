@@ -11,7 +11,7 @@ const GENERATED: Record<GeneratedOp, true> = {
   set_aside_fetches: true, replay_set_aside_fetch: true, discard_set_aside_fetch: true,
   reconcile: true, catalog_drift: true, last_catalog_drift: true, stage: true, stage_plan: true,
   advance: true, rollback: true, acknowledge: true, preflight: true, backfill_status: true,
-  backfill_plan: true,
+  backfill_plan: true, backfill_start: true,
   audit_export: true, audit_exports: true, audit_verify: true, connection: true, connect: true,
   rehearse: true, runbooks: true, error_runbooks: true,
 };

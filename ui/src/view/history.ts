@@ -32,7 +32,25 @@ export function historyProgress(status: Pick<BackfillStatus, 'done' | 'total'>):
   return status.total > 0 ? `${base} (${Math.floor((status.done * 100) / status.total)} %)` : base;
 }
 
-/** Whether the backfill still moves on its own (the screen asks again while it does). */
+/** Whether the backfill runs in the appliance now (the screen asks again while it does). */
 export function historyMoving(status: BackfillStatus | undefined): boolean {
-  return !!status?.started && status.phase !== 'done' && status.phase !== 'failed';
+  return !!status?.running;
+}
+
+/** The words a person types to start (or resume) the backfill. */
+export const START_PHRASE = 'backfill';
+
+/**
+ * The start button's label for this status: start, resume (a started one that is not running),
+ * or none (it runs, or it finished: there is nothing to start).
+ */
+export function startAction(status: BackfillStatus | undefined): string | null {
+  if (!status || status.running || status.phase === 'done') return null;
+  return status.started ? 'Resume the backfill' : 'Start the backfill';
+}
+
+/** What a typed start confirmation is bound to: the plan read and the day it starts from. */
+export function planBinding(plan: BackfillPlan, since: string | null): string {
+  const c = plan.input.counts;
+  return `${since ?? 'all'}:${c.orders}:${c.customers}:${c.products}:${plan.api_calls}`;
 }

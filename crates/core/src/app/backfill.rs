@@ -4,6 +4,10 @@
 //!
 //! `backfill_plan`: what a backfill would cost before it starts, read from BigCommerce now by a
 //! [`BackfillPlanner`] (the running appliance's, in `runtime::backfill`).
+//!
+//! `backfill_start`: starts (or resumes) the backfill inside the running appliance through a
+//! [`BackfillRunner`], from the `read_only` stage on (history is part of the read-only sync),
+//! audited as `backfill.started`.
 
 use serde::Serialize;
 use ts_rs::TS;
@@ -11,12 +15,28 @@ use ts_rs::TS;
 use super::{AppApi, AppError, Code};
 use crate::backfill::plan::BackfillPlan;
 use crate::backfill::progress::{ImportRun, Phase};
+use crate::cutover::Stage;
 
 /// Reads BigCommerce's counts and quota and plans a backfill (`bigreach backfill plan`). Called
 /// from a blocking thread.
 pub trait BackfillPlanner: Send + Sync {
     /// The plan for orders created on or after `since` (all orders when `None`).
     fn plan(&self, since: Option<chrono::NaiveDate>) -> Result<BackfillPlan, AppError>;
+}
+
+/// Runs the history backfill inside the running appliance (`bigreach backfill run` without
+/// closing it). Called from a blocking thread; the run itself goes on in the background.
+pub trait BackfillRunner: Send + Sync {
+    /// Starts (or resumes, from the store's progress) the backfill of the orders created on or
+    /// after `since`. Refuses with [`Code::AlreadyRunning`] while one runs, and with
+    /// [`Code::BadRequest`] when the configuration cannot run it (`[history] mode`).
+    fn start(&self, since: Option<chrono::NaiveDate>) -> Result<(), AppError>;
+    /// Whether a run is going on now.
+    fn running(&self) -> bool;
+    /// Why the last run in this process stopped before the end (BigCommerce, the store or a
+    /// file failed), if it did: start it again to resume. An import that Bloomreach failed is
+    /// the progress's own `failure`.
+    fn stopped_by(&self) -> Option<String>;
 }
 
 /// One written file.
@@ -35,6 +55,11 @@ pub struct BackfillFile {
 pub struct BackfillStatus {
     /// Whether a backfill ever started on this store.
     pub started: bool,
+    /// Whether it runs in this appliance now (the screen follows it while it does).
+    pub running: bool,
+    /// Why the last run in this appliance stopped before the end, if it did (start it again to
+    /// resume where it stopped).
+    pub stopped_by: Option<String>,
     /// Its phase.
     pub phase: Option<Phase>,
     /// Resources listed.
@@ -64,6 +89,12 @@ impl AppApi {
         self
     }
 
+    /// The same API, able to run a backfill through `runner`.
+    pub fn with_backfill_runner(mut self, runner: std::sync::Arc<dyn BackfillRunner>) -> Self {
+        self.backfill_runner = Some(runner);
+        self
+    }
+
     /// What a backfill of the orders created since `since` would cost, read now.
     pub fn backfill_plan(
         &self,
@@ -76,20 +107,78 @@ impl AppApi {
                  `bigreach backfill plan`; neither is set up in this process",
             )
         })?;
+        self.check_since(since)?;
+        planner.plan(since)
+    }
+
+    fn check_since(&self, since: Option<chrono::NaiveDate>) -> Result<(), AppError> {
         if since.is_some_and(|day| day > self.clock.now().date_naive()) {
             return Err(AppError::new(
                 Code::BadRequest,
                 "since is after today (UTC): no order can have been created then yet",
             ));
         }
-        planner.plan(since)
+        Ok(())
+    }
+
+    /// Starts (or resumes) the backfill in the running appliance and answers where it stands.
+    pub fn backfill_start(
+        &self,
+        since: Option<chrono::NaiveDate>,
+        actor: &str,
+    ) -> Result<BackfillStatus, AppError> {
+        let runner = self.backfill_runner.as_ref().ok_or_else(|| {
+            AppError::new(
+                Code::NotRunning,
+                "the backfill runs in the running appliance (or `bigreach backfill run` with \
+                 the appliance stopped); none runs in this process",
+            )
+        })?;
+        self.check_since(since)?;
+        let stage = self.current_stage()?;
+        if stage < Stage::ReadOnly {
+            return Err(AppError::new(
+                Code::StageClosed,
+                format!(
+                    "the history import sends to Bloomreach, and the cutover is at {}: advance \
+                     to read_only first (the stage that opens customers, catalog and history)",
+                    stage.name()
+                ),
+            ));
+        }
+        let progress = self.store.backfill_progress()?;
+        if let Some(done) = progress.as_ref().filter(|p| p.phase == Phase::Done) {
+            return Err(AppError::new(
+                Code::BadRequest,
+                format!(
+                    "the history backfill already finished (watermark {}): every order up to \
+                     it is imported and every later one goes live, so there is nothing to start",
+                    done.watermark.to_rfc3339()
+                ),
+            ));
+        }
+        runner.start(since)?;
+        self.store.audit(
+            self.clock.now_ms(),
+            actor,
+            "backfill.started",
+            &serde_json::json!({
+                "since": since.map(|day| day.to_string()),
+                "resumed": progress.is_some(),
+            }),
+        )?;
+        self.backfill_status()
     }
 
     /// Where the backfill stands.
     pub fn backfill_status(&self) -> Result<BackfillStatus, AppError> {
+        let running = self.backfill_runner.as_ref().is_some_and(|r| r.running());
+        let stopped_by = self.backfill_runner.as_ref().and_then(|r| r.stopped_by());
         let Some(progress) = self.store.backfill_progress()? else {
             return Ok(BackfillStatus {
                 started: false,
+                running,
+                stopped_by,
                 phase: None,
                 done: 0,
                 total: 0,
@@ -106,6 +195,8 @@ impl AppApi {
         let (rate, left) = progress.rate_and_time_left(self.clock.now());
         Ok(BackfillStatus {
             started: true,
+            running,
+            stopped_by,
             phase: Some(progress.phase),
             done,
             total,
@@ -275,5 +366,120 @@ mod plan_tests {
             .expect_err("tomorrow");
         assert_eq!(error.code, Code::BadRequest);
         assert!(planner.asked.lock().expect("not poisoned").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod start_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::app::{Answer, Operation};
+    use crate::backfill::progress::BackfillProgress;
+    use crate::config::CutoverSettings;
+    use crate::cutover::PlanQuotas;
+    use crate::store::Store;
+    use bigreach_clock::ManualClock;
+
+    /// A runner that records its starts and runs until told otherwise.
+    #[derive(Default)]
+    struct Recorded {
+        starts: Mutex<Vec<Option<chrono::NaiveDate>>>,
+        running: AtomicBool,
+    }
+
+    impl BackfillRunner for Recorded {
+        fn start(&self, since: Option<chrono::NaiveDate>) -> Result<(), AppError> {
+            if self.running.swap(true, Ordering::SeqCst) {
+                return Err(AppError::new(Code::AlreadyRunning, "runs already"));
+            }
+            self.starts.lock().expect("not poisoned").push(since);
+            Ok(())
+        }
+        fn running(&self) -> bool {
+            self.running.load(Ordering::SeqCst)
+        }
+        fn stopped_by(&self) -> Option<String> {
+            None
+        }
+    }
+
+    fn api(stage: Stage) -> (AppApi, Arc<Recorded>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.redb")).expect("open");
+        let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("valid");
+        let runner = Arc::new(Recorded::default());
+        let settings = CutoverSettings {
+            start_stage: stage,
+            ..CutoverSettings::default()
+        };
+        let api = AppApi::new(store, ManualClock::new(now))
+            .with_cutover(settings, PlanQuotas::default())
+            .with_backfill_runner(runner.clone());
+        (api, runner, dir)
+    }
+
+    fn start(api: &AppApi, since: Option<chrono::NaiveDate>) -> Result<BackfillStatus, AppError> {
+        match api.call(Operation::BackfillStart { since }, "ops")? {
+            Answer::BackfillStatus(status) => Ok(*status),
+            other => panic!("a backfill status, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_start_runs_through_the_runner_is_audited_and_a_second_is_refused_while_it_runs() {
+        let (api, runner, _dir) = api(Stage::ReadOnly);
+        let since = chrono::NaiveDate::from_ymd_opt(2025, 6, 1);
+        let status = start(&api, since).expect("started");
+        assert!(status.running && !status.started, "{status:?}");
+        assert_eq!(*runner.starts.lock().expect("not poisoned"), vec![since]);
+        let audit = api.store.audit_log().expect("audit");
+        let entry = audit.last().expect("an entry");
+        assert_eq!(
+            (entry.action.as_str(), entry.actor.as_str()),
+            ("backfill.started", "ops")
+        );
+        assert_eq!(entry.detail, r#"{"resumed":false,"since":"2025-06-01"}"#);
+        let again = start(&api, None).expect_err("runs already");
+        assert_eq!(again.code, Code::AlreadyRunning);
+        assert_eq!(api.store.audit_log().expect("audit").len(), audit.len());
+    }
+
+    #[test]
+    fn nothing_starts_before_read_only_without_a_runner_from_tomorrow_or_after_the_end() {
+        for stage in [Stage::Connect, Stage::Preflight] {
+            let (api, runner, _dir) = api(stage);
+            let error = start(&api, None).expect_err("closed");
+            assert_eq!(error.code, Code::StageClosed, "{stage:?}");
+            assert!(error.message.contains("advance to read_only"), "{error:?}");
+            assert!(runner.starts.lock().expect("not poisoned").is_empty());
+        }
+        let (api, runner, _dir) = api(Stage::Ingest);
+        let tomorrow = chrono::NaiveDate::from_ymd_opt(2026, 1, 2);
+        assert_eq!(
+            start(&api, tomorrow).expect_err("tomorrow").code,
+            Code::BadRequest
+        );
+        let mut done = BackfillProgress::new(api.clock.now(), None, api.clock.now(), 10);
+        done.phase = Phase::Done;
+        api.store
+            .write(|tx| tx.put_backfill_progress(&done))
+            .expect("write");
+        let finished = start(&api, None).expect_err("finished");
+        assert_eq!(finished.code, Code::BadRequest);
+        assert!(
+            finished.message.contains("already finished"),
+            "{finished:?}"
+        );
+        assert!(runner.starts.lock().expect("not poisoned").is_empty());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.redb")).expect("open");
+        let bare = AppApi::new(store, api.clock.clone());
+        assert_eq!(
+            start(&bare, None).expect_err("no runner").code,
+            Code::NotRunning
+        );
     }
 }

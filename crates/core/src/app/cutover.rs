@@ -316,6 +316,11 @@ impl AppApi {
         self.cutover.settings.start_stage
     }
 
+    /// The stage the store is at now.
+    pub(super) fn current_stage(&self) -> Result<Stage, AppError> {
+        Ok(self.store.cutover_state(self.start_stage())?.stage)
+    }
+
     fn stage_changed(&self, applied: &AppliedChange) {
         if let (Some(listener), Some(entered)) =
             (&self.cutover.on_change, applied.state.entered_at_ms)

@@ -43,11 +43,17 @@ pub enum Code {
     StageHeld,
     /// Cutover: acknowledge without a hold.
     NotHeld,
+    /// The current cutover stage does not let this data flow yet (the history backfill needs
+    /// `read_only`); advance first.
+    StageClosed,
+    /// The same job is already running in this appliance (a history backfill); follow its
+    /// status instead of starting it again.
+    AlreadyRunning,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 17] = [
         Code::BadRequest,
         Code::NotFound,
         Code::Unauthorized,
@@ -63,6 +69,8 @@ impl Code {
         Code::PlanMoved,
         Code::StageHeld,
         Code::NotHeld,
+        Code::StageClosed,
+        Code::AlreadyRunning,
     ];
 
     /// The code as it appears on the wire (`not_found`, …).
@@ -83,6 +91,8 @@ impl Code {
             Code::PlanMoved => "plan_moved",
             Code::StageHeld => "stage_held",
             Code::NotHeld => "not_held",
+            Code::StageClosed => "stage_closed",
+            Code::AlreadyRunning => "already_running",
         }
     }
 }

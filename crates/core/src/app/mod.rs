@@ -135,6 +135,16 @@ pub enum Operation {
         #[serde(default)]
         since: Option<chrono::NaiveDate>,
     },
+    /// Starts (or resumes) the history backfill in the running appliance, in the background:
+    /// lists, writes the import files and imports them (`bigreach backfill run`); answers the
+    /// status at the start, and `backfill_status` follows it (audited as `backfill.started`).
+    /// Needs `[history] mode = "imports"` and the `read_only` stage or later.
+    BackfillStart {
+        /// Only orders created on or after this day (UTC), if given. A resumed backfill keeps
+        /// the day it started with.
+        #[serde(default)]
+        since: Option<chrono::NaiveDate>,
+    },
     /// Writes an offline audit bundle into `<data_dir>/exports/` (audited as `audit.exported`).
     AuditExport {
         /// First day the summaries cover (UTC), if any.
@@ -188,6 +198,7 @@ impl Operation {
             // Against the twins only: nothing of the real store or project changes.
             Operation::Rehearse { .. } => false,
             Operation::Connect(_) => true,
+            Operation::BackfillStart { .. } => true,
             // It writes a file and an audit entry, nothing the sync depends on.
             Operation::AuditExport { .. } => true,
             Operation::Reconcile(request) => request.repair,
@@ -234,7 +245,7 @@ impl Operation {
             Operation::Rollback => "RolledBack",
             Operation::Acknowledge => "Acknowledged",
             Operation::Preflight(_) => "PreflightReport",
-            Operation::BackfillStatus => "BackfillStatus",
+            Operation::BackfillStatus | Operation::BackfillStart { .. } => "BackfillStatus",
             Operation::BackfillPlan { .. } => "BackfillPlan",
             Operation::AuditExport { .. } => "AuditExported",
             Operation::AuditExports => "Array<AuditExportFile>",
@@ -293,6 +304,7 @@ impl Operation {
             Operation::BackfillPlan {
                 since: chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
             },
+            Operation::BackfillStart { since: None },
             Operation::AuditExport {
                 from: None,
                 to: chrono::NaiveDate::from_ymd_opt(2026, 3, 7),
@@ -398,6 +410,7 @@ pub struct AppApi {
     cutover: cutover::CutoverContext,
     preflight: Option<Arc<dyn PreflightRunner>>,
     backfill_planner: Option<Arc<dyn backfill::BackfillPlanner>>,
+    backfill_runner: Option<Arc<dyn backfill::BackfillRunner>>,
     audit: Option<Arc<audit::AuditContext>>,
     connection: Option<Arc<connection::ConnectionContext>>,
     rehearser: Option<Arc<dyn rehearse::Rehearser>>,
@@ -416,6 +429,7 @@ impl AppApi {
             cutover: cutover::CutoverContext::default(),
             preflight: None,
             backfill_planner: None,
+            backfill_runner: None,
             audit: None,
             connection: None,
             rehearser: None,
@@ -444,6 +458,7 @@ impl AppApi {
             cutover: cutover::CutoverContext::default(),
             preflight: None,
             backfill_planner: None,
+            backfill_runner: None,
             audit: None,
             connection: None,
             rehearser: None,
@@ -506,6 +521,9 @@ impl AppApi {
             Operation::BackfillStatus => Answer::BackfillStatus(Box::new(self.backfill_status()?)),
             Operation::BackfillPlan { since } => {
                 Answer::BackfillPlan(Box::new(self.backfill_plan(since)?))
+            }
+            Operation::BackfillStart { since } => {
+                Answer::BackfillStatus(Box::new(self.backfill_start(since, actor)?))
             }
             Operation::AuditExport { from, to } => {
                 Answer::AuditExported(Box::new(self.audit_export(from, to, actor)?))

@@ -201,6 +201,11 @@ impl BackfillProgress {
     /// Resources listed, of the planned total (listing phase figures).
     pub fn done_and_total(&self) -> (u64, u64) {
         let done = self.cursors.values().map(|c| c.listed).sum();
+        if self.cursors.values().all(|c| c.done) {
+            // Listed to the end: the planner's counts were estimates (v3 counts whole pages,
+            // and an order can move out of the range), what was listed is the total.
+            return (done, done);
+        }
         let total: u64 = self.totals.values().sum();
         (done, total.max(done))
     }
@@ -220,6 +225,33 @@ impl BackfillProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_run_to_the_end_is_complete_whatever_the_plan_estimated() {
+        let start = DateTime::from_timestamp(0, 0).expect("valid");
+        let mut progress = BackfillProgress::new(start, None, start, 10);
+        progress.totals.insert(ResourceKind::Orders, 120);
+        progress.totals.insert(ResourceKind::Customers, 250);
+        for (kind, listed) in [
+            (ResourceKind::Orders, 113),
+            (ResourceKind::Customers, 40),
+            (ResourceKind::Products, 15),
+        ] {
+            let cursor = progress.cursors.get_mut(&kind).expect("a cursor");
+            cursor.listed = listed;
+            cursor.done = kind != ResourceKind::Orders;
+        }
+        let later = start + chrono::Duration::seconds(10);
+        assert_eq!(progress.done_and_total(), (168, 370));
+        assert!(progress.rate_and_time_left(later).1.expect("a time") > 0.0);
+        progress
+            .cursors
+            .get_mut(&ResourceKind::Orders)
+            .expect("a cursor")
+            .done = true;
+        assert_eq!(progress.done_and_total(), (168, 168));
+        assert_eq!(progress.rate_and_time_left(later).1, Some(0.0));
+    }
 
     #[test]
     fn the_files_password_is_never_in_debug() {
