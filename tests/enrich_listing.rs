@@ -124,3 +124,109 @@ async fn orders_edited_while_enrich_pages_through_a_listing_hide_no_purchase() {
     drive(&clock, appliance.shutdown()).await;
     twins.shutdown().await;
 }
+
+/// Purchase ids of the Bloomreach twin's sale events.
+fn purchases_in_bloomreach(twins: &Twins) -> std::collections::BTreeSet<u64> {
+    let mut seen = std::collections::BTreeSet::new();
+    for profile in twins.bloomreach.truth().profiles {
+        for event in &profile.events {
+            if event.event_type == "purchase"
+                && event
+                    .properties
+                    .get("purchase_status")
+                    .and_then(|s| s.as_str())
+                    != Some("refund")
+            {
+                if let Some(id) = event.properties["purchase_id"].as_u64() {
+                    seen.insert(id);
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// A payment whose commit lagged: the twin's `order_commit_lag` stamps it 5 s before it becomes
+/// visible, so the next listing by modification time (which starts 2 s before the oldest
+/// notification, or where the last listing's coverage ends) cannot show it. The notified order
+/// then goes on to the listing by id range instead of waiting for the safety-net poll (off
+/// here): its purchase arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_committed_after_a_listing_by_modification_time_still_arrives() {
+    let mut plan = small_plan();
+    plan.store.historical_orders = 1_200;
+    plan.store.history_days = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap());
+    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
+    let secrets = Twins::secrets();
+    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
+    config.bigcommerce.poll_interval_secs = 86_400;
+    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
+    let step = Duration::from_millis(100);
+    let idle = || {
+        twins.bigcommerce.webhook_backlog() == 0
+            && appliance.poll_passes() >= 1
+            && appliance.status().unwrap().idle
+    };
+    advance_until(&clock, step, "the first sync", idle).await;
+
+    // Unpaid orders of the history, in id ranges far apart: notified together, they are listed
+    // by modification time first.
+    let mut unpaid: Vec<u64> = twins
+        .bigcommerce
+        .truth()
+        .orders
+        .iter()
+        .filter(|o| matches!(o.status_id, 1 | 7))
+        .map(|o| o.order_id)
+        .collect();
+    unpaid.sort_unstable();
+    assert!(
+        unpaid.len() >= 3,
+        "the history has unpaid orders: {unpaid:?}"
+    );
+    let spread = [
+        unpaid[0],
+        unpaid[unpaid.len() / 2],
+        unpaid[unpaid.len() - 1],
+    ];
+    assert!(
+        spread[1] - spread[0] > 500 && spread[2] - spread[1] > 500,
+        "three id ranges: {spread:?}"
+    );
+    assert!(spread
+        .iter()
+        .all(|id| !purchases_in_bloomreach(&twins).contains(id)));
+    twins
+        .bigcommerce
+        .switch_fault(&FaultSwitch {
+            kind: "order_commit_lag".into(),
+            on: true,
+            ..FaultSwitch::default()
+        })
+        .unwrap();
+    for id in spread {
+        twins.bigcommerce.pay(id).unwrap();
+    }
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        twins.bigcommerce.webhooks_settled(),
+    )
+    .await
+    .expect("the payments' webhooks are delivered");
+    clock.advance(Duration::from_millis(1_500));
+    advance_until(&clock, step, "the payments handled", idle).await;
+    let arrived = purchases_in_bloomreach(&twins);
+    let missing: Vec<u64> = spread
+        .iter()
+        .copied()
+        .filter(|id| !arrived.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "purchases that waited for the safety-net poll: {missing:?}"
+    );
+    drive(&clock, appliance.shutdown()).await;
+    twins.shutdown().await;
+}

@@ -8,7 +8,9 @@
 //! (on only; hooks come back with `PUT v3/hooks/{id}` `{"is_active": true}`),
 //! `bigcommerce_slow` (`latency_ms`, default 2000), `bigcommerce_platform_429` (`per_mille`,
 //! default 100), `order_listing_churn` (before each order listing page after the first, the
-//! listing's first order is edited, as staff do while a client pages). Bloomreach twin: `bloomreach_outage` (until `until` / `for_secs`),
+//! listing's first order is edited, as staff do while a client pages), `order_commit_lag`
+//! (`latency_ms`, default 5000: an order's status change is stamped that long before it becomes
+//! visible, as a commit that lagged behind newer ones). Bloomreach twin: `bloomreach_outage` (until `until` / `for_secs`),
 //! `bloomreach_rate_limit` (`requests_per_minute`, default 30), `bloomreach_5xx` (`per_mille`,
 //! default 300), `bloomreach_latency` (`latency_ms`, default 2000, jitter half of it).
 //! Switching a fault off restores the twin's configured value.
@@ -25,6 +27,7 @@ pub const BIGCOMMERCE_FAULTS: &[&str] = &[
     "bigcommerce_slow",
     "bigcommerce_platform_429",
     "order_listing_churn",
+    "order_commit_lag",
 ];
 
 /// Fault kinds the Bloomreach twin switches.

@@ -512,7 +512,7 @@ pub struct Fault {
     /// `bloomreach_outage`, `bloomreach_5xx` (per_mille), `bloomreach_latency` (latency_ms),
     /// `webhook_duplicates` (per_mille), `webhook_reorder` (max_delay_secs), `webhook_outage`,
     /// `hook_deactivation`, `bigcommerce_slow` (latency_ms), `bigcommerce_platform_429`
-    /// (per_mille), `order_listing_churn`. The runner switches it with the twin's own `switch_fault`, as the control
+    /// (per_mille), `order_listing_churn`, `order_commit_lag` (latency_ms). The runner switches it with the twin's own `switch_fault`, as the control
     /// API `PUT /_twin/faults/{kind}` does; unset parameters take the twins' defaults.
     pub kind: String,
     /// For rate limits.

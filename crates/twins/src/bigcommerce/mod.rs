@@ -81,6 +81,9 @@ pub(crate) struct Inner {
     /// `order_listing_churn`: before each order listing page after the first, a staff member
     /// edits the first order of the listing (as a busy store does while a client pages).
     pub listing_churn: std::sync::atomic::AtomicBool,
+    /// `order_commit_lag`: an order's status change is stamped this long before it becomes
+    /// visible (milliseconds; 0 when off), as a commit that lagged behind newer ones.
+    pub commit_lag_ms: AtomicU64,
     /// Crowds started at run time (`start_crowd`, `POST /_twin/crowd`); aborted on shutdown.
     pub crowds: Mutex<Vec<JoinHandle<()>>>,
     /// What the storefront page carries (`PUT /_twin/storefront`).
@@ -169,6 +172,7 @@ impl BigCommerceTwin {
             platform_429_per_mille,
             response_delay_nanos: AtomicU64::new(0),
             listing_churn: std::sync::atomic::AtomicBool::new(false),
+            commit_lag_ms: AtomicU64::new(0),
             crowds: Mutex::new(Vec::new()),
             storefront: Mutex::new(StorefrontSettings::default()),
             scopes: Mutex::new(ScopeSettings::default()),
@@ -530,6 +534,10 @@ pub(crate) fn switch_fault(inner: &Inner, f: &FaultSwitch) -> Result<(), Control
             },
         ),
         "order_listing_churn" => inner.listing_churn.store(on, Ordering::Relaxed),
+        "order_commit_lag" => inner.commit_lag_ms.store(
+            if on { f.latency_ms.unwrap_or(5_000) } else { 0 },
+            Ordering::Relaxed,
+        ),
         "bigcommerce_platform_429" => set_platform_429_per_mille(
             inner,
             if on {
@@ -559,6 +567,7 @@ pub(crate) fn faults_json(inner: &Inner) -> serde_json::Value {
         "bigcommerce_slow": { "latency_ms": inner.response_delay_nanos.load(Ordering::Relaxed) / 1_000_000 },
         "bigcommerce_platform_429": { "per_mille": inner.platform_429_per_mille.load(Ordering::Relaxed) },
         "order_listing_churn": { "on": inner.listing_churn.load(Ordering::Relaxed) },
+        "order_commit_lag": { "latency_ms": inner.commit_lag_ms.load(Ordering::Relaxed) },
     })
 }
 

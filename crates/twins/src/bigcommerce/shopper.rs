@@ -809,7 +809,11 @@ pub(crate) fn transition_locked(
         });
     }
     order.status_id = to;
-    order.date_modified = secs(now);
+    // `order_commit_lag`: stamped before it becomes visible, as a commit that lagged.
+    let lag = inner
+        .commit_lag_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    order.date_modified = secs(now - chrono::Duration::milliseconds(lag as i64));
     let mut stock = 0i64;
     match t {
         Transition::Pay => {
