@@ -437,8 +437,9 @@ async fn a_kill_between_create_and_start_creates_no_second_definition() {
 
 /// `backfill_start` on the running appliance's app API: the same backfill as `bigreach
 /// backfill run`, without closing the appliance. It runs in the background (a second start is
-/// refused while it does), imports every paid historical order once through the Imports API,
-/// is audited, and a start after the end is refused with the watermark.
+/// refused while it does); stopped by a Bloomreach outage it says why, and the next start
+/// resumes without listing again; it imports every paid historical order once through the
+/// Imports API, each start is audited, and a start after the end is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_the_history() {
     use bigreach_core::app::{Answer, Code, Operation};
@@ -454,6 +455,19 @@ async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_
         s.listeners.take().unwrap(),
     )
     .await;
+    // Bloomreach is down at first: the files get written, the imports cannot start.
+    let outage = |on: bool| {
+        s.twins
+            .bloomreach
+            .switch_fault(&bigreach_twins::control::FaultSwitch {
+                kind: "bloomreach_outage".into(),
+                on,
+                until: Some(START.parse::<DateTime<Utc>>().unwrap() + chrono::Duration::days(1)),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    outage(true);
     let app = appliance.app().clone();
     let start = || app.call(Operation::BackfillStart { since: None }, "ops");
     // Until BigCommerce answered, the mapping the files are written with is not known.
@@ -480,11 +494,37 @@ async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_
     advance_until(
         &s.clock,
         Duration::from_millis(500),
+        "the backfill to stop at the outage",
+        || !status().running,
+    )
+    .await;
+    let stopped = status();
+    let why = stopped.stopped_by.clone().expect("why it stopped");
+    assert!(
+        why.contains("Bloomreach") && why.contains("start it again to resume"),
+        "{why}"
+    );
+    assert_ne!(stopped.phase, Some(Phase::Done), "{stopped:?}");
+    assert!(!stopped.files.is_empty(), "the files were written first");
+    let written: Vec<_> = stopped.files.clone();
+    // Bloomreach is back: the next start resumes (the files are not listed again).
+    outage(false);
+    let Answer::BackfillStatus(resumed) = start().unwrap() else {
+        panic!("a backfill status");
+    };
+    assert!(
+        resumed.running && resumed.stopped_by.is_none(),
+        "{resumed:?}"
+    );
+    advance_until(
+        &s.clock,
+        Duration::from_millis(500),
         "the backfill to end",
         || !status().running,
     )
     .await;
     let done = status();
+    assert_eq!(done.files, written, "nothing listed or written again");
     assert_eq!(done.phase, Some(Phase::Done), "{done:?}");
     assert_eq!(done.stopped_by, None);
     assert!(
@@ -500,11 +540,18 @@ async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_
     );
     assert!(imported.values().all(|n| *n == 1), "none twice");
     let audit = appliance.store().audit_log().unwrap();
-    let entry = audit
+    let starts: Vec<_> = audit
         .iter()
-        .find(|r| r.action == "backfill.started")
-        .expect("audited");
-    assert_eq!(entry.actor, "ops");
+        .filter(|r| r.action == "backfill.started")
+        .map(|r| (r.actor.as_str(), r.detail.as_str()))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            ("ops", r#"{"resumed":false,"since":null}"#),
+            ("ops", r#"{"resumed":true,"since":null}"#)
+        ]
+    );
     let finished = start().unwrap_err();
     assert_eq!(finished.code, Code::BadRequest);
     assert!(

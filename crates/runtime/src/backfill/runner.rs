@@ -174,13 +174,14 @@ impl BackfillRunner for ApplianceBackfill {
         let mut shutdown = self.shutdown.clone();
         let since = since_instant(since);
         let task = self.runtime.spawn(async move {
+            // Not running any more however the task ends, a panic included.
+            let _running = RunningGuard(state.clone());
             let work = run(&job, imports, since, reserve);
             let outcome = tokio::select! {
                 outcome = work => Some(outcome),
                 _ = shutdown.wait_for(|stop| *stop) => None,
             };
             let mut state = state.lock();
-            state.running = false;
             match outcome {
                 Some(Ok(())) => tracing::info!("the history backfill ended"),
                 Some(Err(error)) => {
@@ -205,6 +206,23 @@ impl BackfillRunner for ApplianceBackfill {
 
     fn stopped_by(&self) -> Option<String> {
         self.state.lock().stopped_by.clone()
+    }
+}
+
+/// Marks the run ended when its task ends; a task that panicked says so.
+struct RunningGuard(Arc<Mutex<RunState>>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.running = false;
+        if std::thread::panicking() {
+            state.stopped_by = Some(
+                "the backfill task failed unexpectedly (a bug: the log has it); start it again \
+                 to resume where it stopped"
+                    .to_owned(),
+            );
+        }
     }
 }
 
