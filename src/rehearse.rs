@@ -33,9 +33,9 @@ pub enum RehearseCommand {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
-    /// Run a benchmark (ingest, drain, flash-sale, hostile or catalog); prints a table and writes JSON.
+    /// Run a benchmark (ingest, drain, flash-sale, hostile, catalog or backfill); prints a table and writes JSON.
     Bench {
-        /// ingest | drain | flash-sale
+        /// ingest | drain | flash-sale | hostile | catalog | backfill
         name: String,
         /// Print the figures as one JSON object.
         #[arg(long)]
