@@ -22,7 +22,9 @@ use bigreach_harness::twins::Twins;
 use bigreach_runtime::backfill::{BackfillJob, ImportSettings};
 use bigreach_twins::bloomreach::ImportRunStatus;
 use chrono::{DateTime, Utc};
-use common::manual_clock::{advance_until, drive, paid_guest_order, small_plan};
+use common::manual_clock::{
+    advance_until, drive, paid_guest_order, purchases_in_bloomreach, small_plan,
+};
 use url::Url;
 
 const START: &str = "2026-03-06T09:00:00Z";
@@ -146,26 +148,6 @@ impl Setup {
 /// The payload of a simulated kill.
 struct Killed;
 
-/// Purchase ids of the twin's `purchase` sale events, with how often each is stored.
-fn purchases_in_bloomreach(twins: &Twins) -> BTreeMap<u64, usize> {
-    let mut seen = BTreeMap::new();
-    for profile in twins.bloomreach.truth().profiles {
-        for event in &profile.events {
-            if event.event_type == "purchase"
-                && event
-                    .properties
-                    .get("purchase_status")
-                    .and_then(|s| s.as_str())
-                    != Some("refund")
-            {
-                let id = event.properties["purchase_id"].as_u64().unwrap();
-                *seen.entry(id).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
-}
-
 /// Refund ids of the twin's `purchase` refund events, with how often each is stored.
 fn refunds_in_bloomreach(twins: &Twins) -> BTreeMap<u64, usize> {
     let mut seen = BTreeMap::new();
@@ -239,7 +221,7 @@ async fn the_backfill_imports_the_history_through_the_imports_api_and_live_takes
     assert_eq!(status.phase, Some(Phase::Done));
     assert_eq!(status.imports.len(), files);
     let history = paid_orders(&s.twins);
-    let imported = purchases_in_bloomreach(&s.twins);
+    let imported = purchases_in_bloomreach(&s.twins.bloomreach);
     assert_eq!(
         imported.keys().copied().collect::<BTreeSet<_>>(),
         history,
@@ -271,7 +253,7 @@ async fn the_backfill_imports_the_history_through_the_imports_api_and_live_takes
         &s.clock,
         Duration::from_millis(100),
         "the live purchase",
-        || purchases_in_bloomreach(&s.twins).contains_key(&late),
+        || purchases_in_bloomreach(&s.twins.bloomreach).contains_key(&late),
     )
     .await;
     advance_until(
@@ -281,7 +263,7 @@ async fn the_backfill_imports_the_history_through_the_imports_api_and_live_takes
         || appliance.status().unwrap().idle,
     )
     .await;
-    let everything = purchases_in_bloomreach(&s.twins);
+    let everything = purchases_in_bloomreach(&s.twins.bloomreach);
     let paid = paid_orders(&s.twins);
     let both: Vec<_> = everything.iter().filter(|(_, n)| **n > 1).collect();
     assert!(both.is_empty(), "imported and sent live: {both:?}");
@@ -363,7 +345,7 @@ async fn a_wrong_password_fails_the_run_with_the_reason_and_marks_nothing_import
     assert_eq!(again.phase, Phase::Done, "{:?}", again.failure);
     assert!(again.imports.iter().all(|r| r.state == ImportRun::DONE));
     assert!(s.twins.bloomreach.truth().imports.is_empty());
-    let imported = purchases_in_bloomreach(&s.twins);
+    let imported = purchases_in_bloomreach(&s.twins.bloomreach);
     assert!(imported.values().all(|n| *n == 1));
     assert_eq!(
         imported.keys().copied().collect::<BTreeSet<_>>(),
@@ -426,7 +408,7 @@ async fn a_kill_between_create_and_start_creates_no_second_definition() {
         "{:?}",
         s.twins.bloomreach.truth().imports
     );
-    let imported = purchases_in_bloomreach(&s.twins);
+    let imported = purchases_in_bloomreach(&s.twins.bloomreach);
     assert!(imported.values().all(|n| *n == 1));
     assert_eq!(
         imported.keys().copied().collect::<BTreeSet<_>>(),
@@ -532,7 +514,7 @@ async fn the_running_appliance_starts_the_backfill_from_its_app_api_and_imports_
         "{:?}",
         done.imports
     );
-    let imported = purchases_in_bloomreach(&s.twins);
+    let imported = purchases_in_bloomreach(&s.twins.bloomreach);
     assert_eq!(
         imported.keys().copied().collect::<BTreeSet<_>>(),
         paid_orders(&s.twins),

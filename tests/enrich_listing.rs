@@ -15,34 +15,68 @@ use bigreach_harness::twins::Twins;
 use bigreach_twins::bigcommerce::OrderEdit;
 use bigreach_twins::control::FaultSwitch;
 use chrono::{TimeZone, Utc};
-use common::manual_clock::{advance_until, drive, paid_guest_order, small_plan, start_appliance};
+use common::manual_clock::{
+    advance_until, drive, paid_guest_order, purchases_in_bloomreach, small_plan, start_appliance,
+};
 
 /// New orders in the burst: more than one listing page (250).
 const NEW_ORDERS: usize = 300;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_edited_while_enrich_pages_through_a_listing_hide_no_purchase() {
+/// Both twins and the appliance on one manual clock, the first sync done.
+struct Synced {
+    _dir: tempfile::TempDir,
+    clock: std::sync::Arc<ManualClock>,
+    twins: Twins,
+    config: bigreach_core::config::Config,
+    appliance: bigreach_runtime::Appliance,
+}
+
+/// The small store with 1,200 historical orders over 30 days (ids far enough apart for several
+/// id ranges), and the poller off: no safety net, what enrich misses stays missing.
+async fn synced() -> Synced {
     let mut plan = small_plan();
-    // 1,200 ids: the edited old orders below sit in id ranges far apart.
     plan.store.historical_orders = 1_200;
     plan.store.history_days = 30;
     let dir = tempfile::tempdir().unwrap();
-    // On a whole second, so that the burst's writes and the edits during the listing fall in
-    // different seconds once the clock moves.
+    // On a whole second, so that the writes below and those during a listing fall in different
+    // seconds once the clock moves.
     let clock = ManualClock::new(Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap());
     let twins = Twins::start(&plan, clock.clone()).await.unwrap();
     let secrets = Twins::secrets();
     let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
-    // No safety net: what enrich misses stays missing.
     config.bigcommerce.poll_interval_secs = 86_400;
     let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
+    advance_until(&clock, Duration::from_millis(100), "the first sync", || {
+        is_idle(&twins, &appliance)
+    })
+    .await;
+    Synced {
+        _dir: dir,
+        clock,
+        twins,
+        config,
+        appliance,
+    }
+}
+
+/// Every webhook delivered, a poll pass done and nothing left to do.
+fn is_idle(twins: &Twins, appliance: &bigreach_runtime::Appliance) -> bool {
+    twins.bigcommerce.webhook_backlog() == 0
+        && appliance.poll_passes() >= 1
+        && appliance.status().unwrap().idle
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_edited_while_enrich_pages_through_a_listing_hide_no_purchase() {
+    let Synced {
+        _dir,
+        clock,
+        twins,
+        config,
+        appliance,
+    } = synced().await;
     let step = Duration::from_millis(100);
-    let idle = || {
-        twins.bigcommerce.webhook_backlog() == 0
-            && appliance.poll_passes() >= 1
-            && appliance.status().unwrap().idle
-    };
-    advance_until(&clock, step, "the first sync", idle).await;
+    let idle = || is_idle(&twins, &appliance);
 
     // The burst, all at one instant: three old orders get a staff note (the first, middle and
     // last ids: notifications over more id ranges than enrich lists by range) and 300 shoppers
@@ -125,27 +159,6 @@ async fn orders_edited_while_enrich_pages_through_a_listing_hide_no_purchase() {
     twins.shutdown().await;
 }
 
-/// Purchase ids of the Bloomreach twin's sale events.
-fn purchases_in_bloomreach(twins: &Twins) -> std::collections::BTreeSet<u64> {
-    let mut seen = std::collections::BTreeSet::new();
-    for profile in twins.bloomreach.truth().profiles {
-        for event in &profile.events {
-            if event.event_type == "purchase"
-                && event
-                    .properties
-                    .get("purchase_status")
-                    .and_then(|s| s.as_str())
-                    != Some("refund")
-            {
-                if let Some(id) = event.properties["purchase_id"].as_u64() {
-                    seen.insert(id);
-                }
-            }
-        }
-    }
-    seen
-}
-
 /// A payment whose commit lagged: the twin's `order_commit_lag` stamps it 5 s before it becomes
 /// visible, so the next listing by modification time (which starts 2 s before the oldest
 /// notification, or where the last listing's coverage ends) cannot show it. The notified order
@@ -153,23 +166,15 @@ fn purchases_in_bloomreach(twins: &Twins) -> std::collections::BTreeSet<u64> {
 /// here): its purchase arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_committed_after_a_listing_by_modification_time_still_arrives() {
-    let mut plan = small_plan();
-    plan.store.historical_orders = 1_200;
-    plan.store.history_days = 30;
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap());
-    let twins = Twins::start(&plan, clock.clone()).await.unwrap();
-    let secrets = Twins::secrets();
-    let (mut config, listeners) = twins.appliance_config(dir.path()).unwrap();
-    config.bigcommerce.poll_interval_secs = 86_400;
-    let appliance = start_appliance(&clock, &config, &secrets, listeners).await;
+    let Synced {
+        _dir,
+        clock,
+        twins,
+        appliance,
+        ..
+    } = synced().await;
     let step = Duration::from_millis(100);
-    let idle = || {
-        twins.bigcommerce.webhook_backlog() == 0
-            && appliance.poll_passes() >= 1
-            && appliance.status().unwrap().idle
-    };
-    advance_until(&clock, step, "the first sync", idle).await;
+    let idle = || is_idle(&twins, &appliance);
 
     // Unpaid orders of the history, in id ranges far apart: notified together, they are listed
     // by modification time first.
@@ -197,7 +202,7 @@ async fn a_payment_committed_after_a_listing_by_modification_time_still_arrives(
     );
     assert!(spread
         .iter()
-        .all(|id| !purchases_in_bloomreach(&twins).contains(id)));
+        .all(|id| !purchases_in_bloomreach(&twins.bloomreach).contains_key(id)));
     twins
         .bigcommerce
         .switch_fault(&FaultSwitch {
@@ -217,11 +222,11 @@ async fn a_payment_committed_after_a_listing_by_modification_time_still_arrives(
     .expect("the payments' webhooks are delivered");
     clock.advance(Duration::from_millis(1_500));
     advance_until(&clock, step, "the payments handled", idle).await;
-    let arrived = purchases_in_bloomreach(&twins);
+    let arrived = purchases_in_bloomreach(&twins.bloomreach);
     let missing: Vec<u64> = spread
         .iter()
         .copied()
-        .filter(|id| !arrived.contains(id))
+        .filter(|id| !arrived.contains_key(id))
         .collect();
     assert!(
         missing.is_empty(),

@@ -152,3 +152,26 @@ pub fn paid_guest_order(
     bigcommerce.pay(order).expect("the twin takes the payment");
     order
 }
+
+/// Purchase ids of the Bloomreach twin's `purchase` sale events (refunds left out), with how
+/// often each is stored.
+pub fn purchases_in_bloomreach(
+    bloomreach: &bigreach_twins::bloomreach::BloomreachTwin,
+) -> std::collections::BTreeMap<u64, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for profile in bloomreach.truth().profiles {
+        for event in &profile.events {
+            if event.event_type == "purchase"
+                && event
+                    .properties
+                    .get("purchase_status")
+                    .and_then(|s| s.as_str())
+                    != Some("refund")
+            {
+                let id = event.properties["purchase_id"].as_u64().unwrap();
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}

@@ -193,10 +193,8 @@ impl BackfillRunner for ApplianceBackfill {
                 None => tracing::info!("the history backfill stops with the appliance"),
             }
         });
-        if let Some(old) = self.task.lock().replace(task) {
-            // The previous run ended (it was not running): nothing to wait for.
-            drop(old);
-        }
+        // A previous run's handle is of a task that ended (it was not running).
+        *self.task.lock() = Some(task);
         Ok(())
     }
 
